@@ -1,0 +1,156 @@
+"""Scaled dot-product attention, one head and many, written out from scratch.
+
+Every call can return its attention weights so that they can be looked at. A guarded fast
+path (``need_weights=False``) calls ``torch.nn.functional.scaled_dot_product_attention``; the
+explicit path never does.
+
+Besides the usual ``forward``, both modules offer ``forward_mask_rows``: the attention rows
+of every masked variant of a sentence in one pass (see ``swap_diagonal_attention``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
+    """Softmax over the last dim restricted to ``mask`` (True = may attend).
+
+    A row with no allowed key returns all zeros (not NaN), so its output is the zero vector.
+    """
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    has_any = mask.any(dim=-1, keepdim=True)
+    scores = scores.masked_fill(~mask, float("-inf")).masked_fill(~has_any, 0.0)
+    return torch.softmax(scores, dim=-1) * has_any
+
+
+def scaled_dot_product_attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """softmax(q kᵀ / sqrt(d)) v; returns (out [..., Tq, dv], weights [..., Tq, Tk])."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # [..., Tq, Tk]
+    weights = masked_softmax(scores, mask)
+    return weights @ v, weights
+
+
+def fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
+    """The same computation through PyTorch's fused kernel (no weights; rows with no key → 0)."""
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    if mask is None:
+        return out
+    return out * mask.any(dim=-1, keepdim=True)  # fully masked rows: 0, as the explicit path
+
+
+def swap_diagonal_attention(
+    q: Tensor, k: Tensor, v: Tensor, k_diag: Tensor, v_diag: Tensor, mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Attention of T masked variants at once: row i uses key/value ``k_diag[i], v_diag[i]`` at i.
+
+    With q = queries of [MASK] at each position, k/v = keys/values of the real tokens and
+    k_diag/v_diag = key/value of [MASK] at each position, row i equals row i of ordinary
+    attention over the sentence whose token i was replaced by [MASK]. Shapes [..., T, d].
+    """
+    scale = 1.0 / math.sqrt(q.size(-1))
+    scores = q @ k.transpose(-2, -1)  # [..., T, T]
+    diag_scores = (q * k_diag).sum(-1)  # [..., T]
+    eye = torch.eye(scores.size(-1), dtype=torch.bool, device=scores.device)
+    scores = torch.where(eye, diag_scores.unsqueeze(-1), scores) * scale
+    weights = masked_softmax(scores, mask)
+    diag_weights = weights.diagonal(dim1=-2, dim2=-1).unsqueeze(-1)  # [..., T, 1]
+    out = weights @ v + diag_weights * (v_diag - v)
+    return out, weights
+
+
+def padding_to_attend_mask(key_padding_mask: Tensor | None) -> Tensor | None:
+    """[B, T] True = padding  →  [B, 1, 1, T] True = may attend (broadcast over heads, queries)."""
+    if key_padding_mask is None:
+        return None
+    return (~key_padding_mask)[:, None, None, :]
+
+
+class SingleHeadAttention(nn.Module):
+    """One head: learned W_Q, W_K, W_V project d_model → d_head, then attention."""
+
+    def __init__(self, d_model: int, d_head: int | None = None):
+        super().__init__()
+        d_head = d_head or d_model
+        self.d_model, self.d_head = d_model, d_head
+        self.w_q = nn.Linear(d_model, d_head)
+        self.w_k = nn.Linear(d_model, d_head)
+        self.w_v = nn.Linear(d_model, d_head)
+
+    def forward(
+        self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True
+    ) -> tuple[Tensor, Tensor | None]:
+        """x [B, T, d_model] → (out [B, T, d_head], weights [B, T, T] or None when fused)."""
+        q, k, v = self.w_q(x), self.w_k(x), self.w_v(x)  # each [B, T, d_head]
+        mask = padding_to_attend_mask(key_padding_mask)
+        mask = None if mask is None else mask[:, 0]  # [B, 1, T]
+        if not need_weights:
+            return fused_attention(q, k, v, mask), None
+        return scaled_dot_product_attention(q, k, v, mask)
+
+    def forward_mask_rows(
+        self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Row i of the attention of every sentence with token i masked: x, x_mask [B, T, d_model]."""
+        q = self.w_q(x_mask)  # [B, T, d_head]
+        mask = padding_to_attend_mask(key_padding_mask)
+        mask = None if mask is None else mask[:, 0]  # [B, 1, T]
+        return swap_diagonal_attention(
+            q, self.w_k(x), self.w_v(x), self.w_k(x_mask), self.w_v(x_mask), mask
+        )
+
+
+class MultiHeadAttention(nn.Module):
+    """H heads of size d_model / H side by side, concatenated and mixed by W_O."""
+
+    def __init__(self, d_model: int, num_heads: int):
+        super().__init__()
+        if num_heads < 1 or d_model % num_heads != 0:
+            raise ValueError(
+                f"model.num_heads={num_heads} must be ≥ 1 and divide model.d_model={d_model} "
+                f"(each head gets d_model / num_heads dimensions); pick e.g. num_heads=1, 2 or 4."
+            )
+        self.d_model, self.num_heads = d_model, num_heads
+        self.d_head = d_model // num_heads
+        self.w_q = nn.Linear(d_model, d_model)
+        self.w_k = nn.Linear(d_model, d_model)
+        self.w_v = nn.Linear(d_model, d_model)
+        self.w_o = nn.Linear(d_model, d_model)
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        b, t, _ = x.shape
+        return x.view(b, t, self.num_heads, self.d_head).transpose(1, 2)  # [B, H, T, d_head]
+
+    def merge_heads(self, x: Tensor) -> Tensor:
+        b, _, t, _ = x.shape
+        return x.transpose(1, 2).reshape(b, t, self.d_model)  # [B, T, d_model]
+
+    def forward(
+        self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True
+    ) -> tuple[Tensor, Tensor | None]:
+        """x [B, T, d_model] → (out [B, T, d_model], weights [B, H, T, T] or None when fused)."""
+        q, k, v = (self.split_heads(w(x)) for w in (self.w_q, self.w_k, self.w_v))
+        mask = padding_to_attend_mask(key_padding_mask)  # [B, 1, 1, T]
+        if need_weights:
+            out, weights = scaled_dot_product_attention(q, k, v, mask)
+        else:
+            out, weights = fused_attention(q, k, v, mask), None
+        return self.w_o(self.merge_heads(out)), weights
+
+    def forward_mask_rows(
+        self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Row i of every sentence with token i masked, all heads: → ([B,T,d_model], [B,H,T,T])."""
+        q = self.split_heads(self.w_q(x_mask))
+        k, v = self.split_heads(self.w_k(x)), self.split_heads(self.w_v(x))
+        k_diag, v_diag = self.split_heads(self.w_k(x_mask)), self.split_heads(self.w_v(x_mask))
+        mask = padding_to_attend_mask(key_padding_mask)  # [B, 1, 1, T]
+        out, weights = swap_diagonal_attention(q, k, v, k_diag, v_diag, mask)
+        return self.w_o(self.merge_heads(out)), weights

@@ -1,0 +1,87 @@
+"""MaskedTokenClassifier: embeddings → one attention block → the vector at [MASK] → 2 logits.
+
+Two ways to run it, giving identical numbers for the same masked position:
+
+- ``forward(ids, mask_positions)``: ``ids`` already holds [MASK] at ``mask_positions``; one
+  ordinary attention pass per masked sentence ("examples" batching).
+- ``forward_all_masks(ids)``: ``ids`` is the unmasked sentence; every position is classified
+  as if it alone were masked, in one pass ("sentences" batching). Exact for one attention layer,
+  because the masked variants differ only at their own position (see ``swap_diagonal_attention``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from attn_project.attention import MultiHeadAttention, SingleHeadAttention
+from attn_project.embeddings import TokenAndPositionEmbedding
+
+INITS = ("default", "normal")
+
+
+def init_projections(attention: nn.Module, init: str) -> None:
+    """'default' keeps PyTorch's nn.Linear init; 'normal' draws W_Q, W_K, W_V from unscaled N(0,1)."""
+    if init not in INITS:
+        raise ValueError(f"model.init='{init}': choose one of {INITS}")
+    if init == "normal":
+        for name in ("w_q", "w_k", "w_v"):
+            linear = getattr(attention, name)
+            nn.init.normal_(linear.weight, 0.0, 1.0)
+            nn.init.zeros_(linear.bias)
+
+
+class MaskedTokenClassifier(nn.Module):
+    """Content vs function word at a [MASK], from one attention layer over the sentence."""
+
+    def __init__(self, vocab_size: int, d_model: int = 64, num_heads: int = 1, max_len: int = 128,
+                 positional: str = "sinusoidal", residual: bool = False, layer_norm: bool = False,
+                 feed_forward: bool = False, d_ff: int | None = None, dropout: float = 0.0,
+                 init: str = "default", mask_id: int = 2, pad_id: int = 0, num_classes: int = 2):
+        super().__init__()
+        if d_model <= 0:
+            raise ValueError(f"model.d_model={d_model} must be positive")
+        self.mask_id, self.pad_id, self.num_heads = mask_id, pad_id, num_heads
+        self.embed = TokenAndPositionEmbedding(vocab_size, d_model, max_len, positional, pad_id)
+        self.attention = (SingleHeadAttention(d_model) if num_heads == 1
+                          else MultiHeadAttention(d_model, num_heads))
+        init_projections(self.attention, init)
+        self.residual = residual
+        self.dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
+        self.ff = None
+        if feed_forward:
+            d_ff = d_ff or 4 * d_model
+            self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+            self.ff_norm = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
+        self.classifier = nn.Linear(d_model, num_classes)
+
+    def block(self, x: Tensor, attended: Tensor) -> Tensor:
+        """What follows attention, position by position: residual, layer norm, feed-forward."""
+        h = self.dropout(attended)
+        h = self.norm(x + h if self.residual else h)
+        if self.ff is not None:
+            h = self.ff_norm(h + self.dropout(self.ff(h)))
+        return h
+
+    def as_heads(self, weights: Tensor | None) -> Tensor | None:
+        """Single head weights [B, T, T] → [B, 1, T, T]; multi-head already [B, H, T, T]."""
+        return weights.unsqueeze(1) if weights is not None and weights.dim() == 3 else weights
+
+    def forward(self, ids: Tensor, mask_positions: Tensor, need_weights: bool = True
+                ) -> tuple[Tensor, Tensor | None]:
+        """ids [B, T] with [MASK] at mask_positions [B] → (logits [B, C], weights [B, H, T, T])."""
+        x = self.embed(ids)  # [B, T, d]
+        padding = ids.eq(self.pad_id)
+        attended, weights = self.attention(x, padding, need_weights=need_weights)
+        h = self.block(x, attended)  # [B, T, d]
+        at_mask = h[torch.arange(ids.size(0), device=ids.device), mask_positions]  # [B, d]
+        return self.classifier(at_mask), self.as_heads(weights)
+
+    def forward_all_masks(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """ids [B, T] unmasked → (logits [B, T, C] of "token t masked", mask map [B, H, T, T])."""
+        x = self.embed(ids)  # [B, T, d]
+        x_mask = self.embed.masked(self.mask_id, ids.size(1)).expand_as(x)  # [B, T, d]
+        attended, weights = self.attention.forward_mask_rows(x, x_mask, ids.eq(self.pad_id))
+        h = self.block(x_mask, attended)  # [B, T, d]: row t = the [MASK]'s vector at t
+        return self.classifier(h), self.as_heads(weights)
