@@ -58,9 +58,9 @@ def load_tokenizer(folder: str | Path) -> PreTrainedTokenizerFast:
 
 
 def encode_words(tokenizer: PreTrainedTokenizerFast, sentences: Sequence[Sequence[str]]) -> list[list[int]]:
-    """Word-level ids, one per word (the fast tokenizer does the lookup in Rust, in a batch)."""
+    """Word-level ids, one per word (the fast tokenizer's Rust backend does the lookup in a batch)."""
     if not sentences:
         return []
-    enc = tokenizer(list(map(list, sentences)), is_split_into_words=True,
-                    add_special_tokens=False)
-    return enc["input_ids"]
+    encodings = tokenizer.backend_tokenizer.encode_batch(
+        [list(words) for words in sentences], is_pretokenized=True, add_special_tokens=False)
+    return [encoding.ids for encoding in encodings]

@@ -1,0 +1,189 @@
+"""CoNLL-U reading, the generated corpus, labels, the tokenizer and the DataModule."""
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from attn_project.data.conllu import CoNLLUError, read_conllu
+from attn_project.data.datamodule import MaskedTokenDataModule
+from attn_project.data.grammar import generate, write_corpus
+from attn_project.data.labels import IGNORE, LabelMap
+from attn_project.data.tokenizer import build_word_tokenizer, encode_words, load_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+MINI = ROOT / "tests" / "fixtures" / "ud_mini"
+GOOD = "1\tThe\t_\tDET\t_\t_\t2\tdet\t_\t_\n2\tdog\t_\tNOUN\t_\t_\t3\tnsubj\t_\t_\n" \
+       "3\tbarks\t_\tVERB\t_\t_\t0\troot\t_\t_\n"
+
+
+def write(tmp_path, text, name="x.conllu"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_reader_skips_multiword_ranges_and_empty_nodes():
+    sentences = read_conllu(MINI / "en_mini-ud-train.conllu")
+    assert [s.tokens for s in sentences][1] == ["I", "do", "n't", "like", "cold", "soup", "."]
+    assert sentences[3].tokens == ["Bob", "eats", "apples", "and", "Alice", "pears", "."]
+    assert sentences[0].heads == [2, 2, 3, -1, 5, 3, 8, 8, 3, 3]  # 0-based, root = -1
+    assert sentences[2].deprels[8] == "acl:relcl"
+
+
+BAD_CASES = {
+    # name: (bad sentence, line the error must name, message); the bad sentence starts on line 6
+    "wrong column count": (GOOD.replace("2\tdet\t_\t_", "2\tdet\t_"), 7, "10 tab-separated columns"),
+    "non-integer head": (GOOD.replace("\t2\tdet", "\tx\tdet"), 7, "HEAD must be an integer"),
+    "head out of range": (GOOD.replace("\t2\tdet", "\t9\tdet"), 7, "out of range"),
+    "no root": (GOOD.replace("\t0\troot", "\t1\troot"), 6, "0 roots"),
+    "cycle": (GOOD.replace("\t3\tnsubj", "\t1\tnsubj"), 6, "cycle"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_reader_errors_name_file_and_line(tmp_path, case):
+    text, line, message = BAD_CASES[case]
+    path = write(tmp_path, "# sent_id = ok\n" + GOOD + "\n# sent_id = bad\n" + text)
+    with pytest.raises(CoNLLUError, match=message) as err:
+        read_conllu(path)
+    assert f"{path}:{line}:" in str(err.value)
+    assert "data.skip_invalid=true" in str(err.value)
+    kept = read_conllu(path, skip_invalid=True)
+    assert [s.tokens for s in kept] == [["The", "dog", "barks"]]
+
+
+def test_missing_and_empty_files(tmp_path):
+    with pytest.raises(CoNLLUError, match="file not found"):
+        read_conllu(tmp_path / "nope.conllu")
+    with pytest.raises(CoNLLUError, match=r"empty\.conllu:1: the file holds no sentences"):
+        read_conllu(write(tmp_path, "\n\n", "empty.conllu"))
+
+
+def test_generator_is_deterministic_and_byte_identical(tmp_path):
+    sizes = {"train": 300, "dev": 50, "test": 50}
+    a = write_corpus(tmp_path / "a", sizes, seed=3)
+    b = write_corpus(tmp_path / "b", sizes, seed=3)
+    c = write_corpus(tmp_path / "c", sizes, seed=4)
+    for split in sizes:
+        assert a[split].read_bytes() == b[split].read_bytes()
+    assert a["train"].read_bytes() != c["train"].read_bytes()
+
+
+def is_projective(heads):
+    arcs = [(min(i, h), max(i, h)) for i, h in enumerate(heads) if h >= 0]
+    return not any(a < c < b < d for a, b in arcs for c, d in arcs)
+
+
+def test_generated_corpus_is_rich_valid_and_projective(tmp_path):
+    paths = write_corpus(tmp_path, {"train": 3000, "dev": 200, "test": 200}, seed=0)
+    sentences = read_conllu(paths["train"])  # the reader checks one root and no cycles
+    relations = Counter(r for s in sentences for r in s.deprels)
+    tags = Counter(t for s in sentences for t in s.upos)
+    assert len(relations) >= 15 and len(tags) >= 12
+    for rel in ("det", "amod", "nsubj", "obj", "aux", "cop", "aux:pass", "nsubj:pass", "case",
+                "nmod", "obl", "advmod", "cc", "conj", "acl:relcl", "mark", "ccomp",
+                "nmod:poss", "nummod"):
+        assert relations[rel] > 0, rel
+    assert all(is_projective(s.heads) for s in sentences)
+    assert all(s.heads.count(-1) == 1 for s in sentences)
+    questions = [s for s in sentences if s.tokens[-1] == "?"]
+    assert any(s.tokens[0] in ("What", "Who") for s in questions)
+    # words that are content in one place and function in another
+    pairs = Counter((w.lower(), t) for s in sentences for w, t in zip(s.tokens, s.upos))
+    assert pairs[("have", "VERB")] + pairs[("had", "VERB")] > 0 and pairs[("have", "AUX")] > 0
+    assert pairs[("will", "AUX")] > 0 and pairs[("will", "NOUN")] > 0
+    assert pairs[("run", "NOUN")] + pairs[("runs", "NOUN")] > 0 and pairs[("run", "VERB")] > 0
+    test_texts = {" ".join(s.tokens) for s in read_conllu(paths["test"])}
+    assert not test_texts & {" ".join(s.tokens) for s in sentences}  # no train/test overlap
+
+
+def test_lexicon_is_zipf_skewed():
+    words = Counter(w.lower() for s in generate(2000, seed=1) for w, t in zip(s.tokens, s.upos)
+                    if t == "NOUN")
+    counts = [c for _, c in words.most_common()]
+    assert len(counts) > 100 and counts[0] > 10 * counts[len(counts) // 2]
+
+
+def test_label_map():
+    labels = LabelMap()
+    assert labels.labels(["NOUN", "DET", "PUNCT", "AUX", "NUM", "X"]) == [1, 0, IGNORE, 0, 1, IGNORE]
+    with pytest.raises(ValueError, match="both content and function"):
+        LabelMap(content=["NOUN", "DET"], function=["DET"])
+
+
+def test_tokenizer_round_trip_and_save_load(tmp_path):
+    tokenizer = build_word_tokenizer([["The", "dog", "barks"], ["the", "cat"]], min_frequency=1)
+    ids = encode_words(tokenizer, [["The", "cat", "purrs"]])[0]
+    assert tokenizer.convert_ids_to_tokens(ids) == ["the", "cat", "[UNK]"]
+    assert (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.mask_token_id) == (0, 1, 2)
+    tokenizer.save_pretrained(tmp_path)
+    assert load_tokenizer(tmp_path).get_vocab() == tokenizer.get_vocab()
+    rare = build_word_tokenizer([["the", "dog"], ["the", "cat"]], min_frequency=2)
+    assert "dog" not in rare.get_vocab() and "the" in rare.get_vocab()
+
+
+def mini_datamodule(**kw):
+    dm = MaskedTokenDataModule(root=str(MINI), corpus="ud", batch_size=2, eval_batch_size=2, **kw)
+    dm.setup()
+    return dm
+
+
+def test_datamodule_examples_have_one_mask_at_the_labelled_position():
+    dm = mini_datamodule(batching="examples")
+    seen = 0
+    for batch in dm.loader("train", shuffle=True):
+        masks = batch["ids"] == dm.mask_id
+        assert torch.equal(masks.sum(1), torch.ones(len(masks), dtype=torch.long))
+        assert torch.equal(masks.float().argmax(1), batch["mask_pos"])
+        for idx, pos, label in zip(batch["index"], batch["mask_pos"], batch["labels"]):
+            upos = dm.sentences["train"][idx].upos[pos]
+            assert int(label) == dm.label_map.label(upos) != IGNORE
+        seen += len(masks)
+    assert seen == dm.statistics()["train"]["examples"] == 30  # 9 + 6 + 9 + 6 non-punctuation tokens
+
+
+def test_datamodule_sentence_batches_pad_to_longest():
+    dm = mini_datamodule()
+    for batch in dm.train_dataloader():
+        assert batch["ids"].shape[1] == int(batch["lengths"].max())
+        pad = torch.arange(batch["ids"].shape[1])[None] >= batch["lengths"][:, None]
+        assert torch.all(batch["ids"][pad] == dm.pad_id) and torch.all(batch["labels"][pad] == IGNORE)
+
+
+def test_tokenizer_sees_only_the_train_split():
+    dm = mini_datamodule()
+    vocab = dm.tokenizer.get_vocab()
+    assert "zebra" not in vocab and "children" not in vocab  # test-only and dev-only words
+    assert "river" in vocab
+    test_ids = dm.tensors["test"].ids
+    assert (test_ids == dm.tokenizer.unk_token_id).any()
+
+
+def test_max_len_drops_long_sentences():
+    dm = mini_datamodule(max_len=9)
+    assert all(len(s) <= 9 for s in dm.sentences["train"]) and len(dm.sentences["train"]) == 2
+
+
+def test_missing_treebank_folder_says_where_and_how(tmp_path):
+    dm = MaskedTokenDataModule(root=str(tmp_path / "absent"), corpus="ud")
+    with pytest.raises(FileNotFoundError, match="absent.*fetch_ud.py"):
+        dm.setup()
+
+
+def test_fetch_ud_from_local_folder(tmp_path):
+    out = tmp_path / "copy"
+    result = subprocess.run([sys.executable, "scripts/fetch_ud.py", "--treebank", "en_mini",
+                             "--from", str(MINI), "--out", str(out)], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for split in ("train", "dev", "test"):
+        copied = out / f"en_mini-ud-{split}.conllu"
+        assert copied.read_bytes() == (MINI / copied.name).read_bytes()
+    missing = subprocess.run([sys.executable, "scripts/fetch_ud.py", "--treebank", "xx_none",
+                              "--from", str(MINI), "--out", str(out)], cwd=ROOT,
+                             capture_output=True, text=True)
+    assert missing.returncode != 0 and "xx_none-ud-train.conllu" in missing.stderr
