@@ -1,0 +1,72 @@
+"""Running a classifier over sentences to read its attention: mask maps and masked inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+
+from attn_project.analysis.metrics import AlignmentStats, OffsetBaselines
+from attn_project.data.batches import SentenceBatches
+from attn_project.data.labels import IGNORE
+
+
+@contextmanager
+def evaluating(model: nn.Module):
+    """eval() and no_grad() inside, the previous training mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def mask_map_batches(classifier, split_tensors, indices: list[int] | None = None,
+                     batch_size: int = 256) -> Iterator[dict[str, Tensor]]:
+    """Mask maps of whole sentences, batch by batch, with the gold syntax needed to score them."""
+    dataset = SentenceBatches(split_tensors)
+    indices = list(range(len(split_tensors))) if indices is None else list(indices)
+    order = sorted(indices, key=lambda i: int(split_tensors.lengths[i]))  # little padding
+    device = next(classifier.parameters()).device
+    with evaluating(classifier):
+        for start in range(0, len(order), batch_size):
+            batch = dataset[order[start: start + batch_size]]
+            logits, weights = classifier.forward_all_masks(batch["ids"].to(device))
+            width = batch["ids"].size(1)
+            yield {"weights": weights.float().cpu(), "logits": logits.float().cpu(),
+                   "lengths": batch["lengths"], "labels": batch["labels"],
+                   "heads": split_tensors.heads[batch["index"], :width],
+                   "rels": split_tensors.rels[batch["index"], :width], "index": batch["index"]}
+
+
+def analyse_split(classifier, split_tensors, relations: list[str],
+                  indices: list[int] | None = None) -> AlignmentStats:
+    """Entropy and alignment of the mask maps of ``indices`` (default: the whole split)."""
+    stats = AlignmentStats(relations)
+    for batch in mask_map_batches(classifier, split_tensors, indices):
+        stats.update(batch["weights"], batch["lengths"], batch["heads"], batch["rels"],
+                     batch["labels"] != IGNORE)
+    return stats
+
+
+def offset_baselines(split_tensors, relations: list[str]) -> OffsetBaselines:
+    baselines = OffsetBaselines(relations)
+    t = split_tensors
+    baselines.update(t.lengths, t.heads, t.rels, t.labels != IGNORE)
+    return baselines
+
+
+def probe_attention(classifier, ids: Tensor, mask_id: int, position: int) -> tuple[Tensor, Tensor]:
+    """For one sentence ids [T]: (mask map [H, T, T], attention of the input masked at position)."""
+    device = next(classifier.parameters()).device
+    ids = ids.to(device)
+    with evaluating(classifier):
+        _, mask_map = classifier.forward_all_masks(ids[None])
+        masked = ids.clone()
+        masked[position] = mask_id
+        _, raw = classifier(masked[None], torch.tensor([position], device=device))
+    return mask_map[0].float().cpu(), raw[0].float().cpu()

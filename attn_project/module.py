@@ -1,0 +1,98 @@
+"""The LightningModule: one shared step for train/val/test, torchmetrics, injected optimizer.
+
+Hyperparameters are plain dicts (the model's keyword arguments, the optimizer's and the
+scheduler's Hydra configs), so checkpoints load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import hydra
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import BinaryAccuracy, BinaryF1Score
+
+from attn_project.data.labels import IGNORE
+from attn_project.model import MaskedTokenClassifier
+
+
+class MaskedTokenModule(L.LightningModule):
+    """Wraps ``MaskedTokenClassifier``; batches come from ``MaskedTokenDataModule``.
+
+    A batch with ``mask_pos`` is one masked sentence per example; without it, a batch of
+    unmasked sentences whose targets are all classified in one pass.
+    """
+
+    def __init__(self, model: dict, optimizer: dict, scheduler: dict | None = None,
+                 compile: bool = False):
+        super().__init__()
+        self.save_hyperparameters()
+        kwargs = {k: v for k, v in model.items() if k != "_target_"}
+        self.model = MaskedTokenClassifier(**kwargs)
+        if compile:
+            self.model = torch.compile(self.model)
+        self.metrics = torch.nn.ModuleDict({  # keys: "train" would clash with nn.Module.train
+            f"{stage}_metrics": MetricCollection({"acc": BinaryAccuracy(), "f1": BinaryF1Score()},
+                                                 prefix=f"{stage}/")
+            for stage in ("train", "val", "test")
+        })
+        self.val_acc_best = MaxMetric()
+
+    @property
+    def classifier(self) -> MaskedTokenClassifier:
+        """The plain model (under ``torch.compile`` too)."""
+        return getattr(self.model, "_orig_mod", self.model)
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """→ (logits [N, 2], labels [N]) over the batch's targets."""
+        if "mask_pos" in batch:
+            logits, _ = self.model(batch["ids"], batch["mask_pos"], need_weights=False)
+            return logits, batch["labels"]
+        logits, _ = self.model.forward_all_masks(batch["ids"])  # [B, T, 2]
+        is_target = batch["labels"] != IGNORE
+        return logits[is_target], batch["labels"][is_target]  # [N, 2], [N]
+
+    def shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        logits, labels = self(batch)
+        loss = F.cross_entropy(logits, labels)
+        metrics = self.metrics[f"{stage}_metrics"]
+        metrics.update(logits.argmax(-1), labels)
+        training = stage == "train"  # train/loss per step; val/test losses per epoch
+        self.log(f"{stage}/loss", loss, on_step=training, on_epoch=not training, prog_bar=training,
+                 batch_size=len(labels))
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self.shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self.shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self.shared_step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        acc = self.trainer.callback_metrics.get("val/acc")
+        if acc is not None:
+            self.val_acc_best.update(acc)
+            self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+
+    def on_train_start(self) -> None:
+        self.val_acc_best.reset()  # sanity-check batches must not count
+
+    def configure_optimizers(self):
+        optimizer = hydra.utils.instantiate(self.hparams.optimizer)(params=self.parameters())
+        if not self.hparams.scheduler:
+            return optimizer
+        config = dict(self.hparams.scheduler)
+        interval = config.pop("interval", "epoch")
+        if config.get("_target_", "").endswith("OneCycleLR"):
+            config["total_steps"] = self.trainer.estimated_stepping_batches
+        scheduler = hydra.utils.instantiate(config)(optimizer=optimizer)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": interval}}

@@ -1,0 +1,99 @@
+"""The Hydra task: instantiate → fit → test on the best checkpoint → return the optimised metric."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.callbacks import ProgressBar
+from omegaconf import DictConfig, OmegaConf
+
+from attn_project.data.datamodule import MaskedTokenDataModule
+from attn_project.data.tokenizer import tokenizer_to_json
+from attn_project.module import MaskedTokenModule
+
+log = logging.getLogger(__name__)
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    """The Hydra job's output folder (or ``paths.output_dir`` outside Hydra)."""
+    try:
+        return Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:
+        return Path(cfg.paths.output_dir)
+
+
+def in_sweep() -> bool:
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModule:
+    """The LightningModule, with the sizes only the data knows filled into the model config."""
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    compile_model = bool(model.pop("compile", False))
+    model.update(vocab_size=dm.vocab_size, mask_id=dm.mask_id, pad_id=dm.pad_id,
+                 max_len=cfg.data.max_len)
+    return MaskedTokenModule(model=model,
+                             optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+                             scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True)
+                             if cfg.get("scheduler") else None,
+                             compile=compile_model)
+
+
+def build_trainer(cfg: DictConfig, out: Path) -> L.Trainer:
+    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    overrides = {}
+    if in_sweep():  # no progress bars in sweeps: their output interleaves
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+        overrides["enable_progress_bar"] = False
+    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                   **overrides)
+
+
+class TokenizerInCheckpoint(L.Callback):
+    """Stores the tokenizer (JSON text) inside every checkpoint, so a checkpoint is self-contained."""
+
+    def __init__(self, tokenizer_json: str):
+        self.tokenizer_json = tokenizer_json
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        checkpoint["tokenizer_json"] = self.tokenizer_json
+
+
+def train(cfg: DictConfig) -> tuple[float | None, dict]:
+    """Train and test one configuration; returns (optimised metric, all metrics)."""
+    L.seed_everything(cfg.seed, workers=True)
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")
+    out = run_dir(cfg)
+    dm: MaskedTokenDataModule = hydra.utils.instantiate(cfg.data)
+    dm.setup()
+    dm.tokenizer.save_pretrained(str(out / "tokenizer"))
+    module = build_module(cfg, dm)
+    trainer = build_trainer(cfg, out)
+    trainer.callbacks.append(TokenizerInCheckpoint(tokenizer_to_json(dm.tokenizer)))
+    for logger in trainer.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    if cfg.get("train", True):
+        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if cfg.get("test", True):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        trainer.test(module, datamodule=dm, ckpt_path=best or None, weights_only=True)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    metric_name = cfg.get("optimized_metric")
+    value = metrics.get(metric_name) if metric_name else None
+    for logger in trainer.loggers:
+        logger.log_hyperparams({"seed": cfg.seed}, {"hp_metric": value if value is not None else -1})
+        logger.finalize("success")
+    print(f"run folder: {out}")
+    return value, metrics

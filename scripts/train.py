@@ -1,0 +1,18 @@
+"""Train: python scripts/train.py experiment=single_head [overrides]  (Hydra; -m for sweeps)"""
+
+import hydra
+from omegaconf import DictConfig
+
+from attn_project.errors import exit_on_user_error
+from attn_project.train import train
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    with exit_on_user_error():
+        value, _ = train(cfg)
+    return value
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Shared fixtures: Hydra configs composed the way scripts/train.py composes them, kept small."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+MINI_UD = ROOT / "tests" / "fixtures" / "ud_mini"
+SMALL = ["data.sizes={train:1500,dev:200,test:200}", "trainer.max_epochs=2"]
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """One data folder for the session: the small generated corpus is made once."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture
+def make_cfg(tmp_path, data_dir):
+    """compose(overrides) → a config whose outputs go under tmp_path."""
+
+    def make(*overrides):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+            cfg = compose("train", overrides=[*SMALL, *overrides], return_hydra_config=True)
+        with open_dict(cfg):
+            cfg.paths.data_dir = str(data_dir)
+            cfg.paths.log_dir = str(tmp_path / "logs")
+            cfg.paths.output_dir = str(tmp_path / "run")
+            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+            cfg.hydra.job.num = 0
+        HydraConfig.instance().set_config(cfg)
+        return cfg
+
+    yield make
+    GlobalHydra.instance().clear()
