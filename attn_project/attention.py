@@ -154,3 +154,41 @@ class MultiHeadAttention(nn.Module):
         mask = padding_to_attend_mask(key_padding_mask)  # [B, 1, 1, T]
         out, weights = swap_diagonal_attention(q, k, v, k_diag, v_diag, mask)
         return self.w_o(self.merge_heads(out)), weights
+
+
+def split_by_side(weights: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """weights [..., T, T] → (left of the query, the query itself [..., T, 1], right of it)."""
+    return weights.tril(-1), weights.diagonal(dim1=-2, dim2=-1).unsqueeze(-1), weights.triu(1)
+
+
+class DirectionalSingleHeadAttention(SingleHeadAttention):
+    """One head whose values depend on the side: W_V⁻ left of the query, W_V⁺ right, W_V at it.
+
+    Still one softmax, one attention distribution; but a word's value now says on which side
+    of the query it stood (relative-position values, after Shaw et al. 2018, with 3 buckets),
+    which a plain weighted average of values cannot.
+    """
+
+    def __init__(self, d_model: int, d_head: int | None = None):
+        super().__init__(d_model, d_head)
+        self.w_v_left = nn.Linear(d_model, self.d_head)
+        self.w_v_right = nn.Linear(d_model, self.d_head)
+
+    def mix(self, weights: Tensor, x: Tensor, x_self: Tensor) -> Tensor:
+        left, self_weight, right = split_by_side(weights)
+        return left @ self.w_v_left(x) + right @ self.w_v_right(x) + self_weight * self.w_v(x_self)
+
+    def forward(self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True
+                ) -> tuple[Tensor, Tensor]:
+        mask = padding_to_attend_mask(key_padding_mask)
+        mask = None if mask is None else mask[:, 0]  # [B, 1, T]
+        _, weights = scaled_dot_product_attention(self.w_q(x), self.w_k(x), self.w_v(x), mask)
+        return self.mix(weights, x, x), weights
+
+    def forward_mask_rows(self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None
+                          ) -> tuple[Tensor, Tensor]:
+        mask = padding_to_attend_mask(key_padding_mask)
+        mask = None if mask is None else mask[:, 0]  # [B, 1, T]
+        k, k_mask = self.w_k(x), self.w_k(x_mask)
+        _, weights = swap_diagonal_attention(self.w_q(x_mask), k, k, k_mask, k_mask, mask)
+        return self.mix(weights, x, x_mask), weights

@@ -13,7 +13,9 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from attn_project.analysis import plots
-from attn_project.analysis.probe import analyse_split, probe_attention
+from attn_project.analysis.baselines import task_baselines
+from attn_project.analysis.probe import analyse_split, offset_baselines, probe_attention
+from attn_project.analysis.report import build_report, entropy_histogram, relation_bars, write_report
 from attn_project.data.labels import IGNORE
 
 log = logging.getLogger(__name__)
@@ -134,3 +136,62 @@ class InterruptCheckpoint(OnExceptionCheckpoint):
             return
         log.warning("interrupted (%s): saving %s", type(exception).__name__, self.ckpt_path)
         super().on_exception(trainer, pl_module, exception)
+
+
+class AttentionReport(L.Callback):
+    """Before/after analysis of the whole test split: snapshot at fit start, report at test end."""
+
+    def __init__(self, dirpath: str | Path, experiment: str = ""):
+        self.dirpath, self.experiment = Path(dirpath), experiment
+        self.before = None
+
+    @rank_zero_only
+    def on_fit_start(self, trainer, pl_module):
+        dm = trainer.datamodule
+        stats = analyse_split(pl_module.classifier, dm.tensors["test"], dm.relations)
+        self.before = {
+            "summary": stats.summary(),
+            "entropies": stats.entropy_values().numpy(),
+            "probes": [probe_attention(pl_module.classifier, *self.probe(dm, i), dm.mask_id)[0]
+                       for i in dm.probe_indices("test")],
+            "baselines": task_baselines(dm.tensors["train"], dm.tensors["test"], dm.vocab_size),
+            "offsets": offset_baselines(dm.tensors["test"], dm.relations).summary(),
+        }
+
+    @staticmethod
+    def probe(dm, index: int, split: str = "test"):
+        tensors = dm.tensors[split]
+        return tensors.ids[index, : int(tensors.lengths[index])], 0
+
+    @rank_zero_only
+    def on_test_end(self, trainer, pl_module):
+        if self.before is None:  # test without fit (e.g. scripts/eval.py): nothing to compare
+            return
+        dm = trainer.datamodule
+        stats = analyse_split(pl_module.classifier, dm.tensors["test"], dm.relations)
+        hp = pl_module.hparams.model
+        run = {"experiment": self.experiment, "corpus": dm.corpus, "num_heads": hp["num_heads"],
+               "d_model": hp["d_model"], "init": hp.get("init", "default"),
+               "epochs": trainer.current_epoch, "global_step": trainer.global_step}
+        metrics = trainer.callback_metrics
+        test = {k: float(metrics[f"test/{k}"]) for k in ("acc", "f1") if f"test/{k}" in metrics}
+        report = build_report(test, self.before["baselines"], self.before["summary"],
+                              stats.summary(), self.before["offsets"], run)
+        figures = {"entropy_histogram": entropy_histogram(self.before["entropies"],
+                                                          stats.entropy_values().numpy()),
+                   "per_relation": relation_bars(report)}
+        for k, index in enumerate(dm.probe_indices("test")):
+            after = probe_attention(pl_module.classifier, *self.probe(dm, index), dm.mask_id)[0]
+            tokens = dm.tokens_of("test", index)
+            figures[f"before_after_probe{k}"] = plots.before_after_figure(
+                self.before["probes"][k].mean(0), after.mean(0), tokens,
+                f"Mask map of test probe {k}: row i = what the [MASK] at i attends to"
+                + (" (mean of heads)" if after.size(0) > 1 else ""),
+                before_title=f"before training (init={run['init']})")
+        paths = write_report(self.dirpath, report, figures)
+        writer = tensorboard(trainer)
+        if writer is not None:
+            writer.add_text("report/attention_report", paths["md"].read_text(), trainer.global_step)
+            for name, fig in figures.items():
+                writer.add_figure(f"report/{name}", fig, trainer.global_step, close=True)
+        print(f"attention report: {paths['md']}")

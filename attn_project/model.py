@@ -14,7 +14,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from attn_project.attention import MultiHeadAttention, SingleHeadAttention
+from attn_project.attention import (
+    DirectionalSingleHeadAttention,
+    MultiHeadAttention,
+    SingleHeadAttention,
+)
 from attn_project.embeddings import TokenAndPositionEmbedding
 
 INITS = ("default", "normal")
@@ -37,14 +41,22 @@ class MaskedTokenClassifier(nn.Module):
     def __init__(self, vocab_size: int, d_model: int = 64, num_heads: int = 1, max_len: int = 128,
                  positional: str = "sinusoidal", residual: bool = False, layer_norm: bool = False,
                  feed_forward: bool = False, d_ff: int | None = None, dropout: float = 0.0,
-                 init: str = "default", mask_id: int = 2, pad_id: int = 0, num_classes: int = 2):
+                 init: str = "default", mask_id: int = 2, pad_id: int = 0, num_classes: int = 2,
+                 directional_values: bool = False):
         super().__init__()
         if d_model <= 0:
             raise ValueError(f"model.d_model={d_model} must be positive")
         self.mask_id, self.pad_id, self.num_heads = mask_id, pad_id, num_heads
         self.embed = TokenAndPositionEmbedding(vocab_size, d_model, max_len, positional, pad_id)
-        self.attention = (SingleHeadAttention(d_model) if num_heads == 1
-                          else MultiHeadAttention(d_model, num_heads))
+        if directional_values and num_heads != 1:
+            raise ValueError("model.directional_values=true is a single-head design: set "
+                             "model.num_heads=1 (several heads can keep sides apart on their own)")
+        if directional_values:
+            self.attention = DirectionalSingleHeadAttention(d_model)
+        elif num_heads == 1:
+            self.attention = SingleHeadAttention(d_model)
+        else:
+            self.attention = MultiHeadAttention(d_model, num_heads)
         init_projections(self.attention, init)
         self.residual = residual
         self.dropout = nn.Dropout(dropout)

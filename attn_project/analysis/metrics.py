@@ -64,6 +64,14 @@ def gather_tokens(values: Tensor, index: Tensor) -> Tensor:
     return values.gather(1, index.reshape(b, h * t)).reshape(b, h, t)  # [B, H*T] → [B, H, T]
 
 
+def dependent_relations(heads: Tensor, rels: Tensor, num_relations: int) -> Tensor:
+    """[B, T, R]: True where token i has at least one dependent with relation r."""
+    has = torch.zeros(*heads.shape, num_relations, dtype=torch.bool)
+    b, j = (heads >= 0).nonzero(as_tuple=True)
+    has[b, heads[b, j], rels[b, j]] = True
+    return has
+
+
 class AlignmentStats:
     """Accumulates entropy, alignment and dependency mass per head and per relation over batches."""
 
@@ -100,13 +108,11 @@ class AlignmentStats:
         to_dependent = found & (gather_tokens(heads, top) == i)
         self.add("dep_alignment", to_head | to_dependent, targets)
         top_rel = gather_tokens(rels, top)
-        dependents_rel = torch.where(heads >= 0, rels, -1)  # [B, T]: rel of each dependent
+        has_dependent = dependent_relations(heads, rels, len(self.relations))  # [B, T, R]
         for r, name in enumerate(self.relations):
-            self.add(f"to_head/{name}", to_head, targets & (rels == r))
-            # rows i with at least one dependent j (heads[j] == i) of relation r
-            has_r = ((heads[:, None, :] == i[0, 0][None, :, None]) & (dependents_rel[:, None, :] == r)
-                     ).any(-1)  # [B, T, T] → [B, T]
-            self.add(f"to_dependent/{name}", to_dependent & (top_rel == r), targets & has_r)
+            self.add(f"to_head/{name}", to_head, targets & (rels == r) & (heads >= 0))
+            self.add(f"to_dependent/{name}", to_dependent & (top_rel == r),
+                     targets & has_dependent[:, :, r])
 
     def rate(self, key: str) -> Tensor:
         """Per-head rate [H] (NaN where nothing was counted)."""

@@ -1,0 +1,75 @@
+"""The classifier: all masks in one pass equals one masked sentence at a time, exactly."""
+
+import pytest
+import torch
+
+from attn_project.model import MaskedTokenClassifier
+
+VOCAB, MASK, PAD = 50, 2, 0
+CONFIGS = {
+    "single head": dict(num_heads=1),
+    "multi head": dict(num_heads=4),
+    "directional single head": dict(num_heads=1, directional_values=True),
+    "full block": dict(num_heads=4, residual=True, layer_norm=True, feed_forward=True),
+    "normal init, learned positions": dict(num_heads=2, init="normal", positional="learned"),
+}
+
+
+def padded_batch():
+    torch.manual_seed(0)
+    lengths = torch.tensor([9, 5, 1, 7])
+    ids = torch.randint(3, VOCAB, (4, 9))
+    ids[torch.arange(9)[None] >= lengths[:, None]] = PAD
+    return ids, lengths
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_all_masks_in_one_pass_equals_one_by_one(name):
+    torch.manual_seed(1)
+    model = MaskedTokenClassifier(VOCAB, d_model=16, max_len=12, mask_id=MASK, pad_id=PAD,
+                                  **CONFIGS[name]).eval()
+    ids, lengths = padded_batch()
+    logits, mask_map = model.forward_all_masks(ids)  # [B, T, 2], [B, H, T, T]
+    for b, length in enumerate(lengths.tolist()):
+        for i in range(length):
+            masked = ids[b: b + 1].clone()
+            masked[0, i] = MASK
+            one_logits, one_weights = model(masked, torch.tensor([i]))
+            torch.testing.assert_close(logits[b, i], one_logits[0], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(mask_map[b, :, i], one_weights[0, :, i], atol=1e-5, rtol=1e-5)
+    assert torch.all(mask_map[:, :, :, :][~(torch.arange(9)[None] < lengths[:, None])[:, None, None, :]
+                                         .expand_as(mask_map)] == 0)  # padding never attended
+
+
+def test_forward_returns_heads_dimension():
+    ids, _ = padded_batch()
+    for heads in (1, 4):
+        model = MaskedTokenClassifier(VOCAB, d_model=16, num_heads=heads, max_len=12)
+        logits, weights = model(ids, torch.zeros(4, dtype=torch.long))
+        assert logits.shape == (4, 2) and weights.shape == (4, heads, 9, 9)
+
+
+def test_directional_values_can_tell_sides_apart():
+    """Same two neighbours, swapped sides: a plain head cannot tell, the directional one can."""
+    torch.manual_seed(0)
+    ids_a = torch.tensor([[5, MASK, 7]])
+    ids_b = torch.tensor([[7, MASK, 5]])
+    plain = MaskedTokenClassifier(VOCAB, d_model=16, positional="learned", max_len=4).eval()
+    torch.nn.init.zeros_(plain.embed.position.table)  # no positions: only the words remain
+    directional = MaskedTokenClassifier(VOCAB, d_model=16, positional="learned", max_len=4,
+                                        directional_values=True).eval()
+    torch.nn.init.zeros_(directional.embed.position.table)
+    pos = torch.tensor([1])
+    assert torch.allclose(plain(ids_a, pos)[0], plain(ids_b, pos)[0], atol=1e-6)
+    assert not torch.allclose(directional(ids_a, pos)[0], directional(ids_b, pos)[0], atol=1e-4)
+
+
+def test_invalid_model_configs_name_the_key():
+    with pytest.raises(ValueError, match="model.num_heads=3"):
+        MaskedTokenClassifier(VOCAB, d_model=16, num_heads=3)
+    with pytest.raises(ValueError, match="model.init='xavier'"):
+        MaskedTokenClassifier(VOCAB, d_model=16, init="xavier")
+    with pytest.raises(ValueError, match="data.max_len=0"):
+        MaskedTokenClassifier(VOCAB, d_model=16, max_len=0)
+    with pytest.raises(ValueError, match="directional_values"):
+        MaskedTokenClassifier(VOCAB, d_model=16, num_heads=2, directional_values=True)
