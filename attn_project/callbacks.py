@@ -8,7 +8,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import OnExceptionCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -123,19 +122,21 @@ class StopOnNonFiniteLoss(L.Callback):
                 f"Checkpoints written so far are kept unchanged.")
 
 
-class InterruptCheckpoint(OnExceptionCheckpoint):
-    """Save ``last.ckpt`` when a run is interrupted (SIGINT, SIGTERM), never after a bad loss."""
+class InterruptCheckpoint(L.Callback):
+    """Save ``<dirpath>/last.ckpt`` when fitting is interrupted (SIGINT, SIGTERM, an error).
 
-    def __init__(self, dirpath: str | Path, filename: str = "last"):
-        super().__init__(dirpath=dirpath, filename=filename)
+    Never after a non-finite loss (the weights are broken: the last good checkpoint stays).
+    Unlike Lightning's OnExceptionCheckpoint it does not make ``fit(ckpt_path=None)`` resume.
+    """
+
+    def __init__(self, dirpath: str | Path, filename: str = "last.ckpt"):
+        self.path = Path(dirpath) / filename
 
     def on_exception(self, trainer, pl_module, exception):
-        if isinstance(exception, NonFiniteLossError):
-            return  # the weights are broken: keep the last good checkpoint
-        if not trainer.training:
+        if isinstance(exception, NonFiniteLossError) or not trainer.training:
             return
-        log.warning("interrupted (%s): saving %s", type(exception).__name__, self.ckpt_path)
-        super().on_exception(trainer, pl_module, exception)
+        log.warning("interrupted (%s): saving %s", type(exception).__name__, self.path)
+        trainer.save_checkpoint(self.path)
 
 
 class AttentionReport(L.Callback):

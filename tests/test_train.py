@@ -5,11 +5,11 @@ import sys
 
 import hydra
 import pytest
+from conftest import MINI_UD, ROOT
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from attn_project.model import MaskedTokenClassifier
 from attn_project.train import build_module, train
-from conftest import MINI_UD, ROOT
 
 TINY = ["trainer.max_epochs=1", "++trainer.limit_train_batches=4", "++trainer.limit_val_batches=2",
         "++trainer.limit_test_batches=2", "callbacks.progress_bar=null"]

@@ -88,9 +88,10 @@ class MaskedTokenDataModule(L.LightningDataModule):
         self.prepare_data()
         for split in SPLITS:
             self.sentences[split] = self.read_split(split)
-        self.tokenizer = (load_tokenizer(self.tokenizer_path) if self.tokenizer_path
-                          else build_word_tokenizer((s.tokens for s in self.sentences["train"]),
-                                                    self.lowercase, self.min_frequency))
+        if self.tokenizer is None:  # a tokenizer set beforehand (e.g. a checkpoint's) is kept
+            self.tokenizer = (load_tokenizer(self.tokenizer_path) if self.tokenizer_path
+                              else build_word_tokenizer((s.tokens for s in self.sentences["train"]),
+                                                        self.lowercase, self.min_frequency))
         self.relations = sorted({r for s in self.sentences["train"] for r in s.deprels} |
                                 {r for split in SPLITS for s in self.sentences[split] for r in s.deprels})
         for split in SPLITS:

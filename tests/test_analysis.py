@@ -1,0 +1,110 @@
+"""Task baselines, the before/after report of a real short run, and inspect_attention.py."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import ROOT
+
+from attn_project.analysis.baselines import task_baselines
+from attn_project.data.batches import SplitTensors
+from attn_project.train import train
+
+A, B, X, Y = 3, 4, 5, 6
+
+
+def toy_split(n):
+    """'a X b' → X is content (1); 'b Y a' → Y is function (0): only the side tells them apart."""
+    ids = [[A, X, B] if k % 2 == 0 else [B, Y, A] for k in range(n)]
+    labels = [[-100, 1, -100] if k % 2 == 0 else [-100, 0, -100] for k in range(n)]
+    heads = [[1, -1, 1]] * n
+    return SplitTensors.build(ids, labels, heads, [[0, 1, 0]] * n)
+
+
+def test_baselines_on_a_toy_corpus_with_known_answers():
+    result = task_baselines(toy_split(200), toy_split(50), vocab_size=7)
+    assert result["majority"]["acc"] == 0.5
+    assert result["bigram"]["acc"] == 1.0  # left word decides
+    assert result["bag_of_neighbours"]["acc"] == 0.5  # {a, b} either way: sides lost
+
+
+@pytest.fixture
+def short_run(make_cfg, tmp_path):
+    cfg = make_cfg("experiment=multi_head", "trainer.max_epochs=2", "callbacks.progress_bar=null")
+    train(cfg)
+    return tmp_path / "run"
+
+
+REQUIRED = {
+    "test": ["acc", "f1"],
+    "baselines": ["majority", "bigram", "bag_of_neighbours"],
+    "before": ["entropy", "dep_alignment", "dep_mass"],
+    "after": ["entropy", "dep_alignment", "dep_mass"],
+    "offset_baselines": ["-1", "+1", "-3", "+3"],
+}
+
+
+def test_report_has_every_key_and_numbers_in_range(short_run):
+    report = json.loads((short_run / "report" / "attention_report.json").read_text())
+    for section, keys in REQUIRED.items():
+        for key in keys:
+            assert key in report[section], (section, key)
+    for stage in ("before", "after"):
+        for key in ("entropy", "dep_alignment", "dep_mass"):
+            assert 0.0 <= report[stage][key] <= 1.0
+        assert len(report[stage]["per_head"]["entropy"]) == 4  # multi_head: 4 heads, each kept
+    assert report["before"]["entropy"] > 0.9  # PyTorch default init: near-uniform rows
+    for name in ("majority", "bigram", "bag_of_neighbours"):
+        assert 0.4 <= report["baselines"][name]["acc"] <= 1.0
+    assert report["baselines"]["bigram"]["acc"] > report["baselines"]["majority"]["acc"]
+    assert report["per_relation"]["det"].keys() >= {"before", "after", "best_offset"}
+    assert 0 <= report["per_relation"]["det"]["best_offset"] <= 1
+    md = (short_run / "report" / "attention_report.md").read_text()
+    assert "| before |" in md and "best fixed offset" in md and "Per head" in md
+    pngs = {p.name for p in (short_run / "report").glob("*.png")}
+    assert {"entropy_histogram.png", "per_relation.png", "before_after_probe0.png"} <= pngs
+
+
+def run_inspect(*args):
+    return subprocess.run([sys.executable, "scripts/inspect_attention.py", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_inspect_attention_writes_png_and_html(short_run, tmp_path):
+    ckpt = short_run / "checkpoints" / "last.ckpt"
+    out = tmp_path / "inspect"
+    result = run_inspect(f"ckpt_path={ckpt}", 'text="The zyxwv dog saw the boats ."', f"out={out}")
+    assert result.returncode == 0, result.stderr
+    assert "zyxwv [UNK]" in result.stdout and "→ content" in result.stdout
+    assert (out / "sentence0_mask_map.png").stat().st_size > 5000
+    assert (out / "sentence0_heads.png").stat().st_size > 5000
+    page = (out / "attention.html").read_text()
+    assert "<script>" in page and "src=" not in page and "https://" not in page  # no network
+
+    empty = run_inspect(f"ckpt_path={ckpt}", "text=   ")
+    assert empty.returncode == 2 and "nothing to inspect" in empty.stderr
+    missing = run_inspect(f"ckpt_path={tmp_path}/none.ckpt", "text=hello")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed (.ci/run installs it)")
+def test_html_view_draws_in_a_real_browser(tmp_path):
+    from attn_project.analysis.html_view import write_html
+
+    weights = torch.softmax(torch.randn(2, 4, 4), -1).tolist()
+    page = write_html(tmp_path / "view.html", [{
+        "text": "the dog barks .", "tokens": ["the", "dog", "barks", "."],
+        "unknown": [False, False, True, False], "predictions": ["function (0.1)"] * 4,
+        "weights": weights}])
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                          "--disable-background-networking", "--no-first-run",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                          page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert 'data-drawn="16"' in dom  # 4 × 4 attention lines drawn by the page's script
+    assert dom.count("<button") == 2 and 'class="unk"' in dom
