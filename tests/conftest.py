@@ -19,22 +19,23 @@ def data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("data")
 
 
+def compose_cfg(out_dir: Path, data_dir: Path, *overrides: str, config: str = "train"):
+    """The composed config, with outputs under out_dir/run and data under data_dir."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config, overrides=[*SMALL, *overrides], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.data_dir = str(data_dir)
+        cfg.paths.log_dir = str(out_dir / "logs")
+        cfg.paths.output_dir = str(out_dir / "run")
+        cfg.hydra.runtime.output_dir = str(out_dir / "run")
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
 @pytest.fixture
 def make_cfg(tmp_path, data_dir):
     """compose(overrides) → a config whose outputs go under tmp_path."""
-
-    def make(*overrides):
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("train", overrides=[*SMALL, *overrides], return_hydra_config=True)
-        with open_dict(cfg):
-            cfg.paths.data_dir = str(data_dir)
-            cfg.paths.log_dir = str(tmp_path / "logs")
-            cfg.paths.output_dir = str(tmp_path / "run")
-            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
-            cfg.hydra.job.num = 0
-        HydraConfig.instance().set_config(cfg)
-        return cfg
-
-    yield make
+    yield lambda *overrides: compose_cfg(tmp_path, data_dir, *overrides)
     GlobalHydra.instance().clear()

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, compose_cfg
 
 from attn_project.analysis.baselines import task_baselines
 from attn_project.data.batches import SplitTensors
@@ -31,11 +31,12 @@ def test_baselines_on_a_toy_corpus_with_known_answers():
     assert result["bag_of_neighbours"]["acc"] == 0.5  # {a, b} either way: sides lost
 
 
-@pytest.fixture
-def short_run(make_cfg, tmp_path):
-    cfg = make_cfg("experiment=multi_head", "trainer.max_epochs=2", "callbacks.progress_bar=null")
-    train(cfg)
-    return tmp_path / "run"
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("short_run")
+    train(compose_cfg(out, data_dir, "experiment=multi_head", "trainer.max_epochs=2",
+                      "callbacks.progress_bar=null"))
+    return out / "run"
 
 
 REQUIRED = {
