@@ -30,24 +30,31 @@ def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
 
 
 def scaled_dot_product_attention(
-    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, bias: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
-    """softmax(q kᵀ / sqrt(d)) v; returns (out [..., Tq, dv], weights [..., Tq, Tk])."""
+    """softmax(q kᵀ / sqrt(d) + bias) v; returns (out [..., Tq, dv], weights [..., Tq, Tk])."""
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # [..., Tq, Tk]
+    if bias is not None:
+        scores = scores + bias
     weights = masked_softmax(scores, mask)
     return weights @ v, weights
 
 
-def fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
+def fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None,
+                    bias: Tensor | None = None) -> Tensor:
     """The same computation through PyTorch's fused kernel (no weights; rows with no key → 0)."""
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    attn_mask = mask
+    if bias is not None:  # a float mask is added to the scores: fold the boolean mask into it
+        attn_mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
     if mask is None:
         return out
     return out * mask.any(dim=-1, keepdim=True)  # fully masked rows: 0, as the explicit path
 
 
 def swap_diagonal_attention(
-    q: Tensor, k: Tensor, v: Tensor, k_diag: Tensor, v_diag: Tensor, mask: Tensor | None = None
+    q: Tensor, k: Tensor, v: Tensor, k_diag: Tensor, v_diag: Tensor, mask: Tensor | None = None,
+    bias: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Attention of T masked variants at once: row i uses key/value ``k_diag[i], v_diag[i]`` at i.
 
@@ -60,6 +67,8 @@ def swap_diagonal_attention(
     diag_scores = (q * k_diag).sum(-1)  # [..., T]
     eye = torch.eye(scores.size(-1), dtype=torch.bool, device=scores.device)
     scores = torch.where(eye, diag_scores.unsqueeze(-1), scores) * scale
+    if bias is not None:
+        scores = scores + bias
     weights = masked_softmax(scores, mask)
     diag_weights = weights.diagonal(dim1=-2, dim2=-1).unsqueeze(-1)  # [..., T, 1]
     out = weights @ v + diag_weights * (v_diag - v)
@@ -71,6 +80,12 @@ def padding_to_attend_mask(key_padding_mask: Tensor | None) -> Tensor | None:
     if key_padding_mask is None:
         return None
     return (~key_padding_mask)[:, None, None, :]
+
+
+def single_head_mask(key_padding_mask: Tensor | None) -> Tensor | None:
+    """[B, T] True = padding  →  [B, 1, T] True = may attend (broadcast over queries)."""
+    mask = padding_to_attend_mask(key_padding_mask)
+    return None if mask is None else mask[:, 0]
 
 
 class SingleHeadAttention(nn.Module):
@@ -85,25 +100,28 @@ class SingleHeadAttention(nn.Module):
         self.w_v = nn.Linear(d_model, d_head)
 
     def forward(
-        self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True
+        self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True,
+        attn_bias: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """x [B, T, d_model] → (out [B, T, d_head], weights [B, T, T] or None when fused)."""
+        """x [B, T, d_model] → (out [B, T, d_head], weights [B, T, T] or None when fused).
+
+        ``attn_bias`` [T, T] is added to the scaled scores (e.g. a relative-position bias).
+        """
         q, k, v = self.w_q(x), self.w_k(x), self.w_v(x)  # each [B, T, d_head]
-        mask = padding_to_attend_mask(key_padding_mask)
-        mask = None if mask is None else mask[:, 0]  # [B, 1, T]
+        mask = single_head_mask(key_padding_mask)
         if not need_weights:
-            return fused_attention(q, k, v, mask), None
-        return scaled_dot_product_attention(q, k, v, mask)
+            return fused_attention(q, k, v, mask, attn_bias), None
+        return scaled_dot_product_attention(q, k, v, mask, attn_bias)
 
     def forward_mask_rows(
-        self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None
+        self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None,
+        attn_bias: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Row i of the attention of every sentence with token i masked: x, x_mask [B, T, d_model]."""
         q = self.w_q(x_mask)  # [B, T, d_head]
-        mask = padding_to_attend_mask(key_padding_mask)
-        mask = None if mask is None else mask[:, 0]  # [B, 1, T]
         return swap_diagonal_attention(
-            q, self.w_k(x), self.w_v(x), self.w_k(x_mask), self.w_v(x_mask), mask
+            q, self.w_k(x), self.w_v(x), self.w_k(x_mask), self.w_v(x_mask),
+            single_head_mask(key_padding_mask), attn_bias,
         )
 
 
@@ -133,26 +151,31 @@ class MultiHeadAttention(nn.Module):
         return x.transpose(1, 2).reshape(b, t, self.d_model)  # [B, T, d_model]
 
     def forward(
-        self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True
+        self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True,
+        attn_bias: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """x [B, T, d_model] → (out [B, T, d_model], weights [B, H, T, T] or None when fused)."""
+        """x [B, T, d_model] → (out [B, T, d_model], weights [B, H, T, T] or None when fused).
+
+        ``attn_bias`` [H, T, T] is added to each head's scaled scores.
+        """
         q, k, v = (self.split_heads(w(x)) for w in (self.w_q, self.w_k, self.w_v))
         mask = padding_to_attend_mask(key_padding_mask)  # [B, 1, 1, T]
         if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v, mask)
+            out, weights = scaled_dot_product_attention(q, k, v, mask, attn_bias)
         else:
-            out, weights = fused_attention(q, k, v, mask), None
+            out, weights = fused_attention(q, k, v, mask, attn_bias), None
         return self.w_o(self.merge_heads(out)), weights
 
     def forward_mask_rows(
-        self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None
+        self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None,
+        attn_bias: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Row i of every sentence with token i masked, all heads: → ([B,T,d_model], [B,H,T,T])."""
         q = self.split_heads(self.w_q(x_mask))
         k, v = self.split_heads(self.w_k(x)), self.split_heads(self.w_v(x))
         k_diag, v_diag = self.split_heads(self.w_k(x_mask)), self.split_heads(self.w_v(x_mask))
         mask = padding_to_attend_mask(key_padding_mask)  # [B, 1, 1, T]
-        out, weights = swap_diagonal_attention(q, k, v, k_diag, v_diag, mask)
+        out, weights = swap_diagonal_attention(q, k, v, k_diag, v_diag, mask, attn_bias)
         return self.w_o(self.merge_heads(out)), weights
 
 
@@ -178,17 +201,33 @@ class DirectionalSingleHeadAttention(SingleHeadAttention):
         left, self_weight, right = split_by_side(weights)
         return left @ self.w_v_left(x) + right @ self.w_v_right(x) + self_weight * self.w_v(x_self)
 
-    def forward(self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True
-                ) -> tuple[Tensor, Tensor]:
-        mask = padding_to_attend_mask(key_padding_mask)
-        mask = None if mask is None else mask[:, 0]  # [B, 1, T]
-        _, weights = scaled_dot_product_attention(self.w_q(x), self.w_k(x), self.w_v(x), mask)
+    def forward(self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True,
+                attn_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Always the explicit path: the values need the weights split by side."""
+        k = self.w_k(x)
+        _, weights = scaled_dot_product_attention(self.w_q(x), k, k, single_head_mask(key_padding_mask),
+                                                  attn_bias)
         return self.mix(weights, x, x), weights
 
-    def forward_mask_rows(self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None
-                          ) -> tuple[Tensor, Tensor]:
-        mask = padding_to_attend_mask(key_padding_mask)
-        mask = None if mask is None else mask[:, 0]  # [B, 1, T]
+    def forward_mask_rows(self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None,
+                          attn_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
         k, k_mask = self.w_k(x), self.w_k(x_mask)
-        _, weights = swap_diagonal_attention(self.w_q(x_mask), k, k, k_mask, k_mask, mask)
+        _, weights = swap_diagonal_attention(self.w_q(x_mask), k, k, k_mask, k_mask,
+                                             single_head_mask(key_padding_mask), attn_bias)
         return self.mix(weights, x, x_mask), weights
+
+
+class RelativePositionBias(nn.Module):
+    """A learned score bonus per head for each offset j - i, clipped at ±max_distance (T5-style,
+    without buckets): lets a head prefer "the word to my left" whatever the words are."""
+
+    def __init__(self, num_heads: int, max_distance: int = 8):
+        super().__init__()
+        self.max_distance = max_distance
+        self.bias = nn.Parameter(torch.zeros(num_heads, 2 * max_distance + 1))
+
+    def forward(self, length: int) -> Tensor:
+        """→ [H, T, T]: bias[h, i, j] for offset j - i."""
+        pos = torch.arange(length, device=self.bias.device)
+        offset = (pos[None, :] - pos[:, None]).clamp(-self.max_distance, self.max_distance)  # [T, T]
+        return self.bias[:, offset + self.max_distance]  # [H, T, T]

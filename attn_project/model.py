@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from attn_project.attention import (
     DirectionalSingleHeadAttention,
     MultiHeadAttention,
+    RelativePositionBias,
     SingleHeadAttention,
 )
 from attn_project.embeddings import TokenAndPositionEmbedding
@@ -42,12 +43,17 @@ class MaskedTokenClassifier(nn.Module):
                  positional: str = "sinusoidal", residual: bool = False, layer_norm: bool = False,
                  feed_forward: bool = False, d_ff: int | None = None, dropout: float = 0.0,
                  init: str = "default", mask_id: int = 2, pad_id: int = 0, num_classes: int = 2,
-                 directional_values: bool = False):
+                 directional_values: bool = False, relative_bias: bool = False,
+                 embedding_std: float | None = None):
         super().__init__()
         if d_model <= 0:
             raise ValueError(f"model.d_model={d_model} must be positive")
         self.mask_id, self.pad_id, self.num_heads = mask_id, pad_id, num_heads
         self.embed = TokenAndPositionEmbedding(vocab_size, d_model, max_len, positional, pad_id)
+        # token vectors of norm ~1 (std 1/√d), so the position vectors are not drowned out
+        nn.init.normal_(self.embed.token.weight, 0.0, embedding_std or d_model ** -0.5)
+        with torch.no_grad():
+            self.embed.token.weight[pad_id].zero_()
         if directional_values and num_heads != 1:
             raise ValueError("model.directional_values=true is a single-head design: set "
                              "model.num_heads=1 (several heads can keep sides apart on their own)")
@@ -58,6 +64,7 @@ class MaskedTokenClassifier(nn.Module):
         else:
             self.attention = MultiHeadAttention(d_model, num_heads)
         init_projections(self.attention, init)
+        self.relative_bias = RelativePositionBias(num_heads) if relative_bias else None
         self.residual = residual
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
@@ -76,6 +83,13 @@ class MaskedTokenClassifier(nn.Module):
             h = self.ff_norm(h + self.dropout(self.ff(h)))
         return h
 
+    def bias(self, length: int) -> Tensor | None:
+        """The relative-position bias ([H, T, T]; [T, T] for one head), or None."""
+        if self.relative_bias is None:
+            return None
+        bias = self.relative_bias(length)
+        return bias[0] if self.num_heads == 1 else bias
+
     def as_heads(self, weights: Tensor | None) -> Tensor | None:
         """Single head weights [B, T, T] → [B, 1, T, T]; multi-head already [B, H, T, T]."""
         return weights.unsqueeze(1) if weights is not None and weights.dim() == 3 else weights
@@ -85,7 +99,8 @@ class MaskedTokenClassifier(nn.Module):
         """ids [B, T] with [MASK] at mask_positions [B] → (logits [B, C], weights [B, H, T, T])."""
         x = self.embed(ids)  # [B, T, d]
         padding = ids.eq(self.pad_id)
-        attended, weights = self.attention(x, padding, need_weights=need_weights)
+        attended, weights = self.attention(x, padding, need_weights=need_weights,
+                                           attn_bias=self.bias(ids.size(1)))
         h = self.block(x, attended)  # [B, T, d]
         at_mask = h[torch.arange(ids.size(0), device=ids.device), mask_positions]  # [B, d]
         return self.classifier(at_mask), self.as_heads(weights)
@@ -94,6 +109,7 @@ class MaskedTokenClassifier(nn.Module):
         """ids [B, T] unmasked → (logits [B, T, C] of "token t masked", mask map [B, H, T, T])."""
         x = self.embed(ids)  # [B, T, d]
         x_mask = self.embed.masked(self.mask_id, ids.size(1)).expand_as(x)  # [B, T, d]
-        attended, weights = self.attention.forward_mask_rows(x, x_mask, ids.eq(self.pad_id))
+        attended, weights = self.attention.forward_mask_rows(x, x_mask, ids.eq(self.pad_id),
+                                                             attn_bias=self.bias(ids.size(1)))
         h = self.block(x_mask, attended)  # [B, T, d]: row t = the [MASK]'s vector at t
         return self.classifier(h), self.as_heads(weights)

@@ -116,3 +116,13 @@ def test_gradients_reach_every_projection(module):
 def test_num_heads_must_divide_d_model():
     with pytest.raises(ValueError, match="model.num_heads=3"):
         MultiHeadAttention(16, 3)
+
+
+@pytest.mark.parametrize("module", [SingleHeadAttention(D), MultiHeadAttention(D, H)])
+def test_fused_path_agrees_with_explicit_under_a_bias(module):
+    x, pad = torch.randn(B, T, D), padding_mask()
+    heads = getattr(module, "num_heads", 1)
+    bias = torch.randn(heads, T, T) if heads > 1 else torch.randn(T, T)
+    explicit, _ = module(x, key_padding_mask=pad, attn_bias=bias)
+    fused, _ = module(x, key_padding_mask=pad, need_weights=False, attn_bias=bias)
+    torch.testing.assert_close(explicit, fused, atol=1e-5, rtol=1e-5)

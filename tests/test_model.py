@@ -12,6 +12,8 @@ CONFIGS = {
     "directional single head": dict(num_heads=1, directional_values=True),
     "full block": dict(num_heads=4, residual=True, layer_norm=True, feed_forward=True),
     "normal init, learned positions": dict(num_heads=2, init="normal", positional="learned"),
+    "relative bias, multi head": dict(num_heads=4, relative_bias=True),
+    "relative bias, directional": dict(num_heads=1, relative_bias=True, directional_values=True),
 }
 
 
@@ -28,6 +30,8 @@ def test_all_masks_in_one_pass_equals_one_by_one(name):
     torch.manual_seed(1)
     model = MaskedTokenClassifier(VOCAB, d_model=16, max_len=12, mask_id=MASK, pad_id=PAD,
                                   **CONFIGS[name]).eval()
+    if model.relative_bias is not None:
+        torch.nn.init.normal_(model.relative_bias.bias)  # zeros at init would test nothing
     ids, lengths = padded_batch()
     logits, mask_map = model.forward_all_masks(ids)  # [B, T, 2], [B, H, T, T]
     for b, length in enumerate(lengths.tolist()):

@@ -1,0 +1,216 @@
+"""Benchmarks, measured in one process: alternating A/B runs after a warm-up, medians reported.
+
+- lightning_vs_raw: one training epoch under Lightning (our default trainer config, progress
+  bar, logger and checkpoints off) ÷ the same epoch as a plain PyTorch loop (same tensors,
+  batches, model initialisation and optimizer); loss_match: final losses equal to 1e-5.
+- callback_overhead: a fit (1 epoch + validation) with the heat-map and attention-metrics
+  callbacks at their defaults ÷ without them, minus 1.
+- scratch_vs_fused: forward+backward of our explicit attention ÷ the fused
+  F.scaled_dot_product_attention path, at the model's sizes.
+- epoch_s_sentences / epoch_s_examples / examples_per_s: one Lightning epoch per batching mode.
+- mfu: the model's training FLOP/s (counted by torch's FlopCounterMode) ÷ the measured peak of
+  a large fp32 torch.mm on the same device.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch.utils.flop_counter import FlopCounterMode
+
+from attn_project.attention import SingleHeadAttention
+from attn_project.callbacks import AttentionHeatmaps, AttentionMetrics
+from attn_project.data.datamodule import MaskedTokenDataModule
+from attn_project.module import MaskedTokenModule
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], object], device: str) -> tuple[float, object]:
+    sync(device)
+    start = time.perf_counter()
+    result = fn()
+    sync(device)
+    return time.perf_counter() - start, result
+
+
+def alternate(a: Callable, b: Callable, reps: int, device: str) -> tuple[list, list, object, object]:
+    """Warm up both, then run A, B, A, B, …; returns both time lists and the last results."""
+    a()
+    b()
+    times_a, times_b = [], []
+    for _ in range(reps):
+        t, res_a = timed(a, device)
+        times_a.append(t)
+        t, res_b = timed(b, device)
+        times_b.append(t)
+    return times_a, times_b, res_a, res_b
+
+
+def default_trainer_config(device: str, **overrides):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["trainer=gpu" if device.startswith("cuda") else "trainer=cpu",
+                                          "paths.output_dir=/tmp/attn_bench"])
+    args = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[],
+                max_epochs=1, limit_val_batches=0, default_root_dir=tempfile.mkdtemp())
+    args.update(overrides)
+    return cfg.trainer, args
+
+
+def make_module(dm: MaskedTokenDataModule, seed: int = 0, lr: float = 3e-3) -> MaskedTokenModule:
+    torch.manual_seed(seed)
+    return MaskedTokenModule(
+        model=dict(vocab_size=dm.vocab_size, d_model=64, num_heads=1, max_len=dm.max_len,
+                   mask_id=dm.mask_id, pad_id=dm.pad_id),
+        optimizer={"_target_": "torch.optim.AdamW", "_partial_": True, "lr": lr, "weight_decay": 0.01})
+
+
+def lightning_epoch(dm, device: str, **trainer_overrides) -> float:
+    """Fit one epoch under our default trainer config; returns the last training loss."""
+    module = make_module(dm)
+    trainer_cfg, args = default_trainer_config(device, **trainer_overrides)
+    trainer = instantiate(trainer_cfg, **args)
+    losses = []
+
+    class LastLoss(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            losses.append(outputs["loss"].detach())
+
+    trainer.callbacks.append(LastLoss())
+    trainer.fit(module, datamodule=dm)
+    return float(losses[-1])
+
+
+def raw_epoch(dm, device: str) -> float:
+    """The same epoch as a plain PyTorch loop; returns the last training loss."""
+    module = make_module(dm).to(device)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=3e-3, weight_decay=0.01)
+    loader = dm.train_dataloader()
+    loader.sampler.set_epoch(0)
+    module.train()
+    for batch in loader:
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        logits, labels = module(batch)
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return float(loss)
+
+
+def callback_overhead(dm, device: str, reps: int) -> float:
+    log_dir = tempfile.mkdtemp()
+
+    def fit(with_callbacks: bool):
+        callbacks = [AttentionHeatmaps(), AttentionMetrics()] if with_callbacks else []
+        return lambda: lightning_epoch(dm, device, limit_val_batches=1.0, callbacks=callbacks,
+                                       logger=TensorBoardLogger(log_dir, name="bench"))
+
+    with_cb, without, _, _ = alternate(fit(True), fit(False), reps, device)
+    return statistics.median(with_cb) / statistics.median(without) - 1
+
+
+def scratch_vs_fused(device: str, reps: int, batch: int = 512, length: int = 20, d: int = 64) -> float:
+    attention = SingleHeadAttention(d).to(device)
+    x = torch.randn(batch, length, d, device=device, requires_grad=True)
+
+    def run(need_weights: bool):
+        def step():
+            for _ in range(20):
+                out, _ = attention(x, need_weights=need_weights)
+                out.sum().backward()
+        return step
+
+    explicit, fused, _, _ = alternate(run(True), run(False), reps, device)
+    return statistics.median(explicit) / statistics.median(fused)
+
+
+def peak_matmul_flops(device: str, n: int = 2048, reps: int = 5) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    torch.mm(a, b)
+    times = [timed(lambda: torch.mm(a, b), device)[0] for _ in range(reps)]
+    return 2 * n**3 / min(times)
+
+
+def epoch_flops(dm, device: str) -> float:
+    """FLOPs of one training epoch (forward + backward), counted by FlopCounterMode."""
+    module = make_module(dm).to(device)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        for batch in dm.train_dataloader():
+            batch = {k: v.to(device) for k, v in batch.items()}
+            logits, labels = module(batch)
+            F.cross_entropy(logits, labels).backward()
+    return float(counter.get_total_flops())
+
+
+def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentences: int | None,
+                   log: Callable[[str], None] = print) -> dict:
+    if data_root:
+        dm = MaskedTokenDataModule(root=data_root, corpus="ud", max_len=128, cache_dir="data/cache")
+    else:
+        dm = MaskedTokenDataModule(root="data/generated", cache_dir="data/cache")
+    dm.setup()
+    if train_sentences:
+        dm.tensors["train"] = subset(dm.tensors["train"], train_sentences)
+    examples = int((dm.tensors["train"].labels != -100).sum())
+    log(f"data: {'EWT' if data_root else 'default corpus'} train, {len(dm.tensors['train'])} "
+        f"sentences, {examples} examples; device {device}")
+    result = {"device": device_name(device), "torch": torch.__version__, "lightning": L.__version__,
+              "threads": torch.get_num_threads(), "train_sentences": len(dm.tensors["train"]),
+              "train_examples": examples}
+
+    light, raw, loss_light, loss_raw = alternate(lambda: lightning_epoch(dm, device),
+                                                 lambda: raw_epoch(dm, device), reps, device)
+    result["lightning_epoch_s"], result["raw_epoch_s"] = statistics.median(light), statistics.median(raw)
+    result["lightning_vs_raw"] = result["lightning_epoch_s"] / result["raw_epoch_s"]
+    result["loss_match"] = abs(loss_light - loss_raw) <= 1e-5
+    log(f"lightning_vs_raw {result['lightning_vs_raw']:.3f} (losses {loss_light:.6f} / {loss_raw:.6f})")
+
+    result["epoch_s_sentences"] = result["lightning_epoch_s"]
+    dm.batching, size = "examples", dm.batch_size
+    dm.batch_size = 512
+    times = [timed(lambda: lightning_epoch(dm, device), device)[0] for _ in range(max(1, reps // 2))]
+    dm.batching, dm.batch_size = "sentences", size
+    result["epoch_s_examples"] = statistics.median(times)
+    result["epoch_s"] = result["epoch_s_sentences"]
+    result["examples_per_s"] = examples / result["epoch_s"]
+    log(f"epoch_s sentences {result['epoch_s_sentences']:.2f}, examples {result['epoch_s_examples']:.2f}")
+
+    result["callback_overhead"] = callback_overhead(dm, device, max(1, reps // 2))
+    log(f"callback_overhead {result['callback_overhead']:.3f}")
+    result["scratch_vs_fused"] = scratch_vs_fused(device, reps)
+    result["peak_flops"] = peak_matmul_flops(device)
+    result["train_flops_per_epoch"] = epoch_flops(dm, device)
+    result["mfu"] = result["train_flops_per_epoch"] / result["epoch_s"] / result["peak_flops"]
+    log(f"scratch_vs_fused {result['scratch_vs_fused']:.2f}, mfu {result['mfu']:.4f}")
+    return result
+
+
+def subset(split, n: int):
+    from attn_project.data.batches import SplitTensors
+
+    return SplitTensors(*(getattr(split, f)[:n] for f in ("ids", "labels", "heads", "rels", "lengths")))
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(0)
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
