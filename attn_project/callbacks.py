@@ -4,10 +4,12 @@ a guard against non-finite losses, and a checkpoint when a run is interrupted.""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -111,21 +113,24 @@ class NonFiniteLossError(RuntimeError):
 class StopOnNonFiniteLoss(L.Callback):
     """Stop at the first NaN/inf training loss, naming the step and the likely cause."""
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None and not torch.isfinite(loss).all():
+    def on_before_backward(self, trainer, pl_module, loss):
+        """Checked before the backward pass, so the broken loss never updates the weights."""
+        if not torch.isfinite(loss).all():
             raise NonFiniteLossError(
                 f"training loss became {float(loss)} at step {trainer.global_step} (epoch "
-                f"{trainer.current_epoch}, batch {batch_idx}). Likely cause: the learning rate "
-                f"(optimizer.lr={pl_module.hparams.optimizer.get('lr')}) is too high, or the "
-                f"unscaled model.init=normal saturates the softmax; lower optimizer.lr. "
-                f"Checkpoints written so far are kept unchanged.")
+                f"{trainer.current_epoch}, batch {trainer.fit_loop.epoch_loop.batch_idx}). Likely "
+                f"cause: the learning rate (optimizer.lr={pl_module.hparams.optimizer.get('lr')}) "
+                f"is too high, or exploding initial weights (model.init=normal, model.embedding_std) "
+                f"saturate the softmax; lower them. Checkpoints written so far are kept unchanged.")
 
 
 class InterruptCheckpoint(L.Callback):
-    """Save ``<dirpath>/last.ckpt`` when fitting is interrupted (SIGINT, SIGTERM, an error).
+    """Make sure an interrupted fit (SIGINT, SIGTERM, an error) leaves ``<dirpath>/last.ckpt``.
 
-    Never after a non-finite loss (the weights are broken: the last good checkpoint stays).
+    LastCheckpoint writes last.ckpt after every epoch's validation; resuming from an epoch
+    boundary repeats the uninterrupted run exactly, so that file is kept. Only when
+    no epoch has finished yet is the mid-epoch state saved (resuming it restarts that epoch).
+    Never after a non-finite loss: the weights are broken, the last good checkpoint stays.
     Unlike Lightning's OnExceptionCheckpoint it does not make ``fit(ckpt_path=None)`` resume.
     """
 
@@ -135,8 +140,66 @@ class InterruptCheckpoint(L.Callback):
     def on_exception(self, trainer, pl_module, exception):
         if isinstance(exception, NonFiniteLossError) or not trainer.training:
             return
-        log.warning("interrupted (%s): saving %s", type(exception).__name__, self.path)
-        trainer.save_checkpoint(self.path)
+        if not self.path.exists():
+            trainer.save_checkpoint(self.path)
+        log.warning("interrupted (%s). Resume with: python scripts/train.py <same overrides> "
+                    "ckpt_path=%s", type(exception).__name__, self.path.resolve())
+
+
+class EpochSeed(L.Callback):
+    """Reseeds torch, NumPy and Python before each epoch's first batch from (seed, epoch).
+
+    Dropout then draws the same numbers in an epoch whether the run was resumed or not: the
+    random state depends on where training is, not on what happened before in this process.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        # not on_train_epoch_start: Lightning skips that hook in the first epoch after a resume
+        if batch_idx == 0:
+            L.seed_everything(self.seed * 10_007 + trainer.current_epoch, workers=True, verbose=False)
+
+
+class LastCheckpoint(Checkpoint):
+    """``<dirpath>/last.ckpt`` at the end of every training epoch (after its validation),
+    written atomically (tmp file + rename).
+
+    A ``Checkpoint`` subclass, so Lightning runs it after the other callbacks (and after
+    BestCheckpoint, listed before it): the file holds their state for this epoch.
+
+    Lightning's ModelCheckpoint(save_last=True) only refreshes last.ckpt when a top-k
+    checkpoint is saved, i.e. when the monitored metric improved; a resume needs the latest.
+    """
+
+    def __init__(self, dirpath: str | Path):
+        self.path = Path(dirpath) / "last.ckpt"
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.fast_dev_run:
+            return
+        tmp = self.path.with_name(".last.ckpt.tmp")
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint that keeps its best score across a resume into a new run folder.
+
+    Lightning forgets the best score when the checkpoint folder changes; every run (a resumed
+    one too) gets its own folder here, so a resumed run would otherwise test a worse epoch.
+    Files of the earlier run are never deleted (Lightning only removes files in its own folder).
+    """
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        if state_dict.get("dirpath") != self.dirpath:
+            self.best_model_score = state_dict.get("best_model_score")
+            self.best_k_models = state_dict.get("best_k_models", {})
+            self.kth_best_model_path = state_dict.get("kth_best_model_path", "")
+            self.kth_value = state_dict.get("kth_value", self.kth_value)
 
 
 class AttentionReport(L.Callback):
@@ -146,13 +209,23 @@ class AttentionReport(L.Callback):
         self.dirpath, self.experiment = Path(dirpath), experiment
         self.before = None
 
+    def state_dict(self) -> dict:
+        """The "before" snapshot travels in checkpoints: a resumed run still compares with the
+        untrained model, not with the state it resumed from."""
+        return {"before": self.before} if self.before is not None else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.before = state_dict.get("before")
+
     @rank_zero_only
     def on_fit_start(self, trainer, pl_module):
+        if self.before is not None:  # restored from a checkpoint
+            return
         dm = trainer.datamodule
         stats = analyse_split(pl_module.classifier, dm.tensors["test"], dm.relations)
         self.before = {
             "summary": stats.summary(),
-            "entropies": stats.entropy_values().numpy(),
+            "entropies": stats.entropy_values(),
             "probes": [probe_attention(pl_module.classifier, *self.probe(dm, i), dm.mask_id)[0]
                        for i in dm.probe_indices("test")],
             "baselines": task_baselines(dm.tensors["train"], dm.tensors["test"], dm.vocab_size),
@@ -178,7 +251,7 @@ class AttentionReport(L.Callback):
         test = {k: float(metrics[f"test/{k}"]) for k in ("acc", "f1") if f"test/{k}" in metrics}
         report = build_report(test, self.before["baselines"], self.before["summary"],
                               stats.summary(), self.before["offsets"], run)
-        figures = {"entropy_histogram": entropy_histogram(self.before["entropies"],
+        figures = {"entropy_histogram": entropy_histogram(self.before["entropies"].numpy(),
                                                           stats.entropy_values().numpy()),
                    "per_relation": relation_bars(report)}
         for k, index in enumerate(dm.probe_indices("test")):

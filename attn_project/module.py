@@ -39,6 +39,7 @@ class MaskedTokenModule(L.LightningModule):
             for stage in ("train", "val", "test")
         })
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps its best
 
     @property
     def classifier(self) -> MaskedTokenClassifier:
@@ -81,9 +82,6 @@ class MaskedTokenModule(L.LightningModule):
         if acc is not None:
             self.val_acc_best.update(acc)
             self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
-
-    def on_train_start(self) -> None:
-        self.val_acc_best.reset()  # sanity-check batches must not count
 
     def configure_optimizers(self):
         optimizer = hydra.utils.instantiate(self.hparams.optimizer)(params=self.parameters())

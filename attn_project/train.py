@@ -35,6 +35,15 @@ def in_sweep() -> bool:
         return False
 
 
+def job_description() -> str:
+    """"#N with overrides [...]" for the current Hydra job (for sweep logs)."""
+    try:
+        job = HydraConfig.get().job
+        return f"#{job.get('num', 0)} with overrides {list(HydraConfig.get().overrides.task)}"
+    except ValueError:
+        return ""
+
+
 def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModule:
     """The LightningModule, with the sizes only the data knows filled into the model config."""
     model = OmegaConf.to_container(cfg.model, resolve=True)

@@ -4,12 +4,12 @@ import hydra
 from omegaconf import DictConfig
 
 from attn_project.errors import exit_on_user_error
-from attn_project.train import train
+from attn_project.train import in_sweep, job_description, train
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    with exit_on_user_error():
+    with exit_on_user_error(in_sweep=in_sweep(), job=job_description()):
         value, _ = train(cfg)
     return value
 

@@ -133,11 +133,13 @@ class BucketBatchSampler(Sampler[list[int]]):
         return [batches[i].tolist() for i in order]
 
     def __iter__(self):
+        # A generator: the order is drawn at the first batch, after Lightning's set_epoch (on a
+        # resumed run Lightning creates the iterator before it sets the epoch).
         rank, world = distributed_rank()
         batches = self.batches()
         if world > 1:
             batches = batches[: len(batches) - len(batches) % world][rank::world]
-        return iter(batches)
+        yield from batches
 
     def __len__(self) -> int:
         _, world = distributed_rank()

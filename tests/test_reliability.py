@@ -1,0 +1,148 @@
+"""Resume after SIGINT/SIGTERM, determinism, non-finite losses, safe checkpoints, failing sweeps."""
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import ROOT, compose_cfg
+
+from attn_project.callbacks import InterruptCheckpoint, NonFiniteLossError, StopOnNonFiniteLoss
+from attn_project.checkpoint import CheckpointError, load_module
+from attn_project.train import train
+
+RESUME = ["data.sizes={train:4000,dev:300,test:300}", "trainer.max_epochs=4",
+          "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null", "model.dropout=0.1"]
+
+
+def start(run_dir, data_dir, *extra):
+    return subprocess.Popen(
+        [sys.executable, "scripts/train.py", *RESUME, f"paths.data_dir={data_dir}",
+         f"hydra.run.dir={run_dir}", *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def report_of(run_dir):
+    return json.loads((run_dir / "report" / "attention_report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, data_dir):
+    run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
+    process = start(run_dir, data_dir)
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    return report_of(run_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, data_dir, uninterrupted, signum):
+    run_a, run_b = tmp_path / "a", tmp_path / "b"
+    process = start(run_a, data_dir)
+    last = run_a / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not last.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the second epoch
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode != 0, "an interrupted run must not exit with status 0"
+    assert last.exists() and "ckpt_path=" in out + err
+    epoch_done = torch.load(last, weights_only=True)["epoch"]
+    assert epoch_done < 3, "the signal came too late to interrupt anything"
+
+    resumed = start(run_b, data_dir, f"ckpt_path={last}")
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-3000:]
+    report = report_of(run_b)
+    assert report["test"] == uninterrupted["test"]
+    assert report["after"] == uninterrupted["after"]
+    assert report["before"] == uninterrupted["before"]  # the untrained snapshot came along
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, data_dir):
+    def run(seed, name):
+        cfg = compose_cfg(tmp_path / name, data_dir, "trainer.max_epochs=1", f"seed={seed}",
+                          "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null")
+        _, metrics = train(cfg)
+        return metrics, report_of(tmp_path / name / "run")
+
+    first, second, other = run(7, "a"), run(7, "b"), run(8, "c")
+    assert first[0]["test/acc"] == second[0]["test/acc"]
+    assert first[1]["after"] == second[1]["after"] and first[1]["before"] == second[1]["before"]
+    assert first[0]["test/acc"] != other[0]["test/acc"] or first[1]["after"] != other[1]["after"]
+
+
+def test_non_finite_loss_stops_and_names_the_step():
+    class Trainer:
+        global_step, current_epoch = 17, 2
+        fit_loop = type("F", (), {"epoch_loop": type("E", (), {"batch_idx": 3})()})()
+
+    class Module:
+        hparams = type("H", (), {"optimizer": {"lr": 10.0}})()
+
+    with pytest.raises(NonFiniteLossError, match=r"step 17 \(epoch 2, batch 3\).*optimizer.lr=10.0"):
+        StopOnNonFiniteLoss().on_before_backward(Trainer(), Module(), torch.tensor(float("nan")))
+    StopOnNonFiniteLoss().on_before_backward(Trainer(), Module(), torch.tensor(0.5))
+
+
+def test_non_finite_loss_never_overwrites_the_last_good_checkpoint(tmp_path):
+    good = tmp_path / "last.ckpt"
+    good.write_bytes(b"good weights")
+
+    class Trainer:
+        training = True
+
+        def save_checkpoint(self, path):
+            raise AssertionError("must not save after a non-finite loss")
+
+    InterruptCheckpoint(tmp_path).on_exception(Trainer(), None, NonFiniteLossError("nan"))
+    assert good.read_bytes() == b"good weights"
+
+
+def test_non_finite_loss_end_to_end(tmp_path, data_dir):
+    result = subprocess.run(
+        [sys.executable, "scripts/train.py", "model.embedding_std=1e30", "trainer.max_epochs=1",
+         "data.sizes={train:1500,dev:200,test:200}", f"paths.data_dir={data_dir}",
+         f"hydra.run.dir={tmp_path}/run", "callbacks.progress_bar=null"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "training loss became nan at step 0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "run").glob("checkpoints/*.ckpt"))
+
+
+class Boom:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_checkpoint_with_pickled_callable_is_refused(tmp_path):
+    path = tmp_path / "evil.ckpt"
+    torch.save({"hyper_parameters": {}, "state_dict": {}, "payload": Boom()}, path,
+               pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        load_module(path)
+
+
+@pytest.mark.slow
+def test_failing_sweep_job_does_not_stop_the_others(tmp_path, data_dir):
+    result = subprocess.run(
+        [sys.executable, "scripts/train.py", "-m", "model.num_heads=3,1", "model.d_model=16",
+         "trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_val_batches=2",
+         "data.sizes={train:1500,dev:200,test:200}", f"paths.data_dir={data_dir}",
+         f"paths.log_dir={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0  # the sweep says that something failed
+    jobs = sorted(tmp_path.glob("multiruns/*/[0-9]"))
+    assert len(jobs) == 2
+    assert (jobs[1] / "report" / "attention_report.json").is_file()  # job 1 ran after job 0 failed
+    log = result.stdout + result.stderr + (jobs[0] / "train.log").read_text()
+    assert "model.num_heads=3" in log and "must be ≥ 1 and divide model.d_model=16" in log
