@@ -1,0 +1,171 @@
+"""Bad input, table-driven: each case must end in one clear message (naming the file, line or
+config key), a non-zero exit, no traceback, and no input file changed."""
+
+import hashlib
+import runpy
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.core.global_hydra import GlobalHydra
+
+from conftest import MINI_UD, ROOT
+
+GOOD_LINE = "1\tThe\t_\tDET\t_\t_\t2\tdet\t_\t_"
+
+
+def treebank(tmp_path, train_text=None, drop=None):
+    """A copy of the mini treebank, with its train file replaced or a split removed."""
+    folder = tmp_path / "tb"
+    shutil.copytree(MINI_UD, folder)
+    train = folder / "en_mini-ud-train.conllu"
+    if train_text is not None:
+        train.write_text(train_text)
+    if drop:
+        (folder / f"en_mini-ud-{drop}.conllu").unlink()
+    return folder
+
+
+def corrupt(column_index, value):
+    lines = (MINI_UD / "en_mini-ud-train.conllu").read_text().splitlines()
+    cols = lines[2].split("\t")  # the first token line (line 3)
+    if column_index is None:
+        cols = cols[:-1]
+    else:
+        cols[column_index] = value
+    lines[2] = "\t".join(cols)
+    return "\n".join(lines) + "\n"
+
+
+def cycle_text():
+    text = (MINI_UD / "en_mini-ud-train.conllu").read_text()
+    return text.replace("3\tman\t_\tNOUN\t_\t_\t4\tnsubj", "3\tman\t_\tNOUN\t_\t_\t1\tnsubj", 1)
+
+
+@pytest.fixture(scope="module")
+def trained_ckpt(tmp_path_factory, data_dir):
+    from attn_project.train import train
+    from conftest import compose_cfg
+
+    out = tmp_path_factory.mktemp("ckpt")
+    train(compose_cfg(out, data_dir, "trainer.max_epochs=1", "++trainer.limit_train_batches=3",
+                      "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null",
+                      "callbacks.attention_report=null", "data.max_len=20"))
+    return out / "run" / "checkpoints" / "last.ckpt"
+
+
+def ckpt_variant(tmp_path, trained_ckpt, kind):
+    path = tmp_path / f"{kind}.ckpt"
+    if kind == "truncated":
+        path.write_bytes(trained_ckpt.read_bytes()[:2000])
+    elif kind == "other_vocab":
+        checkpoint = torch.load(trained_ckpt, weights_only=True)
+        from attn_project.data.tokenizer import build_word_tokenizer, tokenizer_to_json
+
+        checkpoint["tokenizer_json"] = tokenizer_to_json(build_word_tokenizer([["a", "b", "c"]]))
+        torch.save(checkpoint, path)
+    return path
+
+
+# name: (script, args builder(tmp_path, ckpt) -> list, expected message fragments)
+CASES = {
+    "unknown experiment": ("train", lambda t, c: ["experiment=nope"], ["experiment", "nope"]),
+    "unknown config group option": ("train", lambda t, c: ["trainer=tpu9"], ["trainer", "tpu9"]),
+    "unknown config key": ("train", lambda t, c: ["model.nonsense=1"], ["model.nonsense"]),
+    "num_heads does not divide d_model": ("train", lambda t, c: ["model.num_heads=3"],
+                                          ["model.num_heads=3", "d_model=64"]),
+    "max_len zero": ("train", lambda t, c: ["data.max_len=0"], ["data.max_len=0"]),
+    "max_len negative": ("train", lambda t, c: ["data.max_len=-5"], ["data.max_len=-5"]),
+    "treebank folder missing": ("train", lambda t, c: ["data=ud", f"data.root={t}/absent"],
+                                ["absent", "treebank folder not found", "fetch_ud.py"]),
+    "CoNLL-U split missing": ("train", lambda t, c: ["data=ud", f"data.root={treebank(t, drop='dev')}"],
+                              ["*-ud-dev.conllu"]),
+    "CoNLL-U empty": ("train", lambda t, c: ["data=ud", f"data.root={treebank(t, '')}"],
+                      ["en_mini-ud-train.conllu:1", "no sentences"]),
+    "CoNLL-U wrong column count": ("train", lambda t, c: ["data=ud", f"data.root={treebank(t, corrupt(None, ''))}"],
+                                   ["en_mini-ud-train.conllu:3", "10 tab-separated columns", "skip_invalid"]),
+    "CoNLL-U non-integer head": ("train", lambda t, c: ["data=ud", f"data.root={treebank(t, corrupt(6, 'x'))}"],
+                                 ["en_mini-ud-train.conllu:3", "HEAD must be an integer"]),
+    "CoNLL-U head out of range": ("train", lambda t, c: ["data=ud", f"data.root={treebank(t, corrupt(6, '99'))}"],
+                                  ["en_mini-ud-train.conllu:3", "out of range"]),
+    "CoNLL-U cycle": ("train", lambda t, c: ["data=ud", f"data.root={treebank(t, cycle_text())}"],
+                      ["en_mini-ud-train.conllu:1", "cycle"]),
+    "tokenizer file missing": ("train", lambda t, c: [f"data.tokenizer_path={t}/no_tok"],
+                               ["no_tok/tokenizer.json", "no tokenizer"]),
+    "tokenizer corrupt": ("train", lambda t, c: [f"data.tokenizer_path={bad_tokenizer(t)}"],
+                          ["tokenizer.json is corrupt"]),
+    "checkpoint missing": ("inspect_attention", lambda t, c: [f"ckpt_path={t}/none.ckpt", "text=hi"],
+                           ["none.ckpt", "no such file"]),
+    "checkpoint truncated": ("inspect_attention",
+                             lambda t, c: [f"ckpt_path={ckpt_variant(t, c, 'truncated')}", "text=hi"],
+                             ["truncated.ckpt", "unreadable or truncated"]),
+    "checkpoint from another vocabulary": ("eval", lambda t, c: [f"ckpt_path={ckpt_variant(t, c, 'other_vocab')}"],
+                                           ["other_vocab.ckpt", "different runs"]),
+    "checkpoint missing (eval)": ("eval", lambda t, c: [f"ckpt_path={t}/gone.ckpt"], ["gone.ckpt"]),
+    "empty text": ("inspect_attention", lambda t, c: [f"ckpt_path={c}", "text="], ["nothing to inspect"]),
+    "whitespace-only text": ("inspect_attention", lambda t, c: [f"ckpt_path={c}", "text='   '"],
+                             ["nothing to inspect"]),
+    "empty sentence file": ("inspect_attention", lambda t, c: [f"ckpt_path={c}", f"file={blank_file(t)}"],
+                            ["blank.txt", "nothing to inspect"]),
+    "text longer than max_len": ("inspect_attention", lambda t, c: [f"ckpt_path={c}", "text='" + "word " * 30 + "'"],
+                                 ["30 tokens", "data.max_len=20", "refused"]),
+}
+
+
+def bad_tokenizer(tmp_path):
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_text("{ this is not json")
+    return folder
+
+
+def blank_file(tmp_path):
+    path = tmp_path / "blank.txt"
+    path.write_text("\n   \n")
+    return path
+
+
+def digest(folder: Path) -> dict:
+    return {p: hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run_cli(script, args, capsys):
+    """Run scripts/<script>.py in this process, as the command line would; → (exit code, output)."""
+    GlobalHydra.instance().clear()
+    argv = sys.argv
+    sys.argv = [str(ROOT / "scripts" / f"{script}.py"), *args]
+    code = 0
+    try:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_count_of_bad_inputs_tried():
+    assert len(CASES) == 23
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_gets_a_clear_error(name, tmp_path, data_dir, trained_ckpt, capsys):
+    script, make_args, fragments = CASES[name]
+    inputs_before = digest(trained_ckpt.parent)
+    args = make_args(tmp_path, trained_ckpt)
+    if script != "inspect_attention":
+        args += [f"paths.data_dir={data_dir}", f"hydra.run.dir={tmp_path}/run",
+                 "data.sizes={train:1500,dev:200,test:200}"]
+    tmp_inputs = digest(tmp_path)
+    code, output = run_cli(script, args, capsys)
+    assert code not in (0, None), output[-2000:]
+    for fragment in fragments:
+        assert fragment in output, f"{fragment!r} not in:\n{output[-2000:]}"
+    assert "Traceback" not in output
+    assert digest(trained_ckpt.parent) == inputs_before  # nothing written over
+    for path, sha in tmp_inputs.items():
+        assert hashlib.sha1(path.read_bytes()).hexdigest() == sha, path
