@@ -4,7 +4,9 @@ a guard against non-finite losses, and a checkpoint when a run is interrupted.""
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import lightning as L
@@ -30,8 +32,9 @@ def tensorboard(trainer: L.Trainer):
     return None
 
 
-def probe_figure(classifier, datamodule, index: int, split: str = "dev"):
-    """Mask map beside every head's attention for the probe masked at its first target."""
+def probe_inputs(classifier, datamodule, index: int, split: str = "dev") -> dict:
+    """Arrays and labels for one probe's figure: its mask map and the attention of the input
+    masked at its middle target, per head."""
     tensors = datamodule.tensors[split]
     length = int(tensors.lengths[index])
     ids = tensors.ids[index, :length]
@@ -39,36 +42,74 @@ def probe_figure(classifier, datamodule, index: int, split: str = "dev"):
     position = int(targets[len(targets) // 2]) if len(targets) else 0
     mask_map, raw = probe_attention(classifier, ids, datamodule.mask_id, position)
     tokens = datamodule.tokens_of(split, index)
-    masked_tokens = tokens[:position] + ["[MASK]"] + tokens[position + 1:]
-    heads = mask_map.size(0)
-    fig, axes = plots.new_figure(ncols=min(heads + 1, 3), nrows=-(-(heads + 1) // 3))
-    plots.heatmap(axes[0], mask_map.mean(0), tokens, tokens,
-                  "mask map (row i: [MASK] at i)" + (" — mean of heads" if heads > 1 else ""))
-    for h in range(heads):
-        plots.heatmap(axes[h + 1], raw[h], masked_tokens, masked_tokens,
-                      f"head {h}: '{tokens[position]}' masked")
-    for ax in axes[heads + 1:]:
-        ax.set_visible(False)
-    return fig
+    return {"mask_map": mask_map.numpy(), "raw": raw.numpy(), "tokens": tokens,
+            "masked_tokens": tokens[:position] + ["[MASK]"] + tokens[position + 1:],
+            "masked_word": tokens[position]}
+
+
+def png_summary(tag: str, png: bytes):
+    """A TensorBoard image summary from PNG bytes (no decoding)."""
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    image = Summary.Image(encoded_image_string=png, height=0, width=0, colorspace=4)
+    return Summary(value=[Summary.Value(tag=tag, image=image)])
+
+
+_POOL: ProcessPoolExecutor | None = None
+
+
+def figure_pool() -> ProcessPoolExecutor:
+    """One drawing process per Python process, started on first use and reused.
+
+    Forked where the platform allows (no re-import: it starts in milliseconds); it runs only
+    matplotlib, never torch, so the fork is safe.
+    """
+    global _POOL
+    if _POOL is None:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        _POOL = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method))
+    return _POOL
 
 
 class AttentionHeatmaps(L.Callback):
-    """Token-labelled heat maps of fixed probe sentences: at step 0, then every N epochs."""
+    """Token-labelled heat maps of fixed probe sentences: at step 0, then every N epochs.
 
-    def __init__(self, every_n_epochs: int = 1, num_probes: int | None = None):
-        self.every_n_epochs, self.num_probes = every_n_epochs, num_probes
+    The attention is read on the main process (milliseconds); drawing the figures (about 0.2 s
+    each) happens in one background process, so training does not wait for matplotlib. The
+    images are logged with the step they were taken at; all are in before fit ends.
+    """
+
+    def __init__(self, every_n_epochs: int = 1, num_probes: int | None = None,
+                 background: bool = True):
+        self.every_n_epochs, self.num_probes, self.background = every_n_epochs, num_probes, background
+        self.pending: list = []
 
     @rank_zero_only
     def log_figures(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         writer = tensorboard(trainer)
         if writer is None:
             return
-        dm = trainer.datamodule
+        dm, step = trainer.datamodule, trainer.global_step
         for k, index in enumerate(dm.probe_indices("dev", self.num_probes)):
-            fig = probe_figure(pl_module.classifier, dm, index)
-            fig.suptitle(f"probe {k}, step {trainer.global_step}"
-                         + (" (before training)" if trainer.global_step == 0 else ""))
-            writer.add_figure(f"attention/probe{k}", fig, global_step=trainer.global_step, close=True)
+            inputs = probe_inputs(pl_module.classifier, dm, index)
+            title = f"probe {k}, step {step}" + (" (before training)" if step == 0 else "")
+            if self.background:
+                future = figure_pool().submit(plots.probe_png, **inputs, title=title)
+                self.pending.append((f"attention/probe{k}", step, future))
+            else:
+                writer.file_writer.add_summary(
+                    png_summary(f"attention/probe{k}", plots.probe_png(**inputs, title=title)), step)
+        self.flush(writer, wait=False)
+
+    def flush(self, writer, wait: bool) -> None:
+        """Log the figures the background process has finished (all of them when ``wait``)."""
+        still_pending = []
+        for tag, step, future in self.pending:
+            if wait or future.done():
+                writer.file_writer.add_summary(png_summary(tag, future.result()), step)
+            else:
+                still_pending.append((tag, step, future))
+        self.pending = still_pending
 
     def on_fit_start(self, trainer, pl_module):
         self.log_figures(trainer, pl_module)  # the untrained model: step 0
@@ -77,6 +118,13 @@ class AttentionHeatmaps(L.Callback):
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
         self.log_figures(trainer, pl_module)
+
+    @rank_zero_only
+    def on_fit_end(self, trainer, pl_module):
+        writer = tensorboard(trainer)
+        if writer is not None:
+            self.flush(writer, wait=True)
+            writer.flush()
 
 
 class AttentionMetrics(L.Callback):
