@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.core.global_hydra import GlobalHydra
-
 from conftest import MINI_UD, ROOT
+from hydra.core.global_hydra import GlobalHydra
 
 GOOD_LINE = "1\tThe\t_\tDET\t_\t_\t2\tdet\t_\t_"
 
@@ -46,8 +45,9 @@ def cycle_text():
 
 @pytest.fixture(scope="module")
 def trained_ckpt(tmp_path_factory, data_dir):
-    from attn_project.train import train
     from conftest import compose_cfg
+
+    from attn_project.train import train
 
     out = tmp_path_factory.mktemp("ckpt")
     train(compose_cfg(out, data_dir, "trainer.max_epochs=1", "++trainer.limit_train_batches=3",
