@@ -78,7 +78,8 @@ def make_module(dm: MaskedTokenDataModule, seed: int = 0, lr: float = 3e-3) -> M
     return MaskedTokenModule(
         model=dict(vocab_size=dm.vocab_size, d_model=64, num_heads=1, max_len=dm.max_len,
                    mask_id=dm.mask_id, pad_id=dm.pad_id),
-        optimizer={"_target_": "torch.optim.AdamW", "_partial_": True, "lr": lr, "weight_decay": 0.01})
+        optimizer={"_target_": "torch.optim.AdamW", "_partial_": True, "lr": lr, "weight_decay": 0.01,
+                   "fused": True})
 
 
 def lightning_epoch(dm, device: str, **trainer_overrides) -> tuple[float, float]:
@@ -112,7 +113,7 @@ def lightning_epoch(dm, device: str, **trainer_overrides) -> tuple[float, float]
 def raw_epoch(dm, device: str) -> float:
     """The same epoch as a plain PyTorch loop; returns the last training loss."""
     module = make_module(dm).to(device)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=3e-3, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=3e-3, weight_decay=0.01, fused=True)
     loader = dm.train_dataloader()
     loader.sampler.set_epoch(0)
     module.train()
@@ -178,7 +179,8 @@ def epoch_flops(dm, device: str) -> float:
 def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentences: int | None,
                    log: Callable[[str], None] = print) -> dict:
     if data_root:
-        dm = MaskedTokenDataModule(root=data_root, corpus="ud", max_len=128, cache_dir="data/cache")
+        dm = MaskedTokenDataModule(root=data_root, corpus="ud", max_len=128, min_frequency=2,
+                                   cache_dir="data/cache")  # as conf/data/ud.yaml
     else:
         dm = MaskedTokenDataModule(root="data/generated", cache_dir="data/cache")
     dm.setup()

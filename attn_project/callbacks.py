@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -269,6 +270,7 @@ class AttentionReport(L.Callback):
     def on_fit_start(self, trainer, pl_module):
         if self.before is not None:  # restored from a checkpoint
             return
+        start = time.perf_counter()
         dm = trainer.datamodule
         stats = analyse_split(pl_module.classifier, dm.tensors["test"], dm.relations)
         self.before = {
@@ -279,6 +281,7 @@ class AttentionReport(L.Callback):
             "baselines": task_baselines(dm.tensors["train"], dm.tensors["test"], dm.vocab_size),
             "offsets": offset_baselines(dm.tensors["test"], dm.relations).summary(),
         }
+        self.before["seconds"] = time.perf_counter() - start
 
     @staticmethod
     def probe(dm, index: int, split: str = "test"):
@@ -289,6 +292,7 @@ class AttentionReport(L.Callback):
     def on_test_end(self, trainer, pl_module):
         if self.before is None:  # test without fit (e.g. scripts/eval.py): nothing to compare
             return
+        start = time.perf_counter()
         dm = trainer.datamodule
         stats = analyse_split(pl_module.classifier, dm.tensors["test"], dm.relations)
         hp = pl_module.hparams.model
@@ -310,6 +314,8 @@ class AttentionReport(L.Callback):
                 f"Mask map of test probe {k}: row i = what the [MASK] at i attends to"
                 + (" (mean of heads)" if after.size(0) > 1 else ""),
                 before_title=f"before training (init={run['init']})")
+        report["run"]["analysis_s"] = round(self.before.get("seconds", 0.0)
+                                            + time.perf_counter() - start, 2)  # both ends, figures too
         paths = write_report(self.dirpath, report, figures)
         writer = tensorboard(trainer)
         if writer is not None:

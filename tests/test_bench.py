@@ -1,0 +1,18 @@
+"""scripts/bench.py's measurements run and report every key (speed itself is not asserted)."""
+
+import pytest
+
+from attn_project.bench import run_benchmarks
+
+KEYS = ["lightning_vs_raw", "loss_match", "callback_overhead", "scratch_vs_fused", "examples_per_s",
+        "epoch_s", "epoch_s_sentences", "epoch_s_examples", "mfu", "device", "torch", "lightning",
+        "threads"]
+
+
+@pytest.mark.slow
+def test_bench_reports_every_figure_on_a_small_run():
+    result = run_benchmarks(None, "cpu", reps=1, train_sentences=300, log=lambda line: None)
+    for key in KEYS:
+        assert key in result, key
+    assert result["loss_match"] is True  # Lightning and the plain loop computed the same numbers
+    assert 0 < result["mfu"] < 1 and result["epoch_s"] > 0 and result["examples_per_s"] > 0
