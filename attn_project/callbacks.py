@@ -60,7 +60,7 @@ _POOL: ProcessPoolExecutor | None = None
 
 
 def figure_pool() -> ProcessPoolExecutor:
-    """One drawing process per Python process, started on first use and reused.
+    """One drawing process, started on first use in a fit and shut down at its end.
 
     Forked where the platform allows (no re-import: it starts in milliseconds); it runs only
     matplotlib, never torch, so the fork is safe.
@@ -70,6 +70,14 @@ def figure_pool() -> ProcessPoolExecutor:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         _POOL = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method))
     return _POOL
+
+
+def close_figure_pool() -> None:
+    """Stop the drawing process (a pool left alive can keep a sweep's worker from exiting)."""
+    global _POOL
+    if _POOL is not None:
+        _POOL.shutdown(wait=True)
+        _POOL = None
 
 
 class AttentionHeatmaps(L.Callback):
@@ -126,6 +134,10 @@ class AttentionHeatmaps(L.Callback):
         if writer is not None:
             self.flush(writer, wait=True)
             writer.flush()
+        close_figure_pool()
+
+    def on_exception(self, trainer, pl_module, exception):
+        close_figure_pool()
 
 
 class AttentionMetrics(L.Callback):
