@@ -57,7 +57,7 @@ def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModul
                              compile=compile_model)
 
 
-def build_trainer(cfg: DictConfig, out: Path) -> L.Trainer:
+def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
     overrides = {}
@@ -88,7 +88,7 @@ def train(cfg: DictConfig) -> tuple[float | None, dict]:
     dm.setup()
     dm.tokenizer.save_pretrained(str(out / "tokenizer"))
     module = build_module(cfg, dm)
-    trainer = build_trainer(cfg, out)
+    trainer = build_trainer(cfg)
     trainer.callbacks.append(TokenizerInCheckpoint(tokenizer_to_json(dm.tokenizer)))
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
