@@ -18,7 +18,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from attn_project.analysis import plots
 from attn_project.analysis.baselines import task_baselines
-from attn_project.analysis.probe import analyse_split, offset_baselines, probe_attention
+from attn_project.analysis.probe import analyse_split, mask_map, offset_baselines, probe_attention
 from attn_project.analysis.report import build_report, entropy_histogram, relation_bars, write_report
 from attn_project.data.labels import IGNORE
 
@@ -288,7 +288,7 @@ class AttentionReport(L.Callback):
         self.before = {
             "summary": stats.summary(),
             "entropies": stats.entropy_values(),
-            "probes": [probe_attention(pl_module.classifier, *self.probe(dm, i), dm.mask_id)[0]
+            "probes": [mask_map(pl_module.classifier, self.probe_ids(dm, i))
                        for i in dm.probe_indices("test")],
             "baselines": task_baselines(dm.tensors["train"], dm.tensors["test"], dm.vocab_size),
             "offsets": offset_baselines(dm.tensors["test"], dm.relations).summary(),
@@ -296,9 +296,9 @@ class AttentionReport(L.Callback):
         self.before["seconds"] = time.perf_counter() - start
 
     @staticmethod
-    def probe(dm, index: int, split: str = "test"):
+    def probe_ids(dm, index: int, split: str = "test"):
         tensors = dm.tensors[split]
-        return tensors.ids[index, : int(tensors.lengths[index])], 0
+        return tensors.ids[index, : int(tensors.lengths[index])]
 
     @rank_zero_only
     def on_test_end(self, trainer, pl_module):
@@ -319,7 +319,7 @@ class AttentionReport(L.Callback):
                                                           stats.entropy_values().numpy()),
                    "per_relation": relation_bars(report)}
         for k, index in enumerate(dm.probe_indices("test")):
-            after = probe_attention(pl_module.classifier, *self.probe(dm, index), dm.mask_id)[0]
+            after = mask_map(pl_module.classifier, self.probe_ids(dm, index))
             tokens = dm.tokens_of("test", index)
             figures[f"before_after_probe{k}"] = plots.before_after_figure(
                 self.before["probes"][k].mean(0), after.mean(0), tokens,

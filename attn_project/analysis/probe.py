@@ -60,13 +60,19 @@ def offset_baselines(split_tensors, relations: list[str]) -> OffsetBaselines:
     return baselines
 
 
+def mask_map(classifier, ids: Tensor) -> Tensor:
+    """The mask map of one sentence ids [T]: [H, T, T] (row i = what the [MASK] at i attends to)."""
+    device = next(classifier.parameters()).device
+    with evaluating(classifier):
+        _, weights = classifier.forward_all_masks(ids.to(device)[None])
+    return weights[0].float().cpu()
+
+
 def probe_attention(classifier, ids: Tensor, mask_id: int, position: int) -> tuple[Tensor, Tensor]:
     """For one sentence ids [T]: (mask map [H, T, T], attention of the input masked at position)."""
     device = next(classifier.parameters()).device
-    ids = ids.to(device)
+    masked = ids.to(device).clone()
+    masked[position] = mask_id
     with evaluating(classifier):
-        _, mask_map = classifier.forward_all_masks(ids[None])
-        masked = ids.clone()
-        masked[position] = mask_id
         _, raw = classifier(masked[None], torch.tensor([position], device=device))
-    return mask_map[0].float().cpu(), raw[0].float().cpu()
+    return mask_map(classifier, ids), raw[0].float().cpu()

@@ -92,8 +92,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
             self.tokenizer = (load_tokenizer(self.tokenizer_path) if self.tokenizer_path
                               else build_word_tokenizer((s.tokens for s in self.sentences["train"]),
                                                         self.lowercase, self.min_frequency))
-        self.relations = sorted({r for s in self.sentences["train"] for r in s.deprels} |
-                                {r for split in SPLITS for s in self.sentences[split] for r in s.deprels})
+        self.relations = sorted({r for split in SPLITS for s in self.sentences[split] for r in s.deprels})
         for split in SPLITS:
             self.tensors[split] = self.tensorize(self.sentences[split])
 
