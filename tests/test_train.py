@@ -45,8 +45,10 @@ def read_events(folder):
     return events
 
 
-def test_short_run_logs_figures_per_epoch_and_scalars(make_cfg, tmp_path):
-    cfg = make_cfg("experiment=multi_head", "trainer.max_epochs=2", "trainer.log_every_n_steps=5")
+@pytest.mark.parametrize("background", [True, False])
+def test_short_run_logs_figures_per_epoch_and_scalars(make_cfg, tmp_path, background):
+    cfg = make_cfg("experiment=multi_head", "trainer.max_epochs=2", "trainer.log_every_n_steps=5",
+                   f"callbacks.attention_heatmaps.background={background}")
     value, metrics = train(cfg)
     events = read_events(tmp_path / "run" / "tensorboard")
     figures = [t for t in events.Tags()["images"] if t.startswith("attention/")]
