@@ -26,12 +26,13 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig
 from torch.utils.flop_counter import FlopCounterMode
 
 from attn_project.attention import SingleHeadAttention
-from attn_project.callbacks import AttentionHeatmaps, AttentionMetrics
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.module import MaskedTokenModule
+from attn_project.train import build_module
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -62,35 +63,34 @@ def alternate(a: Callable, b: Callable, reps: int, device: str) -> tuple[list, l
     return times_a, times_b, results_a, results_b
 
 
-def default_trainer_config(device: str, **overrides):
+def compose_train_config(device: str, data_root: str | None = None) -> DictConfig:
+    """conf/train.yaml as a default run composes it (the UD data config when data_root is given)."""
+    overrides = ["trainer=gpu" if device.startswith("cuda") else "trainer=cpu",
+                 "paths.output_dir=/tmp/attn_bench"]
+    if data_root:
+        overrides += ["data=ud", f"data.root={data_root}"]
     with initialize_config_dir(str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=["trainer=gpu" if device.startswith("cuda") else "trainer=cpu",
-                                          "paths.output_dir=/tmp/attn_bench"])
-    # fp32 on every device, so the Lightning and the plain loop compute the same numbers
-    args = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[],
-                precision="32-true", max_epochs=1, limit_val_batches=0, default_root_dir=tempfile.mkdtemp())
-    args.update(overrides)
-    return cfg.trainer, args
+        return compose("train", overrides=overrides)
 
 
-def make_module(dm: MaskedTokenDataModule, seed: int = 0, lr: float = 3e-3) -> MaskedTokenModule:
+def make_module(cfg: DictConfig, dm: MaskedTokenDataModule, seed: int = 0) -> MaskedTokenModule:
+    """The default model and optimizer config, initialised the same way every time."""
     torch.manual_seed(seed)
-    return MaskedTokenModule(
-        model=dict(vocab_size=dm.vocab_size, d_model=64, num_heads=1, max_len=dm.max_len,
-                   mask_id=dm.mask_id, pad_id=dm.pad_id),
-        optimizer={"_target_": "torch.optim.AdamW", "_partial_": True, "lr": lr, "weight_decay": 0.01,
-                   "fused": True})
+    return build_module(cfg, dm)
 
 
-def lightning_epoch(dm, device: str, **trainer_overrides) -> tuple[float, float]:
+def lightning_epoch(cfg: DictConfig, dm, device: str, **trainer_overrides) -> tuple[float, float]:
     """Fit under our default trainer config → (last training loss, seconds of the last epoch).
 
     The epoch is timed from ``on_train_epoch_start`` to ``on_train_epoch_end``, so the cost of
     setting up the fit is reported apart (``fit_overhead_s``), as in Lightning's parity tests.
     """
-    module = make_module(dm)
-    trainer_cfg, args = default_trainer_config(device, **trainer_overrides)
-    trainer = instantiate(trainer_cfg, **args)
+    module = make_module(cfg, dm)
+    # fp32 on every device, so the Lightning and the plain loop compute the same numbers
+    args = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[],
+                precision="32-true", max_epochs=1, limit_val_batches=0,
+                default_root_dir=tempfile.mkdtemp())
+    trainer = instantiate(cfg.trainer, **{**args, **trainer_overrides})
     record = {"losses": []}
 
     class EpochTimer(L.Callback):
@@ -110,10 +110,10 @@ def lightning_epoch(dm, device: str, **trainer_overrides) -> tuple[float, float]
     return float(record["losses"][-1]), record["epoch_s"]
 
 
-def raw_epoch(dm, device: str) -> float:
+def raw_epoch(cfg: DictConfig, dm, device: str) -> float:
     """The same epoch as a plain PyTorch loop; returns the last training loss."""
-    module = make_module(dm).to(device)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=3e-3, weight_decay=0.01, fused=True)
+    module = make_module(cfg, dm).to(device)
+    optimizer = instantiate(cfg.optimizer)(params=module.parameters())
     loader = dm.train_dataloader()
     loader.sampler.set_epoch(0)
     module.train()
@@ -127,16 +127,17 @@ def raw_epoch(dm, device: str) -> float:
     return float(loss)
 
 
-def callback_overhead(dm, device: str, reps: int) -> float:
+def callback_overhead(cfg: DictConfig, dm, device: str, reps: int) -> float:
+    """A whole fit at the default number of epochs, with validation and TensorBoard, with the
+    heat-map and attention-metrics callbacks at their config defaults ÷ without, minus 1."""
     log_dir = tempfile.mkdtemp()
 
     def fit(with_callbacks: bool):
-        """A whole fit at the default number of epochs, with validation and TensorBoard."""
-        callbacks = [AttentionHeatmaps(), AttentionMetrics()] if with_callbacks else []
-        return lambda: lightning_epoch(dm, device, limit_val_batches=1.0, callbacks=callbacks,
-                                       max_epochs=epochs, logger=TensorBoardLogger(log_dir, name="bench"))
-
-    epochs = default_trainer_config(device)[0].max_epochs
+        names = ("attention_heatmaps", "attention_metrics") if with_callbacks else ()
+        return lambda: lightning_epoch(cfg, dm, device, limit_val_batches=1.0,
+                                       max_epochs=cfg.trainer.max_epochs,
+                                       callbacks=[instantiate(cfg.callbacks[name]) for name in names],
+                                       logger=TensorBoardLogger(log_dir, name="bench"))
 
     with_cb, without, _, _ = alternate(fit(True), fit(False), reps, device)
     return statistics.median(with_cb) / statistics.median(without) - 1
@@ -164,9 +165,9 @@ def peak_matmul_flops(device: str, n: int = 2048, reps: int = 5) -> float:
     return 2 * n**3 / min(times)
 
 
-def epoch_flops(dm, device: str) -> float:
+def epoch_flops(cfg: DictConfig, dm, device: str) -> float:
     """FLOPs of one training epoch (forward + backward), counted by FlopCounterMode."""
-    module = make_module(dm).to(device)
+    module = make_module(cfg, dm).to(device)
     counter = FlopCounterMode(display=False)
     with counter:
         for batch in dm.train_dataloader():
@@ -178,11 +179,8 @@ def epoch_flops(dm, device: str) -> float:
 
 def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentences: int | None,
                    log: Callable[[str], None] = print) -> dict:
-    if data_root:
-        dm = MaskedTokenDataModule(root=data_root, corpus="ud", max_len=128, min_frequency=2,
-                                   cache_dir="data/cache")  # as conf/data/ud.yaml
-    else:
-        dm = MaskedTokenDataModule(root="data/generated", cache_dir="data/cache")
+    cfg = compose_train_config(device, data_root)
+    dm: MaskedTokenDataModule = instantiate(cfg.data)
     dm.setup()
     if train_sentences:
         dm.tensors["train"] = subset(dm.tensors["train"], train_sentences)
@@ -193,8 +191,8 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
               "threads": torch.get_num_threads(), "train_sentences": len(dm.tensors["train"]),
               "train_examples": examples}
 
-    fit_s, raw, light, raw_losses = alternate(lambda: lightning_epoch(dm, device),
-                                              lambda: raw_epoch(dm, device), reps, device)
+    fit_s, raw, light, raw_losses = alternate(lambda: lightning_epoch(cfg, dm, device),
+                                              lambda: raw_epoch(cfg, dm, device), reps, device)
     loss_light, loss_raw = light[-1][0], raw_losses[-1]
     light_epochs = [epoch_s for _, epoch_s in light]
     result["lightning_epoch_s"] = statistics.median(light_epochs)
@@ -208,18 +206,18 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
     result["epoch_s_sentences"] = result["lightning_epoch_s"]
     dm.batching, size = "examples", dm.batch_size
     dm.batch_size = 512
-    times = [lightning_epoch(dm, device)[1] for _ in range(max(1, reps // 2))]
+    times = [lightning_epoch(cfg, dm, device)[1] for _ in range(max(1, reps // 2))]
     dm.batching, dm.batch_size = "sentences", size
     result["epoch_s_examples"] = statistics.median(times)
     result["epoch_s"] = result["epoch_s_sentences"]
     result["examples_per_s"] = examples / result["epoch_s"]
     log(f"epoch_s sentences {result['epoch_s_sentences']:.2f}, examples {result['epoch_s_examples']:.2f}")
 
-    result["callback_overhead"] = callback_overhead(dm, device, max(1, reps // 2))
+    result["callback_overhead"] = callback_overhead(cfg, dm, device, max(1, reps // 2))
     log(f"callback_overhead {result['callback_overhead']:.3f}")
     result["scratch_vs_fused"] = scratch_vs_fused(device, reps)
     result["peak_flops"] = peak_matmul_flops(device)
-    result["train_flops_per_epoch"] = epoch_flops(dm, device)
+    result["train_flops_per_epoch"] = epoch_flops(cfg, dm, device)
     result["mfu"] = result["train_flops_per_epoch"] / result["epoch_s"] / result["peak_flops"]
     log(f"scratch_vs_fused {result['scratch_vs_fused']:.2f}, mfu {result['mfu']:.4f}")
     return result

@@ -4,10 +4,8 @@ a guard against non-finite losses, and a checkpoint when a run is interrupted.""
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import lightning as L
@@ -18,7 +16,16 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from attn_project.analysis import plots
 from attn_project.analysis.baselines import task_baselines
-from attn_project.analysis.probe import analyse_split, mask_map, offset_baselines, probe_attention
+from attn_project.analysis.metrics import AlignmentStats
+from attn_project.analysis.probe import (
+    add_batch,
+    analyse_split,
+    gold_syntax,
+    mask_map,
+    offset_baselines,
+    probe_attention,
+)
+from attn_project.analysis.probe_figure import ProbeFigure
 from attn_project.analysis.report import build_report, entropy_histogram, relation_bars, write_report
 from attn_project.data.labels import IGNORE
 
@@ -56,42 +63,22 @@ def png_summary(tag: str, png: bytes):
     return Summary(value=[Summary.Value(tag=tag, image=image)])
 
 
-_POOL: ProcessPoolExecutor | None = None
-
-
-def figure_pool() -> ProcessPoolExecutor:
-    """One drawing process, started on first use in a fit and shut down at its end.
-
-    Forked where the platform allows (no re-import: it starts in milliseconds); it runs only
-    matplotlib, never torch, so the fork is safe.
-    """
-    global _POOL
-    if _POOL is None:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        _POOL = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method))
-    return _POOL
-
-
-def close_figure_pool() -> None:
-    """Stop the drawing process (a pool left alive can keep a sweep's worker from exiting)."""
-    global _POOL
-    if _POOL is not None:
-        _POOL.shutdown(wait=True)
-        _POOL = None
-
-
 class AttentionHeatmaps(L.Callback):
     """Token-labelled heat maps of fixed probe sentences: at step 0, then every N epochs.
 
-    The attention is read on the main process (milliseconds); drawing the figures (about 0.2 s
-    each) happens in one background process, so training does not wait for matplotlib. The
-    images are logged with the step they were taken at; all are in before fit ends.
+    Each probe's figure is laid out and drawn once per fit; later frames only repaint the
+    heat maps (see ``analysis.probe_figure``): about 10 ms per probe and epoch.
     """
 
-    def __init__(self, every_n_epochs: int = 1, num_probes: int | None = None,
-                 background: bool = True):
-        self.every_n_epochs, self.num_probes, self.background = every_n_epochs, num_probes, background
-        self.pending: list = []
+    def __init__(self, every_n_epochs: int = 1, num_probes: int | None = None):
+        self.every_n_epochs, self.num_probes = every_n_epochs, num_probes
+        self.figures: dict[int, ProbeFigure] = {}
+
+    def figure(self, k: int, inputs: dict) -> ProbeFigure:
+        if k not in self.figures:
+            self.figures[k] = ProbeFigure(inputs["tokens"], inputs["masked_tokens"],
+                                          inputs["masked_word"], num_heads=inputs["raw"].shape[0])
+        return self.figures[k]
 
     @rank_zero_only
     def log_figures(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -102,25 +89,11 @@ class AttentionHeatmaps(L.Callback):
         for k, index in enumerate(dm.probe_indices("dev", self.num_probes)):
             inputs = probe_inputs(pl_module.classifier, dm, index)
             title = f"probe {k}, step {step}" + (" (before training)" if step == 0 else "")
-            if self.background:
-                future = figure_pool().submit(plots.probe_png, **inputs, title=title)
-                self.pending.append((f"attention/probe{k}", step, future))
-            else:
-                writer.file_writer.add_summary(
-                    png_summary(f"attention/probe{k}", plots.probe_png(**inputs, title=title)), step)
-        self.flush(writer, wait=False)
-
-    def flush(self, writer, wait: bool) -> None:
-        """Log the figures the background process has finished (all of them when ``wait``)."""
-        still_pending = []
-        for tag, step, future in self.pending:
-            if wait or future.done():
-                writer.file_writer.add_summary(png_summary(tag, future.result()), step)
-            else:
-                still_pending.append((tag, step, future))
-        self.pending = still_pending
+            png = self.figure(k, inputs).update(inputs["mask_map"], inputs["raw"], title)
+            writer.file_writer.add_summary(png_summary(f"attention/probe{k}", png), step)
 
     def on_fit_start(self, trainer, pl_module):
+        self.figures = {}  # a new fit may have another datamodule
         self.log_figures(trainer, pl_module)  # the untrained model: step 0
 
     def on_validation_epoch_end(self, trainer, pl_module):
@@ -128,43 +101,61 @@ class AttentionHeatmaps(L.Callback):
             return
         self.log_figures(trainer, pl_module)
 
-    @rank_zero_only
-    def on_fit_end(self, trainer, pl_module):
-        writer = tensorboard(trainer)
-        if writer is not None:
-            self.flush(writer, wait=True)
-            writer.flush()
-        close_figure_pool()
-
-    def on_exception(self, trainer, pl_module, exception):
-        close_figure_pool()
-
 
 class AttentionMetrics(L.Callback):
-    """Per-epoch ``attention/entropy`` and ``attention/dep_alignment`` on a fixed dev subset."""
+    """Per-epoch ``attention/entropy``, ``dep_alignment`` and ``dep_mass`` on a fixed dev subset
+    (the first ``num_sentences`` sentences).
+
+    With sentence batching the validation pass already computes every dev sentence's mask map;
+    they are scored as they go by, at no extra forward pass. With example batching (no mask
+    maps in validation) and before training, the subset gets a pass of its own.
+    """
 
     def __init__(self, num_sentences: int = 500):
         self.num_sentences = num_sentences
+        self.stats: AlignmentStats | None = None
 
-    def measure(self, trainer, pl_module) -> dict:
+    def own_pass(self, trainer, pl_module) -> dict:
         dm = trainer.datamodule
         indices = list(range(min(self.num_sentences, len(dm.tensors["dev"]))))
-        return analyse_split(pl_module.classifier, dm.tensors["dev"], dm.relations, indices).summary()
+        return analyse_split(pl_module.classifier, dm.tensors["dev"], dm.relations, indices,
+                             per_relation=False).summary()
 
     @rank_zero_only
-    def log_scalars(self, trainer, pl_module) -> None:
-        summary = self.measure(trainer, pl_module)
+    def log_scalars(self, trainer, summary: dict) -> None:
         for logger in trainer.loggers:
             logger.log_metrics({"attention/entropy": summary["entropy"],
                                 "attention/dep_alignment": summary["dep_alignment"],
                                 "attention/dep_mass": summary["dep_mass"]}, step=trainer.global_step)
 
     def on_fit_start(self, trainer, pl_module):
-        self.log_scalars(trainer, pl_module)
+        if trainer.is_global_zero:
+            self.log_scalars(trainer, self.own_pass(trainer, pl_module))
+
+    def on_validation_epoch_start(self, trainer, pl_module):
+        # one process sees every dev batch only without DDP; with it, rank 0 makes its own pass
+        reads_validation = not trainer.sanity_checking and trainer.world_size == 1
+        self.stats = AlignmentStats(trainer.datamodule.relations, per_relation=False) \
+            if reads_validation else None
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
+                                dataloader_idx=0):
+        if self.stats is None or not isinstance(outputs, dict) or "mask_maps" not in outputs:
+            return
+        keep = batch["index"] < self.num_sentences  # [B]
+        if keep.any():
+            index = batch["index"][keep]
+            add_batch(self.stats, {"weights": outputs["mask_maps"][keep], "lengths": batch["lengths"][keep],
+                                   "labels": batch["labels"][keep],
+                                   **gold_syntax(trainer.datamodule.tensors["dev"], index.cpu(),
+                                                 batch["ids"].size(1))})
 
     def on_validation_epoch_end(self, trainer, pl_module):
-        if not trainer.sanity_checking:
-            self.log_scalars(trainer, pl_module)
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        read = self.stats is not None and self.stats.counts
+        self.log_scalars(trainer, self.stats.summary() if read else self.own_pass(trainer, pl_module))
+        self.stats = None
 
 
 class NonFiniteLossError(RuntimeError):

@@ -50,32 +50,38 @@ class MaskedTokenModule(L.LightningModule):
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """→ (logits [N, 2], labels [N]) over the batch's targets."""
+        logits, labels, _ = self.classify_targets(batch)
+        return logits, labels
+
+    def classify_targets(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor | None]:
+        """→ (logits [N, 2], labels [N], mask maps [B, H, T, T] or None with ``mask_pos``)."""
         if "mask_pos" in batch:
             logits, _ = self.model(batch["ids"], batch["mask_pos"], need_weights=False)
-            return logits, batch["labels"]
-        logits, _ = self.model.forward_all_masks(batch["ids"])  # [B, T, 2]
+            return logits, batch["labels"], None
+        logits, mask_maps = self.model.forward_all_masks(batch["ids"])  # [B, T, 2]
         is_target = batch["labels"] != IGNORE
-        return logits[is_target], batch["labels"][is_target]  # [N, 2], [N]
+        return logits[is_target], batch["labels"][is_target], mask_maps  # [N, 2], [N]
 
-    def shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
-        logits, labels = self(batch)
+    def shared_step(self, batch: dict[str, Tensor], stage: str) -> dict[str, Tensor]:
+        """The loss, and for validation the mask maps (AttentionMetrics reads them)."""
+        logits, labels, mask_maps = self.classify_targets(batch)
         loss = F.cross_entropy(logits, labels)
         if stage == "train":
             # Only on the steps the logger writes: Lightning's per-call bookkeeping is not free.
             if self.global_step % self.trainer.log_every_n_steps == 0:
                 self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
-            return loss
+            return {"loss": loss}
         metrics = self.metrics[f"{stage}_metrics"]
         metrics.update(logits.argmax(-1), labels)
         self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(labels))
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
-        return loss
+        return {"loss": loss} if mask_maps is None else {"loss": loss, "mask_maps": mask_maps.detach()}
 
     def training_step(self, batch, batch_idx):
         return self.shared_step(batch, "train")
 
     def validation_step(self, batch, batch_idx):
-        self.shared_step(batch, "val")
+        return self.shared_step(batch, "val")
 
     def test_step(self, batch, batch_idx):
         self.shared_step(batch, "test")

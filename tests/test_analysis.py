@@ -109,3 +109,32 @@ def test_html_view_draws_in_a_real_browser(tmp_path):
                           page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert 'data-drawn="16"' in dom  # 4 × 4 attention lines drawn by the page's script
     assert dom.count("<button") == 2 and 'class="unk"' in dom
+
+
+def decode_png(png: bytes):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+def test_probe_figure_frames_show_only_the_latest_values(heads):
+    from attn_project.analysis.probe_figure import ProbeFigure
+
+    tokens = "the old man saw a dog in the park .".split()
+    masked = tokens[:3] + ["[MASK]"] + tokens[4:]
+    t = len(tokens)
+    g = torch.Generator().manual_seed(0)
+    first, second = (torch.softmax(torch.randn(2, heads, t, t, generator=g) * 3, -1).numpy()
+                     for _ in range(2))
+    figure = ProbeFigure(tokens, masked, "saw", heads)
+    frame_a = decode_png(figure.update(first[0], first[1], "probe 0, step 0"))
+    frame_b = decode_png(figure.update(second[0], second[1], "probe 0, step 10"))
+    fresh = decode_png(ProbeFigure(tokens, masked, "saw", heads).update(second[0], second[1],
+                                                                        "probe 0, step 10"))
+    assert frame_a.shape == frame_b.shape and frame_a.shape[0] > 200
+    assert (frame_a != frame_b).any(axis=-1).mean() > 0.05  # the heat maps changed
+    assert (frame_b == fresh).all()  # nothing of the earlier frame is left behind

@@ -4,11 +4,15 @@ import subprocess
 import sys
 
 import hydra
+import lightning as L
 import pytest
 from conftest import MINI_UD, ROOT
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from attn_project.analysis.probe import analyse_split
+from attn_project.callbacks import AttentionMetrics
 from attn_project.model import MaskedTokenClassifier
+from attn_project.module import MaskedTokenModule
 from attn_project.train import build_module, train
 
 TINY = ["trainer.max_epochs=1", "++trainer.limit_train_batches=4", "++trainer.limit_val_batches=2",
@@ -45,10 +49,10 @@ def read_events(folder):
     return events
 
 
-@pytest.mark.parametrize("background", [True, False])
-def test_short_run_logs_figures_per_epoch_and_scalars(make_cfg, tmp_path, background):
+@pytest.mark.parametrize("batching", ["sentences", "examples"])
+def test_short_run_logs_figures_per_epoch_and_scalars(make_cfg, tmp_path, batching):
     cfg = make_cfg("experiment=multi_head", "trainer.max_epochs=2", "trainer.log_every_n_steps=5",
-                   f"callbacks.attention_heatmaps.background={background}")
+                   f"data.batching={batching}")
     value, metrics = train(cfg)
     events = read_events(tmp_path / "run" / "tensorboard")
     figures = [t for t in events.Tags()["images"] if t.startswith("attention/")]
@@ -60,9 +64,46 @@ def test_short_run_logs_figures_per_epoch_and_scalars(make_cfg, tmp_path, backgr
                 "attention/entropy", "attention/dep_alignment"):
         assert tag in scalars, tag
     assert len(events.Scalars("val/acc")) == 2
+    assert [e.step for e in events.Scalars("attention/entropy")] == steps  # before + each epoch
     assert value == metrics["val/acc_best"] == max(e.value for e in events.Scalars("val/acc"))
     assert list((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
     assert (tmp_path / "run" / "tokenizer" / "tokenizer.json").is_file()
+
+
+@pytest.mark.parametrize("batching", ["sentences", "examples"])
+def test_attention_metrics_from_validation_equal_a_pass_of_their_own(make_cfg, batching):
+    """Per-epoch attention metrics read off the validation batches (sentences) or from a pass
+    of their own (examples) give the numbers of analyse_split on the same dev sentences."""
+
+    class Recording(AttentionMetrics):
+        logged, own_passes = [], []  # a new class per test call
+
+        def log_scalars(self, trainer, summary):
+            self.logged.append(summary)
+
+        def own_pass(self, trainer, pl_module):
+            self.own_passes.append(trainer.global_step)
+            return super().own_pass(trainer, pl_module)
+
+    cfg = make_cfg(f"data.batching={batching}")
+    dm = hydra.utils.instantiate(cfg.data)
+    dm.setup()
+    module = MaskedTokenModule(model=dict(vocab_size=dm.vocab_size, d_model=32, num_heads=2,
+                                          max_len=dm.max_len, mask_id=dm.mask_id, pad_id=dm.pad_id),
+                               optimizer={"_target_": "torch.optim.AdamW", "_partial_": True,
+                                          "lr": 3e-3})
+    metrics = Recording(num_sentences=150)  # dev has 200: some validation rows are left out
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=5, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, callbacks=[metrics])
+    trainer.fit(module, datamodule=dm)
+    assert len(metrics.logged) == 2  # before training, after the epoch
+    assert metrics.own_passes == ([0] if batching == "sentences" else [0, 5])
+    expected = analyse_split(module.classifier, dm.tensors["dev"], dm.relations, list(range(150)))
+    expected = expected.summary()
+    assert metrics.logged[0]["entropy"] != pytest.approx(metrics.logged[1]["entropy"], abs=1e-4)
+    for key in ("entropy", "dep_alignment", "dep_mass"):
+        assert metrics.logged[1][key] == pytest.approx(expected[key], abs=1e-5), key
+    assert metrics.logged[1]["rows"] == expected["rows"]
 
 
 def run_script(*args, timeout=600):

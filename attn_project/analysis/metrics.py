@@ -75,8 +75,9 @@ def dependent_relations(heads: Tensor, rels: Tensor, num_relations: int) -> Tens
 class AlignmentStats:
     """Accumulates entropy, alignment and dependency mass per head and per relation over batches."""
 
-    def __init__(self, relations: list[str]):
-        self.relations = relations
+    def __init__(self, relations: list[str], per_relation: bool = True):
+        """``per_relation=False`` keeps the overall numbers only (cheaper, for per-epoch logging)."""
+        self.relations = relations if per_relation else []
         self.sums: dict[str, Tensor] = defaultdict(lambda: torch.zeros(()))
         self.counts: dict[str, Tensor] = defaultdict(lambda: torch.zeros(()))
         self.entropies: list[Tensor] = []
@@ -107,6 +108,8 @@ class AlignmentStats:
         to_head = found & (top == heads[:, None, :])  # [B, H, T]
         to_dependent = found & (gather_tokens(heads, top) == i)
         self.add("dep_alignment", to_head | to_dependent, targets)
+        if not self.relations:
+            return
         top_rel = gather_tokens(rels, top)
         has_dependent = dependent_relations(heads, rels, len(self.relations))  # [B, T, R]
         for r, name in enumerate(self.relations):

@@ -76,25 +76,3 @@ def save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
-
-
-def probe_png(mask_map: np.ndarray, raw: np.ndarray, tokens: list[str], masked_tokens: list[str],
-              masked_word: str, title: str) -> bytes:
-    """The probe figure (mask map beside every head's attention to one masked input) as PNG.
-
-    Plain arrays in, bytes out: it runs in a separate process while training goes on.
-    """
-    import io
-
-    heads = raw.shape[0]
-    fig, axes = new_figure(ncols=min(heads + 1, 3), nrows=-(-(heads + 1) // 3))
-    heatmap(axes[0], mask_map.mean(0), tokens, tokens,
-            "mask map (row i: [MASK] at i)" + (" — mean of heads" if heads > 1 else ""))
-    for h in range(heads):
-        heatmap(axes[h + 1], raw[h], masked_tokens, masked_tokens, f"head {h}: '{masked_word}' masked")
-    for ax in axes[heads + 1:]:
-        ax.set_visible(False)
-    fig.suptitle(title)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    return buffer.getvalue()

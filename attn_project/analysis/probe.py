@@ -36,20 +36,28 @@ def mask_map_batches(classifier, split_tensors, indices: list[int] | None = None
         for start in range(0, len(order), batch_size):
             batch = dataset[order[start: start + batch_size]]
             logits, weights = classifier.forward_all_masks(batch["ids"].to(device))
-            width = batch["ids"].size(1)
             yield {"weights": weights.float().cpu(), "logits": logits.float().cpu(),
-                   "lengths": batch["lengths"], "labels": batch["labels"],
-                   "heads": split_tensors.heads[batch["index"], :width],
-                   "rels": split_tensors.rels[batch["index"], :width], "index": batch["index"]}
+                   "lengths": batch["lengths"], "labels": batch["labels"], "index": batch["index"],
+                   **gold_syntax(split_tensors, batch["index"], batch["ids"].size(1))}
+
+
+def gold_syntax(split_tensors, index: Tensor, width: int) -> dict[str, Tensor]:
+    """Heads and relation ids [B, width] of the sentences ``index`` of a split."""
+    return {"heads": split_tensors.heads[index, :width], "rels": split_tensors.rels[index, :width]}
+
+
+def add_batch(stats: AlignmentStats, batch: dict[str, Tensor]) -> None:
+    """Score one batch of mask maps (``weights``) against its gold syntax."""
+    stats.update(batch["weights"], batch["lengths"], batch["heads"], batch["rels"],
+                 batch["labels"] != IGNORE)
 
 
 def analyse_split(classifier, split_tensors, relations: list[str],
-                  indices: list[int] | None = None) -> AlignmentStats:
+                  indices: list[int] | None = None, per_relation: bool = True) -> AlignmentStats:
     """Entropy and alignment of the mask maps of ``indices`` (default: the whole split)."""
-    stats = AlignmentStats(relations)
+    stats = AlignmentStats(relations, per_relation)
     for batch in mask_map_batches(classifier, split_tensors, indices):
-        stats.update(batch["weights"], batch["lengths"], batch["heads"], batch["rels"],
-                     batch["labels"] != IGNORE)
+        add_batch(stats, batch)
     return stats
 
 
