@@ -60,7 +60,8 @@ def swap_diagonal_attention(
 
     With q = queries of [MASK] at each position, k/v = keys/values of the real tokens and
     k_diag/v_diag = key/value of [MASK] at each position, row i equals row i of ordinary
-    attention over the sentence whose token i was replaced by [MASK]. Shapes [..., T, d].
+    attention over the sentence whose token i was replaced by [MASK]. Shapes [..., T, d]
+    (q, k_diag and v_diag may have batch size 1: they broadcast).
     """
     scale = 1.0 / math.sqrt(q.size(-1))
     scores = q @ k.transpose(-2, -1)  # [..., T, T]
@@ -117,8 +118,11 @@ class SingleHeadAttention(nn.Module):
         self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None,
         attn_bias: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """Row i of the attention of every sentence with token i masked: x, x_mask [B, T, d_model]."""
-        q = self.w_q(x_mask)  # [B, T, d_head]
+        """Row i of the attention of every sentence with token i masked.
+
+        x [B, T, d_model]: the sentences; x_mask [B or 1, T, d_model]: [MASK] at each position.
+        """
+        q = self.w_q(x_mask)  # [B or 1, T, d_head]
         return swap_diagonal_attention(
             q, self.w_k(x), self.w_v(x), self.w_k(x_mask), self.w_v(x_mask),
             single_head_mask(key_padding_mask), attn_bias,

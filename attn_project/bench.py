@@ -3,8 +3,10 @@
 - lightning_vs_raw: one training epoch under Lightning (our default trainer config, progress
   bar, logger and checkpoints off) ÷ the same epoch as a plain PyTorch loop (same tensors,
   batches, model initialisation and optimizer); loss_match: final losses equal to 1e-5.
-- callback_overhead: a fit (1 epoch + validation) with the heat-map and attention-metrics
-  callbacks at their defaults ÷ without them, minus 1.
+- callback_overhead: a whole fit (default epochs, validation, TensorBoard) with the heat-map
+  and attention-metrics callbacks at their config defaults ÷ without them, minus 1;
+  callback_hook_share: the seconds spent inside those callbacks' hooks ÷ the fit without them
+  (the same cost, measured directly: less noisy than the difference of two walls).
 - scratch_vs_fused: forward+backward of our explicit attention ÷ the fused
   F.scaled_dot_product_attention path, at the model's sizes.
 - epoch_s_sentences / epoch_s_examples / examples_per_s: one Lightning epoch per batching mode.
@@ -127,20 +129,42 @@ def raw_epoch(cfg: DictConfig, dm, device: str) -> float:
     return float(loss)
 
 
-def callback_overhead(cfg: DictConfig, dm, device: str, reps: int) -> float:
-    """A whole fit at the default number of epochs, with validation and TensorBoard, with the
-    heat-map and attention-metrics callbacks at their config defaults ÷ without, minus 1."""
+def timed_hooks(callback: L.Callback, record: dict, device: str) -> L.Callback:
+    """Wrap every Lightning hook the callback defines so its wall time adds to record["s"]."""
+    def wrap(hook):
+        def timed_hook(*args, **kwargs):
+            seconds, result = timed(lambda: hook(*args, **kwargs), device)
+            record["s"] += seconds
+            return result
+        return timed_hook
+
+    for name in dir(L.Callback):
+        if name.startswith("on_") and getattr(type(callback), name) is not getattr(L.Callback, name):
+            setattr(callback, name, wrap(getattr(callback, name)))
+    return callback
+
+
+def callback_overhead(cfg: DictConfig, dm, device: str, reps: int) -> tuple[float, float]:
+    """A whole fit at the default number of epochs, with validation and TensorBoard: with the
+    heat-map and attention-metrics callbacks at their config defaults ÷ without, minus 1; and
+    the seconds spent inside those callbacks' hooks ÷ the fit without them (less noisy)."""
     log_dir = tempfile.mkdtemp()
+    hook_s = []
 
     def fit(with_callbacks: bool):
-        names = ("attention_heatmaps", "attention_metrics") if with_callbacks else ()
-        return lambda: lightning_epoch(cfg, dm, device, limit_val_batches=1.0,
-                                       max_epochs=cfg.trainer.max_epochs,
-                                       callbacks=[instantiate(cfg.callbacks[name]) for name in names],
-                                       logger=TensorBoardLogger(log_dir, name="bench"))
+        def run():
+            record = {"s": 0.0}
+            names = ("attention_heatmaps", "attention_metrics") if with_callbacks else ()
+            callbacks = [timed_hooks(instantiate(cfg.callbacks[name]), record, device) for name in names]
+            lightning_epoch(cfg, dm, device, limit_val_batches=1.0, max_epochs=cfg.trainer.max_epochs,
+                            callbacks=callbacks, logger=TensorBoardLogger(log_dir, name="bench"))
+            if with_callbacks:
+                hook_s.append(record["s"])
+        return run
 
     with_cb, without, _, _ = alternate(fit(True), fit(False), reps, device)
-    return statistics.median(with_cb) / statistics.median(without) - 1
+    fit_s = statistics.median(without)
+    return statistics.median(with_cb) / fit_s - 1, statistics.median(hook_s[1:]) / fit_s  # [0]: warm-up
 
 
 def scratch_vs_fused(device: str, reps: int, batch: int = 512, length: int = 20, d: int = 64) -> float:
@@ -178,8 +202,10 @@ def epoch_flops(cfg: DictConfig, dm, device: str) -> float:
 
 
 def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentences: int | None,
-                   log: Callable[[str], None] = print) -> dict:
+                   log: Callable[[str], None] = print, batch_size: int | None = None) -> dict:
     cfg = compose_train_config(device, data_root)
+    if batch_size:
+        cfg.data.batch_size = batch_size
     dm: MaskedTokenDataModule = instantiate(cfg.data)
     dm.setup()
     if train_sentences:
@@ -188,7 +214,8 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
     log(f"data: {'EWT' if data_root else 'default corpus'} train, {len(dm.tensors['train'])} "
         f"sentences, {examples} examples; device {device}")
     result = {"device": device_name(device), "torch": torch.__version__, "lightning": L.__version__,
-              "threads": torch.get_num_threads(), "train_sentences": len(dm.tensors["train"]),
+              "threads": torch.get_num_threads(), "batch_size": dm.batch_size,
+              "train_sentences": len(dm.tensors["train"]),
               "train_examples": examples}
 
     fit_s, raw, light, raw_losses = alternate(lambda: lightning_epoch(cfg, dm, device),
@@ -213,8 +240,9 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
     result["examples_per_s"] = examples / result["epoch_s"]
     log(f"epoch_s sentences {result['epoch_s_sentences']:.2f}, examples {result['epoch_s_examples']:.2f}")
 
-    result["callback_overhead"] = callback_overhead(cfg, dm, device, max(1, reps // 2))
-    log(f"callback_overhead {result['callback_overhead']:.3f}")
+    result["callback_overhead"], result["callback_hook_share"] = callback_overhead(cfg, dm, device, reps)
+    log(f"callback_overhead {result['callback_overhead']:.3f} (time in their hooks: "
+        f"{result['callback_hook_share']:.3f} of the fit)")
     result["scratch_vs_fused"] = scratch_vs_fused(device, reps)
     result["peak_flops"] = peak_matmul_flops(device)
     result["train_flops_per_epoch"] = epoch_flops(cfg, dm, device)

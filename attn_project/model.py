@@ -108,7 +108,8 @@ class MaskedTokenClassifier(nn.Module):
     def forward_all_masks(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """ids [B, T] unmasked → (logits [B, T, C] of "token t masked", mask map [B, H, T, T])."""
         x = self.embed(ids)  # [B, T, d]
-        x_mask = self.embed.masked(self.mask_id, ids.size(1)).expand_as(x)  # [B, T, d]
+        # the same for every sentence: [1, T, d], broadcast against the batch (projected once)
+        x_mask = self.embed.masked(self.mask_id, ids.size(1)).unsqueeze(0)
         attended, weights = self.attention.forward_mask_rows(x, x_mask, ids.eq(self.pad_id),
                                                              attn_bias=self.bias(ids.size(1)))
         h = self.block(x_mask, attended)  # [B, T, d]: row t = the [MASK]'s vector at t

@@ -1,4 +1,5 @@
 """Benchmark training speed: python scripts/bench.py [--data-root DIR] [--device cpu|cuda] [--reps N]
+                              [--train-sentences N] [--batch-size N]
 
 Prints one JSON object on stdout and a readable table on stderr. See attn_project/bench.py."""
 
@@ -15,14 +16,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-root", help="a UD treebank folder (default: the generated corpus)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--reps", type=int, default=3, help="A/B repetitions after the warm-up")
+    parser.add_argument("--reps", type=int, default=5, help="A/B repetitions after the warm-up")
     parser.add_argument("--train-sentences", type=int, help="use only the first N train sentences")
+    parser.add_argument("--batch-size", type=int, help="sentences per batch (default: data.batch_size)")
     args = parser.parse_args()
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     result = run_benchmarks(args.data_root, args.device, args.reps, args.train_sentences,
-                            log=lambda line: print(line, file=sys.stderr))
+                            log=lambda line: print(line, file=sys.stderr), batch_size=args.batch_size)
     width = max(map(len, result))
     for key, value in result.items():
         shown = f"{value:.4g}" if isinstance(value, float) else value

@@ -4,9 +4,9 @@ import pytest
 
 from attn_project.bench import run_benchmarks
 
-KEYS = ["lightning_vs_raw", "loss_match", "callback_overhead", "scratch_vs_fused", "examples_per_s",
-        "epoch_s", "epoch_s_sentences", "epoch_s_examples", "mfu", "device", "torch", "lightning",
-        "threads"]
+KEYS = ["lightning_vs_raw", "loss_match", "callback_overhead", "callback_hook_share", "scratch_vs_fused",
+        "examples_per_s", "epoch_s", "epoch_s_sentences", "epoch_s_examples", "mfu", "device", "torch",
+        "lightning", "threads"]
 
 
 @pytest.mark.slow
@@ -16,3 +16,4 @@ def test_bench_reports_every_figure_on_a_small_run():
         assert key in result, key
     assert result["loss_match"] is True  # Lightning and the plain loop computed the same numbers
     assert 0 < result["mfu"] < 1 and result["epoch_s"] > 0 and result["examples_per_s"] > 0
+    assert 0 < result["callback_hook_share"] < 5  # the hooks ran and were timed

@@ -77,3 +77,20 @@ def test_invalid_model_configs_name_the_key():
         MaskedTokenClassifier(VOCAB, d_model=16, max_len=0)
     with pytest.raises(ValueError, match="directional_values"):
         MaskedTokenClassifier(VOCAB, d_model=16, num_heads=2, directional_values=True)
+
+
+def test_compile_wraps_both_entry_points_and_keeps_checkpoint_keys():
+    """model.compile=true must reach forward_all_masks (sentence batching calls it, not forward)."""
+    from attn_project.module import MaskedTokenModule
+
+    def module(compile_model):
+        torch.manual_seed(0)
+        return MaskedTokenModule(model=dict(vocab_size=20, d_model=8, max_len=16),
+                                 optimizer={"_target_": "torch.optim.AdamW", "_partial_": True},
+                                 compile=compile_model)
+
+    compiled, eager = module(True), module(False)
+    for name in ("forward", "forward_all_masks"):
+        assert hasattr(getattr(compiled.model, name), "_torchdynamo_orig_callable"), name
+        assert not hasattr(getattr(eager.model, name), "_torchdynamo_orig_callable"), name
+    assert list(compiled.state_dict()) == list(eager.state_dict())  # checkpoints load either way
