@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from attn_project.analysis import plots
-from attn_project.analysis.baselines import task_baselines
+from attn_project.analysis.baselines import cached_task_baselines
 from attn_project.analysis.metrics import AlignmentStats
 from attn_project.analysis.probe import (
     add_batch,
@@ -281,7 +281,8 @@ class AttentionReport(L.Callback):
             "entropies": stats.entropy_values(),
             "probes": [mask_map(pl_module.classifier, self.probe_ids(dm, i))
                        for i in dm.probe_indices("test")],
-            "baselines": task_baselines(dm.tensors["train"], dm.tensors["test"], dm.vocab_size),
+            "baselines": cached_task_baselines(dm.tensors["train"], dm.tensors["test"], dm.vocab_size,
+                                               dm.cache_dir),
             "offsets": offset_baselines(dm.tensors["test"], dm.relations).summary(),
         }
         self.before["seconds"] = time.perf_counter() - start

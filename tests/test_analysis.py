@@ -138,3 +138,20 @@ def test_probe_figure_frames_show_only_the_latest_values(heads):
     assert frame_a.shape == frame_b.shape and frame_a.shape[0] > 200
     assert (frame_a != frame_b).any(axis=-1).mean() > 0.05  # the heat maps changed
     assert (frame_b == fresh).all()  # nothing of the earlier frame is left behind
+
+
+def test_baselines_are_cached_per_data_and_refit_when_the_data_change(tmp_path, monkeypatch):
+    from attn_project.analysis import baselines
+
+    fitted = baselines.cached_task_baselines(toy_split(200), toy_split(50), 7, tmp_path)
+    assert len(list(tmp_path.glob("baselines-*.json"))) == 1
+
+    def refit(*args):
+        raise AssertionError("refitted although the cache holds these data")
+
+    monkeypatch.setattr(baselines, "task_baselines", refit)
+    assert baselines.cached_task_baselines(toy_split(200), toy_split(50), 7, tmp_path) == fitted
+    with pytest.raises(AssertionError, match="refitted"):  # other test data: another key
+        baselines.cached_task_baselines(toy_split(200), toy_split(60), 7, tmp_path)
+    with pytest.raises(AssertionError, match="refitted"):  # another vocabulary size
+        baselines.cached_task_baselines(toy_split(200), toy_split(50), 8, tmp_path)

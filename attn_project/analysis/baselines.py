@@ -9,11 +9,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+from pathlib import Path
+
 import numpy as np
 import scipy.sparse as sp
+import sklearn
 from sklearn.linear_model import LogisticRegression
 
 from attn_project.data.batches import SplitTensors
+from attn_project.data.files import atomic_write_text
+
+log = logging.getLogger(__name__)
+VERSION = 1  # of the baselines' definition: bump it when task_baselines changes
 
 
 def neighbours(split: SplitTensors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -50,3 +60,29 @@ def task_baselines(train: SplitTensors, test: SplitTensors, vocab_size: int, see
         predicted = clf.predict(features(left_te, right_te, vocab_size, ordered))
         out[name] = {"acc": float((predicted == y_te).mean())}
     return out
+
+
+def fingerprint(train: SplitTensors, test: SplitTensors, vocab_size: int, seed: int) -> str:
+    """A hash of everything the baselines depend on: both splits' words and labels, and settings."""
+    digest = hashlib.sha1(f"{VERSION}/{sklearn.__version__}/{vocab_size}/{seed}".encode())
+    for split in (train, test):
+        for tensor in (split.ids, split.labels, split.lengths):
+            digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_task_baselines(train: SplitTensors, test: SplitTensors, vocab_size: int,
+                          cache_dir: str | Path | None, seed: int = 0) -> dict:
+    """``task_baselines``, kept in ``cache_dir`` under a hash of its inputs: the logistic
+    regressions take seconds, and every run (every sweep job) on the same data would refit them."""
+    if cache_dir is None:
+        return task_baselines(train, test, vocab_size, seed)
+    path = Path(cache_dir) / f"baselines-{fingerprint(train, test, vocab_size, seed)}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            log.warning("ignoring unreadable cache %s", path)
+    result = task_baselines(train, test, vocab_size, seed)
+    atomic_write_text(path, json.dumps(result))
+    return result
