@@ -67,7 +67,7 @@ class AttentionHeatmaps(L.Callback):
     """Token-labelled heat maps of fixed probe sentences: at step 0, then every N epochs.
 
     Each probe's figure is laid out and drawn once per fit; later frames only repaint the
-    heat maps (see ``analysis.probe_figure``): about 10 ms per probe and epoch.
+    heat maps (see ``analysis.probe_figure``): about 20 ms per probe and epoch.
     """
 
     def __init__(self, every_n_epochs: int = 1, num_probes: int | None = None):
@@ -114,10 +114,11 @@ class AttentionMetrics(L.Callback):
     def __init__(self, num_sentences: int = 500):
         self.num_sentences = num_sentences
         self.stats: AlignmentStats | None = None
+        self.seen = 0  # subset sentences scored in this validation pass
 
     def own_pass(self, trainer, pl_module) -> dict:
         dm = trainer.datamodule
-        indices = list(range(min(self.num_sentences, len(dm.tensors["dev"]))))
+        indices = list(range(self.subset_size(trainer)))
         return analyse_split(pl_module.classifier, dm.tensors["dev"], dm.relations, indices,
                              per_relation=False).summary()
 
@@ -132,29 +133,36 @@ class AttentionMetrics(L.Callback):
         if trainer.is_global_zero:
             self.log_scalars(trainer, self.own_pass(trainer, pl_module))
 
+    def subset_size(self, trainer) -> int:
+        return min(self.num_sentences, len(trainer.datamodule.tensors["dev"]))
+
     def on_validation_epoch_start(self, trainer, pl_module):
         # one process sees every dev batch only without DDP; with it, rank 0 makes its own pass
         reads_validation = not trainer.sanity_checking and trainer.world_size == 1
         self.stats = AlignmentStats(trainer.datamodule.relations, per_relation=False) \
             if reads_validation else None
+        self.seen = 0
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
                                 dataloader_idx=0):
         if self.stats is None or not isinstance(outputs, dict) or "mask_maps" not in outputs:
             return
-        keep = batch["index"] < self.num_sentences  # [B]
-        if keep.any():
-            index = batch["index"][keep]
-            add_batch(self.stats, {"weights": outputs["mask_maps"][keep], "lengths": batch["lengths"][keep],
-                                   "labels": batch["labels"][keep],
-                                   **gold_syntax(trainer.datamodule.tensors["dev"], index.cpu(),
-                                                 batch["ids"].size(1))})
+        keep = batch["index"] < self.num_sentences  # [B]: rows of the fixed subset
+        if not keep.any():
+            return
+        index = batch["index"][keep].cpu()
+        self.seen += len(index)
+        add_batch(self.stats, {
+            "weights": outputs["mask_maps"][keep], "lengths": batch["lengths"][keep],
+            "labels": batch["labels"][keep],
+            **gold_syntax(trainer.datamodule.tensors["dev"], index, batch["ids"].size(1))})
 
     def on_validation_epoch_end(self, trainer, pl_module):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
-        read = self.stats is not None and self.stats.counts
-        self.log_scalars(trainer, self.stats.summary() if read else self.own_pass(trainer, pl_module))
+        # the whole subset went by (not so with example batching or limit_val_batches < 1)
+        complete = self.stats is not None and self.seen == self.subset_size(trainer)
+        self.log_scalars(trainer, self.stats.summary() if complete else self.own_pass(trainer, pl_module))
         self.stats = None
 
 

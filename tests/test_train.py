@@ -70,10 +70,15 @@ def test_short_run_logs_figures_per_epoch_and_scalars(make_cfg, tmp_path, batchi
     assert (tmp_path / "run" / "tokenizer" / "tokenizer.json").is_file()
 
 
-@pytest.mark.parametrize("batching", ["sentences", "examples"])
-def test_attention_metrics_from_validation_equal_a_pass_of_their_own(make_cfg, batching):
-    """Per-epoch attention metrics read off the validation batches (sentences) or from a pass
-    of their own (examples) give the numbers of analyse_split on the same dev sentences."""
+@pytest.mark.parametrize("batching, val_batches, own_passes", [
+    ("sentences", 1.0, [0]),  # read off the validation pass
+    ("examples", 1.0, [0, 5]),  # validation computes no mask maps: a pass of their own
+    ("sentences", 1, [0, 5]),  # validation saw only part of the subset: a pass of their own
+])
+def test_attention_metrics_from_validation_equal_a_pass_of_their_own(make_cfg, batching, val_batches,
+                                                                      own_passes):
+    """Per-epoch attention metrics, read off the validation batches or from a pass of their
+    own, give the numbers of analyse_split on the same dev sentences."""
 
     class Recording(AttentionMetrics):
         logged, own_passes = [], []  # a new class per test call
@@ -86,18 +91,18 @@ def test_attention_metrics_from_validation_equal_a_pass_of_their_own(make_cfg, b
             return super().own_pass(trainer, pl_module)
 
     cfg = make_cfg(f"data.batching={batching}")
-    dm = hydra.utils.instantiate(cfg.data)
+    dm = hydra.utils.instantiate(cfg.data, eval_batch_size=64)  # dev (200 sentences): 4 batches
     dm.setup()
     module = MaskedTokenModule(model=dict(vocab_size=dm.vocab_size, d_model=32, num_heads=2,
                                           max_len=dm.max_len, mask_id=dm.mask_id, pad_id=dm.pad_id),
                                optimizer={"_target_": "torch.optim.AdamW", "_partial_": True,
                                           "lr": 3e-3})
     metrics = Recording(num_sentences=150)  # dev has 200: some validation rows are left out
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=5, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, callbacks=[metrics])
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=5, limit_val_batches=val_batches, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, callbacks=[metrics])
     trainer.fit(module, datamodule=dm)
     assert len(metrics.logged) == 2  # before training, after the epoch
-    assert metrics.own_passes == ([0] if batching == "sentences" else [0, 5])
+    assert metrics.own_passes == own_passes
     expected = analyse_split(module.classifier, dm.tensors["dev"], dm.relations, list(range(150)))
     expected = expected.summary()
     assert metrics.logged[0]["entropy"] != pytest.approx(metrics.logged[1]["entropy"], abs=1e-4)
