@@ -93,10 +93,11 @@ def test_attention_metrics_from_validation_equal_a_pass_of_their_own(make_cfg, b
     cfg = make_cfg(f"data.batching={batching}")
     dm = hydra.utils.instantiate(cfg.data, eval_batch_size=64)  # dev (200 sentences): 4 batches
     dm.setup()
+    L.seed_everything(0, verbose=False)
     module = MaskedTokenModule(model=dict(vocab_size=dm.vocab_size, d_model=32, num_heads=2,
                                           max_len=dm.max_len, mask_id=dm.mask_id, pad_id=dm.pad_id),
                                optimizer={"_target_": "torch.optim.AdamW", "_partial_": True,
-                                          "lr": 3e-3})
+                                          "lr": 3e-2})  # high: the attention must move in 5 steps
     metrics = Recording(num_sentences=150)  # dev has 200: some validation rows are left out
     trainer = L.Trainer(max_epochs=1, limit_train_batches=5, limit_val_batches=val_batches, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, callbacks=[metrics])
@@ -105,7 +106,7 @@ def test_attention_metrics_from_validation_equal_a_pass_of_their_own(make_cfg, b
     assert metrics.own_passes == own_passes
     expected = analyse_split(module.classifier, dm.tensors["dev"], dm.relations, list(range(150)))
     expected = expected.summary()
-    assert metrics.logged[0]["entropy"] != pytest.approx(metrics.logged[1]["entropy"], abs=1e-4)
+    assert abs(metrics.logged[0]["entropy"] - metrics.logged[1]["entropy"]) > 1e-2  # trained
     for key in ("entropy", "dep_alignment", "dep_mass"):
         assert metrics.logged[1][key] == pytest.approx(expected[key], abs=1e-5), key
     assert metrics.logged[1]["rows"] == expected["rows"]
