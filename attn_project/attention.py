@@ -102,13 +102,15 @@ class SingleHeadAttention(nn.Module):
 
     def forward(
         self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True,
-        attn_bias: Tensor | None = None,
+        attn_bias: Tensor | None = None, query: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """x [B, T, d_model] → (out [B, T, d_head], weights [B, T, T] or None when fused).
 
         ``attn_bias`` [T, T] is added to the scaled scores (e.g. a relative-position bias).
+        ``query`` [B, Tq, d_model]: only these rows attend (to x); default x itself.
         """
-        q, k, v = self.w_q(x), self.w_k(x), self.w_v(x)  # each [B, T, d_head]
+        q = self.w_q(x if query is None else query)  # [B, Tq, d_head]
+        k, v = self.w_k(x), self.w_v(x)  # each [B, T, d_head]
         mask = single_head_mask(key_padding_mask)
         if not need_weights:
             return fused_attention(q, k, v, mask, attn_bias), None
@@ -156,13 +158,15 @@ class MultiHeadAttention(nn.Module):
 
     def forward(
         self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True,
-        attn_bias: Tensor | None = None,
+        attn_bias: Tensor | None = None, query: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """x [B, T, d_model] → (out [B, T, d_model], weights [B, H, T, T] or None when fused).
 
         ``attn_bias`` [H, T, T] is added to each head's scaled scores.
+        ``query`` [B, Tq, d_model]: only these rows attend (to x); default x itself.
         """
-        q, k, v = (self.split_heads(w(x)) for w in (self.w_q, self.w_k, self.w_v))
+        q = self.split_heads(self.w_q(x if query is None else query))  # [B, H, Tq, d_head]
+        k, v = self.split_heads(self.w_k(x)), self.split_heads(self.w_v(x))  # [B, H, T, d_head]
         mask = padding_to_attend_mask(key_padding_mask)  # [B, 1, 1, T]
         if need_weights:
             out, weights = scaled_dot_product_attention(q, k, v, mask, attn_bias)

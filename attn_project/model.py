@@ -90,20 +90,36 @@ class MaskedTokenClassifier(nn.Module):
         bias = self.relative_bias(length)
         return bias[0] if self.num_heads == 1 else bias
 
+    def bias_rows(self, length: int, positions: Tensor) -> Tensor | None:
+        """The bias of the query rows at ``positions`` [B]: [B, H, 1, T]; [B, 1, T] for one head."""
+        if self.relative_bias is None:
+            return None
+        rows = self.relative_bias(length)[:, positions].transpose(0, 1)  # [H, B, T] → [B, H, T]
+        return rows if self.num_heads == 1 else rows.unsqueeze(2)  # one head: H is the query dim
+
     def as_heads(self, weights: Tensor | None) -> Tensor | None:
         """Single head weights [B, T, T] → [B, 1, T, T]; multi-head already [B, H, T, T]."""
         return weights.unsqueeze(1) if weights is not None and weights.dim() == 3 else weights
 
     def forward(self, ids: Tensor, mask_positions: Tensor, need_weights: bool = True
                 ) -> tuple[Tensor, Tensor | None]:
-        """ids [B, T] with [MASK] at mask_positions [B] → (logits [B, C], weights [B, H, T, T])."""
+        """ids [B, T] with [MASK] at mask_positions [B] → (logits [B, C], weights [B, H, T, T]).
+
+        Without ``need_weights`` only the [MASK]'s own row is computed: the classifier reads
+        nothing else, and what follows attention acts position by position.
+        """
         x = self.embed(ids)  # [B, T, d]
         padding = ids.eq(self.pad_id)
+        rows = torch.arange(ids.size(0), device=ids.device)
+        if not need_weights and not isinstance(self.attention, DirectionalSingleHeadAttention):
+            x_mask = x[rows, mask_positions].unsqueeze(1)  # [B, 1, d]
+            attended, _ = self.attention(x, padding, need_weights=False, query=x_mask,
+                                         attn_bias=self.bias_rows(ids.size(1), mask_positions))
+            return self.classifier(self.block(x_mask, attended)[:, 0]), None  # [B, C]
         attended, weights = self.attention(x, padding, need_weights=need_weights,
                                            attn_bias=self.bias(ids.size(1)))
         h = self.block(x, attended)  # [B, T, d]
-        at_mask = h[torch.arange(ids.size(0), device=ids.device), mask_positions]  # [B, d]
-        return self.classifier(at_mask), self.as_heads(weights)
+        return self.classifier(h[rows, mask_positions]), self.as_heads(weights)  # [B, C]
 
     def forward_all_masks(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """ids [B, T] unmasked → (logits [B, T, C] of "token t masked", mask map [B, H, T, T])."""

@@ -12,6 +12,7 @@ CONFIGS = {
     "directional single head": dict(num_heads=1, directional_values=True),
     "full block": dict(num_heads=4, residual=True, layer_norm=True, feed_forward=True),
     "normal init, learned positions": dict(num_heads=2, init="normal", positional="learned"),
+    "relative bias, single head": dict(num_heads=1, relative_bias=True),
     "relative bias, multi head": dict(num_heads=4, relative_bias=True),
     "relative bias, directional": dict(num_heads=1, relative_bias=True, directional_values=True),
 }
@@ -40,7 +41,15 @@ def test_all_masks_in_one_pass_equals_one_by_one(name):
             masked[0, i] = MASK
             one_logits, one_weights = model(masked, torch.tensor([i]))
             torch.testing.assert_close(logits[b, i], one_logits[0], atol=1e-5, rtol=1e-5)
+            row_logits, _ = model(masked, torch.tensor([i]), need_weights=False)  # training path
+            torch.testing.assert_close(row_logits[0], one_logits[0], atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(mask_map[b, :, i], one_weights[0, :, i], atol=1e-5, rtol=1e-5)
+    # the training path on a padded batch of every masked copy at once
+    sentence, position = (torch.arange(9)[None] < lengths[:, None]).nonzero(as_tuple=True)
+    copies = ids[sentence].clone()
+    copies[torch.arange(len(sentence)), position] = MASK
+    batch_logits, _ = model(copies, position, need_weights=False)
+    torch.testing.assert_close(batch_logits, logits[sentence, position], atol=1e-5, rtol=1e-5)
     assert torch.all(mask_map[:, :, :, :][~(torch.arange(9)[None] < lengths[:, None])[:, None, None, :]
                                          .expand_as(mask_map)] == 0)  # padding never attended
 
