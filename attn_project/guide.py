@@ -181,7 +181,10 @@ class Guide:
                  "sentence differ only at their own position, so row i of copy i needs the keys and "
                  "values of the real tokens plus the [MASK]'s own query, key and value at i: one "
                  "pass over the unmasked sentence, with the diagonal swapped, gives all T rows. "
-                 "That 'mask map' is what the analysis reads.")
+                 "That 'mask map' is what the analysis reads. Two more savings follow from the same "
+                 "reasoning: [MASK]-at-position-i is the same vector in every sentence, so its query, "
+                 "key and value are projected once per batch; and a single masked copy needs only "
+                 "its [MASK] row, so in training only that query attends.")
         model = MaskedTokenClassifier(len(tokenizer), self.d_model, num_heads=1, max_len=64,
                                       mask_id=tokenizer.mask_token_id)
         ids = torch.tensor(encode_words(tokenizer, [tokens]))  # [1, T]
