@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 import lightning as L
@@ -32,6 +33,7 @@ from omegaconf import DictConfig
 from torch.utils.flop_counter import FlopCounterMode
 
 from attn_project.attention import SingleHeadAttention
+from attn_project.data.batches import SplitTensors
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.module import MaskedTokenModule
 from attn_project.train import build_module
@@ -210,7 +212,7 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
     dm.setup()
     if train_sentences:
         dm.tensors["train"] = subset(dm.tensors["train"], train_sentences)
-    examples = int((dm.tensors["train"].labels != -100).sum())
+    examples = len(dm.tensors["train"].examples()[0])
     log(f"data: {'EWT' if data_root else 'default corpus'} train, {len(dm.tensors['train'])} "
         f"sentences, {examples} examples; device {device}")
     result = {"device": device_name(device), "torch": torch.__version__, "lightning": L.__version__,
@@ -251,10 +253,9 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
     return result
 
 
-def subset(split, n: int):
-    from attn_project.data.batches import SplitTensors
-
-    return SplitTensors(*(getattr(split, f)[:n] for f in ("ids", "labels", "heads", "rels", "lengths")))
+def subset(split: SplitTensors, n: int) -> SplitTensors:
+    """The first n sentences of a split."""
+    return SplitTensors(*(getattr(split, field.name)[:n] for field in fields(split)))
 
 
 def device_name(device: str) -> str:

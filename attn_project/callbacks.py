@@ -40,13 +40,17 @@ def tensorboard(trainer: L.Trainer):
     return None
 
 
+def sentence_ids(datamodule, split: str, index: int):
+    """The token ids [T] of one sentence of a split, without padding."""
+    tensors = datamodule.tensors[split]
+    return tensors.ids[index, : int(tensors.lengths[index])]
+
+
 def probe_inputs(classifier, datamodule, index: int, split: str = "dev") -> dict:
     """Arrays and labels for one probe's figure: its mask map and the attention of the input
     masked at its middle target, per head."""
-    tensors = datamodule.tensors[split]
-    length = int(tensors.lengths[index])
-    ids = tensors.ids[index, :length]
-    targets = (tensors.labels[index, :length] != IGNORE).nonzero().flatten()
+    ids = sentence_ids(datamodule, split, index)
+    targets = (datamodule.tensors[split].labels[index, : len(ids)] != IGNORE).nonzero().flatten()
     position = int(targets[len(targets) // 2]) if len(targets) else 0
     mask_map, raw = probe_attention(classifier, ids, datamodule.mask_id, position)
     tokens = datamodule.tokens_of(split, index)
@@ -122,8 +126,8 @@ class AttentionMetrics(L.Callback):
         return analyse_split(pl_module.classifier, dm.tensors["dev"], dm.relations, indices,
                              per_relation=False).summary()
 
-    @rank_zero_only
     def log_scalars(self, trainer, summary: dict) -> None:
+        """Called on rank 0 only (the hooks below check), where the measuring happens too."""
         for logger in trainer.loggers:
             logger.log_metrics({"attention/entropy": summary["entropy"],
                                 "attention/dep_alignment": summary["dep_alignment"],
@@ -287,18 +291,13 @@ class AttentionReport(L.Callback):
         self.before = {
             "summary": stats.summary(),
             "entropies": stats.entropy_values(),
-            "probes": [mask_map(pl_module.classifier, self.probe_ids(dm, i))
+            "probes": [mask_map(pl_module.classifier, sentence_ids(dm, "test", i))
                        for i in dm.probe_indices("test")],
             "baselines": cached_task_baselines(dm.tensors["train"], dm.tensors["test"], dm.vocab_size,
                                                dm.cache_dir),
             "offsets": offset_baselines(dm.tensors["test"], dm.relations).summary(),
         }
         self.before["seconds"] = time.perf_counter() - start
-
-    @staticmethod
-    def probe_ids(dm, index: int, split: str = "test"):
-        tensors = dm.tensors[split]
-        return tensors.ids[index, : int(tensors.lengths[index])]
 
     @rank_zero_only
     def on_test_end(self, trainer, pl_module):
@@ -319,7 +318,7 @@ class AttentionReport(L.Callback):
                                                           stats.entropy_values().numpy()),
                    "per_relation": relation_bars(report)}
         for k, index in enumerate(dm.probe_indices("test")):
-            after = mask_map(pl_module.classifier, self.probe_ids(dm, index))
+            after = mask_map(pl_module.classifier, sentence_ids(dm, "test", index))
             tokens = dm.tokens_of("test", index)
             figures[f"before_after_probe{k}"] = plots.before_after_figure(
                 self.before["probes"][k].mean(0), after.mean(0), tokens,

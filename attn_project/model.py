@@ -106,7 +106,8 @@ class MaskedTokenClassifier(nn.Module):
         """ids [B, T] with [MASK] at mask_positions [B] → (logits [B, C], weights [B, H, T, T]).
 
         Without ``need_weights`` only the [MASK]'s own row is computed: the classifier reads
-        nothing else, and what follows attention acts position by position.
+        nothing else, and what follows attention acts position by position. (The directional
+        head always computes every row: its values need the whole weight matrix split by side.)
         """
         x = self.embed(ids)  # [B, T, d]
         padding = ids.eq(self.pad_id)

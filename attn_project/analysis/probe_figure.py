@@ -16,14 +16,10 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # figures go to files and TensorBoard, never to a window
-
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # pyplot-free: no window, no backend
+from matplotlib.figure import Figure
+from PIL import Image
 
 DPI = 90
 CELL = 0.24  # inches per token
@@ -40,16 +36,14 @@ def short(token: str) -> str:
     return token if len(token) <= MAX_CHARS else token[: MAX_CHARS - 1] + "…"
 
 
-def draw_token_labels(ax, row_labels: Sequence[str], col_labels: Sequence[str], margin: float) -> None:
+def draw_token_labels(ax, tokens: Sequence[str], margin: float) -> None:
     """Tokens beside the rows and under the columns, as text in data/axes coordinates."""
     ax.set_xticks([])
     ax.set_yticks([])
     under, left = ax.get_xaxis_transform(), ax.get_yaxis_transform()  # x data/y axes; x axes/y data
-    for j, token in enumerate(col_labels):
-        ax.text(j, -0.01, short(token), transform=under, rotation=90, ha="center", va="top",
-                fontsize=FONT)
-    for i, token in enumerate(row_labels):
-        ax.text(-0.01, i, short(token), transform=left, ha="right", va="center", fontsize=FONT)
+    for i, token in enumerate(map(short, tokens)):
+        ax.text(i, -0.01, token, transform=under, rotation=90, ha="center", va="top", fontsize=FONT)
+        ax.text(-0.01, i, token, transform=left, ha="right", va="center", fontsize=FONT)
     ax.set_xlabel("attended token (key)", labelpad=margin * 72)
     ax.set_ylabel("attending token (query)", labelpad=margin * 72)
     for spine in ax.spines.values():
@@ -83,7 +77,7 @@ class ProbeFigure:
             ax = self.figure.add_axes((left / width, bottom / height, side / width, side / height))
             self.images.append(ax.imshow(np.zeros((len(labels), len(labels))), vmin=0.0, vmax=1.0,
                                          cmap=cmap, interpolation="nearest", animated=True))
-            draw_token_labels(ax, labels, labels, margin)
+            draw_token_labels(ax, labels, margin)
             ax.set_title(title, fontsize=10)
         bar = self.figure.add_axes(((width - COLOR_BAR + 0.15) / width, 0.15, 0.15 / width, 0.7))
         self.figure.colorbar(self.images[0], cax=bar, label="attention weight")
