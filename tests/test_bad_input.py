@@ -109,6 +109,10 @@ CASES = {
                              ["nothing to inspect"]),
     "empty sentence file": ("inspect_attention", lambda t, c: [f"ckpt_path={c}", f"file={blank_file(t)}"],
                             ["blank.txt", "nothing to inspect"]),
+    "bench: treebank folder missing": ("bench", lambda t, c: ["--data-root", f"{t}/absent"],
+                                       ["absent", "treebank folder not found"]),
+    "bench: batch size zero": ("bench", lambda t, c: ["--batch-size", "0"],
+                               ["--batch-size", "0 must be a positive integer"]),
     "text longer than max_len": ("inspect_attention", lambda t, c: [f"ckpt_path={c}", "text='" + "word " * 30 + "'"],
                                  ["30 tokens", "data.max_len=20", "refused"]),
 }
@@ -149,7 +153,7 @@ def run_cli(script, args, capsys):
 
 
 def test_count_of_bad_inputs_tried():
-    assert len(CASES) == 23
+    assert len(CASES) == 25
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -157,7 +161,7 @@ def test_bad_input_gets_a_clear_error(name, tmp_path, data_dir, trained_ckpt, ca
     script, make_args, fragments = CASES[name]
     inputs_before = digest(trained_ckpt.parent)
     args = make_args(tmp_path, trained_ckpt)
-    if script != "inspect_attention":
+    if script in ("train", "eval"):  # Hydra scripts: keep their data and outputs in tmp
         args += [f"paths.data_dir={data_dir}", f"hydra.run.dir={tmp_path}/run",
                  "data.sizes={train:1500,dev:200,test:200}"]
     tmp_inputs = digest(tmp_path)
