@@ -12,6 +12,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 
 from attn_project.analysis import plots
@@ -202,10 +203,11 @@ class InterruptCheckpoint(L.Callback):
         self.path = Path(dirpath) / filename
 
     def on_exception(self, trainer, pl_module, exception):
-        if isinstance(exception, NonFiniteLossError) or not trainer.training:
+        # fitting, not training: a signal during fit's validation loop must save and say so too
+        if isinstance(exception, NonFiniteLossError) or trainer.state.fn != TrainerFn.FITTING:
             return
         if not self.path.exists():
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)  # full state: resumable
         log.warning("interrupted (%s). Resume with: python scripts/train.py <same overrides> "
                     "ckpt_path=%s", type(exception).__name__, self.path.resolve())
 
@@ -244,7 +246,7 @@ class LastCheckpoint(Checkpoint):
         if trainer.fast_dev_run:
             return
         tmp = self.path.with_name(".last.ckpt.tmp")
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)  # full state: resumable
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
 

@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 from conftest import ROOT, compose_cfg
+from lightning.pytorch.trainer.states import TrainerFn
 
 from attn_project.callbacks import InterruptCheckpoint, NonFiniteLossError, StopOnNonFiniteLoss
 from attn_project.checkpoint import CheckpointError, load_module
@@ -105,6 +106,20 @@ def test_non_finite_loss_never_overwrites_the_last_good_checkpoint(tmp_path):
 
     InterruptCheckpoint(tmp_path).on_exception(Trainer(), None, NonFiniteLossError("nan"))
     assert good.read_bytes() == b"good weights"
+
+
+@pytest.mark.parametrize("stage, saves", [("fit", True), ("test", False)])
+def test_interrupt_during_fits_validation_saves_and_says_how_to_resume(tmp_path, caplog, stage, saves):
+    class Trainer:  # a signal while fit runs its validation loop: fitting, but not training
+        training = False
+        state = type("S", (), {"fn": TrainerFn(stage)})()
+
+        def save_checkpoint(self, path, weights_only=None):
+            path.write_bytes(b"mid-epoch state")
+
+    InterruptCheckpoint(tmp_path).on_exception(Trainer(), None, KeyboardInterrupt())
+    assert (tmp_path / "last.ckpt").exists() == saves
+    assert ("ckpt_path=" in caplog.text) == saves
 
 
 def test_non_finite_loss_end_to_end(tmp_path, data_dir):
