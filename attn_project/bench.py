@@ -128,7 +128,7 @@ def raw_epoch(cfg: DictConfig, dm, device: str) -> float:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 def timed_hooks(callback: L.Callback, record: dict, device: str) -> L.Callback:
