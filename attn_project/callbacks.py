@@ -157,9 +157,9 @@ class AttentionMetrics(L.Callback):
             return
         index = batch["index"][keep].cpu()
         self.seen += len(index)
-        add_batch(self.stats, {  # scored on the CPU in fp32, where the gold syntax is
-            "weights": outputs["mask_maps"][keep].float().cpu(),
-            "lengths": batch["lengths"][keep].cpu(), "labels": batch["labels"][keep].cpu(),
+        add_batch(self.stats, {
+            "weights": outputs["mask_maps"][keep], "lengths": batch["lengths"][keep],
+            "labels": batch["labels"][keep],
             **gold_syntax(trainer.datamodule.tensors["dev"], index, batch["ids"].size(1))})
 
     def on_validation_epoch_end(self, trainer, pl_module):
