@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attn_project.errors import ConfigError
+
 
 def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
     """Softmax over the last dim restricted to ``mask`` (True = may attend).
@@ -137,7 +139,7 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, d_model: int, num_heads: int):
         super().__init__()
         if num_heads < 1 or d_model % num_heads != 0:
-            raise ValueError(
+            raise ConfigError(
                 f"model.num_heads={num_heads} must be ≥ 1 and divide model.d_model={d_model} "
                 f"(each head gets d_model / num_heads dimensions); pick e.g. num_heads=1, 2 or 4."
             )

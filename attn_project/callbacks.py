@@ -28,7 +28,9 @@ from attn_project.analysis.probe import (
 )
 from attn_project.analysis.probe_figure import ProbeFigure
 from attn_project.analysis.report import build_report, entropy_histogram, relation_bars, write_report
+from attn_project.checkpoint import URL
 from attn_project.data.labels import IGNORE
+from attn_project.errors import NonFiniteLossError
 
 log = logging.getLogger(__name__)
 
@@ -171,10 +173,6 @@ class AttentionMetrics(L.Callback):
         self.stats = None
 
 
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss."""
-
-
 class StopOnNonFiniteLoss(L.Callback):
     """Stop at the first NaN/inf training loss, naming the step and the likely cause."""
 
@@ -207,9 +205,21 @@ class InterruptCheckpoint(L.Callback):
         if isinstance(exception, NonFiniteLossError) or trainer.state.fn != TrainerFn.FITTING:
             return
         if not self.path.exists():
-            trainer.save_checkpoint(self.path, weights_only=False)  # full state: resumable
+            save_atomically(trainer, self.path)
         log.warning("interrupted (%s). Resume with: python scripts/train.py <same overrides> "
                     "ckpt_path=%s", type(exception).__name__, self.path.resolve())
+
+
+def save_atomically(trainer: L.Trainer, path: Path) -> None:
+    """The full, resumable state to ``path`` through a temporary file in the same folder, flushed
+    to disk and renamed: a kill during the write leaves the previous file whole (Lightning's own
+    temporary file lives in $TMPDIR, from where a move to another filesystem is a copy)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    trainer.save_checkpoint(tmp, weights_only=False)  # full state (Lightning's flag): resumable
+    if trainer.is_global_zero:  # the process that wrote it
+        with tmp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
 
 
 class EpochSeed(L.Callback):
@@ -245,27 +255,72 @@ class LastCheckpoint(Checkpoint):
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.fast_dev_run:
             return
-        tmp = self.path.with_name(".last.ckpt.tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)  # full state: resumable
-        if trainer.is_global_zero:
-            os.replace(tmp, self.path)
+        save_atomically(trainer, self.path)
 
 
 class BestCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint that keeps its best score across a resume into a new run folder.
+    """ModelCheckpoint that keeps its best score across a resume into a new run folder, and
+    takes from a checkpoint only paths it can trust.
 
     Lightning forgets the best score when the checkpoint folder changes; every run (a resumed
     one too) gets its own folder here, so a resumed run would otherwise test a worse epoch.
-    Files of the earlier run are never deleted (Lightning only removes files in its own folder).
+    Lightning also deletes the old best file when a better one comes, and tests on the best
+    path: a restored path is kept only when it is a local ``.ckpt`` file in this run's checkpoint
+    folder or in the folder of the checkpoint resumed from (resolved, so '..' and links cannot
+    lead out); anything else is dropped with a warning. Files outside this run's folder are never
+    deleted (Lightning removes only files inside its own folder).
     """
 
+    def setup(self, trainer, pl_module, stage) -> None:
+        super().setup(trainer, pl_module, stage)
+        self.trainer = trainer  # load_state_dict needs the path being resumed from
+
+    def trusted_folders(self) -> set[Path]:
+        folders = {Path(self.dirpath).resolve()} if self.dirpath else set()
+        resumed = getattr(getattr(self, "trainer", None), "ckpt_path", None)
+        return folders | ({Path(resumed).resolve().parent} if resumed else set())
+
+    def trusted_entry(self, path, score) -> tuple[str, torch.Tensor] | None:
+        """(resolved path, score) when the path is a checkpoint file we may read and the score a
+        finite number; else None."""
+        if not isinstance(path, str) or URL.match(path) or "\0" in path:
+            return None
+        resolved = Path(path).resolve()
+        in_run = resolved.parent in self.trusted_folders()
+        if resolved.suffix != ".ckpt" or not resolved.is_file() or not in_run:
+            return None
+        if not (isinstance(score, float | int) or torch.is_tensor(score) and score.numel() == 1):
+            return None
+        score = torch.as_tensor(score, dtype=torch.float32).reshape(())
+        return (str(resolved), score) if torch.isfinite(score) else None
+
     def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        if state_dict.get("dirpath") != self.dirpath:
-            self.best_model_score = state_dict.get("best_model_score")
-            self.best_k_models = state_dict.get("best_k_models", {})
-            self.kth_best_model_path = state_dict.get("kth_best_model_path", "")
-            self.kth_value = state_dict.get("kth_value", self.kth_value)
+        stored = state_dict.get("best_k_models")
+        stored = stored if isinstance(stored, dict) else {}
+        kept = dict(filter(None, (self.trusted_entry(p, s) for p, s in stored.items())))
+        if len(kept) < len(stored):
+            log.warning("checkpoint state: dropped %d best-model path(s) that are not checkpoint files "
+                        "of this run or of the one resumed from: %s", len(stored) - len(kept),
+                        [p for p in stored if str(Path(str(p)).resolve()) not in kept][:3])
+        if not kept:
+            return  # a fresh start: the next validation's checkpoint becomes the best
+        best, worst = (max, min) if self.mode == "max" else (min, max)
+        self.best_k_models = kept
+        self.best_model_path = best(kept, key=kept.get)
+        self.best_model_score = kept[self.best_model_path]
+        self.kth_best_model_path = worst(kept, key=kept.get)
+        self.kth_value = kept[self.kth_best_model_path]
+
+
+SNAPSHOT_TYPES = {"summary": dict, "entropies": torch.Tensor, "probes": list, "baselines": dict,
+                  "offsets": dict, "seconds": float}
+
+
+def valid_snapshot(before) -> bool:
+    """The shape AttentionReport stores: the keys and types of ``on_fit_start``'s snapshot."""
+    return (isinstance(before, dict) and set(before) == set(SNAPSHOT_TYPES)
+            and all(isinstance(before[k], t) for k, t in SNAPSHOT_TYPES.items())
+            and all(isinstance(p, torch.Tensor) and p.dim() == 3 for p in before["probes"]))
 
 
 class AttentionReport(L.Callback):
@@ -281,7 +336,12 @@ class AttentionReport(L.Callback):
         return {"before": self.before} if self.before is not None else {}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.before = state_dict.get("before")
+        before = state_dict.get("before")
+        if before is not None and not valid_snapshot(before):
+            log.warning("checkpoint state: the report's untrained snapshot is malformed; ignored, "
+                        "so the report compares with the model as resumed")
+            before = None
+        self.before = before
 
     @rank_zero_only
     def on_fit_start(self, trainer, pl_module):

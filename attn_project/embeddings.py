@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from attn_project.errors import ConfigError
+
 
 def sinusoidal_table(max_len: int, d_model: int) -> Tensor:
     """The fixed sin/cos table of "Attention Is All You Need": [max_len, d_model]."""
@@ -24,9 +26,9 @@ class PositionalEncoding(nn.Module):
     def __init__(self, max_len: int, d_model: int, kind: str = "sinusoidal"):
         super().__init__()
         if kind not in ("sinusoidal", "learned"):
-            raise ValueError(f"model.positional='{kind}': choose 'sinusoidal' or 'learned'")
+            raise ConfigError(f"model.positional='{kind}': choose 'sinusoidal' or 'learned'")
         if max_len <= 0:
-            raise ValueError(f"data.max_len={max_len} must be a positive number of tokens")
+            raise ConfigError(f"data.max_len={max_len} must be a positive number of tokens")
         self.kind, self.max_len = kind, max_len
         if kind == "learned":
             self.table = nn.Parameter(torch.randn(max_len, d_model) * 0.02)

@@ -21,6 +21,7 @@ from attn_project.attention import (
     SingleHeadAttention,
 )
 from attn_project.embeddings import TokenAndPositionEmbedding
+from attn_project.errors import ConfigError
 
 INITS = ("default", "normal")
 
@@ -28,7 +29,7 @@ INITS = ("default", "normal")
 def init_projections(attention: nn.Module, init: str) -> None:
     """'default' keeps PyTorch's nn.Linear init; 'normal' draws W_Q, W_K, W_V from unscaled N(0,1)."""
     if init not in INITS:
-        raise ValueError(f"model.init='{init}': choose one of {INITS}")
+        raise ConfigError(f"model.init='{init}': choose one of {INITS}")
     if init == "normal":
         for name in ("w_q", "w_k", "w_v"):
             linear = getattr(attention, name)
@@ -47,7 +48,7 @@ class MaskedTokenClassifier(nn.Module):
                  embedding_std: float | None = None):
         super().__init__()
         if d_model <= 0:
-            raise ValueError(f"model.d_model={d_model} must be positive")
+            raise ConfigError(f"model.d_model={d_model} must be positive")
         self.mask_id, self.pad_id, self.num_heads = mask_id, pad_id, num_heads
         self.embed = TokenAndPositionEmbedding(vocab_size, d_model, max_len, positional, pad_id)
         # token vectors of norm ~1 (std 1/√d), so the position vectors are not drowned out
@@ -55,7 +56,7 @@ class MaskedTokenClassifier(nn.Module):
         with torch.no_grad():
             self.embed.token.weight[pad_id].zero_()
         if directional_values and num_heads != 1:
-            raise ValueError("model.directional_values=true is a single-head design: set "
+            raise ConfigError("model.directional_values=true is a single-head design: set "
                              "model.num_heads=1 (several heads can keep sides apart on their own)")
         if directional_values:
             self.attention = DirectionalSingleHeadAttention(d_model)

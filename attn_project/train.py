@@ -13,6 +13,7 @@ from hydra.types import RunMode
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from attn_project.checkpoint import check_fits, read_checkpoint
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.tokenizer import tokenizer_to_json
 from attn_project.module import MaskedTokenModule
@@ -78,6 +79,16 @@ class TokenizerInCheckpoint(L.Callback):
         checkpoint["tokenizer_json"] = self.tokenizer_json
 
 
+def resume_checkpoint(ckpt_path: str | None, module: MaskedTokenModule) -> str | None:
+    """The checkpoint to resume from, checked first by the project's safe loader: a local file
+    (no URL), plain data and tensors only, weights that fit this run's model."""
+    if not ckpt_path:
+        return None
+    checkpoint = read_checkpoint(ckpt_path)
+    check_fits(ckpt_path, module, checkpoint.get("state_dict"))
+    return str(ckpt_path)
+
+
 def train(cfg: DictConfig) -> tuple[float | None, dict]:
     """Train and test one configuration; returns (optimised metric, all metrics)."""
     L.seed_everything(cfg.seed, workers=True)
@@ -93,7 +104,8 @@ def train(cfg: DictConfig) -> tuple[float | None, dict]:
     for logger in trainer.loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     if cfg.get("train", True):
-        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+        ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), module)
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test", True):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""

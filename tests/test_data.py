@@ -1,5 +1,6 @@
 """CoNLL-U reading, the generated corpus, labels, the tokenizer and the DataModule."""
 
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -8,11 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from attn_project.data.conllu import CoNLLUError, read_conllu
+from attn_project.data import conllu as conllu_module
+from attn_project.data.conllu import CoNLLUError, read_conllu, read_conllu_cached
 from attn_project.data.datamodule import MaskedTokenDataModule
-from attn_project.data.grammar import generate, write_corpus
+from attn_project.data.grammar import GENERATOR_VERSION, generate, write_corpus
 from attn_project.data.labels import IGNORE, LabelMap
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words, load_tokenizer
+from attn_project.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT / "tests" / "fixtures" / "ud_mini"
@@ -41,6 +44,21 @@ BAD_CASES = {
     "head out of range": (GOOD.replace("\t2\tdet", "\t9\tdet"), 7, "out of range"),
     "no root": (GOOD.replace("\t0\troot", "\t1\troot"), 6, "0 roots"),
     "cycle": (GOOD.replace("\t3\tnsubj", "\t1\tnsubj"), 6, "cycle"),
+    "duplicate ID": (GOOD.replace("2\tdog", "1\tdog"), 8, "duplicate ID 1"),
+    "gap in IDs": (GOOD.replace("3\tbarks", "4\tbarks"), 9, "ID 4 where 3 was expected"),
+    "IDs start at 5": (GOOD.replace("1\tThe", "5\tThe"), 7, "ID 5 where 1 was expected"),
+    "ID 0": (GOOD.replace("1\tThe", "0\tThe"), 7, "ID 0: word IDs start at 1"),
+    "IDs in the order 3, 1, 2": ("\n".join(GOOD.splitlines()[2:] + GOOD.splitlines()[:2]) + "\n", 7,
+                                 "ID 3 where 1 was expected"),
+    "empty FORM": (GOOD.replace("2\tdog", "2\t"), 8, "word 2 has an empty FORM"),
+    "range past the end": (GOOD.replace("3\tbarks", "3-4\tbarks\t_\t_\t_\t_\t_\t_\t_\t_\n3\tbarks"), 9,
+                           "covers words up to 4"),
+    "overlapping ranges": ("1-2\tx\t_\t_\t_\t_\t_\t_\t_\t_\n" + GOOD.replace(
+        "2\tdog", "2-3\ty\t_\t_\t_\t_\t_\t_\t_\t_\n2\tdog"), 9, "not overlap another range"),
+    "empty node out of place": (GOOD.replace("3\tbarks", "1.1\tx\t_\t_\t_\t_\t_\t_\t_\t_\n3\tbarks"), 9,
+                                "empty node 1.1 out of place"),
+    "not an ID": (GOOD.replace("2\tdog", "two\tdog"), 8, "ID 'two' is not a word ID"),
+    "comments only": ("# just a comment\n", 6, "comment lines with no word lines"),
 }
 
 
@@ -54,6 +72,36 @@ def test_reader_errors_name_file_and_line(tmp_path, case):
     assert "data.skip_invalid=true" in str(err.value)
     kept = read_conllu(path, skip_invalid=True)
     assert [s.tokens for s in kept] == [["The", "dog", "barks"]]
+
+
+def test_reader_accepts_a_byte_order_mark_ranges_and_empty_nodes_in_place(tmp_path):
+    empty_node, range_ = "1.1\tgone" + "\t_" * 8, "2-3\tdogbarks" + "\t_" * 8
+    text = GOOD.replace("2\tdog", f"{empty_node}\n{range_}\n2\tdog")
+    path = tmp_path / "bom.conllu"
+    path.write_bytes(b"\xef\xbb\xbf# sent_id = a\n" + text.encode())
+    [sentence] = read_conllu(path)
+    assert sentence.tokens == ["The", "dog", "barks"] and sentence.sent_id == "a"
+
+
+def test_reader_names_the_line_of_bytes_that_are_not_utf8(tmp_path):
+    path = tmp_path / "latin1.conllu"
+    path.write_bytes(GOOD.encode() + b"\n" + GOOD.replace("dog", "d\u00f6g").encode("latin-1"))
+    with pytest.raises(CoNLLUError, match=r"latin1\.conllu:6: not UTF-8 text \(byte 0xf6"):
+        read_conllu(path)
+
+
+def test_a_form_with_a_space_stays_one_token(tmp_path):
+    folder = tmp_path / "tb"
+    sentence = ("1\tNew York\t_\tPROPN\t_\t_\t2\tnsubj\t_\t_\n2\tsleeps\t_\tVERB\t_\t_\t0\troot\t_\t_\n"
+                "3\t.\t_\tPUNCT\t_\t_\t2\tpunct\t_\t_\n")
+    folder.mkdir()
+    for split in ("train", "dev", "test"):
+        write(folder, sentence + "\n" + GOOD, f"xx_test-ud-{split}.conllu")
+    dm = MaskedTokenDataModule(root=str(folder), corpus="ud")
+    dm.setup()
+    assert "new york" in dm.tokenizer.get_vocab()
+    assert dm.tensors["train"].lengths.tolist() == [3, 3]  # not 4: labels stay on their words
+    assert dm.tensors["train"].labels[0, :3].tolist() == [1, 1, IGNORE]  # PROPN, VERB, PUNCT
 
 
 def test_missing_and_empty_files(tmp_path):
@@ -170,7 +218,7 @@ def test_max_len_drops_long_sentences():
 
 def test_missing_treebank_folder_says_where_and_how(tmp_path):
     dm = MaskedTokenDataModule(root=str(tmp_path / "absent"), corpus="ud")
-    with pytest.raises(FileNotFoundError, match="absent.*fetch_ud.py"):
+    with pytest.raises(DataError, match="absent.*fetch_ud.py"):
         dm.setup()
 
 
@@ -187,3 +235,41 @@ def test_fetch_ud_from_local_folder(tmp_path):
                               "--from", str(MINI), "--out", str(out)], cwd=ROOT,
                              capture_output=True, text=True)
     assert missing.returncode != 0 and "xx_none-ud-train.conllu" in missing.stderr
+
+
+def test_generated_corpus_folder_depends_on_every_generator_input(tmp_path):
+    def longest(max_len):
+        dm = MaskedTokenDataModule(root=str(tmp_path), sizes={"train": 300, "dev": 30, "test": 30},
+                                   max_len=max_len)
+        dm.setup()
+        return dm.corpus_folder(), max(len(s) for s in dm.sentences["train"])
+
+    (short_folder, short), (long_folder, long) = longest(6), longest(40)
+    assert short <= 6 < long  # the second run did not reuse the ≤ 6-token corpus
+    assert short_folder != long_folder and f"v{GENERATOR_VERSION}" in long_folder.name
+
+
+def test_max_len_below_the_shortest_generated_sentence_is_refused_at_once(tmp_path):
+    with pytest.raises(ConfigError, match="data.max_len=2.*at least|data.max_len=2.*>= 3"):
+        MaskedTokenDataModule(root=str(tmp_path), max_len=2)
+    with pytest.raises(ConfigError, match="only .* distinct sentences"):  # too few fit: no endless loop
+        generate(3000, seed=0, max_len=3)
+
+
+def test_parse_cache_follows_the_content_not_size_and_mtime(tmp_path, monkeypatch):
+    path, cache = write(tmp_path, GOOD), tmp_path / "cache"
+    stat = path.stat()
+    assert read_conllu_cached(path, cache)[0].tokens == ["The", "dog", "barks"]
+    path.write_text(GOOD.replace("dog", "cat"))  # edited in place: same size, mtime restored
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
+    assert read_conllu_cached(path, cache)[0].tokens == ["The", "cat", "barks"]
+    path.write_text(GOOD.replace("\t2\tdet", "\t7\tdet"))  # now invalid: the cache must not hide it
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(CoNLLUError, match="out of range"):
+        read_conllu_cached(path, cache)
+    path.write_text(GOOD)
+    entries = set(cache.iterdir())
+    monkeypatch.setattr(conllu_module, "READER_VERSION", conllu_module.READER_VERSION + 1)
+    read_conllu_cached(path, cache)  # a new reader never trusts an old entry
+    assert len(set(cache.iterdir()) - entries) == 1

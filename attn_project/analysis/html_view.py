@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 PAGE = """<!DOCTYPE html>
@@ -92,10 +93,21 @@ document.body.dataset.drawn = String(document.querySelectorAll("line.attn").leng
 """
 
 
+PLACEHOLDER = re.compile("__TITLE__|__DATA__")
+
+
 def write_html(path: Path, sentences: list[dict], title: str = "Attention of the [MASK]") -> Path:
     """``sentences``: dicts with tokens, unknown (bools), predictions (str), weights [H][T][T]."""
-    data = json.dumps({"sentences": sentences}).replace("</", "<\\/")  # safe inside <script>
-    page = PAGE.replace("__TITLE__", html.escape(title)).replace("__DATA__", data)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    path.write_text(render_page(sentences, title), encoding="utf-8")
     return path
+
+
+def render_page(sentences: list[dict], title: str) -> str:
+    """The page, with both placeholders filled in one pass (text from one is never read as the
+    other) and the data as JSON in which no '<', '>' or '&' can end the script or open a comment."""
+    data = json.dumps({"sentences": sentences})
+    for char in "<>&":
+        data = data.replace(char, f"\\u{ord(char):04x}")
+    values = {"__TITLE__": html.escape(title), "__DATA__": data}
+    return PLACEHOLDER.sub(lambda match: values[match[0]], PAGE)

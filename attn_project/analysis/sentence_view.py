@@ -13,6 +13,7 @@ from attn_project.analysis.html_view import write_html
 from attn_project.analysis.probe import evaluating
 from attn_project.data.labels import CLASS_NAMES
 from attn_project.data.tokenizer import encode_words
+from attn_project.errors import ConfigError, DataError
 
 WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 
@@ -38,7 +39,7 @@ def read_sentences(text: str | None, file: str | None) -> list[str]:
     if file:
         path = Path(file)
         if not path.is_file():
-            raise FileNotFoundError(f"file={path}: no such file of sentences (one per line)")
+            raise DataError(f"file={path}: no such file of sentences (one per line)")
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
         sentences = [line for line in lines if line]
         where = f"file={path}"
@@ -46,7 +47,7 @@ def read_sentences(text: str | None, file: str | None) -> list[str]:
         sentences = [text.strip()] if text and text.strip() else []
         where = "text"
     if not sentences:
-        raise ValueError(f"{where}: nothing to inspect — give a sentence, e.g. "
+        raise ConfigError(f"{where}: nothing to inspect — give a sentence, e.g. "
                          f'text="The old man the boats ."')
     return sentences
 
@@ -57,7 +58,7 @@ def attend(module, tokenizer, sentence: str) -> SentenceAttention:
     words = split_words(sentence)
     max_len = classifier.embed.position.max_len
     if len(words) > max_len:
-        raise ValueError(f"text has {len(words)} tokens but the model was trained with "
+        raise ConfigError(f"text has {len(words)} tokens but the model was trained with "
                          f"data.max_len={max_len}; the sentence is refused, not truncated — "
                          f"split it into shorter sentences.")
     ids = torch.tensor(encode_words(tokenizer, [words]))  # [1, T]
@@ -94,3 +95,10 @@ def print_predictions(result: SentenceAttention) -> None:
     for word, unk, prediction in zip(result.words, result.unknown, result.predictions()):
         if WORD.fullmatch(word) and re.match(r"\w", word):  # punctuation is never a target
             print(f"  {word:>16s}{' [UNK]' if unk else '      '}  → {prediction}")
+
+
+def default_output(ckpt_path: str | Path) -> Path:
+    """``<run folder>/inspect`` for a checkpoint in a run's ``checkpoints/``, else beside the file."""
+    ckpt = Path(ckpt_path).resolve()
+    in_run = ckpt.parent.name == "checkpoints"
+    return (ckpt.parent.parent if in_run else ckpt.parent) / "inspect"

@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from attn_project.data.labels import IGNORE
+from attn_project.errors import ConfigError
 
 PAD_HEAD = -100
 
@@ -107,7 +108,7 @@ class BucketBatchSampler(Sampler[list[int]]):
     def __init__(self, lengths: Tensor, batch_size: int, shuffle: bool, seed: int = 0,
                  pool: int = 50, drop_last: bool = False):
         if batch_size <= 0:
-            raise ValueError(f"data.batch_size={batch_size} must be positive")
+            raise ConfigError(f"data.batch_size={batch_size} must be positive")
         self.lengths, self.batch_size, self.shuffle = lengths, batch_size, shuffle
         self.seed, self.pool, self.drop_last, self.epoch = seed, pool, drop_last, 0
 

@@ -11,9 +11,10 @@ from torch.utils.data import DataLoader
 
 from attn_project.data.batches import BucketBatchSampler, ExampleBatches, SentenceBatches, SplitTensors
 from attn_project.data.conllu import Sentence, read_conllu_cached
-from attn_project.data.grammar import write_corpus
+from attn_project.data.grammar import GENERATOR_VERSION, check_max_len, write_corpus
 from attn_project.data.labels import CONTENT, FUNCTION, IGNORE, LabelMap
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words, load_tokenizer
+from attn_project.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
@@ -36,11 +37,13 @@ class MaskedTokenDataModule(L.LightningDataModule):
                  num_workers: int = 0, num_probes: int = 3):
         super().__init__()
         if corpus not in ("default", "ud"):
-            raise ValueError(f"data.corpus='{corpus}': choose 'default' or 'ud'")
+            raise ConfigError(f"data.corpus='{corpus}': choose 'default' or 'ud'")
         if batching not in BATCHINGS:
-            raise ValueError(f"data.batching='{batching}': choose one of {BATCHINGS}")
+            raise ConfigError(f"data.batching='{batching}': choose one of {BATCHINGS}")
         if max_len <= 0:
-            raise ValueError(f"data.max_len={max_len} must be a positive number of tokens")
+            raise ConfigError(f"data.max_len={max_len} must be a positive number of tokens")
+        if corpus == "default":
+            check_max_len(max_len)
         self.root, self.corpus, self.batching = Path(root), corpus, batching
         self.batch_size, self.eval_batch_size, self.max_len = batch_size, eval_batch_size, max_len
         self.lowercase, self.min_frequency, self.skip_invalid = lowercase, min_frequency, skip_invalid
@@ -57,21 +60,21 @@ class MaskedTokenDataModule(L.LightningDataModule):
     def corpus_folder(self) -> Path:
         if self.corpus == "ud":
             return self.root
-        sizes = "-".join(str(self.sizes[s]) for s in SPLITS)
-        return self.root / f"default_seed{self.corpus_seed}_{sizes}"
+        sizes = "-".join(str(self.sizes[s]) for s in SPLITS)  # every generator input is in the name
+        return self.root / f"default_v{GENERATOR_VERSION}_seed{self.corpus_seed}_{sizes}_len{self.max_len}"
 
     def split_path(self, split: str) -> Path:
         folder = self.corpus_folder()
         if self.corpus == "default":
             return folder / f"default-ud-{split}.conllu"
         if not folder.is_dir():
-            raise FileNotFoundError(
+            raise DataError(
                 f"data.root={folder}: treebank folder not found. Point data.root at a folder with "
                 f"*-ud-train/dev/test.conllu, e.g. fetch one with "
                 f"`python scripts/fetch_ud.py --treebank en_ewt --out data/ud/en_ewt`.")
         matches = sorted(folder.glob(f"*-ud-{split}.conllu"))
         if len(matches) != 1:
-            raise FileNotFoundError(
+            raise DataError(
                 f"data.root={folder}: expected exactly one *-ud-{split}.conllu, found "
                 f"{[m.name for m in matches] or 'none'}")
         return matches[0]
@@ -103,7 +106,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
             log.info("%s: dropped %d of %d sentences longer than data.max_len=%d", split,
                      len(sentences) - len(kept), len(sentences), self.max_len)
         if not kept:
-            raise ValueError(f"{self.split_path(split)}: no sentence has at most "
+            raise ConfigError(f"{self.split_path(split)}: no sentence has at most "
                              f"data.max_len={self.max_len} tokens")
         return kept
 

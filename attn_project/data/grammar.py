@@ -16,6 +16,11 @@ from pathlib import Path
 
 from attn_project.data.conllu import Sentence, write_conllu
 from attn_project.data.files import atomic_write_text
+from attn_project.errors import ConfigError
+
+GENERATOR_VERSION = 1  # part of the corpus folder's name: bump whenever the sentences change
+SHORTEST_SENTENCE = 3  # tokens ("Dogs run ."): a smaller data.max_len could never be satisfied
+MAX_TRIES_PER_SENTENCE = 50  # generate() gives up (instead of looping forever) past this
 
 # ── lexicon ──────────────────────────────────────────────────────────────────────────────
 AMBIGUOUS = "run watch book play walk call visit plan answer change help work love cook dance drink " \
@@ -421,13 +426,25 @@ class Grammar:
 def generate(n: int, seed: int = 0, max_len: int | None = None,
              exclude: set[str] | frozenset = frozenset()) -> list[Sentence]:
     """``n`` sentences from a grammar seeded with ``seed`` (same seed → same sentences)."""
-    grammar = Grammar(seed)
-    sentences = []
-    while len(sentences) < n:
+    check_max_len(max_len)
+    grammar, sentences = Grammar(seed), []
+    for attempt in itertools.count(1):
+        if len(sentences) == n:
+            return sentences
+        if attempt > MAX_TRIES_PER_SENTENCE * n + 10_000:  # too few distinct sentences fit
+            raise ConfigError(f"data.max_len={max_len}: only {len(sentences)} distinct sentences of at "
+                              f"most {max_len} tokens found in {attempt - 1} tries, {n} needed; "
+                              f"raise data.max_len or lower data.sizes")
         sentence = grammar.sentence()
         if (max_len is None or len(sentence) <= max_len) and " ".join(sentence.tokens) not in exclude:
             sentences.append(sentence)
-    return sentences
+    raise AssertionError("unreachable")
+
+
+def check_max_len(max_len: int | None) -> None:
+    if max_len is not None and max_len < SHORTEST_SENTENCE:
+        raise ConfigError(f"data.max_len={max_len}: the default corpus has no sentence shorter than "
+                          f"{SHORTEST_SENTENCE} tokens; use data.max_len >= {SHORTEST_SENTENCE}")
 
 
 def write_corpus(folder, sizes: dict[str, int], seed: int = 0, max_len: int | None = None) -> dict:

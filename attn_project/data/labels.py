@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from attn_project.errors import ConfigError
+
 CONTENT = ("NOUN", "PROPN", "VERB", "ADJ", "ADV", "NUM")
 FUNCTION = ("ADP", "DET", "AUX", "PRON", "CCONJ", "SCONJ", "PART")
 IGNORE = -100  # torch.nn.functional.cross_entropy's default ignore_index
@@ -17,7 +19,7 @@ class LabelMap:
         self.content, self.function = frozenset(content), frozenset(function)
         both = self.content & self.function
         if both:
-            raise ValueError(f"data.labels: {sorted(both)} listed as both content and function")
+            raise ConfigError(f"data.labels: {sorted(both)} listed as both content and function")
 
     def label(self, upos: str) -> int:
         if upos in self.content:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Tokenizer, models, normalizers, trainers
 from transformers import PreTrainedTokenizerFast
+
+from attn_project.errors import DataError
 
 PAD, UNK, MASK = "[PAD]", "[UNK]", "[MASK]"
 SPECIALS = [PAD, UNK, MASK]
@@ -15,13 +17,16 @@ SPECIALS = [PAD, UNK, MASK]
 def build_word_tokenizer(
     sentences: Iterable[Sequence[str]], lowercase: bool = True, min_frequency: int = 1
 ) -> PreTrainedTokenizerFast:
-    """One id per word seen at least ``min_frequency`` times; [PAD]=0, [UNK]=1, [MASK]=2."""
+    """One id per word seen at least ``min_frequency`` times; [PAD]=0, [UNK]=1, [MASK]=2.
+
+    Words come pre-split (the treebank's FORMs) and no pre-tokenizer splits them again: a FORM
+    with a space in it ("New York", allowed in UD) stays one token, so labels never shift.
+    """
     backend = Tokenizer(models.WordLevel(unk_token=UNK))
     if lowercase:
         backend.normalizer = normalizers.Lowercase()
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     trainer = trainers.WordLevelTrainer(special_tokens=SPECIALS, min_frequency=min_frequency)
-    backend.train_from_iterator((" ".join(words) for words in sentences), trainer=trainer)
+    backend.train_from_iterator((word for words in sentences for word in words), trainer=trainer)
     return wrap_backend(backend)
 
 
@@ -44,14 +49,14 @@ def load_tokenizer(folder: str | Path) -> PreTrainedTokenizerFast:
     """``from_pretrained`` on a saved folder, with an error that names the folder when it fails."""
     folder = Path(folder)
     if not (folder / "tokenizer.json").is_file():
-        raise FileNotFoundError(
+        raise DataError(
             f"no tokenizer at {folder}/tokenizer.json: point to the 'tokenizer' folder of a run "
             f"(written by save_pretrained) or delete the folder to refit it from the train split"
         )
     try:
         return PreTrainedTokenizerFast.from_pretrained(str(folder))
     except Exception as err:  # the library raises several types for a corrupt file
-        raise ValueError(
+        raise DataError(
             f"tokenizer at {folder}/tokenizer.json is corrupt ({type(err).__name__}: {err}); "
             f"delete that folder and rerun to refit it from the train split"
         ) from err
@@ -63,4 +68,9 @@ def encode_words(tokenizer: PreTrainedTokenizerFast, sentences: Sequence[Sequenc
         return []
     encodings = tokenizer.backend_tokenizer.encode_batch(
         [list(words) for words in sentences], is_pretokenized=True, add_special_tokens=False)
+    for words, encoding in zip(sentences, encodings):
+        if len(encoding.ids) != len(words):  # a tokenizer with a pre-tokenizer split a word
+            raise DataError(f"the tokenizer split the words {list(words)} into {len(encoding.ids)} "
+                            f"tokens; use a word-level tokenizer without a pre-tokenizer (refit it "
+                            f"with data.tokenizer_path=null)")
     return [encoding.ids for encoding in encodings]
