@@ -39,3 +39,16 @@ def make_cfg(tmp_path, data_dir):
     """compose(overrides) → a config whose outputs go under tmp_path."""
     yield lambda *overrides: compose_cfg(tmp_path, data_dir, *overrides)
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def trained_ckpt(tmp_path_factory, data_dir):
+    """last.ckpt of a tiny run (1 epoch, 3 batches), shared by the checkpoint tests."""
+    from attn_project.train import train
+
+    out = tmp_path_factory.mktemp("ckpt")
+    train(compose_cfg(out, data_dir, "trainer.max_epochs=1", "++trainer.limit_train_batches=3",
+                      "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null",
+                      "callbacks.attention_report=null", "data.max_len=20"))
+    GlobalHydra.instance().clear()
+    return out / "run" / "checkpoints" / "last.ckpt"

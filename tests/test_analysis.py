@@ -100,7 +100,7 @@ def test_html_view_draws_in_a_real_browser(tmp_path):
 
     weights = torch.softmax(torch.randn(2, 4, 4), -1).tolist()
     page = write_html(tmp_path / "view.html", [{
-        "text": "the dog barks .", "tokens": ["the", "dog", "barks", "."],
+        "text": "the dog barks .", "tokens": ["the", "<!--<script>", "barks", "</script>"],
         "unknown": [False, False, True, False], "predictions": ["function (0.1)"] * 4,
         "weights": weights}])
     dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
@@ -109,6 +109,28 @@ def test_html_view_draws_in_a_real_browser(tmp_path):
                           page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert 'data-drawn="16"' in dom  # 4 × 4 attention lines drawn by the page's script
     assert dom.count("<button") == 2 and 'class="unk"' in dom
+
+
+def test_html_view_data_cannot_end_its_script_and_title_is_filled_once(tmp_path):
+    from attn_project.analysis.html_view import write_html
+
+    hostile = ["<!--<script>", "</script><b>x</b>", "&amp;", "__TITLE__"]
+    page = write_html(tmp_path / "view.html", [{"text": "t", "tokens": hostile, "unknown": [False] * 4,
+                                                "predictions": ["?"] * 4, "weights": [[[0.25] * 4] * 4]}],
+                      title="a __DATA__ <title>").read_text()
+    script = page[page.index("<script>") + len("<script>"):]
+    assert script.index("</script>") == len(script) - len("</script></body></html>\n")
+    assert "<!--" not in script and "<b>" not in script
+    assert "<title>a __DATA__ &lt;title&gt;</title>" in page  # the title's text is never substituted
+    data = script[script.index("const DATA = ") + len("const DATA = "):script.index(";\nconst ROW")]
+    assert json.loads(data)["sentences"][0]["tokens"] == hostile  # the page still reads the same data
+
+
+def test_inspect_writes_into_the_run_folder_or_beside_a_loose_checkpoint(tmp_path):
+    from attn_project.analysis.sentence_view import default_output
+
+    assert default_output(tmp_path / "run" / "checkpoints" / "last.ckpt") == tmp_path / "run" / "inspect"
+    assert default_output(tmp_path / "downloads" / "model.ckpt") == tmp_path / "downloads" / "inspect"
 
 
 def decode_png(png: bytes):

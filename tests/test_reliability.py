@@ -1,11 +1,14 @@
 """Resume after SIGINT/SIGTERM, determinism, non-finite losses, safe checkpoints, failing sweeps."""
 
+import http.server
 import json
 import os
+import pathlib
 import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -13,8 +16,15 @@ import torch
 from conftest import ROOT, compose_cfg
 from lightning.pytorch.trainer.states import TrainerFn
 
-from attn_project.callbacks import InterruptCheckpoint, NonFiniteLossError, StopOnNonFiniteLoss
+from attn_project.callbacks import (
+    BestCheckpoint,
+    InterruptCheckpoint,
+    NonFiniteLossError,
+    StopOnNonFiniteLoss,
+)
 from attn_project.checkpoint import CheckpointError, load_module
+from attn_project.data.files import atomic_write_text
+from attn_project.errors import ConfigError, DataError, exit_on_user_error, is_user_error
 from attn_project.train import train
 
 RESUME = ["data.sizes={train:4000,dev:300,test:300}", "trainer.max_epochs=4",
@@ -110,16 +120,22 @@ def test_non_finite_loss_never_overwrites_the_last_good_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("stage, saves", [("fit", True), ("test", False)])
 def test_interrupt_during_fits_validation_saves_and_says_how_to_resume(tmp_path, caplog, stage, saves):
+    written = []
+
     class Trainer:  # a signal while fit runs its validation loop: fitting, but not training
-        training = False
+        training, is_global_zero = False, True
         state = type("S", (), {"fn": TrainerFn(stage)})()
 
         def save_checkpoint(self, path, weights_only=None):
+            written.append(path)
             path.write_bytes(b"mid-epoch state")
 
     InterruptCheckpoint(tmp_path).on_exception(Trainer(), None, KeyboardInterrupt())
     assert (tmp_path / "last.ckpt").exists() == saves
     assert ("ckpt_path=" in caplog.text) == saves
+    if saves:  # atomically: written beside last.ckpt under another name, then renamed
+        assert written[0].parent == tmp_path and written[0].name != "last.ckpt"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
 
 
 def test_non_finite_loss_end_to_end(tmp_path, data_dir):
@@ -176,3 +192,123 @@ def test_parallel_joblib_jobs_share_a_fresh_data_folder(tmp_path):
     jobs = sorted((tmp_path / "logs").glob("multiruns/*/[0-9]"))
     assert len(jobs) == 2 and all((job / "report" / "attention_report.json").is_file() for job in jobs)
     assert not list((tmp_path / "data").rglob("*.tmp"))  # no half-written files left behind
+
+
+def test_resume_from_a_url_is_refused_before_any_request(tmp_path, data_dir):
+    """A pickled payload served over HTTP: refused by its URL, never fetched, never run."""
+    marker = tmp_path / "pwned"
+    torch.save({"payload": Touch(str(marker))}, tmp_path / "evil.ckpt", pickle_protocol=2)
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args):
+            requests.append(args)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/evil.ckpt"
+    try:
+        with pytest.raises(CheckpointError, match="URLs are refused"):
+            train(compose_cfg(tmp_path, data_dir, f"ckpt_path={url}", "trainer.max_epochs=1"))
+    finally:
+        server.shutdown()
+    assert not requests and not marker.exists()
+    assert not list((tmp_path / "run").glob("checkpoints/*.ckpt"))
+
+
+class Touch:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.path),))
+
+
+@pytest.mark.parametrize("attack", ["delete a folder", "test a file from elsewhere"])
+def test_crafted_best_checkpoint_state_deletes_nothing_and_is_not_tested(tmp_path, data_dir, trained_ckpt,
+                                                                        attack):
+    """Plain data (it passes weights_only=True) naming a folder to delete or a file to test."""
+    victim = tmp_path / "victim"
+    (victim / "keep").mkdir(parents=True)
+    outside = tmp_path / "elsewhere" / "epoch99-acc0.9900.ckpt"
+    outside.parent.mkdir()
+    outside.write_bytes(trained_ckpt.read_bytes())
+    path, score = (f"local://{victim}", 0.0) if attack == "delete a folder" else (str(outside), 0.99)
+    checkpoint = torch.load(trained_ckpt, weights_only=True)
+    [key] = [k for k in checkpoint["callbacks"] if k.startswith("BestCheckpoint")]
+    checkpoint["callbacks"][key].update(
+        best_k_models={path: torch.tensor(score)}, kth_best_model_path=path, best_model_path=path,
+        kth_value=torch.tensor(score), best_model_score=torch.tensor(score))
+    crafted = tmp_path / "crafted.ckpt"
+    torch.save(checkpoint, crafted)
+    run = tmp_path / "resumed"
+    train(compose_cfg(run, data_dir, f"ckpt_path={crafted}", "trainer.max_epochs=2", "data.max_len=20",
+                      "++trainer.limit_train_batches=3", "callbacks.progress_bar=null",
+                      "callbacks.attention_heatmaps=null", "callbacks.attention_report=null"))
+    assert (victim / "keep").is_dir() and outside.is_file()  # nothing outside the run was deleted
+    # the crafted state was dropped: this run saved (and so tested) its own best epoch
+    assert list((run / "run" / "checkpoints").glob("epoch*.ckpt"))
+
+
+def test_best_checkpoint_keeps_only_trusted_paths(tmp_path):
+    folder, resumed_from = tmp_path / "run" / "checkpoints", tmp_path / "old" / "checkpoints"
+    for path in (folder / "epoch01.ckpt", folder / "nan.ckpt", resumed_from / "epoch02.ckpt",
+                 resumed_from / "last.ckpt", tmp_path / "other.ckpt"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    (folder / "dir.ckpt").mkdir()
+    callback = BestCheckpoint(dirpath=str(folder), monitor="val/acc", mode="max")
+    callback.trainer = type("T", (), {"ckpt_path": str(resumed_from / "last.ckpt")})()
+    state = {str(folder / "epoch01.ckpt"): torch.tensor(0.7), str(resumed_from / "epoch02.ckpt"): 0.8,
+             str(tmp_path / "other.ckpt"): 0.95, str(folder / "dir.ckpt"): 0.96,
+             f"{folder}/../../other.ckpt": 0.97, "s3://bucket/x.ckpt": 0.98,
+             str(folder / "nan.ckpt"): float("nan")}
+    callback.load_state_dict({"best_k_models": state, "kth_best_model_path": "s3://bucket/x.ckpt"})
+    assert set(callback.best_k_models) == {str(folder / "epoch01.ckpt"), str(resumed_from / "epoch02.ckpt")}
+    assert callback.best_model_path == str(resumed_from / "epoch02.ckpt")
+    assert float(callback.best_model_score) == pytest.approx(0.8)
+    assert callback.kth_best_model_path == str(folder / "epoch01.ckpt")
+
+
+@pytest.mark.parametrize("error, shortened", [
+    (DataError("x.conllu:3: bad"), True), (CheckpointError("ckpt_path=x: bad"), True),
+    (NonFiniteLossError("nan"), True), (ValueError("an internal bug"), False),
+    (KeyError("internal"), False), (TypeError("unsupported operand"), False)])
+def test_only_bad_input_loses_its_traceback(error, shortened, capsys):
+    """A bug must keep its traceback: only the user-error kinds become one 'error:' line."""
+    if shortened:
+        with pytest.raises(SystemExit) as exit_, exit_on_user_error():
+            raise error
+        assert exit_.value.code == 2 and str(error).strip("'") in capsys.readouterr().err
+    else:
+        with pytest.raises(type(error)), exit_on_user_error():
+            raise error
+
+
+def test_hydra_wrapped_config_mistakes_are_user_errors_and_wrapped_bugs_are_not():
+    from hydra.errors import InstantiationException
+
+    def wrapped(cause):
+        try:
+            raise InstantiationException("Error in call to target") from cause
+        except InstantiationException as err:
+            return err
+
+    assert is_user_error(wrapped(TypeError("__init__() got an unexpected keyword argument 'x'")))
+    assert is_user_error(wrapped(ConfigError("data.batch_size=0 must be positive")))
+    assert not is_user_error(wrapped(ZeroDivisionError("division by zero")))
+    assert not is_user_error(wrapped(TypeError("unsupported operand type(s)")))
+
+
+def test_atomic_writes_get_the_umask_mode_not_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "shared.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "shared.json").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.json"]

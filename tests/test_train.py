@@ -24,6 +24,15 @@ def experiment_overrides(name):
     return [f"experiment={name}"] + ([f"data.root={MINI_UD}"] if name.startswith("ud_") else [])
 
 
+@pytest.mark.parametrize("trainer, tasks", [("ddp", 4), ("gpu", 1)])
+def test_slurm_launcher_asks_for_one_task_per_device(make_cfg, trainer, tasks):
+    from omegaconf import OmegaConf
+
+    cfg = make_cfg(f"trainer={trainer}", "hydra/launcher=slurm")
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert launcher["tasks_per_node"] == launcher["gpus_per_node"] == cfg.trainer.devices == tasks
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_composes_and_instantiates(make_cfg, name):
     cfg = make_cfg(*experiment_overrides(name))
