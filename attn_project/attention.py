@@ -1,7 +1,8 @@
 """Scaled dot-product attention, one head and many, written out from scratch.
 
-Every call can return its attention weights so that they can be looked at. A guarded fast
-path (``need_weights=False``) calls ``torch.nn.functional.scaled_dot_product_attention``; the
+Every call can return its attention weights so that they can be looked at; every module
+returns them as ``[batch, head, query, key]`` (one head: H = 1). A guarded fast path
+(``need_weights=False``) calls ``torch.nn.functional.scaled_dot_product_attention``; the
 explicit path never does.
 
 Besides the usual ``forward``, both modules offer ``forward_mask_rows``: the attention rows
@@ -85,14 +86,18 @@ def padding_to_attend_mask(key_padding_mask: Tensor | None) -> Tensor | None:
     return (~key_padding_mask)[:, None, None, :]
 
 
-def single_head_mask(key_padding_mask: Tensor | None) -> Tensor | None:
-    """[B, T] True = padding  →  [B, 1, T] True = may attend (broadcast over queries)."""
-    mask = padding_to_attend_mask(key_padding_mask)
-    return None if mask is None else mask[:, 0]
+def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, bias: Tensor | None,
+           need_weights: bool) -> tuple[Tensor, Tensor | None]:
+    """Per-head attention [B, H, T, d]: the explicit path with weights, or the fused one without."""
+    if need_weights:
+        return scaled_dot_product_attention(q, k, v, mask, bias)
+    return fused_attention(q, k, v, mask, bias), None
 
 
 class SingleHeadAttention(nn.Module):
-    """One head: learned W_Q, W_K, W_V project d_model → d_head, then attention."""
+    """One head: learned W_Q, W_K, W_V project d_model → d_head, then attention (no W_O)."""
+
+    attends_from_query = True  # forward(query=...) computes only the rows of those queries
 
     def __init__(self, d_model: int, d_head: int | None = None):
         super().__init__()
@@ -106,35 +111,36 @@ class SingleHeadAttention(nn.Module):
         self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True,
         attn_bias: Tensor | None = None, query: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """x [B, T, d_model] → (out [B, T, d_head], weights [B, T, T] or None when fused).
+        """x [B, T, d_model] → (out [B, Tq, d_head], weights [B, 1, Tq, T] or None when fused).
 
-        ``attn_bias`` [T, T] is added to the scaled scores (e.g. a relative-position bias).
-        ``query`` [B, Tq, d_model]: only these rows attend (to x); default x itself.
+        ``attn_bias`` [1, Tq, T] (or [B, 1, Tq, T]) is added to the scaled scores (e.g. a
+        relative-position bias). ``query`` [B, Tq, d_model]: only these rows attend (to x);
+        default x itself.
         """
-        q = self.w_q(x if query is None else query)  # [B, Tq, d_head]
-        k, v = self.w_k(x), self.w_v(x)  # each [B, T, d_head]
-        mask = single_head_mask(key_padding_mask)
-        if not need_weights:
-            return fused_attention(q, k, v, mask, attn_bias), None
-        return scaled_dot_product_attention(q, k, v, mask, attn_bias)
+        q = self.w_q(x if query is None else query).unsqueeze(1)  # [B, 1, Tq, d_head]: one head
+        k, v = self.w_k(x).unsqueeze(1), self.w_v(x).unsqueeze(1)  # each [B, 1, T, d_head]
+        out, weights = attend(q, k, v, padding_to_attend_mask(key_padding_mask), attn_bias, need_weights)
+        return out.squeeze(1), weights  # [B, Tq, d_head]
 
     def forward_mask_rows(
         self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None,
         attn_bias: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """Row i of the attention of every sentence with token i masked.
+        """Row i of the attention of every sentence with token i masked: → ([B,T,d_head], [B,1,T,T]).
 
         x [B, T, d_model]: the sentences; x_mask [B or 1, T, d_model]: [MASK] at each position.
         """
-        q = self.w_q(x_mask)  # [B or 1, T, d_head]
-        return swap_diagonal_attention(
-            q, self.w_k(x), self.w_v(x), self.w_k(x_mask), self.w_v(x_mask),
-            single_head_mask(key_padding_mask), attn_bias,
-        )
+        q, k_diag, v_diag = (w(x_mask).unsqueeze(1) for w in (self.w_q, self.w_k, self.w_v))  # [B|1,1,T,d]
+        k, v = self.w_k(x).unsqueeze(1), self.w_v(x).unsqueeze(1)  # each [B, 1, T, d_head]
+        out, weights = swap_diagonal_attention(q, k, v, k_diag, v_diag,
+                                               padding_to_attend_mask(key_padding_mask), attn_bias)
+        return out.squeeze(1), weights  # [B, T, d_head]
 
 
 class MultiHeadAttention(nn.Module):
     """H heads of size d_model / H side by side, concatenated and mixed by W_O."""
+
+    attends_from_query = True
 
     def __init__(self, d_model: int, num_heads: int):
         super().__init__()
@@ -170,10 +176,7 @@ class MultiHeadAttention(nn.Module):
         q = self.split_heads(self.w_q(x if query is None else query))  # [B, H, Tq, d_head]
         k, v = self.split_heads(self.w_k(x)), self.split_heads(self.w_v(x))  # [B, H, T, d_head]
         mask = padding_to_attend_mask(key_padding_mask)  # [B, 1, 1, T]
-        if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v, mask, attn_bias)
-        else:
-            out, weights = fused_attention(q, k, v, mask, attn_bias), None
+        out, weights = attend(q, k, v, mask, attn_bias, need_weights)
         return self.w_o(self.merge_heads(out)), weights
 
     def forward_mask_rows(
@@ -199,8 +202,11 @@ class DirectionalSingleHeadAttention(SingleHeadAttention):
 
     Still one softmax, one attention distribution; but a word's value now says on which side
     of the query it stood (relative-position values, after Shaw et al. 2018, with 3 buckets),
-    which a plain weighted average of values cannot.
+    which a plain weighted average of values cannot. It computes every row (its values need the
+    whole weight matrix split by side), so it never takes a ``query``.
     """
+
+    attends_from_query = False
 
     def __init__(self, d_model: int, d_head: int | None = None):
         super().__init__(d_model, d_head)
@@ -208,22 +214,23 @@ class DirectionalSingleHeadAttention(SingleHeadAttention):
         self.w_v_right = nn.Linear(d_model, self.d_head)
 
     def mix(self, weights: Tensor, x: Tensor, x_self: Tensor) -> Tensor:
-        left, self_weight, right = split_by_side(weights)
+        """weights [B, 1, T, T] → out [B, T, d_head]: each side's words through its own W_V."""
+        left, self_weight, right = split_by_side(weights[:, 0])  # one head: [B, T, T]
         return left @ self.w_v_left(x) + right @ self.w_v_right(x) + self_weight * self.w_v(x_self)
 
     def forward(self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True,
                 attn_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Always the explicit path: the values need the weights split by side."""
-        k = self.w_k(x)
-        _, weights = scaled_dot_product_attention(self.w_q(x), k, k, single_head_mask(key_padding_mask),
-                                                  attn_bias)
+        k = self.w_k(x).unsqueeze(1)  # [B, 1, T, d_head]
+        _, weights = scaled_dot_product_attention(self.w_q(x).unsqueeze(1), k, k,
+                                                  padding_to_attend_mask(key_padding_mask), attn_bias)
         return self.mix(weights, x, x), weights
 
     def forward_mask_rows(self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None,
                           attn_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        k, k_mask = self.w_k(x), self.w_k(x_mask)
-        _, weights = swap_diagonal_attention(self.w_q(x_mask), k, k, k_mask, k_mask,
-                                             single_head_mask(key_padding_mask), attn_bias)
+        k, k_mask = self.w_k(x).unsqueeze(1), self.w_k(x_mask).unsqueeze(1)  # [B|1, 1, T, d_head]
+        _, weights = swap_diagonal_attention(self.w_q(x_mask).unsqueeze(1), k, k, k_mask, k_mask,
+                                             padding_to_attend_mask(key_padding_mask), attn_bias)
         return self.mix(weights, x, x_mask), weights
 
 

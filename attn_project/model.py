@@ -85,22 +85,15 @@ class MaskedTokenClassifier(nn.Module):
         return h
 
     def bias(self, length: int) -> Tensor | None:
-        """The relative-position bias ([H, T, T]; [T, T] for one head), or None."""
-        if self.relative_bias is None:
-            return None
-        bias = self.relative_bias(length)
-        return bias[0] if self.num_heads == 1 else bias
+        """The relative-position bias [H, T, T], or None."""
+        return None if self.relative_bias is None else self.relative_bias(length)
 
     def bias_rows(self, length: int, positions: Tensor) -> Tensor | None:
-        """The bias of the query rows at ``positions`` [B]: [B, H, 1, T]; [B, 1, T] for one head."""
+        """The bias of the query rows at ``positions`` [B]: [B, H, 1, T], or None."""
         if self.relative_bias is None:
             return None
-        rows = self.relative_bias(length)[:, positions].transpose(0, 1)  # [H, B, T] → [B, H, T]
-        return rows if self.num_heads == 1 else rows.unsqueeze(2)  # one head: H is the query dim
-
-    def as_heads(self, weights: Tensor | None) -> Tensor | None:
-        """Single head weights [B, T, T] → [B, 1, T, T]; multi-head already [B, H, T, T]."""
-        return weights.unsqueeze(1) if weights is not None and weights.dim() == 3 else weights
+        rows = self.relative_bias(length)[:, positions]  # [H, B, T]
+        return rows.transpose(0, 1).unsqueeze(2)  # [B, H, 1, T]
 
     def forward(self, ids: Tensor, mask_positions: Tensor, need_weights: bool = True
                 ) -> tuple[Tensor, Tensor | None]:
@@ -113,7 +106,7 @@ class MaskedTokenClassifier(nn.Module):
         x = self.embed(ids)  # [B, T, d]
         padding = ids.eq(self.pad_id)
         rows = torch.arange(ids.size(0), device=ids.device)
-        if not need_weights and not isinstance(self.attention, DirectionalSingleHeadAttention):
+        if not need_weights and self.attention.attends_from_query:
             x_mask = x[rows, mask_positions].unsqueeze(1)  # [B, 1, d]
             attended, _ = self.attention(x, padding, need_weights=False, query=x_mask,
                                          attn_bias=self.bias_rows(ids.size(1), mask_positions))
@@ -121,7 +114,7 @@ class MaskedTokenClassifier(nn.Module):
         attended, weights = self.attention(x, padding, need_weights=need_weights,
                                            attn_bias=self.bias(ids.size(1)))
         h = self.block(x, attended)  # [B, T, d]
-        return self.classifier(h[rows, mask_positions]), self.as_heads(weights)  # [B, C]
+        return self.classifier(h[rows, mask_positions]), weights  # [B, C]
 
     def forward_all_masks(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """ids [B, T] unmasked → (logits [B, T, C] of "token t masked", mask map [B, H, T, T])."""
@@ -131,4 +124,4 @@ class MaskedTokenClassifier(nn.Module):
         attended, weights = self.attention.forward_mask_rows(x, x_mask, ids.eq(self.pad_id),
                                                              attn_bias=self.bias(ids.size(1)))
         h = self.block(x_mask, attended)  # [B, T, d]: row t = the [MASK]'s vector at t
-        return self.classifier(h), self.as_heads(weights)
+        return self.classifier(h), weights

@@ -1,21 +1,41 @@
-"""The bottom-up guide runs end to end and writes its figures."""
+"""The bottom-up guide runs end to end, writes its figures, and prints the numbers the README quotes."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+STEPS = ("tokenization", "embeddings", "scores", "scaled_scores", "softmax_weights", "single_head",
+         "multi_head", "initialisations", "mask_rows")
 
 
-def test_explain_writes_every_step(tmp_path):
-    result = subprocess.run([sys.executable, "scripts/explain.py", "--out", str(tmp_path)],
+def explain(out, *args):
+    result = subprocess.run([sys.executable, "scripts/explain.py", "--out", str(out), *args],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_explain_writes_every_step_and_the_numbers_the_readme_quotes(tmp_path):
+    stdout = explain(tmp_path)
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    for step in ("tokenization", "embeddings", "scores", "scaled_scores", "softmax_weights",
-                 "single_head", "multi_head", "initialisations", "mask_rows"):
-        assert any(step in name for name in pngs), f"missing figure for {step}: {pngs}"
+    assert pngs == [f"{n:02d}_{step}.png" for n, step in enumerate(STEPS, start=1)]
     for name in pngs:
-        assert name in result.stdout  # every figure is listed
+        assert name in stdout  # every figure is listed
         assert (tmp_path / name).stat().st_size > 5000  # a real picture, not an empty file
-    assert "Step 8" in result.stdout
+    normal = re.search(r"unscaled N\(0,1\) +mean entropy/log T = ([\d.]+), mean top weight = ([\d.]+)",
+                       stdout)
+    default = re.search(r"PyTorch default nn.Linear +mean entropy/log T = ([\d.]+)", stdout)
+    gap = re.search(r"largest difference from \d+ separate masked passes: (\S+)", stdout)
+    readme = (ROOT / "README.md").read_text()
+    assert "Step 8 — what 'random weights' means. At d=64" in stdout
+    assert (f"at d=64 the mean normalised entropy of a row is **{normal[1]}**" in readme
+            and f"mean top weight **{normal[2]}**" in readme and f"entropy is **{default[1]}**" in readme)
+    assert float(gap[1]) < 1e-6 and f"separate passes: {gap[1]})" in readme
+
+
+def test_a_two_word_sentence_and_another_width_work(tmp_path):
+    stdout = explain(tmp_path, "--sentence", "dogs bark", "--d-model", "16", "--heads", "2")
+    assert len(list(tmp_path.glob("*.png"))) == 9
+    assert "At d=16" in stdout and "2 heads of 8 dimensions" in stdout
