@@ -13,6 +13,7 @@ from hydra.types import RunMode
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
 from attn_project.checkpoint import check_fits, read_checkpoint
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.tokenizer import tokenizer_to_json
@@ -67,16 +68,6 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         overrides["enable_progress_bar"] = False
     return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                    **overrides)
-
-
-class TokenizerInCheckpoint(L.Callback):
-    """Stores the tokenizer (JSON text) inside every checkpoint, so a checkpoint is self-contained."""
-
-    def __init__(self, tokenizer_json: str):
-        self.tokenizer_json = tokenizer_json
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
-        checkpoint["tokenizer_json"] = self.tokenizer_json
 
 
 def resume_checkpoint(ckpt_path: str | None, module: MaskedTokenModule) -> str | None:

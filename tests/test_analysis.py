@@ -66,7 +66,7 @@ def test_report_has_every_key_and_numbers_in_range(short_run):
     md = (short_run / "report" / "attention_report.md").read_text()
     assert "| before |" in md and "best fixed offset" in md and "Per head" in md
     pngs = {p.name for p in (short_run / "report").glob("*.png")}
-    assert {"entropy_histogram.png", "per_relation.png", "before_after_probe0.png"} <= pngs
+    assert {"entropy_histogram.png", "per_relation.png", "before_after_sample0.png"} <= pngs
 
 
 def run_inspect(*args):
@@ -143,8 +143,8 @@ def decode_png(png: bytes):
 
 
 @pytest.mark.parametrize("heads", [1, 4])
-def test_probe_figure_frames_show_only_the_latest_values(heads):
-    from attn_project.analysis.probe_figure import ProbeFigure
+def test_sample_figure_frames_show_only_the_latest_values(heads):
+    from attn_project.analysis.sample_figure import SampleFigure
 
     tokens = "the old man saw a dog in the park .".split()
     masked = tokens[:3] + ["[MASK]"] + tokens[4:]
@@ -152,11 +152,11 @@ def test_probe_figure_frames_show_only_the_latest_values(heads):
     g = torch.Generator().manual_seed(0)
     first, second = (torch.softmax(torch.randn(2, heads, t, t, generator=g) * 3, -1).numpy()
                      for _ in range(2))
-    figure = ProbeFigure(tokens, masked, "saw", heads)
-    frame_a = decode_png(figure.update(first[0], first[1], "probe 0, step 0"))
-    frame_b = decode_png(figure.update(second[0], second[1], "probe 0, step 10"))
-    fresh = decode_png(ProbeFigure(tokens, masked, "saw", heads).update(second[0], second[1],
-                                                                        "probe 0, step 10"))
+    figure = SampleFigure(tokens, masked, "saw", heads)
+    frame_a = decode_png(figure.update(first[0], first[1], "sample 0, step 0"))
+    frame_b = decode_png(figure.update(second[0], second[1], "sample 0, step 10"))
+    fresh = decode_png(SampleFigure(tokens, masked, "saw", heads).update(second[0], second[1],
+                                                                        "sample 0, step 10"))
     assert frame_a.shape == frame_b.shape and frame_a.shape[0] > 200
     assert (frame_a != frame_b).any(axis=-1).mean() > 0.05  # the heat maps changed
     assert (frame_b == fresh).all()  # nothing of the earlier frame is left behind

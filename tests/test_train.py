@@ -9,8 +9,8 @@ import pytest
 from conftest import MINI_UD, ROOT
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from attn_project.analysis.probe import analyse_split
-from attn_project.callbacks import AttentionMetrics
+from attn_project.analysis.mask_maps import analyse_split
+from attn_project.callbacks.attention import AttentionMetrics
 from attn_project.model import MaskedTokenClassifier
 from attn_project.module import MaskedTokenModule
 from attn_project.train import build_module, train

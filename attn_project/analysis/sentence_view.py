@@ -10,7 +10,7 @@ import torch
 
 from attn_project.analysis import plots
 from attn_project.analysis.html_view import write_html
-from attn_project.analysis.probe import evaluating
+from attn_project.analysis.mask_maps import evaluating
 from attn_project.data.labels import CLASS_NAMES
 from attn_project.data.tokenizer import encode_words
 from attn_project.errors import ConfigError, DataError

@@ -34,7 +34,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
                  content: list[str] = CONTENT, function: list[str] = FUNCTION,
                  sizes: dict | None = None, corpus_seed: int = 0, seed: int = 0,
                  tokenizer_path: str | None = None, cache_dir: str | None = None,
-                 num_workers: int = 0, num_probes: int = 3):
+                 num_workers: int = 0, num_samples: int = 3):
         super().__init__()
         if corpus not in ("default", "ud"):
             raise ConfigError(f"data.corpus='{corpus}': choose 'default' or 'ud'")
@@ -50,7 +50,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
         self.label_map = LabelMap(content, function)
         self.sizes = dict(sizes or {"train": 20000, "dev": 2000, "test": 2000})
         self.corpus_seed, self.seed, self.num_workers = corpus_seed, seed, num_workers
-        self.tokenizer_path, self.cache_dir, self.num_probes = tokenizer_path, cache_dir, num_probes
+        self.tokenizer_path, self.cache_dir, self.num_samples = tokenizer_path, cache_dir, num_samples
         self.tokenizer = None
         self.sentences: dict[str, list[Sentence]] = {}
         self.tensors: dict[str, SplitTensors] = {}
@@ -154,9 +154,9 @@ class MaskedTokenDataModule(L.LightningDataModule):
         return self.loader("test")
 
     # ── what callbacks and the analysis need ──────────────────────────────────────────
-    def probe_indices(self, split: str = "dev", n: int | None = None) -> list[int]:
+    def sample_indices(self, split: str = "dev", n: int | None = None) -> list[int]:
         """A fixed set of readable sentences (8–14 tokens, at least 4 targets) for heat maps."""
-        n = self.num_probes if n is None else n
+        n = self.num_samples if n is None else n
         picked = []
         for i, sentence in enumerate(self.sentences[split]):
             targets = sum(label != IGNORE for label in self.label_map.labels(sentence.upos))

@@ -1,6 +1,6 @@
-"""A probe's heat-map figure drawn once and then refreshed cheaply, epoch after epoch.
+"""A sample's heat-map figure drawn once and then refreshed cheaply, epoch after epoch.
 
-The probe sentence, its tokens, the axes and the colour bar never change during a fit; only
+The sample sentence, its tokens, the axes and the colour bar never change during a fit; only
 the attention values and the title do. So the figure is drawn in full once, and each later
 frame redraws only the heat-map images and the title over a saved copy of that drawing
 (matplotlib blitting), then encodes the pixels as PNG for TensorBoard.
@@ -50,8 +50,8 @@ def draw_token_labels(ax, tokens: Sequence[str], margin: float) -> None:
         spine.set_visible(False)
 
 
-class ProbeFigure:
-    """The mask map of one probe sentence beside every head's attention to one masked input.
+class SampleFigure:
+    """The mask map of one sample sentence beside every head's attention to one masked input.
 
     ``update(mask_map [H, T, T], raw [H, T, T], title)`` returns the frame as PNG bytes.
     """

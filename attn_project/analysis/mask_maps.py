@@ -76,7 +76,7 @@ def mask_map(classifier, ids: Tensor) -> Tensor:
     return weights[0].float().cpu()
 
 
-def probe_attention(classifier, ids: Tensor, mask_id: int, position: int) -> tuple[Tensor, Tensor]:
+def sample_attention(classifier, ids: Tensor, mask_id: int, position: int) -> tuple[Tensor, Tensor]:
     """For one sentence ids [T]: (mask map [H, T, T], attention of the input masked at position)."""
     device = next(classifier.parameters()).device
     masked = ids.to(device).clone()

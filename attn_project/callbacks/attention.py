@@ -1,36 +1,30 @@
-"""Lightning callbacks: attention heat maps and metrics to TensorBoard, the before/after report,
-a guard against non-finite losses, and a checkpoint when a run is interrupted."""
+"""Attention logging: heat maps and metrics to TensorBoard every epoch, the before/after report."""
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_only
 
 from attn_project.analysis import plots
 from attn_project.analysis.baselines import cached_task_baselines
-from attn_project.analysis.metrics import AlignmentStats
-from attn_project.analysis.probe import (
+from attn_project.analysis.mask_maps import (
     add_batch,
     analyse_split,
     gold_syntax,
     mask_map,
     offset_baselines,
-    probe_attention,
+    sample_attention,
 )
-from attn_project.analysis.probe_figure import ProbeFigure
+from attn_project.analysis.metrics import AlignmentStats
 from attn_project.analysis.report import build_report, entropy_histogram, relation_bars, write_report
-from attn_project.checkpoint import URL
+from attn_project.analysis.sample_figure import SampleFigure
 from attn_project.data.labels import IGNORE
-from attn_project.errors import NonFiniteLossError
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +43,13 @@ def sentence_ids(datamodule, split: str, index: int):
     return tensors.ids[index, : int(tensors.lengths[index])]
 
 
-def probe_inputs(classifier, datamodule, index: int, split: str = "dev") -> dict:
-    """Arrays and labels for one probe's figure: its mask map and the attention of the input
+def sample_inputs(classifier, datamodule, index: int, split: str = "dev") -> dict:
+    """Arrays and labels for one sample's figure: its mask map and the attention of the input
     masked at its middle target, per head."""
     ids = sentence_ids(datamodule, split, index)
     targets = (datamodule.tensors[split].labels[index, : len(ids)] != IGNORE).nonzero().flatten()
     position = int(targets[len(targets) // 2]) if len(targets) else 0
-    mask_map, raw = probe_attention(classifier, ids, datamodule.mask_id, position)
+    mask_map, raw = sample_attention(classifier, ids, datamodule.mask_id, position)
     tokens = datamodule.tokens_of(split, index)
     return {"mask_map": mask_map.numpy(), "raw": raw.numpy(), "tokens": tokens,
             "masked_tokens": tokens[:position] + ["[MASK]"] + tokens[position + 1:],
@@ -71,19 +65,19 @@ def png_summary(tag: str, png: bytes):
 
 
 class AttentionHeatmaps(L.Callback):
-    """Token-labelled heat maps of fixed probe sentences: at step 0, then every N epochs.
+    """Token-labelled heat maps of fixed sample sentences: at step 0, then every N epochs.
 
-    Each probe's figure is laid out and drawn once per fit; later frames only repaint the
-    heat maps (see ``analysis.probe_figure``): about 20 ms per probe and epoch.
+    Each sample's figure is laid out and drawn once per fit; later frames only repaint the
+    heat maps (see ``analysis.sample_figure``): about 20 ms per sample and epoch.
     """
 
-    def __init__(self, every_n_epochs: int = 1, num_probes: int | None = None):
-        self.every_n_epochs, self.num_probes = every_n_epochs, num_probes
-        self.figures: dict[int, ProbeFigure] = {}
+    def __init__(self, every_n_epochs: int = 1, num_samples: int | None = None):
+        self.every_n_epochs, self.num_samples = every_n_epochs, num_samples
+        self.figures: dict[int, SampleFigure] = {}
 
-    def figure(self, k: int, inputs: dict) -> ProbeFigure:
+    def figure(self, k: int, inputs: dict) -> SampleFigure:
         if k not in self.figures:
-            self.figures[k] = ProbeFigure(inputs["tokens"], inputs["masked_tokens"],
+            self.figures[k] = SampleFigure(inputs["tokens"], inputs["masked_tokens"],
                                           inputs["masked_word"], num_heads=inputs["raw"].shape[0])
         return self.figures[k]
 
@@ -93,11 +87,11 @@ class AttentionHeatmaps(L.Callback):
         if writer is None:
             return
         dm, step = trainer.datamodule, trainer.global_step
-        for k, index in enumerate(dm.probe_indices("dev", self.num_probes)):
-            inputs = probe_inputs(pl_module.classifier, dm, index)
-            title = f"probe {k}, step {step}" + (" (before training)" if step == 0 else "")
+        for k, index in enumerate(dm.sample_indices("dev", self.num_samples)):
+            inputs = sample_inputs(pl_module.classifier, dm, index)
+            title = f"sample {k}, step {step}" + (" (before training)" if step == 0 else "")
             png = self.figure(k, inputs).update(inputs["mask_map"], inputs["raw"], title)
-            writer.file_writer.add_summary(png_summary(f"attention/probe{k}", png), step)
+            writer.file_writer.add_summary(png_summary(f"attention/sample{k}", png), step)
 
     def on_fit_start(self, trainer, pl_module):
         self.figures = {}  # a new fit may have another datamodule
@@ -173,146 +167,7 @@ class AttentionMetrics(L.Callback):
         self.stats = None
 
 
-class StopOnNonFiniteLoss(L.Callback):
-    """Stop at the first NaN/inf training loss, naming the step and the likely cause."""
-
-    def on_before_backward(self, trainer, pl_module, loss):
-        """Checked before the backward pass, so the broken loss never updates the weights."""
-        if not torch.isfinite(loss).all():
-            raise NonFiniteLossError(
-                f"training loss became {float(loss)} at step {trainer.global_step} (epoch "
-                f"{trainer.current_epoch}, batch {trainer.fit_loop.epoch_loop.batch_idx}). Likely "
-                f"cause: the learning rate (optimizer.lr={pl_module.hparams.optimizer.get('lr')}) "
-                f"is too high, or exploding initial weights (model.init=normal, model.embedding_std) "
-                f"saturate the softmax; lower them. Checkpoints written so far are kept unchanged.")
-
-
-class InterruptCheckpoint(L.Callback):
-    """Make sure an interrupted fit (SIGINT, SIGTERM, an error) leaves ``<dirpath>/last.ckpt``.
-
-    LastCheckpoint writes last.ckpt after every epoch's validation; resuming from an epoch
-    boundary repeats the uninterrupted run exactly, so that file is kept. Only when
-    no epoch has finished yet is the mid-epoch state saved (resuming it restarts that epoch).
-    Never after a non-finite loss: the weights are broken, the last good checkpoint stays.
-    Unlike Lightning's OnExceptionCheckpoint it does not make ``fit(ckpt_path=None)`` resume.
-    """
-
-    def __init__(self, dirpath: str | Path, filename: str = "last.ckpt"):
-        self.path = Path(dirpath) / filename
-
-    def on_exception(self, trainer, pl_module, exception):
-        # fitting, not training: a signal during fit's validation loop must save and say so too
-        if isinstance(exception, NonFiniteLossError) or trainer.state.fn != TrainerFn.FITTING:
-            return
-        if not self.path.exists():
-            save_atomically(trainer, self.path)
-        log.warning("interrupted (%s). Resume with: python scripts/train.py <same overrides> "
-                    "ckpt_path=%s", type(exception).__name__, self.path.resolve())
-
-
-def save_atomically(trainer: L.Trainer, path: Path) -> None:
-    """The full, resumable state to ``path`` through a temporary file in the same folder, flushed
-    to disk and renamed: a kill during the write leaves the previous file whole (Lightning's own
-    temporary file lives in $TMPDIR, from where a move to another filesystem is a copy)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    trainer.save_checkpoint(tmp, weights_only=False)  # full state (Lightning's flag): resumable
-    if trainer.is_global_zero:  # the process that wrote it
-        with tmp.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-
-
-class EpochSeed(L.Callback):
-    """Reseeds torch, NumPy and Python before each epoch's first batch from (seed, epoch).
-
-    Dropout then draws the same numbers in an epoch whether the run was resumed or not: the
-    random state depends on where training is, not on what happened before in this process.
-    """
-
-    def __init__(self, seed: int):
-        self.seed = seed
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        # not on_train_epoch_start: Lightning skips that hook in the first epoch after a resume
-        if batch_idx == 0:
-            L.seed_everything(self.seed * 10_007 + trainer.current_epoch, workers=True, verbose=False)
-
-
-class LastCheckpoint(Checkpoint):
-    """``<dirpath>/last.ckpt`` at the end of every training epoch (after its validation),
-    written atomically (tmp file + rename).
-
-    A ``Checkpoint`` subclass, so Lightning runs it after the other callbacks (and after
-    BestCheckpoint, listed before it): the file holds their state for this epoch.
-
-    Lightning's ModelCheckpoint(save_last=True) only refreshes last.ckpt when a top-k
-    checkpoint is saved, i.e. when the monitored metric improved; a resume needs the latest.
-    """
-
-    def __init__(self, dirpath: str | Path):
-        self.path = Path(dirpath) / "last.ckpt"
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        if trainer.fast_dev_run:
-            return
-        save_atomically(trainer, self.path)
-
-
-class BestCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint that keeps its best score across a resume into a new run folder, and
-    takes from a checkpoint only paths it can trust.
-
-    Lightning forgets the best score when the checkpoint folder changes; every run (a resumed
-    one too) gets its own folder here, so a resumed run would otherwise test a worse epoch.
-    Lightning also deletes the old best file when a better one comes, and tests on the best
-    path: a restored path is kept only when it is a local ``.ckpt`` file in this run's checkpoint
-    folder or in the folder of the checkpoint resumed from (resolved, so '..' and links cannot
-    lead out); anything else is dropped with a warning. Files outside this run's folder are never
-    deleted (Lightning removes only files inside its own folder).
-    """
-
-    def setup(self, trainer, pl_module, stage) -> None:
-        super().setup(trainer, pl_module, stage)
-        self.trainer = trainer  # load_state_dict needs the path being resumed from
-
-    def trusted_folders(self) -> set[Path]:
-        folders = {Path(self.dirpath).resolve()} if self.dirpath else set()
-        resumed = getattr(getattr(self, "trainer", None), "ckpt_path", None)
-        return folders | ({Path(resumed).resolve().parent} if resumed else set())
-
-    def trusted_entry(self, path, score) -> tuple[str, torch.Tensor] | None:
-        """(resolved path, score) when the path is a checkpoint file we may read and the score a
-        finite number; else None."""
-        if not isinstance(path, str) or URL.match(path) or "\0" in path:
-            return None
-        resolved = Path(path).resolve()
-        in_run = resolved.parent in self.trusted_folders()
-        if resolved.suffix != ".ckpt" or not resolved.is_file() or not in_run:
-            return None
-        if not (isinstance(score, float | int) or torch.is_tensor(score) and score.numel() == 1):
-            return None
-        score = torch.as_tensor(score, dtype=torch.float32).reshape(())
-        return (str(resolved), score) if torch.isfinite(score) else None
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        stored = state_dict.get("best_k_models")
-        stored = stored if isinstance(stored, dict) else {}
-        kept = dict(filter(None, (self.trusted_entry(p, s) for p, s in stored.items())))
-        if len(kept) < len(stored):
-            log.warning("checkpoint state: dropped %d best-model path(s) that are not checkpoint files "
-                        "of this run or of the one resumed from: %s", len(stored) - len(kept),
-                        [p for p in stored if str(Path(str(p)).resolve()) not in kept][:3])
-        if not kept:
-            return  # a fresh start: the next validation's checkpoint becomes the best
-        best, worst = (max, min) if self.mode == "max" else (min, max)
-        self.best_k_models = kept
-        self.best_model_path = best(kept, key=kept.get)
-        self.best_model_score = kept[self.best_model_path]
-        self.kth_best_model_path = worst(kept, key=kept.get)
-        self.kth_value = kept[self.kth_best_model_path]
-
-
-SNAPSHOT_TYPES = {"summary": dict, "entropies": torch.Tensor, "probes": list, "baselines": dict,
+SNAPSHOT_TYPES = {"summary": dict, "entropies": torch.Tensor, "samples": list, "baselines": dict,
                   "offsets": dict, "seconds": float}
 
 
@@ -320,7 +175,7 @@ def valid_snapshot(before) -> bool:
     """The shape AttentionReport stores: the keys and types of ``on_fit_start``'s snapshot."""
     return (isinstance(before, dict) and set(before) == set(SNAPSHOT_TYPES)
             and all(isinstance(before[k], t) for k, t in SNAPSHOT_TYPES.items())
-            and all(isinstance(p, torch.Tensor) and p.dim() == 3 for p in before["probes"]))
+            and all(isinstance(p, torch.Tensor) and p.dim() == 3 for p in before["samples"]))
 
 
 class AttentionReport(L.Callback):
@@ -353,8 +208,8 @@ class AttentionReport(L.Callback):
         self.before = {
             "summary": stats.summary(),
             "entropies": stats.entropy_values(),
-            "probes": [mask_map(pl_module.classifier, sentence_ids(dm, "test", i))
-                       for i in dm.probe_indices("test")],
+            "samples": [mask_map(pl_module.classifier, sentence_ids(dm, "test", i))
+                       for i in dm.sample_indices("test")],
             "baselines": cached_task_baselines(dm.tensors["train"], dm.tensors["test"], dm.vocab_size,
                                                dm.cache_dir),
             "offsets": offset_baselines(dm.tensors["test"], dm.relations).summary(),
@@ -379,12 +234,12 @@ class AttentionReport(L.Callback):
         figures = {"entropy_histogram": entropy_histogram(self.before["entropies"].numpy(),
                                                           stats.entropy_values().numpy()),
                    "per_relation": relation_bars(report)}
-        for k, index in enumerate(dm.probe_indices("test")):
+        for k, index in enumerate(dm.sample_indices("test")):
             after = mask_map(pl_module.classifier, sentence_ids(dm, "test", index))
             tokens = dm.tokens_of("test", index)
-            figures[f"before_after_probe{k}"] = plots.before_after_figure(
-                self.before["probes"][k].mean(0), after.mean(0), tokens,
-                f"Mask map of test probe {k}: row i = what the [MASK] at i attends to"
+            figures[f"before_after_sample{k}"] = plots.before_after_figure(
+                self.before["samples"][k].mean(0), after.mean(0), tokens,
+                f"Mask map of test sample {k}: row i = what the [MASK] at i attends to"
                 + (" (mean of heads)" if after.size(0) > 1 else ""),
                 before_title=f"before training (init={run['init']})")
         report["run"]["analysis_s"] = round(self.before.get("seconds", 0.0)
