@@ -26,9 +26,9 @@ class PositionalEncoding(nn.Module):
     def __init__(self, max_len: int, d_model: int, kind: str = "sinusoidal"):
         super().__init__()
         if kind not in ("sinusoidal", "learned"):
-            raise ConfigError(f"model.positional='{kind}': choose 'sinusoidal' or 'learned'")
+            raise ConfigError(f"positional='{kind}': choose 'sinusoidal' or 'learned'", "positional")
         if max_len <= 0:
-            raise ConfigError(f"data.max_len={max_len} must be a positive number of tokens")
+            raise ConfigError(f"max_len={max_len} must be a positive number of tokens", "max_len")
         self.kind, self.max_len = kind, max_len
         if kind == "learned":
             self.table = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
@@ -38,7 +38,7 @@ class PositionalEncoding(nn.Module):
     def forward(self, length: int) -> Tensor:
         """Position vectors for positions 0..length-1: [length, d_model]."""
         if length > self.max_len:
-            raise ValueError(f"sequence of {length} tokens exceeds data.max_len={self.max_len}")
+            raise ValueError(f"sequence of {length} tokens exceeds max_len={self.max_len}")
         return self.table[:length]
 
 

@@ -20,7 +20,7 @@ from attn_project.analysis.metrics import normalised_entropy
 from attn_project.attention import MultiHeadAttention, SingleHeadAttention
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words
 from attn_project.embeddings import TokenAndPositionEmbedding
-from attn_project.model import MaskedTokenClassifier, init_projections
+from attn_project.model import MaskedTokenClassifier, ModelConfig, init_projections
 
 EXAMPLES = [
     "the old man saw the boats on the river .",
@@ -177,8 +177,8 @@ def initialisations(g: GuideInputs) -> tuple[str, Figure]:
 
 
 def all_masks_in_one_pass(g: GuideInputs) -> tuple[str, Figure]:
-    model = MaskedTokenClassifier(len(g.tokenizer), g.d_model, num_heads=1, max_len=64,
-                                  mask_id=g.tokenizer.mask_token_id)
+    model = MaskedTokenClassifier(ModelConfig(len(g.tokenizer), d_model=g.d_model,
+                                              mask_id=g.tokenizer.mask_token_id))
     _, mask_map = model.forward_all_masks(g.ids)  # [1, 1, T, T]
     separate = []  # the attention [T, T] of each masked copy, one pass each
     for i in range(len(g.tokens)):

@@ -11,6 +11,8 @@ Two ways to run it, giving identical numbers for the same masked position:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -29,7 +31,7 @@ INITS = ("default", "normal")
 def init_projections(attention: nn.Module, init: str) -> None:
     """'default' keeps PyTorch's nn.Linear init; 'normal' draws W_Q, W_K, W_V from unscaled N(0,1)."""
     if init not in INITS:
-        raise ConfigError(f"model.init='{init}': choose one of {INITS}")
+        raise ConfigError(f"init='{init}': choose one of {INITS}", "init")
     if init == "normal":
         for name in ("w_q", "w_k", "w_v"):
             linear = getattr(attention, name)
@@ -37,44 +39,71 @@ def init_projections(attention: nn.Module, init: str) -> None:
             nn.init.zeros_(linear.bias)
 
 
+@dataclass
+class ModelConfig:
+    """The model's settings. ``conf/model/*.yaml`` holds the defaults a run uses (these are the
+    same); ``vocab_size``, ``max_len``, ``mask_id`` and ``pad_id`` come from the data."""
+
+    vocab_size: int
+    max_len: int = 64
+    mask_id: int = 2
+    pad_id: int = 0
+    d_model: int = 64
+    num_heads: int = 1
+    positional: str = "sinusoidal"
+    residual: bool = False
+    layer_norm: bool = False
+    feed_forward: bool = False
+    d_ff: int | None = None
+    dropout: float = 0.0
+    init: str = "default"
+    directional_values: bool = False
+    relative_bias: bool = False
+    embedding_std: float | None = None
+    num_classes: int = 2
+
+    def __post_init__(self):
+        if self.d_model <= 0:
+            raise ConfigError(f"d_model={self.d_model} must be positive", "d_model")
+        if self.directional_values and self.num_heads != 1:
+            raise ConfigError("directional_values=true is a single-head design: set num_heads=1 "
+                              "(several heads can keep sides apart on their own)", "directional_values")
+
+
+def attention_layer(config: ModelConfig) -> nn.Module:
+    if config.directional_values:
+        return DirectionalSingleHeadAttention(config.d_model)
+    if config.num_heads == 1:
+        return SingleHeadAttention(config.d_model)
+    return MultiHeadAttention(config.d_model, config.num_heads)
+
+
 class MaskedTokenClassifier(nn.Module):
     """Content vs function word at a [MASK], from one attention layer over the sentence."""
 
-    def __init__(self, vocab_size: int, d_model: int = 64, num_heads: int = 1, max_len: int = 128,
-                 positional: str = "sinusoidal", residual: bool = False, layer_norm: bool = False,
-                 feed_forward: bool = False, d_ff: int | None = None, dropout: float = 0.0,
-                 init: str = "default", mask_id: int = 2, pad_id: int = 0, num_classes: int = 2,
-                 directional_values: bool = False, relative_bias: bool = False,
-                 embedding_std: float | None = None):
+    def __init__(self, config: ModelConfig):
         super().__init__()
-        if d_model <= 0:
-            raise ConfigError(f"model.d_model={d_model} must be positive")
-        self.mask_id, self.pad_id, self.num_heads = mask_id, pad_id, num_heads
-        self.embed = TokenAndPositionEmbedding(vocab_size, d_model, max_len, positional, pad_id)
+        self.config = config
+        d_model = config.d_model
+        self.mask_id, self.pad_id, self.num_heads = config.mask_id, config.pad_id, config.num_heads
+        self.embed = TokenAndPositionEmbedding(config.vocab_size, d_model, config.max_len,
+                                               config.positional, config.pad_id)
         # token vectors of norm ~1 (std 1/√d), so the position vectors are not drowned out
-        nn.init.normal_(self.embed.token.weight, 0.0, embedding_std or d_model ** -0.5)
+        nn.init.normal_(self.embed.token.weight, 0.0, config.embedding_std or d_model ** -0.5)
         with torch.no_grad():
-            self.embed.token.weight[pad_id].zero_()
-        if directional_values and num_heads != 1:
-            raise ConfigError("model.directional_values=true is a single-head design: set "
-                             "model.num_heads=1 (several heads can keep sides apart on their own)")
-        if directional_values:
-            self.attention = DirectionalSingleHeadAttention(d_model)
-        elif num_heads == 1:
-            self.attention = SingleHeadAttention(d_model)
-        else:
-            self.attention = MultiHeadAttention(d_model, num_heads)
-        init_projections(self.attention, init)
-        self.relative_bias = RelativePositionBias(num_heads) if relative_bias else None
-        self.residual = residual
-        self.dropout = nn.Dropout(dropout)
-        self.norm = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
+            self.embed.token.weight[config.pad_id].zero_()
+        self.attention = attention_layer(config)
+        init_projections(self.attention, config.init)
+        self.relative_bias = RelativePositionBias(config.num_heads) if config.relative_bias else None
+        self.residual = config.residual
+        self.dropout = nn.Dropout(config.dropout)
+        self.norm = nn.LayerNorm(d_model) if config.layer_norm else nn.Identity()
         self.ff = None
-        if feed_forward:
-            d_ff = d_ff or 4 * d_model
+        if config.feed_forward:
+            d_ff = config.d_ff or 4 * d_model
             self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
-            self.ff_norm = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
-        self.classifier = nn.Linear(d_model, num_classes)
+            self.ff_norm = nn.LayerNorm(d_model) if config.layer_norm else nn.Identity()
+        self.classifier = nn.Linear(d_model, config.num_classes)
 
     def block(self, x: Tensor, attended: Tensor) -> Tensor:
         """What follows attention, position by position: residual, layer norm, feed-forward."""

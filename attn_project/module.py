@@ -1,6 +1,6 @@
 """The LightningModule: one shared step for train/val/test, torchmetrics, injected optimizer.
 
-Hyperparameters are plain dicts (the model's keyword arguments, the optimizer's and the
+Hyperparameters are plain dicts (the fields of ``ModelConfig``, the optimizer's and the
 scheduler's Hydra configs), so checkpoints load with ``torch.load(weights_only=True)``.
 """
 
@@ -15,7 +15,7 @@ from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryF1Score
 
 from attn_project.data.labels import IGNORE
-from attn_project.model import MaskedTokenClassifier
+from attn_project.model import MaskedTokenClassifier, ModelConfig
 
 
 class MaskedTokenModule(L.LightningModule):
@@ -29,8 +29,8 @@ class MaskedTokenModule(L.LightningModule):
                  compile: bool = False):
         super().__init__()
         self.save_hyperparameters()
-        kwargs = {k: v for k, v in model.items() if k != "_target_"}
-        self.model = MaskedTokenClassifier(**kwargs)
+        legacy = {"_target_"}  # in checkpoints written while the model YAML named a target
+        self.model = MaskedTokenClassifier(ModelConfig(**{k: v for k, v in model.items() if k not in legacy}))
         if compile:  # both entry points: torch.compile(module) would compile forward() only
             for name in ("forward", "forward_all_masks"):
                 setattr(self.model, name, torch.compile(getattr(self.model, name), dynamic=True))
@@ -43,11 +43,6 @@ class MaskedTokenModule(L.LightningModule):
         })
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps its best
-
-    @property
-    def classifier(self) -> MaskedTokenClassifier:
-        """The model (its entry points compiled when ``compile=True``)."""
-        return self.model
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """→ (logits [N, 2], labels [N]) over the batch's targets."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
 from attn_project.checkpoint import check_fits, read_checkpoint
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.tokenizer import tokenizer_to_json
+from attn_project.errors import ConfigError
+from attn_project.model import ModelConfig
 from attn_project.module import MaskedTokenModule
 
 log = logging.getLogger(__name__)
@@ -46,17 +49,26 @@ def job_description() -> str:
         return ""
 
 
+DATA_KEYS = {"max_len": "data.max_len"}  # model settings that the data section of the config sets
+
+
 def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModule:
-    """The LightningModule, with the sizes only the data knows filled into the model config."""
+    """The LightningModule, with the sizes only the data knows filled into the model config;
+    a bad model setting is reported under its config key (``model.num_heads``, ``data.max_len``)."""
     model = OmegaConf.to_container(cfg.model, resolve=True)
     compile_model = bool(model.pop("compile", False))
-    model.update(vocab_size=dm.vocab_size, mask_id=dm.mask_id, pad_id=dm.pad_id,
-                 max_len=cfg.data.max_len)
-    return MaskedTokenModule(model=model,
-                             optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
-                             scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True)
-                             if cfg.get("scheduler") else None,
-                             compile=compile_model)
+    model.update(vocab_size=dm.vocab_size, mask_id=dm.mask_id, pad_id=dm.pad_id, max_len=cfg.data.max_len)
+    unknown = sorted(set(model) - {f.name for f in dataclasses.fields(ModelConfig)})
+    if unknown:
+        raise ConfigError(f"model.{unknown[0]}: not a model setting; see conf/model/single_head.yaml")
+    try:
+        return MaskedTokenModule(model=model,
+                                 optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+                                 scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True)
+                                 if cfg.get("scheduler") else None,
+                                 compile=compile_model)
+    except ConfigError as err:
+        raise err.under(DATA_KEYS.get(err.key, f"model.{err.key}")) from err
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:

@@ -114,7 +114,7 @@ def test_gradients_reach_every_projection(module):
 
 
 def test_num_heads_must_divide_d_model():
-    with pytest.raises(ValueError, match="model.num_heads=3"):
+    with pytest.raises(ValueError, match="num_heads=3"):
         MultiHeadAttention(16, 3)
 
 

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from attn_project.model import MaskedTokenClassifier
+from attn_project.errors import ConfigError
+from attn_project.model import MaskedTokenClassifier, ModelConfig
 
 VOCAB, MASK, PAD = 50, 2, 0
 CONFIGS = {
@@ -29,8 +30,8 @@ def padded_batch():
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_all_masks_in_one_pass_equals_one_by_one(name):
     torch.manual_seed(1)
-    model = MaskedTokenClassifier(VOCAB, d_model=16, max_len=12, mask_id=MASK, pad_id=PAD,
-                                  **CONFIGS[name]).eval()
+    model = MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, max_len=12, mask_id=MASK, pad_id=PAD,
+                                  **CONFIGS[name])).eval()
     if model.relative_bias is not None:
         torch.nn.init.normal_(model.relative_bias.bias)  # zeros at init would test nothing
     ids, lengths = padded_batch()
@@ -57,7 +58,7 @@ def test_all_masks_in_one_pass_equals_one_by_one(name):
 def test_forward_returns_heads_dimension():
     ids, _ = padded_batch()
     for heads in (1, 4):
-        model = MaskedTokenClassifier(VOCAB, d_model=16, num_heads=heads, max_len=12)
+        model = MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, num_heads=heads, max_len=12))
         logits, weights = model(ids, torch.zeros(4, dtype=torch.long))
         assert logits.shape == (4, 2) and weights.shape == (4, heads, 9, 9)
 
@@ -67,10 +68,10 @@ def test_directional_values_can_tell_sides_apart():
     torch.manual_seed(0)
     ids_a = torch.tensor([[5, MASK, 7]])
     ids_b = torch.tensor([[7, MASK, 5]])
-    plain = MaskedTokenClassifier(VOCAB, d_model=16, positional="learned", max_len=4).eval()
+    plain = MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, positional="learned", max_len=4)).eval()
     torch.nn.init.zeros_(plain.embed.position.table)  # no positions: only the words remain
-    directional = MaskedTokenClassifier(VOCAB, d_model=16, positional="learned", max_len=4,
-                                        directional_values=True).eval()
+    directional = MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, positional="learned", max_len=4,
+                                                    directional_values=True)).eval()
     torch.nn.init.zeros_(directional.embed.position.table)
     pos = torch.tensor([1])
     assert torch.allclose(plain(ids_a, pos)[0], plain(ids_b, pos)[0], atol=1e-6)
@@ -78,14 +79,15 @@ def test_directional_values_can_tell_sides_apart():
 
 
 def test_invalid_model_configs_name_the_key():
-    with pytest.raises(ValueError, match="model.num_heads=3"):
-        MaskedTokenClassifier(VOCAB, d_model=16, num_heads=3)
-    with pytest.raises(ValueError, match="model.init='xavier'"):
-        MaskedTokenClassifier(VOCAB, d_model=16, init="xavier")
-    with pytest.raises(ValueError, match="data.max_len=0"):
-        MaskedTokenClassifier(VOCAB, d_model=16, max_len=0)
-    with pytest.raises(ValueError, match="directional_values"):
-        MaskedTokenClassifier(VOCAB, d_model=16, num_heads=2, directional_values=True)
+    # the model names its own arguments; the config layer (tests/test_bad_input.py) the Hydra keys
+    with pytest.raises(ConfigError, match="num_heads=3 must be ≥ 1 and divide d_model=16"):
+        MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, num_heads=3))
+    with pytest.raises(ConfigError, match="init='xavier'"):
+        MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, init="xavier"))
+    with pytest.raises(ConfigError, match="max_len=0"):
+        MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, max_len=0))
+    with pytest.raises(ConfigError, match="directional_values"):
+        MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, num_heads=2, directional_values=True))
 
 
 def test_compile_wraps_both_entry_points_and_keeps_checkpoint_keys():

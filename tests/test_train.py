@@ -38,7 +38,7 @@ def test_experiment_composes_and_instantiates(make_cfg, name):
     cfg = make_cfg(*experiment_overrides(name))
     dm = hydra.utils.instantiate(cfg.data)
     dm.setup()
-    model = build_module(cfg, dm).classifier
+    model = build_module(cfg, dm).model
     assert isinstance(model, MaskedTokenClassifier)
     assert model.num_heads == (4 if "multi" in name else 1)
     trainer = hydra.utils.instantiate(cfg.trainer)
@@ -113,7 +113,7 @@ def test_attention_metrics_from_validation_equal_a_pass_of_their_own(make_cfg, b
     trainer.fit(module, datamodule=dm)
     assert len(metrics.logged) == 2  # before training, after the epoch
     assert metrics.own_passes == own_passes
-    expected = analyse_split(module.classifier, dm.tensors["dev"], dm.relations, list(range(150)))
+    expected = analyse_split(module.model, dm.tensors["dev"], dm.relations, list(range(150)))
     expected = expected.summary()
     assert abs(metrics.logged[0]["entropy"] - metrics.logged[1]["entropy"]) > 1e-2  # trained
     for key in ("entropy", "dep_alignment", "dep_mass"):

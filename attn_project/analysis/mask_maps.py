@@ -68,6 +68,11 @@ def offset_baselines(split_tensors, relations: list[str]) -> OffsetBaselines:
     return baselines
 
 
+def sentence_ids(split_tensors, index: int) -> Tensor:
+    """The token ids [T] of one sentence of a split, without padding."""
+    return split_tensors.ids[index, : int(split_tensors.lengths[index])]
+
+
 def mask_map(classifier, ids: Tensor) -> Tensor:
     """The mask map of one sentence ids [T]: [H, T, T] (row i = what the [MASK] at i attends to)."""
     device = next(classifier.parameters()).device

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from attn_project.analysis import plots
+from attn_project.analysis.baselines import cached_task_baselines
+from attn_project.analysis.mask_maps import analyse_split, mask_map, offset_baselines, sentence_ids
 
 MIN_ROWS = 20  # relations with fewer rows are kept in the JSON but left out of the tables
 
@@ -188,3 +192,55 @@ def write_report(folder: Path, report: dict, figures: dict) -> dict[str, Path]:
     for name, fig in figures.items():
         paths[name] = plots.save(fig, folder / f"{name}.png")
     return paths
+
+
+# ── assembling the report of one run ─────────────────────────────────────────────────────
+SNAPSHOT_TYPES = {"summary": dict, "entropies": torch.Tensor, "samples": list, "baselines": dict,
+                  "offsets": dict, "seconds": float}
+
+
+def untrained_snapshot(model, dm) -> dict:
+    """What the report compares with, taken at fit start: the test split's attention, the sample
+    sentences' mask maps, the task and fixed-offset baselines, and how long it took."""
+    start = time.perf_counter()
+    stats = analyse_split(model, dm.tensors["test"], dm.relations)
+    return {
+        "summary": stats.summary(),
+        "entropies": stats.entropy_values(),
+        "samples": [mask_map(model, sentence_ids(dm.tensors["test"], i)) for i in dm.sample_indices("test")],
+        "baselines": cached_task_baselines(dm.tensors["train"], dm.tensors["test"], dm.vocab_size,
+                                           dm.cache_dir),
+        "offsets": offset_baselines(dm.tensors["test"], dm.relations).summary(),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def valid_snapshot(before) -> bool:
+    """True when ``before`` has the keys and types ``untrained_snapshot`` gives (checkpoint input)."""
+    return (isinstance(before, dict) and set(before) == set(SNAPSHOT_TYPES)
+            and all(isinstance(before[k], t) for k, t in SNAPSHOT_TYPES.items())
+            and all(isinstance(p, torch.Tensor) and p.dim() == 3 for p in before["samples"]))
+
+
+def assemble_report(model, dm, before: dict, test: dict, run: dict) -> tuple[dict, dict]:
+    """(report, figures) of the trained ``model`` against the ``before`` snapshot; ``run`` gets the
+    model's and corpus's settings and the analysis time (both ends, figures included)."""
+    start = time.perf_counter()
+    stats = analyse_split(model, dm.tensors["test"], dm.relations)
+    config = model.config
+    run = {**run, "corpus": dm.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
+           "init": config.init}
+    report = build_report(test, before["baselines"], before["summary"], stats.summary(),
+                          before["offsets"], run)
+    figures = {"entropy_histogram": entropy_histogram(before["entropies"].numpy(),
+                                                      stats.entropy_values().numpy()),
+               "per_relation": relation_bars(report)}
+    for k, index in enumerate(dm.sample_indices("test")):
+        after = mask_map(model, sentence_ids(dm.tensors["test"], index))  # [H, T, T]
+        figures[f"before_after_sample{k}"] = plots.before_after_figure(
+            before["samples"][k].mean(0), after.mean(0), dm.tokens_of("test", index),
+            f"Mask map of test sample {k}: row i = what the [MASK] at i attends to"
+            + (" (mean of heads)" if after.size(0) > 1 else ""),
+            before_title=f"before training (init={config.init})")
+    report["run"]["analysis_s"] = round(before["seconds"] + time.perf_counter() - start, 2)
+    return report, figures

@@ -54,7 +54,7 @@ def read_sentences(text: str | None, file: str | None) -> list[str]:
 
 def attend(module, tokenizer, sentence: str) -> SentenceAttention:
     """Classify every word as if it alone were masked, and keep the mask map."""
-    classifier = module.classifier
+    classifier = module.model
     words = split_words(sentence)
     max_len = classifier.embed.position.max_len
     if len(words) > max_len:

@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import lightning as L
-import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from attn_project.analysis import plots
-from attn_project.analysis.baselines import cached_task_baselines
 from attn_project.analysis.mask_maps import (
     add_batch,
     analyse_split,
     gold_syntax,
-    mask_map,
-    offset_baselines,
     sample_attention,
+    sentence_ids,
 )
 from attn_project.analysis.metrics import AlignmentStats
-from attn_project.analysis.report import build_report, entropy_histogram, relation_bars, write_report
+from attn_project.analysis.report import assemble_report, untrained_snapshot, valid_snapshot, write_report
 from attn_project.analysis.sample_figure import SampleFigure
 from attn_project.data.labels import IGNORE
 
@@ -37,16 +32,10 @@ def tensorboard(trainer: L.Trainer):
     return None
 
 
-def sentence_ids(datamodule, split: str, index: int):
-    """The token ids [T] of one sentence of a split, without padding."""
-    tensors = datamodule.tensors[split]
-    return tensors.ids[index, : int(tensors.lengths[index])]
-
-
 def sample_inputs(classifier, datamodule, index: int, split: str = "dev") -> dict:
     """Arrays and labels for one sample's figure: its mask map and the attention of the input
     masked at its middle target, per head."""
-    ids = sentence_ids(datamodule, split, index)
+    ids = sentence_ids(datamodule.tensors[split], index)
     targets = (datamodule.tensors[split].labels[index, : len(ids)] != IGNORE).nonzero().flatten()
     position = int(targets[len(targets) // 2]) if len(targets) else 0
     mask_map, raw = sample_attention(classifier, ids, datamodule.mask_id, position)
@@ -88,7 +77,7 @@ class AttentionHeatmaps(L.Callback):
             return
         dm, step = trainer.datamodule, trainer.global_step
         for k, index in enumerate(dm.sample_indices("dev", self.num_samples)):
-            inputs = sample_inputs(pl_module.classifier, dm, index)
+            inputs = sample_inputs(pl_module.model, dm, index)
             title = f"sample {k}, step {step}" + (" (before training)" if step == 0 else "")
             png = self.figure(k, inputs).update(inputs["mask_map"], inputs["raw"], title)
             writer.file_writer.add_summary(png_summary(f"attention/sample{k}", png), step)
@@ -120,7 +109,7 @@ class AttentionMetrics(L.Callback):
     def own_pass(self, trainer, pl_module) -> dict:
         dm = trainer.datamodule
         indices = list(range(self.subset_size(trainer)))
-        return analyse_split(pl_module.classifier, dm.tensors["dev"], dm.relations, indices,
+        return analyse_split(pl_module.model, dm.tensors["dev"], dm.relations, indices,
                              per_relation=False).summary()
 
     def log_scalars(self, trainer, summary: dict) -> None:
@@ -167,17 +156,6 @@ class AttentionMetrics(L.Callback):
         self.stats = None
 
 
-SNAPSHOT_TYPES = {"summary": dict, "entropies": torch.Tensor, "samples": list, "baselines": dict,
-                  "offsets": dict, "seconds": float}
-
-
-def valid_snapshot(before) -> bool:
-    """The shape AttentionReport stores: the keys and types of ``on_fit_start``'s snapshot."""
-    return (isinstance(before, dict) and set(before) == set(SNAPSHOT_TYPES)
-            and all(isinstance(before[k], t) for k, t in SNAPSHOT_TYPES.items())
-            and all(isinstance(p, torch.Tensor) and p.dim() == 3 for p in before["samples"]))
-
-
 class AttentionReport(L.Callback):
     """Before/after analysis of the whole test split: snapshot at fit start, report at test end."""
 
@@ -200,50 +178,18 @@ class AttentionReport(L.Callback):
 
     @rank_zero_only
     def on_fit_start(self, trainer, pl_module):
-        if self.before is not None:  # restored from a checkpoint
-            return
-        start = time.perf_counter()
-        dm = trainer.datamodule
-        stats = analyse_split(pl_module.classifier, dm.tensors["test"], dm.relations)
-        self.before = {
-            "summary": stats.summary(),
-            "entropies": stats.entropy_values(),
-            "samples": [mask_map(pl_module.classifier, sentence_ids(dm, "test", i))
-                       for i in dm.sample_indices("test")],
-            "baselines": cached_task_baselines(dm.tensors["train"], dm.tensors["test"], dm.vocab_size,
-                                               dm.cache_dir),
-            "offsets": offset_baselines(dm.tensors["test"], dm.relations).summary(),
-        }
-        self.before["seconds"] = time.perf_counter() - start
+        if self.before is None:  # not restored from a checkpoint
+            self.before = untrained_snapshot(pl_module.model, trainer.datamodule)
 
     @rank_zero_only
     def on_test_end(self, trainer, pl_module):
         if self.before is None:  # test without fit (e.g. scripts/eval.py): nothing to compare
             return
-        start = time.perf_counter()
-        dm = trainer.datamodule
-        stats = analyse_split(pl_module.classifier, dm.tensors["test"], dm.relations)
-        hp = pl_module.hparams.model
-        run = {"experiment": self.experiment, "corpus": dm.corpus, "num_heads": hp["num_heads"],
-               "d_model": hp["d_model"], "init": hp.get("init", "default"),
-               "epochs": trainer.current_epoch, "global_step": trainer.global_step}
         metrics = trainer.callback_metrics
         test = {k: float(metrics[f"test/{k}"]) for k in ("acc", "f1") if f"test/{k}" in metrics}
-        report = build_report(test, self.before["baselines"], self.before["summary"],
-                              stats.summary(), self.before["offsets"], run)
-        figures = {"entropy_histogram": entropy_histogram(self.before["entropies"].numpy(),
-                                                          stats.entropy_values().numpy()),
-                   "per_relation": relation_bars(report)}
-        for k, index in enumerate(dm.sample_indices("test")):
-            after = mask_map(pl_module.classifier, sentence_ids(dm, "test", index))
-            tokens = dm.tokens_of("test", index)
-            figures[f"before_after_sample{k}"] = plots.before_after_figure(
-                self.before["samples"][k].mean(0), after.mean(0), tokens,
-                f"Mask map of test sample {k}: row i = what the [MASK] at i attends to"
-                + (" (mean of heads)" if after.size(0) > 1 else ""),
-                before_title=f"before training (init={run['init']})")
-        report["run"]["analysis_s"] = round(self.before.get("seconds", 0.0)
-                                            + time.perf_counter() - start, 2)  # both ends, figures too
+        run = {"experiment": self.experiment, "epochs": trainer.current_epoch,
+               "global_step": trainer.global_step}
+        report, figures = assemble_report(pl_module.model, trainer.datamodule, self.before, test, run)
         paths = write_report(self.dirpath, report, figures)
         writer = tensorboard(trainer)
         if writer is not None:

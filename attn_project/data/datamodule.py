@@ -25,7 +25,8 @@ class MaskedTokenDataModule(L.LightningDataModule):
     """One example per content/function token of each sentence; see ``batches.py`` for batching.
 
     ``corpus="default"`` generates the embedded corpus under ``root`` on first use;
-    ``corpus="ud"`` reads ``{root}/*-ud-{train,dev,test}.conllu``.
+    ``corpus="ud"`` reads ``{root}/*-ud-{train,dev,test}.conllu``. The defaults here are those
+    of ``conf/data/default.yaml``.
     """
 
     def __init__(self, root: str, corpus: str = "default", batching: str = "sentences",
@@ -34,8 +35,9 @@ class MaskedTokenDataModule(L.LightningDataModule):
                  content: list[str] = CONTENT, function: list[str] = FUNCTION,
                  sizes: dict | None = None, corpus_seed: int = 0, seed: int = 0,
                  tokenizer_path: str | None = None, cache_dir: str | None = None,
-                 num_workers: int = 0, num_samples: int = 3):
+                 num_workers: int = 0, num_samples: int = 2):
         super().__init__()
+        self.save_hyperparameters()  # logged with the run and stored in its checkpoints
         if corpus not in ("default", "ud"):
             raise ConfigError(f"data.corpus='{corpus}': choose 'default' or 'ud'")
         if batching not in BATCHINGS:
