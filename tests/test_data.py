@@ -273,3 +273,13 @@ def test_parse_cache_follows_the_content_not_size_and_mtime(tmp_path, monkeypatc
     monkeypatch.setattr(conllu_module, "READER_VERSION", conllu_module.READER_VERSION + 1)
     read_conllu_cached(path, cache)  # a new reader never trusts an old entry
     assert len(set(cache.iterdir()) - entries) == 1
+
+
+def test_word_lists_repeat_no_word():
+    from attn_project.data import grammar
+
+    grammar.check_unique(NOUNS=grammar.NOUNS, TRANSITIVE=grammar.TRANSITIVE)  # the real lists pass
+    with pytest.raises(AssertionError, match=r"NOUNS lists \['plan'\] more than once"):
+        grammar.check_unique(NOUNS=grammar.NOUNS + ["plan"])
+    with pytest.raises(AssertionError, match=r"TRANSITIVE lists \['visit'\]"):
+        grammar.check_unique(TRANSITIVE=grammar.TRANSITIVE + [("visit", None, None)])

@@ -18,7 +18,8 @@ from attn_project.data.conllu import Sentence, write_conllu
 from attn_project.data.files import atomic_write_text
 from attn_project.errors import ConfigError
 
-GENERATOR_VERSION = 1  # part of the corpus folder's name: bump whenever the sentences change
+GENERATOR_VERSION = 2  # part of the corpus folder's name: bump whenever the sentences change
+# 2: no repeated words in the word lists (a repeat changed that word's Zipf weight)
 SHORTEST_SENTENCE = 3  # tokens ("Dogs run ."): a smaller data.max_len could never be satisfied
 MAX_TRIES_PER_SENTENCE = 50  # generate() gives up (instead of looping forever) past this
 
@@ -26,11 +27,11 @@ MAX_TRIES_PER_SENTENCE = 50  # generate() gives up (instead of looping forever) 
 AMBIGUOUS = "run watch book play walk call visit plan answer change help work love cook dance drink " \
             "fish paint ride dream guide test record list sign train"
 NOUNS = (AMBIGUOUS + " man woman child person dog cat bird horse teacher student doctor farmer "
-         "king queen friend family city house garden park river road car boat train letter story "
+         "king queen friend family city house garden park river road car boat letter story "
          "song picture window door table chair room school office shop market bank hospital "
          "village forest mountain island bridge street kitchen library museum church hotel "
          "computer phone bottle cup box bag key map ticket paper report question problem idea "
-         "plan game film show meal bread apple cake coffee tea water milk soup money gift "
+         "game film show meal bread apple cake coffee tea water milk soup money gift "
          "flower tree stone sun moon star rain snow wind lake sea beach field farm hill wall "
          "floor roof lamp clock radio camera painting poem message lesson meeting party holiday "
          "journey army company government will team player singer writer driver artist "
@@ -50,9 +51,9 @@ TRANSITIVE = [("see", "saw", "seen"), ("take", "took", "taken"), ("give", "gave"
               ("forget", "forgot", "forgotten"), ("hide", "hid", "hidden"), ("steal", "stole", "stolen")]
 TRANSITIVE += [(w, None, None) for w in (
     "watch book play call visit plan answer change help love cook paint record test sign like want "
-    "need open close clean carry fix follow push pull wash visit paint climb enjoy describe "
+    "need open close clean carry fix follow push pull wash climb enjoy describe "
     "discover explain finish invite join kick move order print protect reach repair save share "
-    "start study taste touch use visit").split()]
+    "start study taste touch use").split()]
 INTRANSITIVE = [("sleep", "slept", "slept"), ("sing", "sang", "sung"), ("swim", "swam", "swum"),
                 ("fall", "fell", "fallen"), ("sit", "sat", "sat"), ("stand", "stood", "stood"),
                 ("go", "went", "gone"), ("come", "came", "come"), ("run", "ran", "run"),
@@ -88,6 +89,50 @@ PRON_SUBJ = {"I": ("sg", 1), "you": ("pl", 2), "he": ("sg", 3), "she": ("sg", 3)
 PRON_OBJ = ["me", "you", "him", "her", "it", "us", "them"]
 
 VOWELS = "aeiou"
+
+# ── how often each construction appears: the chance at each place it could ───────────────
+PRONOUN_NP = 0.15  # a noun phrase is a pronoun
+NAME_NP = 0.10  # … or a proper name (else a common noun phrase)
+PLURAL = 0.3
+POSSESSIVE = 0.12  # "my dog" instead of a determiner
+NUMERAL = 0.25  # a plural noun phrase with a numeral ("three dogs")
+DET_WITH_NUMERAL = 0.5  # … and a determiner before it ("the three dogs")
+PLURAL_DET = 0.7  # a plural noun phrase with a determiner ("the dogs" vs "dogs")
+ADJECTIVE = 0.3  # each of up to two adjectives
+INTENSIFIER = 0.15  # "very old"
+NOUN_PP = 0.15  # "the man in the park"
+RELATIVE_CLAUSE = 0.08
+NP_COORDINATION = 0.06  # "the dog and the cat"
+SUBJECT_RELATIVE = 0.5  # "that saw the dog" (else "that the dog saw")
+PERFECT_HAD = 0.4  # "had seen" instead of "has/have seen"
+NEGATED_DID = 0.5  # "did not" instead of "does/do not"
+FREQUENCY_ADVERB = 0.1  # "often sees"
+VERB_PP = 0.3  # "saw the dog in the park"
+PASSIVE_AGENT = 0.4  # "was seen by the man"
+MANNER_OR_TIME_ADVERB = 0.12
+CLAUSE_KINDS = {"transitive": 40, "intransitive": 18, "copula": 14, "passive": 10, "complement": 10,
+                "control": 8}  # relative weights
+THAT_COMPLEMENTIZER = 0.7  # "said that the man left" (else "said the man left")
+COPULA_ADJECTIVE = 0.7  # "is old" (else "is a teacher")
+COPULA_INTENSIFIER = 0.25
+YES_NO_QUESTION = 0.08
+WH_QUESTION = 0.06
+ADVERBIAL_CLAUSE = 0.08  # "…, because the dog slept"
+CLAUSE_COORDINATION = 0.06
+WHO_QUESTION = 0.5  # "Who saw the dog ?" (else "What did the man see ?")
+
+
+def check_unique(**lists) -> None:
+    """A repeated word would silently change its weight: ``pick`` weights by list position."""
+    for name, words in lists.items():
+        keys = [w if isinstance(w, str) else w[0] for w in words]
+        repeated = sorted({w for w in keys if keys.count(w) > 1})
+        assert not repeated, f"{name} lists {repeated} more than once"
+
+
+check_unique(NOUNS=NOUNS, TRANSITIVE=TRANSITIVE, INTRANSITIVE=INTRANSITIVE, COMPLEMENT=COMPLEMENT,
+             CONTROL=CONTROL, ADJECTIVES=ADJECTIVES, ADVERBS=ADVERBS_MANNER + ADVERBS_TIME + ADVERBS_FREQ,
+             NAMES=NAMES, NUMBERS=NUMBERS, PREPOSITIONS=PREPOSITIONS)
 DOUBLING = {"run", "sit", "swim", "stop", "plan", "shop", "begin", "drop", "jog", "hug", "win"}
 
 
@@ -211,43 +256,43 @@ class Grammar:
     # noun phrases
     def noun_phrase(self, depth: int = 0, case: str = "subj", allow_pronoun: bool = True) -> Subject:
         r = self.rng.random()
-        if allow_pronoun and r < 0.15:
+        if allow_pronoun and r < PRONOUN_NP:
             if case == "subj":
                 form = self.rng.choice(list(PRON_SUBJ))
                 number, person = PRON_SUBJ[form]
                 return Subject(Node(form, "PRON"), number, person)
             return Subject(Node(self.rng.choice(PRON_OBJ), "PRON"), "sg")
-        if r < 0.25:
+        if r < PRONOUN_NP + NAME_NP:
             return Subject(Node(self.pick(NAMES), "PROPN"), "sg")
         return self.common_noun_phrase(depth)
 
     def common_noun_phrase(self, depth: int) -> Subject:
-        number = "pl" if self.chance(0.3) else "sg"
+        number = "pl" if self.chance(PLURAL) else "sg"
         noun_word = self.pick(NOUNS)
         head = Node(plural(noun_word) if number == "pl" else noun_word, "NOUN")
         modifiers: list[tuple[Node, str]] = []
-        if self.chance(0.12):
+        if self.chance(POSSESSIVE):
             modifiers.append((Node(self.rng.choice(POSSESSIVES), "PRON"), "nmod:poss"))
-        elif number == "pl" and self.chance(0.25):
-            if self.chance(0.5):
+        elif number == "pl" and self.chance(NUMERAL):
+            if self.chance(DET_WITH_NUMERAL):
                 modifiers.append((Node(self.rng.choice(["the", "these", "those", "all"]), "DET"), "det"))
             modifiers.append((Node(self.pick(NUMBERS), "NUM"), "nummod"))
-        elif number == "sg" or self.chance(0.7):
+        elif number == "sg" or self.chance(PLURAL_DET):
             modifiers.append((Node(self.pick(DETS_SG if number == "sg" else DETS_PL), "DET"), "det"))
         for _ in range(2):
-            if not self.chance(0.3):
+            if not self.chance(ADJECTIVE):
                 break
             adjective = Node(self.pick(ADJECTIVES), "ADJ")
-            if self.chance(0.15):
+            if self.chance(INTENSIFIER):
                 adjective.add_left(Node(self.rng.choice(INTENSIFIERS), "ADV"), "advmod")
             modifiers.append((adjective, "amod"))
         for node, rel in modifiers:
             head.add_left(node, rel)
-        if depth < 2 and self.chance(0.15):
+        if depth < 2 and self.chance(NOUN_PP):
             head.add_right(self.prepositional(depth + 1), "nmod")
-        if depth < 2 and self.chance(0.08):
+        if depth < 2 and self.chance(RELATIVE_CLAUSE):
             head.add_right(self.relative_clause(number, depth + 1), "acl:relcl")
-        if depth < 2 and self.chance(0.06):
+        if depth < 2 and self.chance(NP_COORDINATION):
             other = self.noun_phrase(depth + 1, case="obj", allow_pronoun=False)
             other.node.left.insert(0, Node(self.rng.choice(["and", "or"]), "CCONJ", "cc"))
             head.add_right(other.node, "conj")
@@ -263,7 +308,7 @@ class Grammar:
     def relative_clause(self, number: str, depth: int) -> Node:
         verb = Verb.of(self.pick(TRANSITIVE))
         relative = Node(self.rng.choice(["that", "who", "which"]), "PRON")
-        if self.chance(0.5):  # subject relative: "that saw the dog"
+        if self.chance(SUBJECT_RELATIVE):  # subject relative: "that saw the dog"
             head = self.finite_verb(verb, Subject(relative, number), transitive=True, depth=depth)
             head.left.insert(0, head.left.pop(head.left.index(relative)))
         else:  # object relative: "that the dog saw"
@@ -295,31 +340,31 @@ class Grammar:
             auxiliaries, form = [(Node(self.pick(MODALS), "AUX"), "aux")], verb.base
         elif tense == "perfect":
             have = "has" if subject.number == "sg" and subject.person == 3 else "have"
-            if self.chance(0.4):
+            if self.chance(PERFECT_HAD):
                 have = "had"
             auxiliaries, form = [(Node(have, "AUX"), "aux")], verb.participle
         elif tense == "progressive":
             auxiliaries = [(Node(self.be(subject, self.rng.choice(["past", "present"])), "AUX"), "aux")]
             form = gerund(verb.base)
         else:  # negated: "did not see", "does not see"
-            do = "did" if self.chance(0.5) else self.present("do", subject)
+            do = "did" if self.chance(NEGATED_DID) else self.present("do", subject)
             auxiliaries = [(Node(do, "AUX"), "aux"), (Node("not", "PART"), "advmod")]
             form = verb.base
         head = Node(form, "VERB")
         head.add_left(subject.node, "nsubj:pass" if passive else "nsubj")
         for node, rel in auxiliaries:
             head.add_left(node, rel)
-        if self.chance(0.1):
+        if self.chance(FREQUENCY_ADVERB):
             head.add_left(Node(self.pick(ADVERBS_FREQ), "ADV"), "advmod")
         if transitive and not passive:
             head.add_right(self.noun_phrase(depth, case="obj").node, "obj")
-        if depth < 2 and self.chance(0.3):
+        if depth < 2 and self.chance(VERB_PP):
             head.add_right(self.prepositional(depth + 1), "obl")
-        if passive and self.chance(0.4):
+        if passive and self.chance(PASSIVE_AGENT):
             agent = self.noun_phrase(depth + 1, case="obj")
             agent.node.left.insert(0, Node("by", "ADP", "case"))
             head.add_right(agent.node, "obl")
-        if self.chance(0.12):
+        if self.chance(MANNER_OR_TIME_ADVERB):
             head.add_right(Node(self.pick(ADVERBS_MANNER + ADVERBS_TIME), "ADV"), "advmod")
         return head
 
@@ -334,9 +379,7 @@ class Grammar:
         return third_singular(base) if subject.number == "sg" and subject.person == 3 else base
 
     def clause(self, depth: int = 0) -> Node:
-        kind = self.rng.choices(
-            ["transitive", "intransitive", "copula", "passive", "complement", "control"],
-            weights=[40, 18, 14, 10, 10, 8])[0]
+        kind = self.rng.choices(list(CLAUSE_KINDS), weights=list(CLAUSE_KINDS.values()))[0]
         subject = self.noun_phrase(depth, case="subj")
         if kind == "copula":
             return self.copula(subject)
@@ -357,7 +400,7 @@ class Grammar:
         head = self.finite_verb(Verb.of(self.pick(COMPLEMENT)), subject, False, depth + 1)
         if depth < 2:  # "said that the man left"
             inner = self.clause(depth + 1)
-            if self.chance(0.7):
+            if self.chance(THAT_COMPLEMENTIZER):
                 inner.left.insert(0, Node("that", "SCONJ", "mark"))
             head.right.insert(0, inner)
             inner.deprel = "ccomp"
@@ -365,9 +408,9 @@ class Grammar:
 
     def copula(self, subject: Subject) -> Node:
         tense = self.rng.choice(["past", "present"])
-        if self.chance(0.7):
+        if self.chance(COPULA_ADJECTIVE):
             head = Node(self.pick(ADJECTIVES), "ADJ")
-            if self.chance(0.25):
+            if self.chance(COPULA_INTENSIFIER):
                 head.add_left(Node(self.rng.choice(INTENSIFIERS), "ADV"), "advmod")
         else:
             head = self.common_noun_phrase(depth=2).node
@@ -378,16 +421,16 @@ class Grammar:
 
     def sentence(self) -> Sentence:
         r = self.rng.random()
-        if r < 0.08:
+        if r < YES_NO_QUESTION:
             return to_sentence(self.yes_no_question())
-        if r < 0.14:
+        if r < YES_NO_QUESTION + WH_QUESTION:
             return to_sentence(self.wh_question())
         root = self.clause()
-        if self.chance(0.08):
+        if self.chance(ADVERBIAL_CLAUSE):
             extra = self.clause(depth=1)
             extra.left.insert(0, Node(self.rng.choice(SUBORDINATORS), "SCONJ", "mark"))
             root.add_right(extra, "advcl")
-        elif self.chance(0.06):
+        elif self.chance(CLAUSE_COORDINATION):
             extra = self.clause(depth=1)
             extra.left.insert(0, Node(self.rng.choice(["and", "but", "or"]), "CCONJ", "cc"))
             root.add_right(extra, "conj")
@@ -409,7 +452,7 @@ class Grammar:
     def wh_question(self) -> Node:
         """"What did the man see ?" or "Who saw the dog ?"."""
         verb = Verb.of(self.pick(TRANSITIVE))
-        if self.chance(0.5):
+        if self.chance(WHO_QUESTION):
             head = Node(verb.past, "VERB")
             head.add_left(Node("who", "PRON"), "nsubj")
             head.add_right(self.noun_phrase(1, case="obj").node, "obj")
