@@ -1,7 +1,8 @@
-"""Benchmark training speed: python scripts/bench.py [--data-root DIR] [--device cpu|cuda] [--reps N]
-                              [--train-sentences N] [--batch-size N]
+"""Benchmark training speed; prints one JSON object on stdout and a readable table on stderr.
 
-Prints one JSON object on stdout and a readable table on stderr. See attn_project/bench.py."""
+example: python scripts/bench.py
+         python scripts/bench.py --data-root ../shared/data/ud_english_ewt --device cuda --reps 3
+See attn_project/bench.py for what each key measures."""
 
 import argparse
 import json
@@ -21,7 +22,8 @@ def positive_int(text: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", help="a UD treebank folder (default: the generated corpus)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--reps", type=positive_int, default=5, help="A/B repetitions after the warm-up")

@@ -1,4 +1,8 @@
-"""Fetch a UD treebank: python scripts/fetch_ud.py --treebank en_ewt --out data/ud/en_ewt [--from DIR]"""
+"""Fetch a Universal Dependencies treebank's train/dev/test CoNLL-U files into a folder.
+
+example: python scripts/fetch_ud.py --treebank en_ewt --out data/ud/en_ewt
+         python scripts/fetch_ud.py --treebank en_ewt --out data/ud/en_ewt --from DOWNLOADED_FOLDER
+"""
 
 import argparse
 import sys
@@ -8,7 +12,8 @@ from attn_project.data.ud import copy_treebank, download_treebank
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--treebank", default="en_ewt", help="file prefix, e.g. en_ewt")
     parser.add_argument("--out", required=True, type=Path, help="folder to write the .conllu files to")
     parser.add_argument("--from", dest="source", type=Path, help="copy from this local folder instead")

@@ -84,6 +84,16 @@ def test_inspect_attention_writes_png_and_html(short_run, tmp_path):
     assert (out / "sentence0_heads.png").stat().st_size > 5000
     page = (out / "attention.html").read_text()
     assert "<script>" in page and "src=" not in page and "https://" not in page  # no network
+    # the page shows the model's own mask map, word for word
+    from attn_project.analysis.sentence_view import attend
+    from attn_project.checkpoint import load_module
+
+    module, tokenizer = load_module(ckpt)
+    expected = attend(module, tokenizer, "The zyxwv dog saw the boats .")
+    data = json.loads(page[page.index("const DATA = ") + 13: page.index(";\nconst ROW")])
+    [shown] = data["sentences"]
+    assert shown["tokens"] == expected.words and shown["unknown"] == expected.unknown
+    torch.testing.assert_close(torch.tensor(shown["weights"]), expected.mask_map, atol=1e-6, rtol=0)
 
     empty = run_inspect(f"ckpt_path={ckpt}", "text=   ")
     assert empty.returncode == 2 and "nothing to inspect" in empty.stderr

@@ -39,3 +39,10 @@ def test_a_two_word_sentence_and_another_width_work(tmp_path):
     stdout = explain(tmp_path, "--sentence", "dogs bark", "--d-model", "16", "--heads", "2")
     assert len(list(tmp_path.glob("*.png"))) == 9
     assert "At d=16" in stdout and "2 heads of 8 dimensions" in stdout
+
+
+def test_every_entry_script_has_a_help_with_an_example():
+    for script in ("explain", "fetch_ud", "bench", "gpu_check", "inspect_attention"):
+        result = subprocess.run([sys.executable, f"scripts/{script}.py", "--help"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and "example: python scripts/" in result.stdout, script

@@ -102,3 +102,20 @@ def default_output(ckpt_path: str | Path) -> Path:
     ckpt = Path(ckpt_path).resolve()
     in_run = ckpt.parent.name == "checkpoints"
     return (ckpt.parent.parent if in_run else ckpt.parent) / "inspect"
+
+
+def inspect_sentences(ckpt_path: str, text: str | None, file: str | None, out: str | None) -> list[Path]:
+    """What ``scripts/inspect_attention.py`` does: predictions printed, views written."""
+    if not ckpt_path:
+        raise ConfigError("ckpt_path: required, e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
+    sentences = read_sentences(text, file)
+    from attn_project.checkpoint import load_module  # the model stack: only when inspecting
+
+    module, tokenizer = load_module(ckpt_path)
+    results = [attend(module, tokenizer, sentence) for sentence in sentences]
+    for result in results:
+        print_predictions(result)
+    written = write_views(results, Path(out) if out else default_output(ckpt_path))
+    for path in written:
+        print(f"wrote {path}")
+    return written
