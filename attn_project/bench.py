@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import fields
+from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -83,6 +84,24 @@ def make_module(cfg: DictConfig, dm: MaskedTokenDataModule, seed: int = 0) -> Ma
     return build_module(cfg, dm)
 
 
+class EpochTimer(L.Callback):
+    """Times the last training epoch (``epoch_s``) and keeps every training loss."""
+
+    def __init__(self, device: str):
+        self.device, self.losses, self.start, self.epoch_s = device, [], 0.0, 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        sync(self.device)
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses.append(outputs["loss"].detach())
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        sync(self.device)
+        self.epoch_s = time.perf_counter() - self.start
+
+
 def lightning_epoch(cfg: DictConfig, dm, device: str, **trainer_overrides) -> tuple[float, float]:
     """Fit under our default trainer config → (last training loss, seconds of the last epoch).
 
@@ -95,23 +114,10 @@ def lightning_epoch(cfg: DictConfig, dm, device: str, **trainer_overrides) -> tu
                 precision="32-true", max_epochs=1, limit_val_batches=0,
                 default_root_dir=tempfile.mkdtemp())
     trainer = instantiate(cfg.trainer, **{**args, **trainer_overrides})
-    record = {"losses": []}
-
-    class EpochTimer(L.Callback):
-        def on_train_epoch_start(self, trainer, pl_module):
-            sync(device)
-            record["start"] = time.perf_counter()
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            record["losses"].append(outputs["loss"].detach())
-
-        def on_train_epoch_end(self, trainer, pl_module):
-            sync(device)
-            record["epoch_s"] = time.perf_counter() - record["start"]
-
-    trainer.callbacks.insert(0, EpochTimer())
+    timer = EpochTimer(device)
+    trainer.callbacks.insert(0, timer)
     trainer.fit(module, datamodule=dm)
-    return float(record["losses"][-1]), record["epoch_s"]
+    return float(timer.losses[-1]), timer.epoch_s
 
 
 def raw_epoch(cfg: DictConfig, dm, device: str) -> float:
@@ -131,56 +137,57 @@ def raw_epoch(cfg: DictConfig, dm, device: str) -> float:
     return float(loss.detach())
 
 
+def call_timed(hook: Callable, record: dict, device: str, *args, **kwargs):
+    """Call ``hook``, adding its wall time to ``record["s"]``."""
+    seconds, result = timed(partial(hook, *args, **kwargs), device)
+    record["s"] += seconds
+    return result
+
+
 def timed_hooks(callback: L.Callback, record: dict, device: str) -> L.Callback:
     """Wrap every Lightning hook the callback defines so its wall time adds to record["s"]."""
-    def wrap(hook):
-        def timed_hook(*args, **kwargs):
-            seconds, result = timed(lambda: hook(*args, **kwargs), device)
-            record["s"] += seconds
-            return result
-        return timed_hook
-
     for name in dir(L.Callback):
         if name.startswith("on_") and getattr(type(callback), name) is not getattr(L.Callback, name):
-            setattr(callback, name, wrap(getattr(callback, name)))
+            setattr(callback, name, partial(call_timed, getattr(callback, name), record, device))
     return callback
+
+
+def fit_with_callbacks(cfg: DictConfig, dm, device: str, log_dir: str, names: tuple[str, ...],
+                       hook_s: list[float]) -> None:
+    """A whole fit with validation and TensorBoard and the named callbacks (their hook time is
+    appended to ``hook_s`` when there are any)."""
+    record = {"s": 0.0}
+    callbacks = [timed_hooks(instantiate(cfg.callbacks[name]), record, device) for name in names]
+    lightning_epoch(cfg, dm, device, limit_val_batches=1.0, max_epochs=cfg.trainer.max_epochs,
+                    callbacks=callbacks, logger=TensorBoardLogger(log_dir, name="bench"))
+    if names:
+        hook_s.append(record["s"])
 
 
 def callback_overhead(cfg: DictConfig, dm, device: str, reps: int) -> tuple[float, float]:
     """A whole fit at the default number of epochs, with validation and TensorBoard: with the
     heat-map and attention-metrics callbacks at their config defaults ÷ without, minus 1; and
     the seconds spent inside those callbacks' hooks ÷ the fit without them (less noisy)."""
-    log_dir = tempfile.mkdtemp()
-    hook_s = []
-
-    def fit(with_callbacks: bool):
-        def run():
-            record = {"s": 0.0}
-            names = ("attention_heatmaps", "attention_metrics") if with_callbacks else ()
-            callbacks = [timed_hooks(instantiate(cfg.callbacks[name]), record, device) for name in names]
-            lightning_epoch(cfg, dm, device, limit_val_batches=1.0, max_epochs=cfg.trainer.max_epochs,
-                            callbacks=callbacks, logger=TensorBoardLogger(log_dir, name="bench"))
-            if with_callbacks:
-                hook_s.append(record["s"])
-        return run
-
-    with_cb, without, _, _ = alternate(fit(True), fit(False), reps, device)
+    log_dir, hook_s = tempfile.mkdtemp(), []
+    with_cb, without, _, _ = alternate(
+        partial(fit_with_callbacks, cfg, dm, device, log_dir, ("attention_heatmaps", "attention_metrics"),
+                hook_s),
+        partial(fit_with_callbacks, cfg, dm, device, log_dir, (), hook_s), reps, device)
     fit_s = statistics.median(without)
     return statistics.median(with_cb) / fit_s - 1, statistics.median(hook_s[1:]) / fit_s  # [0]: warm-up
+
+
+def attention_steps(attention: SingleHeadAttention, x: torch.Tensor, need_weights: bool) -> None:
+    for _ in range(20):
+        out, _ = attention(x, need_weights=need_weights)
+        out.sum().backward()
 
 
 def scratch_vs_fused(device: str, reps: int, batch: int = 512, length: int = 20, d: int = 64) -> float:
     attention = SingleHeadAttention(d).to(device)
     x = torch.randn(batch, length, d, device=device, requires_grad=True)
-
-    def run(need_weights: bool):
-        def step():
-            for _ in range(20):
-                out, _ = attention(x, need_weights=need_weights)
-                out.sum().backward()
-        return step
-
-    explicit, fused, _, _ = alternate(run(True), run(False), reps, device)
+    explicit, fused, _, _ = alternate(partial(attention_steps, attention, x, True),
+                                      partial(attention_steps, attention, x, False), reps, device)
     return statistics.median(explicit) / statistics.median(fused)
 
 
@@ -203,6 +210,17 @@ def epoch_flops(cfg: DictConfig, dm, device: str) -> float:
     return float(counter.get_total_flops())
 
 
+def examples_epoch_s(cfg: DictConfig, dm, device: str, reps: int) -> float:
+    """Median seconds of a Lightning epoch with example batching (512 masked copies a batch);
+    the DataModule's batching is restored afterwards, whatever happens."""
+    saved = dm.batching, dm.batch_size
+    dm.batching, dm.batch_size = "examples", 512
+    try:
+        return statistics.median(lightning_epoch(cfg, dm, device)[1] for _ in range(max(1, reps // 2)))
+    finally:
+        dm.batching, dm.batch_size = saved
+
+
 def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentences: int | None,
                    log: Callable[[str], None] = print, batch_size: int | None = None) -> dict:
     cfg = compose_train_config(device, data_root)
@@ -215,42 +233,34 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
     examples = len(dm.tensors["train"].examples()[0])
     log(f"data: {'EWT' if data_root else 'default corpus'} train, {len(dm.tensors['train'])} "
         f"sentences, {examples} examples; device {device}")
-    result = {"device": device_name(device), "torch": torch.__version__, "lightning": L.__version__,
-              "threads": torch.get_num_threads(), "batch_size": dm.batch_size,
-              "train_sentences": len(dm.tensors["train"]),
-              "train_examples": examples}
 
-    fit_s, raw, light, raw_losses = alternate(lambda: lightning_epoch(cfg, dm, device),
-                                              lambda: raw_epoch(cfg, dm, device), reps, device)
+    fit_s, raw_s, light, raw_losses = alternate(partial(lightning_epoch, cfg, dm, device),
+                                                partial(raw_epoch, cfg, dm, device), reps, device)
+    epoch_s, raw_epoch_s = statistics.median(s for _, s in light), statistics.median(raw_s)
     loss_light, loss_raw = light[-1][0], raw_losses[-1]
-    light_epochs = [epoch_s for _, epoch_s in light]
-    result["lightning_epoch_s"] = statistics.median(light_epochs)
-    result["raw_epoch_s"] = statistics.median(raw)
-    result["fit_overhead_s"] = statistics.median(fit_s) - result["lightning_epoch_s"]
-    result["lightning_vs_raw"] = result["lightning_epoch_s"] / result["raw_epoch_s"]
-    result["lightning_fit_vs_raw"] = statistics.median(fit_s) / result["raw_epoch_s"]
-    result["loss_match"] = abs(loss_light - loss_raw) <= 1e-5
-    log(f"lightning_vs_raw {result['lightning_vs_raw']:.3f} (losses {loss_light:.6f} / {loss_raw:.6f})")
-
-    result["epoch_s_sentences"] = result["lightning_epoch_s"]
-    dm.batching, size = "examples", dm.batch_size
-    dm.batch_size = 512
-    times = [lightning_epoch(cfg, dm, device)[1] for _ in range(max(1, reps // 2))]
-    dm.batching, dm.batch_size = "sentences", size
-    result["epoch_s_examples"] = statistics.median(times)
-    result["epoch_s"] = result["epoch_s_sentences"]
-    result["examples_per_s"] = examples / result["epoch_s"]
-    log(f"epoch_s sentences {result['epoch_s_sentences']:.2f}, examples {result['epoch_s_examples']:.2f}")
-
-    result["callback_overhead"], result["callback_hook_share"] = callback_overhead(cfg, dm, device, reps)
-    log(f"callback_overhead {result['callback_overhead']:.3f} (time in their hooks: "
-        f"{result['callback_hook_share']:.3f} of the fit)")
-    result["scratch_vs_fused"] = scratch_vs_fused(device, reps)
-    result["peak_flops"] = peak_matmul_flops(device)
-    result["train_flops_per_epoch"] = epoch_flops(cfg, dm, device)
-    result["mfu"] = result["train_flops_per_epoch"] / result["epoch_s"] / result["peak_flops"]
-    log(f"scratch_vs_fused {result['scratch_vs_fused']:.2f}, mfu {result['mfu']:.4f}")
-    return result
+    log(f"lightning_vs_raw {epoch_s / raw_epoch_s:.3f} (losses {loss_light:.6f} / {loss_raw:.6f})")
+    examples_s = examples_epoch_s(cfg, dm, device, reps)
+    log(f"epoch_s sentences {epoch_s:.2f}, examples {examples_s:.2f}")
+    overhead, hook_share = callback_overhead(cfg, dm, device, reps)
+    log(f"callback_overhead {overhead:.3f} (time in their hooks: {hook_share:.3f} of the fit)")
+    scratch = scratch_vs_fused(device, reps)
+    peak, flops = peak_matmul_flops(device), epoch_flops(cfg, dm, device)
+    log(f"scratch_vs_fused {scratch:.2f}, mfu {flops / epoch_s / peak:.4f}")
+    return {
+        "device": device_name(device), "torch": torch.__version__, "lightning": L.__version__,
+        "threads": torch.get_num_threads(), "batch_size": dm.batch_size,
+        "train_sentences": len(dm.tensors["train"]), "train_examples": examples,
+        "lightning_epoch_s": epoch_s, "raw_epoch_s": raw_epoch_s,
+        "fit_overhead_s": statistics.median(fit_s) - epoch_s,
+        "lightning_vs_raw": epoch_s / raw_epoch_s,
+        "lightning_fit_vs_raw": statistics.median(fit_s) / raw_epoch_s,
+        "loss_match": abs(loss_light - loss_raw) <= 1e-5,
+        "epoch_s_sentences": epoch_s, "epoch_s_examples": examples_s, "epoch_s": epoch_s,
+        "examples_per_s": examples / epoch_s,
+        "callback_overhead": overhead, "callback_hook_share": hook_share,
+        "scratch_vs_fused": scratch, "peak_flops": peak, "train_flops_per_epoch": flops,
+        "mfu": flops / epoch_s / peak,
+    }
 
 
 def subset(split: SplitTensors, n: int) -> SplitTensors:

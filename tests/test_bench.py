@@ -17,3 +17,11 @@ def test_bench_reports_every_figure_on_a_small_run():
     assert result["loss_match"] is True  # Lightning and the plain loop computed the same numbers
     assert 0 < result["mfu"] < 1 and result["epoch_s"] > 0 and result["examples_per_s"] > 0
     assert 0 < result["callback_hook_share"] < 5  # the hooks ran and were timed
+    # every derived figure is computed from the measured ones it names
+    assert result["train_sentences"] == 300 and result["batch_size"] == 64  # batching restored
+    assert result["epoch_s"] == result["epoch_s_sentences"] == result["lightning_epoch_s"]
+    assert result["lightning_vs_raw"] == pytest.approx(result["lightning_epoch_s"] / result["raw_epoch_s"])
+    assert result["examples_per_s"] == pytest.approx(result["train_examples"] / result["epoch_s"])
+    assert result["mfu"] == pytest.approx(result["train_flops_per_epoch"] / result["epoch_s"]
+                                          / result["peak_flops"])
+    assert result["fit_overhead_s"] > 0 and result["epoch_s_examples"] > 0
