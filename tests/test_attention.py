@@ -122,7 +122,7 @@ def test_num_heads_must_divide_d_model():
 def test_fused_path_agrees_with_explicit_under_a_bias(module):
     x, pad = torch.randn(B, T, D), padding_mask()
     heads = getattr(module, "num_heads", 1)
-    bias = torch.randn(heads, T, T) if heads > 1 else torch.randn(T, T)
+    bias = torch.randn(heads, T, T)  # [H, T, T] for one head too
     explicit, _ = module(x, key_padding_mask=pad, attn_bias=bias)
     fused, _ = module(x, key_padding_mask=pad, need_weights=False, attn_bias=bias)
     torch.testing.assert_close(explicit, fused, atol=1e-5, rtol=1e-5)

@@ -283,3 +283,50 @@ def test_word_lists_repeat_no_word():
         grammar.check_unique(NOUNS=grammar.NOUNS + ["plan"])
     with pytest.raises(AssertionError, match=r"TRANSITIVE lists \['visit'\]"):
         grammar.check_unique(TRANSITIVE=grammar.TRANSITIVE + [("visit", None, None)])
+
+
+def test_skip_invalid_drops_bad_sentences_through_the_datamodule(tmp_path):
+    import shutil
+
+    folder = tmp_path / "tb"
+    shutil.copytree(MINI, folder)
+    train = folder / "en_mini-ud-train.conllu"
+    text = train.read_text()
+    train.write_text(text.replace("4\tsaw\t_\tVERB\t_\t_\t0\troot", "4\tsaw\t_\tVERB\t_\t_\t1\troot", 1))
+    with pytest.raises(CoNLLUError, match="en_mini-ud-train.conllu:1: sentence has 0 roots"):
+        MaskedTokenDataModule(root=str(folder), corpus="ud").setup()
+    dm = MaskedTokenDataModule(root=str(folder), corpus="ud", skip_invalid=True)
+    dm.setup()
+    assert len(dm.sentences["train"]) == len(read_conllu(MINI / "en_mini-ud-train.conllu")) - 1
+    assert dm.sentences["train"][0].tokens[:3] == ["I", "do", "n't"]  # the broken first one is gone
+
+
+def test_fetch_ud_downloads_the_three_splits_of_a_release(tmp_path, monkeypatch):
+    from attn_project.data import ud
+
+    requested = []
+
+    class Response:
+        def __init__(self, url):
+            self.url = url
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self):
+            return (MINI / f"en_mini-ud-{self.url.rsplit('-', 1)[1]}").read_bytes()
+
+    def fake_urlopen(url, timeout):
+        requested.append(url)
+        return Response(url)
+
+    monkeypatch.setattr(ud.urllib.request, "urlopen", fake_urlopen)
+    written = ud.download_treebank("en_ewt", tmp_path / "out", tag="r2.13")
+    assert [p.name for p in written] == [f"en_ewt-ud-{s}.conllu" for s in ("train", "dev", "test")]
+    assert all("/UD_English-EWT/r2.13/en_ewt-ud-" in url for url in requested) and len(requested) == 3
+    assert written[2].read_bytes() == (MINI / "en_mini-ud-test.conllu").read_bytes()
+    with pytest.raises(ConfigError, match="--tag"):
+        ud.download_treebank("en_ewt", tmp_path / "out", tag="../../x")

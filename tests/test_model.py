@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from attn_project.attention import RelativePositionBias
 from attn_project.errors import ConfigError
 from attn_project.model import MaskedTokenClassifier, ModelConfig
 
@@ -90,18 +91,44 @@ def test_invalid_model_configs_name_the_key():
         MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, num_heads=2, directional_values=True))
 
 
-def test_compile_wraps_both_entry_points_and_keeps_checkpoint_keys():
-    """model.compile=true must reach forward_all_masks (sentence batching calls it, not forward)."""
+def small_module(compile_model):
     from attn_project.module import MaskedTokenModule
 
-    def module(compile_model):
-        torch.manual_seed(0)
-        return MaskedTokenModule(model=dict(vocab_size=20, d_model=8, max_len=16),
-                                 optimizer={"_target_": "torch.optim.AdamW", "_partial_": True},
-                                 compile=compile_model)
+    torch.manual_seed(0)
+    return MaskedTokenModule(model=dict(vocab_size=20, d_model=8, max_len=16),
+                             optimizer={"_target_": "torch.optim.AdamW", "_partial_": True},
+                             compile=compile_model)
 
-    compiled, eager = module(True), module(False)
+
+def test_compile_wraps_both_entry_points_and_keeps_checkpoint_keys():
+    """model.compile=true must reach forward_all_masks (sentence batching calls it, not forward)."""
+    compiled, eager = small_module(True), small_module(False)
     for name in ("forward", "forward_all_masks"):
         assert hasattr(getattr(compiled.model, name), "_torchdynamo_orig_callable"), name
         assert not hasattr(getattr(eager.model, name), "_torchdynamo_orig_callable"), name
     assert list(compiled.state_dict()) == list(eager.state_dict())  # checkpoints load either way
+
+
+@pytest.mark.slow
+def test_compiled_model_computes_what_the_eager_one_does():
+    """Runs the compiled code (inductor on CPU: ~40 s to compile)."""
+    compiled, eager = small_module(True), small_module(False)
+    ids = torch.randint(3, 20, (2, 7))
+    for got, expected in zip(compiled.model.forward_all_masks(ids), eager.model.forward_all_masks(ids)):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_relative_bias_is_indexed_by_key_minus_query_and_clipped():
+    bias = RelativePositionBias(num_heads=1, max_distance=2)
+    with torch.no_grad():
+        bias.bias[0] = torch.tensor([-20.0, -1.0, 0.0, 1.0, 20.0])  # offsets -2 … +2
+    table = bias(6)[0]  # [T, T]: table[i, j] for offset j - i
+    assert table[3, 2] == -1.0 and table[2, 3] == 1.0  # a sign flip would swap these
+    assert table[5, 0] == -20.0 and table[0, 5] == 20.0  # offsets beyond ±2 take the end values
+    assert torch.all(table.diagonal() == 0.0)
+    model = MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, max_len=12, relative_bias=True)).eval()
+    with torch.no_grad():
+        model.relative_bias.bias.zero_()
+        model.relative_bias.bias[0, 8 - 1] = 50.0  # offset -1: attend to the word on the left
+    _, mask_map = model.forward_all_masks(torch.randint(3, VOCAB, (1, 6)))  # [1, 1, T, T]
+    assert mask_map[0, 0, 1:].argmax(-1).tolist() == [0, 1, 2, 3, 4]

@@ -1,23 +1,30 @@
 """Configs compose, every experiment runs, TensorBoard gets figures and scalars, sweeps work."""
 
+import json
+import math
 import subprocess
 import sys
+from pathlib import Path
 
 import hydra
 import lightning as L
 import pytest
+import torch
 from conftest import MINI_UD, ROOT
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from attn_project.analysis.mask_maps import analyse_split
 from attn_project.callbacks.attention import AttentionMetrics
+from attn_project.data.labels import IGNORE
 from attn_project.model import MaskedTokenClassifier
 from attn_project.module import MaskedTokenModule
 from attn_project.train import build_module, train
 
 TINY = ["trainer.max_epochs=1", "++trainer.limit_train_batches=4", "++trainer.limit_val_batches=2",
         "++trainer.limit_test_batches=2", "callbacks.progress_bar=null"]
-EXPERIMENTS = ["single_head", "multi_head", "ud_single_head", "ud_multi_head"]
+EXPERIMENTS = ["single_head", "multi_head", "ud_single_head", "ud_multi_head"]  # each also run (fdr)
+ALL_EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
 
 
 def experiment_overrides(name):
@@ -33,7 +40,7 @@ def test_slurm_launcher_asks_for_one_task_per_device(make_cfg, trainer, tasks):
     assert launcher["tasks_per_node"] == launcher["gpus_per_node"] == cfg.trainer.devices == tasks
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", ALL_EXPERIMENTS)
 def test_experiment_composes_and_instantiates(make_cfg, name):
     cfg = make_cfg(*experiment_overrides(name))
     dm = hydra.utils.instantiate(cfg.data)
@@ -41,8 +48,49 @@ def test_experiment_composes_and_instantiates(make_cfg, name):
     model = build_module(cfg, dm).model
     assert isinstance(model, MaskedTokenClassifier)
     assert model.num_heads == (4 if "multi" in name else 1)
+    assert model.config.directional_values == ("directional" in name)
+    assert (model.relative_bias is not None) == cfg.model.relative_bias
+    assert dm.corpus == ("ud" if name.startswith("ud_") else "default")
     trainer = hydra.utils.instantiate(cfg.trainer)
     assert trainer.max_epochs == 2
+
+
+@pytest.mark.parametrize("trainer, expected", [
+    ("cpu", {"accelerator": "cpu", "devices": 1}),
+    ("gpu", {"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed"}),
+    ("mps", {"accelerator": "mps", "devices": 1}),
+    ("ddp", {"accelerator": "gpu", "devices": 4, "strategy": "ddp"}),
+    ("ddp_cpu", {"accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn"}),
+])
+def test_every_trainer_config_composes_with_its_settings(make_cfg, trainer, expected):
+    cfg = make_cfg(f"trainer={trainer}")
+    assert {k: cfg.trainer[k] for k in expected} == expected
+    assert cfg.trainer._target_ == "lightning.Trainer" and cfg.trainer.use_distributed_sampler is False
+
+
+@pytest.mark.parametrize("launcher, target", [
+    ("joblib", "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"),
+    ("slurm", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"),
+])
+def test_every_launcher_config_composes(make_cfg, launcher, target):
+    assert make_cfg(f"hydra/launcher={launcher}").hydra.launcher._target_ == target
+
+
+@pytest.mark.parametrize("overrides, optimizer, scheduler", [
+    (["optimizer=sgd", "scheduler=cosine"], "SGD", "CosineAnnealingLR"),
+    (["optimizer=adamw", "scheduler=none"], "AdamW", None),
+])
+def test_optimizer_and_scheduler_configs_train(make_cfg, overrides, optimizer, scheduler):
+    cfg = make_cfg(*TINY, *overrides)
+    dm = hydra.utils.instantiate(cfg.data)
+    dm.setup()
+    module = build_module(cfg, dm)
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(module, datamodule=dm)
+    assert type(trainer.optimizers[0]).__name__ == optimizer
+    schedulers = [type(c.scheduler).__name__ for c in trainer.lr_scheduler_configs]
+    assert schedulers == ([scheduler] if scheduler else [])
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -113,12 +161,38 @@ def test_attention_metrics_from_validation_equal_a_pass_of_their_own(make_cfg, b
     trainer.fit(module, datamodule=dm)
     assert len(metrics.logged) == 2  # before training, after the epoch
     assert metrics.own_passes == own_passes
-    expected = analyse_split(module.model, dm.tensors["dev"], dm.relations, list(range(150)))
-    expected = expected.summary()
+    expected = naive_attention_summary(module.model, dm, 150)  # independent of the code under test
     assert abs(metrics.logged[0]["entropy"] - metrics.logged[1]["entropy"]) > 1e-2  # trained
     for key in ("entropy", "dep_alignment", "dep_mass"):
         assert metrics.logged[1][key] == pytest.approx(expected[key], abs=1e-5), key
     assert metrics.logged[1]["rows"] == expected["rows"]
+    assert analyse_split(module.model, dm.tensors["dev"], dm.relations, list(range(150))).summary()[
+        "dep_alignment"] == pytest.approx(expected["dep_alignment"], abs=1e-6)
+
+
+@torch.no_grad()
+def naive_attention_summary(model, dm, n: int) -> dict:
+    """Entropy, alignment and dependency mass of the first n dev sentences, one row at a time in
+    plain Python (a reference written apart from analysis/metrics.py)."""
+    entropies, aligned, masses = [], [], []
+    model.eval()
+    for index in range(n):
+        sentence, labels = dm.sentences["dev"][index], dm.tensors["dev"].labels[index]
+        t = len(sentence)
+        _, maps = model.forward_all_masks(dm.tensors["dev"].ids[index, :t][None])  # [1, H, T, T]
+        for i in range(t):
+            if labels[i] == IGNORE or t == 1:
+                continue
+            linked = [j for j in range(t) if sentence.heads[i] == j or sentence.heads[j] == i]
+            for row in maps[0, :, i].tolist():
+                entropies.append(-sum(p * math.log(p) for p in row if p > 0) / math.log(t))
+                others = [j for j in range(t) if j != i]
+                top = max(others, key=lambda j: (row[j], -j))  # leftmost of the largest
+                aligned.append(top in linked)
+                masses.append(sum(row[j] for j in linked))
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    return {"entropy": mean(entropies), "dep_alignment": mean(aligned), "dep_mass": mean(masses),
+            "rows": len(aligned) // model.num_heads}
 
 
 def run_script(*args, timeout=600):
@@ -133,8 +207,12 @@ def test_basic_multirun_writes_one_folder_per_job(tmp_path, data_dir):
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = sorted(tmp_path.glob("multiruns/*/[0-9]"))
     assert len(jobs) == 2
+    widths = []
     for job in jobs:
         assert (job / "tensorboard").is_dir() and (job / "tokenizer").is_dir()
+        checkpoint = torch.load(job / "checkpoints" / "last.ckpt", weights_only=True)
+        widths.append(checkpoint["hyper_parameters"]["model"]["d_model"])
+    assert sorted(widths) == [16, 32]  # each job trained the model its override asked for
 
 
 @pytest.mark.slow
@@ -147,6 +225,9 @@ def test_optuna_sweep_two_trials(tmp_path, data_dir):
     assert len(jobs) == 2
     assert "Best parameters" in result.stdout + result.stderr
     assert (jobs[0].parent / "optimization_results.yaml").is_file()
+    trials = [set(OmegaConf.load(job / ".hydra" / "overrides.yaml")) for job in jobs]
+    assert trials[0] != trials[1]  # the sampler proposed two different settings
+    assert all(any(o.startswith("optimizer.lr=") for o in trial) for trial in trials)
 
 
 @pytest.mark.slow
@@ -155,13 +236,40 @@ def test_ddp_cpu_fast_dev_run(tmp_path, data_dir):
                         f"paths.data_dir={data_dir}", "data.sizes={train:1500,dev:200,test:200}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "run folder:" in result.stdout
+    output = result.stdout + result.stderr
+    assert "GLOBAL_RANK: 0, MEMBER: 1/2" in output and "GLOBAL_RANK: 1, MEMBER: 2/2" in output  # 2 procs
 
 
 @pytest.mark.slow
 def test_default_experiment_learns(make_cfg):
-    """The default single-head run, seed 42, all default epochs: measured test acc 0.861."""
+    """The default single-head run, seed 42, all default epochs: measured test acc 0.863
+    (majority 0.521, bag of neighbours 0.788, ordered bigram 0.911)."""
     cfg = make_cfg("experiment=single_head", "data.sizes={train:20000,dev:2000,test:2000}",
                    "trainer.max_epochs=4", "callbacks.attention_heatmaps=null",
                    "callbacks.progress_bar=null")
     _, metrics = train(cfg)
-    assert metrics["test/acc"] > 0.75  # majority class: 0.52
+    report = json.loads((Path(cfg.paths.output_dir) / "report" / "attention_report.json").read_text())
+    assert metrics["test/acc"] > report["baselines"]["bag_of_neighbours"]["acc"] + 0.04
+    assert metrics["test/acc"] == pytest.approx(0.863, abs=0.01)  # seeded: moves only with the code
+
+
+def test_the_test_split_is_scored_with_the_best_checkpoint_not_the_last(make_cfg, tmp_path):
+    """Monitoring val/acc in mode=min makes the *worst* epoch "best", so best ≠ last for sure."""
+    from attn_project.checkpoint import load_module
+
+    cfg = make_cfg("trainer.max_epochs=2", "callbacks.model_checkpoint.mode=min",
+                   "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null",
+                   "callbacks.attention_report=null")
+    _, metrics = train(cfg)
+    [best] = (tmp_path / "run" / "checkpoints").glob("epoch*.ckpt")
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    dm = hydra.utils.instantiate(cfg.data)
+    dm.setup()
+
+    def test_acc(path):
+        module, _ = load_module(path)
+        trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+        return trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"]
+
+    assert metrics["test/acc"] == pytest.approx(test_acc(best), abs=1e-7)
+    assert metrics["test/acc"] != pytest.approx(test_acc(last), abs=1e-7)
