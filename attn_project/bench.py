@@ -20,7 +20,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import fields
 from functools import partial
 from pathlib import Path
 
@@ -34,7 +33,6 @@ from omegaconf import DictConfig
 from torch.utils.flop_counter import FlopCounterMode
 
 from attn_project.attention import SingleHeadAttention
-from attn_project.data.batches import SplitTensors
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.module import MaskedTokenModule
 from attn_project.train import build_module
@@ -229,7 +227,7 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
     dm: MaskedTokenDataModule = instantiate(cfg.data)
     dm.setup()
     if train_sentences:
-        dm.tensors["train"] = subset(dm.tensors["train"], train_sentences)
+        dm.tensors["train"] = dm.tensors["train"].head(train_sentences)
     examples = len(dm.tensors["train"].examples()[0])
     log(f"data: {'EWT' if data_root else 'default corpus'} train, {len(dm.tensors['train'])} "
         f"sentences, {examples} examples; device {device}")
@@ -261,11 +259,6 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
         "scratch_vs_fused": scratch, "peak_flops": peak, "train_flops_per_epoch": flops,
         "mfu": flops / epoch_s / peak,
     }
-
-
-def subset(split: SplitTensors, n: int) -> SplitTensors:
-    """The first n sentences of a split."""
-    return SplitTensors(*(getattr(split, field.name)[:n] for field in fields(split)))
 
 
 def device_name(device: str) -> str:

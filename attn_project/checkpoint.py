@@ -75,6 +75,13 @@ def checked_contents(path: str | Path) -> tuple[dict, dict, torch.Tensor]:
 
 def load_module(path: str | Path):
     """(MaskedTokenModule in eval mode, its tokenizer) from one of our checkpoints."""
+    module, tokenizer, _ = load_run(path)
+    return module, tokenizer
+
+
+def load_run(path: str | Path):
+    """(MaskedTokenModule in eval mode, its tokenizer, the settings of the data it was trained on
+    — the DataModule's hyperparameters, or None in checkpoints written before they were kept)."""
     from attn_project.module import MaskedTokenModule
 
     checkpoint, hparams, embedding = checked_contents(path)
@@ -90,7 +97,10 @@ def load_module(path: str | Path):
                               f"{err}") from err
     check_fits(path, module, checkpoint["state_dict"])
     module.load_state_dict(checkpoint["state_dict"])
-    return module.eval(), tokenizer
+    data = checkpoint.get("datamodule_hyper_parameters")
+    if data is not None and not (isinstance(data, dict) and all(isinstance(k, str) for k in data)):
+        raise CheckpointError(f"ckpt_path={path}: 'datamodule_hyper_parameters' is not a dict of settings")
+    return module.eval(), tokenizer, data
 
 
 def read_tokenizer(path, text):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from omegaconf import DictConfig, OmegaConf
 from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
 from attn_project.checkpoint import check_fits, read_checkpoint
 from attn_project.data.datamodule import MaskedTokenDataModule
+from attn_project.data.files import atomic_write_text
 from attn_project.data.tokenizer import tokenizer_to_json
 from attn_project.errors import ConfigError
+from attn_project.hparams import RUN_METRICS, hparams_of, log_hparams
 from attn_project.model import ModelConfig
 from attn_project.module import MaskedTokenModule
 
@@ -94,6 +97,7 @@ def resume_checkpoint(ckpt_path: str | None, module: MaskedTokenModule) -> str |
 
 def train(cfg: DictConfig) -> tuple[float | None, dict]:
     """Train and test one configuration; returns (optimised metric, all metrics)."""
+    check_optimized_metric(cfg.get("optimized_metric"))
     L.seed_everything(cfg.seed, workers=True)
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
@@ -104,8 +108,7 @@ def train(cfg: DictConfig) -> tuple[float | None, dict]:
     module = build_module(cfg, dm)
     trainer = build_trainer(cfg)
     trainer.callbacks.append(TokenizerInCheckpoint(tokenizer_to_json(dm.tokenizer)))
-    for logger in trainer.loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log_hparams(trainer.loggers, hparams_of(cfg))
     if cfg.get("train", True):
         ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), module)
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
@@ -114,10 +117,25 @@ def train(cfg: DictConfig) -> tuple[float | None, dict]:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(module, datamodule=dm, ckpt_path=best or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-    metric_name = cfg.get("optimized_metric")
-    value = metrics.get(metric_name) if metric_name else None
     for logger in trainer.loggers:
-        logger.log_hyperparams({"seed": cfg.seed}, {"hp_metric": value if value is not None else -1})
         logger.finalize("success")
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True))  # the run ended
     print(f"run folder: {out}")
-    return value, metrics
+    return optimized_value(cfg.get("optimized_metric"), metrics), metrics
+
+
+def check_optimized_metric(name: str | None) -> None:
+    """A misspelt ``optimized_metric`` stops the run before it trains."""
+    if name and name not in RUN_METRICS:
+        raise ConfigError(f"optimized_metric='{name}': not a metric this project logs; choose one of "
+                          f"{', '.join(RUN_METRICS)}")
+
+
+def optimized_value(name: str | None, metrics: dict) -> float | None:
+    """The value handed to the sweeper (Optuna maximises or minimises it)."""
+    if not name:
+        return None
+    if name not in metrics:
+        raise ConfigError(f"optimized_metric='{name}': this run logged no such metric (were its "
+                          f"callbacks turned off?); it logged {', '.join(sorted(metrics))}")
+    return metrics[name]

@@ -3,6 +3,7 @@
 import hydra
 from omegaconf import DictConfig
 
+from attn_project import run_names  # noqa: F401  (the run-folder resolvers)
 from attn_project.errors import exit_on_user_error
 from attn_project.evaluate import evaluate
 

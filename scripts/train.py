@@ -1,9 +1,12 @@
 """Train: python scripts/train.py experiment=single_head [overrides]  (Hydra; -m for sweeps)"""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
 from attn_project.errors import exit_on_user_error
+from attn_project.run_names import remember_sweep
 from attn_project.train import in_sweep, job_description, train
 
 
@@ -15,4 +18,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    remember_sweep(sys.argv[1:])
     main()

@@ -8,6 +8,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
+from attn_project import run_names  # noqa: F401  (registers the run-folder resolvers)
+
 ROOT = Path(__file__).resolve().parents[1]
 MINI_UD = ROOT / "tests" / "fixtures" / "ud_mini"
 SMALL = ["data.sizes={train:1500,dev:200,test:200}", "trainer.max_epochs=2"]

@@ -167,7 +167,7 @@ def test_failing_sweep_job_does_not_stop_the_others(tmp_path, data_dir):
          f"paths.log_dir={tmp_path}"],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode != 0  # the sweep says that something failed
-    jobs = sorted(tmp_path.glob("multiruns/*/[0-9]"))
+    jobs = sorted(tmp_path.glob("multiruns/*/*/[0-9]_*"))
     assert len(jobs) == 2
     assert (jobs[1] / "report" / "attention_report.json").is_file()  # job 1 ran after job 0 failed
     log = result.stdout + result.stderr + (jobs[0] / "train.log").read_text()
@@ -184,7 +184,7 @@ def test_parallel_joblib_jobs_share_a_fresh_data_folder(tmp_path):
          f"paths.data_dir={tmp_path}/data", f"paths.log_dir={tmp_path}/logs"],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    jobs = sorted((tmp_path / "logs").glob("multiruns/*/[0-9]"))
+    jobs = sorted((tmp_path / "logs").glob("multiruns/*/*/[0-9]_*"))
     assert len(jobs) == 2 and all((job / "report" / "attention_report.json").is_file() for job in jobs)
     assert not list((tmp_path / "data").rglob("*.tmp"))  # no half-written files left behind
 

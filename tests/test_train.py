@@ -205,7 +205,7 @@ def test_basic_multirun_writes_one_folder_per_job(tmp_path, data_dir):
     result = run_script("-m", *TINY, "model.d_model=16,32", f"paths.log_dir={tmp_path}",
                         f"paths.data_dir={data_dir}", "data.sizes={train:1500,dev:200,test:200}")
     assert result.returncode == 0, result.stderr[-3000:]
-    jobs = sorted(tmp_path.glob("multiruns/*/[0-9]"))
+    jobs = sorted(tmp_path.glob("multiruns/*/*/[0-9]_*"))
     assert len(jobs) == 2
     widths = []
     for job in jobs:
@@ -221,7 +221,7 @@ def test_optuna_sweep_two_trials(tmp_path, data_dir):
                         f"paths.log_dir={tmp_path}", f"paths.data_dir={data_dir}",
                         "data.sizes={train:1500,dev:200,test:200}")
     assert result.returncode == 0, result.stderr[-3000:]
-    jobs = sorted(tmp_path.glob("multiruns/*/[0-9]"))
+    jobs = sorted(tmp_path.glob("multiruns/*/*/[0-9]_*"))
     assert len(jobs) == 2
     assert "Best parameters" in result.stdout + result.stderr
     assert (jobs[0].parent / "optimization_results.yaml").is_file()
@@ -273,3 +273,29 @@ def test_the_test_split_is_scored_with_the_best_checkpoint_not_the_last(make_cfg
 
     assert metrics["test/acc"] == pytest.approx(test_acc(best), abs=1e-7)
     assert metrics["test/acc"] != pytest.approx(test_acc(last), abs=1e-7)
+
+
+def test_eval_uses_the_runs_own_data_and_reproduces_its_test_accuracy(make_cfg, tmp_path):
+    import shutil
+
+    treebank = tmp_path / "treebank"
+    shutil.copytree(MINI_UD, treebank)
+    cfg = make_cfg("experiment=ud_single_head", f"data.root={treebank}", "trainer.max_epochs=2",
+                   "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null")
+    _, metrics = train(cfg)
+    [best] = (tmp_path / "run" / "checkpoints").glob("epoch*.ckpt")
+
+    def evaluate(*extra):
+        return subprocess.run([sys.executable, "scripts/eval.py", f"ckpt_path={best}",
+                               f"hydra.run.dir={tmp_path}/eval", *extra], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+
+    result = evaluate()  # no data named: the treebank the run trained on, not the default corpus
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"{treebank}/en_mini-ud-test.conllu" in result.stdout
+    assert "the data the run trained on" in result.stdout
+    written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert written["test/acc"] == metrics["test/acc"]  # exactly the run's own test accuracy
+    shutil.rmtree(treebank)
+    gone = evaluate()
+    assert gone.returncode == 2 and f"data.root={treebank}, is gone" in gone.stderr

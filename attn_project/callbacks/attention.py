@@ -7,12 +7,14 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import RunningStage
 from lightning.pytorch.utilities import rank_zero_only
 
 from attn_project.analysis.mask_maps import (
     add_batch,
     analyse_split,
     gold_syntax,
+    offset_baselines,
     sample_attention,
     sentence_ids,
 )
@@ -93,8 +95,9 @@ class AttentionHeatmaps(L.Callback):
 
 
 class AttentionMetrics(L.Callback):
-    """Per-epoch ``attention/entropy``, ``dep_alignment`` and ``dep_mass`` on a fixed dev subset
-    (the first ``num_sentences`` sentences).
+    """Per-epoch ``attention/entropy``, ``dep_alignment``, ``dep_mass`` and ``alignment_margin``
+    (alignment minus that of the best fixed offset) on a fixed dev subset (the first
+    ``num_sentences`` sentences).
 
     With sentence batching the validation pass already computes every dev sentence's mask map;
     they are scored as they go by, at no extra forward pass. With example batching (no mask
@@ -105,6 +108,7 @@ class AttentionMetrics(L.Callback):
         self.num_sentences = num_sentences
         self.stats: AlignmentStats | None = None
         self.seen = 0  # subset sentences scored in this validation pass
+        self.best_offset = 0.0  # alignment of the best fixed offset on the subset (for the margin)
 
     def own_pass(self, trainer, pl_module) -> dict:
         dm = trainer.datamodule
@@ -113,13 +117,26 @@ class AttentionMetrics(L.Callback):
                              per_relation=False).summary()
 
     def log_scalars(self, trainer, summary: dict) -> None:
-        """Called on rank 0 only (the hooks below check), where the measuring happens too."""
-        for logger in trainer.loggers:
-            logger.log_metrics({"attention/entropy": summary["entropy"],
-                                "attention/dep_alignment": summary["dep_alignment"],
-                                "attention/dep_mass": summary["dep_mass"]}, step=trainer.global_step)
+        """Called on rank 0 only (the hooks below check), where the measuring happens too.
+
+        After each validation epoch through ``LightningModule.log``, so that the values reach
+        ``trainer.callback_metrics`` (``optimized_metric``, early stopping and checkpoints can use
+        them); before training, when Lightning allows no ``log``, to the loggers at step 0.
+        """
+        values = {"attention/entropy": summary["entropy"],
+                  "attention/dep_alignment": summary["dep_alignment"],
+                  "attention/dep_mass": summary["dep_mass"],
+                  "attention/alignment_margin": summary["dep_alignment"] - self.best_offset}
+        if trainer.state.stage == RunningStage.VALIDATING:
+            trainer.lightning_module.log_dict(values, rank_zero_only=True)
+        else:
+            for logger in trainer.loggers:
+                logger.log_metrics(values, step=trainer.global_step)
 
     def on_fit_start(self, trainer, pl_module):
+        dm = trainer.datamodule
+        offsets = offset_baselines(dm.tensors["dev"].head(self.subset_size(trainer)), dm.relations)
+        self.best_offset = max(o["dep_alignment"] for o in offsets.summary().values())
         if trainer.is_global_zero:
             self.log_scalars(trainer, self.own_pass(trainer, pl_module))
 

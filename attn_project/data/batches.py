@@ -11,7 +11,7 @@ longest sentence in the batch. Two batchings:
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
@@ -48,6 +48,10 @@ class SplitTensors:
             return out
 
         return cls(pad(ids, 0), pad(labels, IGNORE), pad(heads, PAD_HEAD), pad(rels, -1), lengths)
+
+    def head(self, n: int) -> SplitTensors:
+        """The first ``n`` sentences."""
+        return SplitTensors(*(getattr(self, f.name)[:n] for f in fields(self)))
 
     def __len__(self) -> int:
         return len(self.lengths)
