@@ -119,19 +119,18 @@ class AttentionMetrics(L.Callback):
     def log_scalars(self, trainer, summary: dict) -> None:
         """Called on rank 0 only (the hooks below check), where the measuring happens too.
 
-        After each validation epoch through ``LightningModule.log``, so that the values reach
-        ``trainer.callback_metrics`` (``optimized_metric``, early stopping and checkpoints can use
-        them); before training, when Lightning allows no ``log``, to the loggers at step 0.
+        To the loggers at the step of the heat maps (0 before training, then each epoch's last);
+        after a validation epoch also into ``trainer.callback_metrics`` (``LightningModule.log``
+        without its logger), where ``optimized_metric``, early stopping and checkpoints find them.
         """
         values = {"attention/entropy": summary["entropy"],
                   "attention/dep_alignment": summary["dep_alignment"],
                   "attention/dep_mass": summary["dep_mass"],
                   "attention/alignment_margin": summary["dep_alignment"] - self.best_offset}
+        for logger in trainer.loggers:
+            logger.log_metrics(values, step=trainer.global_step)
         if trainer.state.stage == RunningStage.VALIDATING:
-            trainer.lightning_module.log_dict(values, rank_zero_only=True)
-        else:
-            for logger in trainer.loggers:
-                logger.log_metrics(values, step=trainer.global_step)
+            trainer.lightning_module.log_dict(values, logger=False, rank_zero_only=True)
 
     def on_fit_start(self, trainer, pl_module):
         dm = trainer.datamodule

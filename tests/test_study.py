@@ -1,0 +1,136 @@
+"""scripts/study.py: runs grouped by setting, mean and 95% CI over seeds, skipped runs said why."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import ROOT
+from scipy import stats
+
+from attn_project.analysis.study import run_study, write_study
+from attn_project.errors import DataError
+
+
+def fake_run(folder, overrides, seed, acc, alignment=0.40, report=True, finished=True, log=""):
+    """A run folder as train.py leaves it: .hydra/, metrics.json, report/attention_report.json."""
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "model": {"d_model": 64}}))
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([*overrides, f"seed={seed}",
+                                                                      f"paths.log_dir={folder}"]))
+    if log:
+        (folder / "train.log").write_text(log)
+    if finished:
+        (folder / "metrics.json").write_text(json.dumps({"test/acc": acc}))
+    if report:
+        (folder / "report").mkdir()
+        (folder / "report" / "attention_report.json").write_text(json.dumps({
+            "test": {"acc": acc, "f1": acc - 0.01},
+            "baselines": {"majority": {"acc": 0.52}, "bag_of_neighbours": {"acc": 0.79},
+                          "bigram": {"acc": 0.91}},
+            "before": {"entropy": 0.99, "dep_alignment": 0.2, "dep_mass": 0.3},
+            "after": {"entropy": 0.8, "dep_alignment": alignment, "dep_mass": 0.5},
+            "best_offset": {"offset": "+1", "dep_alignment": 0.42},
+            "per_relation": {"det": {"n": 300, "after": alignment + 0.1, "best_offset": 0.9, "before": 0.1}},
+        }))
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    """Two experiments × three seeds, one failed job, one job without a report."""
+    root = tmp_path / "multiruns" / "single_head+multi_head" / "2026-11-28_10-00-00"
+    accs = {"single_head": [0.86, 0.87, 0.89], "multi_head": [0.90, 0.89, 0.91]}
+    n = 0
+    for experiment, values in accs.items():
+        for seed, acc in zip((1, 2, 3), values):
+            folder = root / f"{n}_experiment={experiment}_seed={seed}"
+            fake_run(folder, [f"experiment={experiment}"], seed, acc)
+            n += 1
+    fake_run(root / "6_experiment=single_head_seed=4", ["experiment=single_head"], 4, 0.0, report=False,
+             finished=False, log="[ERROR] - job #6 failed: training loss became nan at step 3\n")
+    fake_run(root / "7_experiment=single_head_seed=5", ["experiment=single_head"], 5, 0.8, report=False)
+    return root, accs
+
+
+def test_groups_by_setting_with_student_t_intervals(sweep):
+    root, accs = sweep
+    study = run_study([root])
+    keys = [g["key"] for g in study["groups"]]
+    assert keys == [{"experiment": "multi_head"}, {"experiment": "single_head"}]
+    for group in study["groups"]:
+        values = accs[group["key"]["experiment"]]
+        acc = group["metrics"]["test/acc"]
+        assert group["n_runs"] == 3 and group["seeds"] == [1, 2, 3] and acc["values"] == values
+        half = stats.t.ppf(0.975, 2) * stats.sem(values)
+        assert acc["mean"] == pytest.approx(sum(values) / 3)
+        assert acc["ci95"] == pytest.approx([acc["mean"] - half, acc["mean"] + half])
+        assert acc["ci95"][0] <= acc["mean"] <= acc["ci95"][1]
+        assert group["metrics"]["alignment_margin"]["mean"] == pytest.approx(0.40 - 0.42)
+        assert group["relations"]["det"]["margin"]["mean"] == pytest.approx(0.5 - 0.9)
+    skipped = {s["run"].rsplit("/", 1)[1]: s["why"] for s in study["skipped"]}
+    assert skipped == {"6_experiment=single_head_seed=4": "failed: training loss became nan at step 3",
+                       "7_experiment=single_head_seed=5": "finished without a report "
+                                                          "(callbacks.attention_report was off)"}
+
+
+def test_one_run_has_no_interval_and_the_table_says_so(tmp_path):
+    fake_run(tmp_path / "run", ["experiment=single_head"], 42, 0.86)
+    study = run_study([tmp_path])
+    [group] = study["groups"]
+    assert group["metrics"]["test/acc"]["ci95"] is None and group["key"] == {}
+    paths = write_study(study, tmp_path / "out")
+    assert "| all runs | 1 (42) | 0.860 |" in paths["md"].read_text()
+    assert "no interval" in paths["md"].read_text()
+
+
+def test_group_by_a_chosen_key(sweep):
+    root, _ = sweep
+    [group] = run_study([root], group_by=["model.d_model"])["groups"]  # the same in every run
+    assert group["key"] == {"model.d_model": "64"} and group["n_runs"] == 6
+
+
+def test_writes_json_csv_markdown_figures_and_tensorboard(sweep, tmp_path):
+    root, _ = sweep
+    paths = write_study(run_study([root]), tmp_path / "out")
+    written = json.loads(paths["json"].read_text())
+    assert {"groups", "skipped"} <= set(written) and len(written["groups"]) == 2
+    csv_rows = paths["csv"].read_text().splitlines()
+    assert len(csv_rows) == 3 and csv_rows[0].startswith("experiment,n_runs,seeds,")
+    md = paths["md"].read_text()
+    assert "| experiment=multi_head | 3 (1, 2, 3) | 0.900 ± 0.025 |" in md  # t(2) · sem = 0.0248
+    for name in ("study_accuracy", "study_attention", "study_relations"):
+        assert paths[name].stat().st_size > 10_000
+    assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("make_folder, message", [
+    (lambda t: t / "absent", "no such folder"),
+    (lambda t: (t / "empty").mkdir() or t / "empty", "no runs found"),
+])
+def test_empty_or_wrong_folder_is_a_one_line_error(tmp_path, make_folder, message):
+    folder = make_folder(tmp_path)
+    with pytest.raises(DataError, match=message):
+        run_study([folder])
+    result = subprocess.run([sys.executable, "scripts/study.py", str(folder)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_study_of_a_real_sweep_of_two_experiments_and_three_seeds(tmp_path, data_dir):
+    run = subprocess.run([sys.executable, "scripts/train.py", "-m", "experiment=single_head,multi_head",
+                          "seed=1,2,3", "debug=fdr", f"paths.log_dir={tmp_path}",
+                          f"paths.data_dir={data_dir}", "data.sizes={train:1500,dev:200,test:200}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    [sweep] = (tmp_path / "multiruns" / "single_head+multi_head").iterdir()
+    result = subprocess.run([sys.executable, "scripts/study.py", str(sweep)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = json.loads((sweep / "study" / "study.json").read_text())
+    keys = [g["key"] for g in study["groups"]]
+    assert keys == [{"experiment": "multi_head"}, {"experiment": "single_head"}]
+    assert all(g["n_runs"] == 3 and sorted(g["seeds"]) == [1, 2, 3] for g in study["groups"])
+    assert all(g["metrics"]["test/acc"]["ci95"] is not None for g in study["groups"])
+    assert not study["skipped"]
