@@ -83,11 +83,17 @@ def test_report_has_every_key_and_numbers_in_range(short_run, short_run_metrics,
     assert 0 <= report["per_relation"]["det"]["best_offset"] <= 1
     md = (short_run / "report" / "attention_report.md").read_text()
     assert "| before |" in md and "best fixed offset" in md and "Per head" in md
-    fmt = "{:.3f}".format  # the Markdown shows the JSON's numbers, rounded
-    assert f"| {fmt(report['test']['acc'])} (F1 {fmt(report['test']['f1'])}) | " in md
-    assert (f"| after | {fmt(report['after']['entropy'])} | {fmt(report['after']['dep_alignment'])} | "
-            f"{fmt(report['after']['dep_mass'])} |") in md
-    assert f"| {fmt(report['baselines']['bigram']['acc'])} |" in md
+    def ci(entry, key):  # the Markdown shows the JSON's numbers, rounded, with their intervals
+        lo, hi = entry[f"{key}_ci95"]
+        assert lo <= entry[key] <= hi, key  # an interval contains its estimate
+        return f"{entry[key]:.3f} [{lo:.3f}, {hi:.3f}]"
+
+    test, after = report["test"], report["after"]
+    assert f"| classifier | {ci(test, 'acc')} | {ci(test, 'balanced_acc')} | {ci(test, 'macro_f1')} | " in md
+    assert (f"| after | {ci(after, 'entropy')} | {ci(after, 'dep_alignment')} | {ci(after, 'dep_mass')} | "
+            f"{ci(after, 'self_share')} |") in md
+    assert f"| ordered bigram | {report['baselines']['bigram']['acc']:.3f} |" in md
+    assert test["content_share"] == pytest.approx(content)
     pngs = {p.name for p in (short_run / "report").glob("*.png")}
     assert {"entropy_histogram.png", "per_relation.png", "before_after_sample0.png"} <= pngs
 

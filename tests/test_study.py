@@ -32,6 +32,7 @@ def fake_run(folder, overrides, seed, acc, alignment=0.40, report=True, finished
             "before": {"entropy": 0.99, "dep_alignment": 0.2, "dep_mass": 0.3},
             "after": {"entropy": 0.8, "dep_alignment": alignment, "dep_mass": 0.5},
             "best_offset": {"offset": "+1", "dep_alignment": 0.42},
+            "alignment_margin": {"mean": alignment - 0.42},
             "per_relation": {"det": {"n": 300, "after": alignment + 0.1, "best_offset": 0.9, "before": 0.1}},
         }))
 

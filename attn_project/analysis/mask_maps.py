@@ -8,9 +8,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from attn_project.analysis.metrics import AlignmentStats, OffsetBaselines
+from attn_project.analysis.rows import RowScores, collect
 from attn_project.data.batches import SentenceBatches
-from attn_project.data.labels import IGNORE
 
 
 @contextmanager
@@ -42,30 +41,15 @@ def mask_map_batches(classifier, split_tensors, indices: list[int] | None = None
 
 
 def gold_syntax(split_tensors, index: Tensor, width: int) -> dict[str, Tensor]:
-    """Heads and relation ids [B, width] of the sentences ``index`` of a split."""
-    return {"heads": split_tensors.heads[index, :width], "rels": split_tensors.rels[index, :width]}
+    """Heads, relation ids and PUNCT flags [B, width] of the sentences ``index`` of a split."""
+    return {"heads": split_tensors.heads[index, :width], "rels": split_tensors.rels[index, :width],
+            "punct": split_tensors.punct[index, :width]}
 
 
-def add_batch(stats: AlignmentStats, batch: dict[str, Tensor]) -> None:
-    """Score one batch of mask maps (``weights``) against its gold syntax."""
-    stats.update(batch["weights"], batch["lengths"], batch["heads"], batch["rels"],
-                 batch["labels"] != IGNORE)
-
-
-def analyse_split(classifier, split_tensors, relations: list[str],
-                  indices: list[int] | None = None, per_relation: bool = True) -> AlignmentStats:
-    """Entropy and alignment of the mask maps of ``indices`` (default: the whole split)."""
-    stats = AlignmentStats(relations, per_relation)
-    for batch in mask_map_batches(classifier, split_tensors, indices):
-        add_batch(stats, batch)
-    return stats
-
-
-def offset_baselines(split_tensors, relations: list[str]) -> OffsetBaselines:
-    baselines = OffsetBaselines(relations)
-    t = split_tensors
-    baselines.update(t.lengths, t.heads, t.rels, t.labels != IGNORE)
-    return baselines
+def analyse_split(classifier, split_tensors, indices: list[int] | None = None,
+                  punct_edges: bool = False) -> RowScores:
+    """Per-row scores of the mask maps of ``indices`` (default: the whole split)."""
+    return collect(mask_map_batches(classifier, split_tensors, indices), punct_edges)
 
 
 def sentence_ids(split_tensors, index: int) -> Tensor:

@@ -1,9 +1,12 @@
-"""The before/after report: JSON for tools, Markdown for people, PNGs for eyes."""
+"""The before/after report: JSON for tools, Markdown for people, PNGs for eyes.
+
+``untrained_snapshot`` is taken at fit start; ``assemble_report`` scores the trained model on
+the same rows and builds the numbers (``report_numbers``), the text and the figures.
+"""
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
@@ -12,142 +15,128 @@ import torch
 
 from attn_project.analysis import plots
 from attn_project.analysis.baselines import cached_task_baselines
-from attn_project.analysis.mask_maps import analyse_split, mask_map, offset_baselines, sentence_ids
+from attn_project.analysis.mask_maps import analyse_split, mask_map, sentence_ids
+from attn_project.analysis.report_numbers import build_report
+from attn_project.analysis.rows import RowScores
 
 MIN_ROWS = 20  # relations with fewer rows are kept in the JSON but left out of the tables
-
-
-def clean(value):
-    """JSON-safe: NaN → None, recursively."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean(v) for v in value]
-    return value
-
-
-def compact(summary: dict) -> dict:
-    keys = ("entropy", "dep_alignment", "dep_mass", "per_head", "rows")
-    return {k: summary[k] for k in keys if k in summary}
-
-
-def relation_table(before: dict, after: dict, offsets: dict, direction: str) -> dict:
-    """Per relation: alignment before, after, and the best fixed offset (as Clark et al.)."""
-    table = {}
-    for rel, entry in after[direction].items():
-        offset_rates = {o: s[direction][rel]["mean"] for o, s in offsets.items()
-                        if rel in s[direction]}
-        best = max(offset_rates, key=offset_rates.get) if offset_rates else None
-        table[rel] = {
-            "before": before[direction].get(rel, {}).get("mean"),
-            "after": entry["mean"],
-            "best_offset": offset_rates.get(best),
-            "best_offset_name": best,
-            "after_per_head": entry["per_head"],
-            "best_head": entry["best_head"],
-            "n": entry["n"],
-        }
-    return table
-
-
-def build_report(test: dict, baselines: dict, before: dict, after: dict, offsets: dict,
-                 run: dict) -> dict:
-    """Assemble the report dict (keys as in DESIGN.md section 4)."""
-    offset_overall = {o: {"dep_alignment": s["dep_alignment"]} for o, s in offsets.items()}
-    best_offset = max(offset_overall, key=lambda o: offset_overall[o]["dep_alignment"])
-    return clean({
-        "run": run,
-        "test": test,
-        "baselines": baselines,
-        "before": compact(before),
-        "after": compact(after),
-        "offset_baselines": offset_overall,
-        "best_offset": {"offset": best_offset, **offset_overall[best_offset]},
-        "per_relation": relation_table(before, after, offsets, "to_head"),
-        "per_relation_to_dependent": relation_table(before, after, offsets, "to_dependent"),
-    })
+SKEWED = 0.7  # a majority share from which accuracy alone misleads
 
 
 def fmt(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def with_ci(entry: dict, key: str, digits: int = 3) -> str:
+    """``0.428 [0.421, 0.436]``: the value and its 95% bootstrap interval."""
+    ci = entry.get(f"{key}_ci95")
+    value = fmt(entry.get(key), digits)
+    return value if not ci else f"{value} [{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]"
+
+
 def markdown(report: dict) -> str:
-    run, test, base = report["run"], report["test"], report["baselines"]
+    run, test, base, analysis = report["run"], report["test"], report["baselines"], report["analysis"]
     before, after, best = report["before"], report["after"], report["best_offset"]
+    heads = len(after["per_head"]["entropy"])
     lines = [
         f"# Attention report — {run.get('experiment', '')}",
         "",
-        f"Model: {run.get('num_heads')} head(s), d_model={run.get('d_model')}, init="
-        f"`{run.get('init')}` (\"before\" = this initialisation, untrained). Corpus: "
-        f"{run.get('corpus')}; analysis on the whole test split ({after.get('rows')} masked "
-        f"positions).",
+        f"Model: {run.get('num_heads')} head(s), d_model={run.get('d_model')}, init=`{run.get('init')}` "
+        f"(\"before\" = this initialisation, untrained). Corpus: {run.get('corpus')}; the whole test "
+        f"split ({after.get('rows')} masked positions). Brackets: 95% bootstrap intervals over test "
+        f"sentences ({analysis['bootstrap_resamples']} resamples). Punctuation edges "
+        f"{'count' if analysis['punct_edges'] else 'do not count'} as syntax.",
         "",
         "## Accuracy (test split)",
         "",
-        "| classifier | majority | bag of neighbours | ordered bigram |",
-        "|---|---|---|---|",
-        f"| {fmt(test.get('acc'))} (F1 {fmt(test.get('f1'))}) | {fmt(base['majority']['acc'])} | "
-        f"{fmt(base['bag_of_neighbours']['acc'])} | {fmt(base['bigram']['acc'])} |",
+        "| | accuracy | balanced accuracy | macro-F1 | F1 (content) |",
+        "|---|---|---|---|---|",
+        f"| classifier | {with_ci(test, 'acc')} | {with_ci(test, 'balanced_acc')} | "
+        f"{with_ci(test, 'macro_f1')} | {with_ci(test, 'f1')} |",
+    ]
+    for name, label in (("majority", "majority"), ("bag_of_neighbours", "bag of neighbours"),
+                        ("bigram", "ordered bigram")):
+        b = base[name]
+        lines.append(f"| {label} | {fmt(b.get('acc'))} | {fmt(b.get('balanced_acc'))} | "
+                     f"{fmt(b.get('macro_f1'))} | – |")
+    share = test.get("content_share")
+    lines += ["", f"Content words are {fmt(share)} of the test targets."]
+    if share is not None and max(share, 1 - share) >= SKEWED:
+        lines.append(f"**Warning:** one class is {fmt(max(share, 1 - share))} of the targets: accuracy alone "
+                     f"misleads here; read balanced accuracy and macro-F1.")
+    lines += [
         "",
         "## Attention of the [MASK] (mask map rows), before vs after training",
         "",
-        "| | entropy / log T | dependency alignment | dependency mass |",
-        "|---|---|---|---|",
-        f"| before | {fmt(before['entropy'])} | {fmt(before['dep_alignment'])} | {fmt(before['dep_mass'])} |",
-        f"| after | {fmt(after['entropy'])} | {fmt(after['dep_alignment'])} | {fmt(after['dep_mass'])} |",
-        f"| best fixed offset ({best['offset']}) | – | {fmt(best['dep_alignment'])} | – |",
+        "| | entropy / log T | dependency alignment | dependency mass | self share |",
+        "|---|---|---|---|---|",
+        *(f"| {stage} | {with_ci(s, 'entropy')} | {with_ci(s, 'dep_alignment')} | {with_ci(s, 'dep_mass')} | "
+          f"{with_ci(s, 'self_share')} |" for stage, s in (("before", before), ("after", after))),
+        f"| best fixed offset ({best['offset']}) | – | {with_ci(best, 'dep_alignment')} | – | – |",
         "",
-        "Fixed offsets: " + ", ".join(f"{o}: {fmt(v['dep_alignment'])}"
-                                      for o, v in report["offset_baselines"].items()),
+        "Fixed offsets −3…+3: " + ", ".join(f"{o}: {fmt(report['offset_baselines'][o]['dep_alignment'])}"
+                                           for o in ("-3", "-2", "-1", "+1", "+2", "+3")
+                                           if o in report["offset_baselines"])
+        + f" (searched over {len(report['offset_baselines'])} offsets; all in the JSON).",
         "",
         verdict(report),
         "",
     ]
-    heads = len(after["per_head"]["entropy"])
     if heads > 1:
-        lines += ["## Per head (after training)", "", "| head | entropy | alignment | mass |",
-                  "|---|---|---|---|"]
         ph = after["per_head"]
+        lines += ["## Per head (after training)", "", "| head | entropy | alignment | mass | self share |",
+                  "|---|---|---|---|---|"]
         lines += [f"| {h} | {fmt(ph['entropy'][h])} | {fmt(ph['dep_alignment'][h])} | "
-                  f"{fmt(ph['dep_mass'][h])} |" for h in range(heads)]
+                  f"{fmt(ph['dep_mass'][h])} | {fmt(ph['self_share'][h])} |" for h in range(heads)]
         lines.append("")
     for key, title in (("per_relation", "the [MASK] attends to its head"),
                        ("per_relation_to_dependent", "the [MASK] attends to a dependent")):
         lines += [f"## Per relation: {title}", "",
-                  "| relation | n | before | after | best offset | beats position? |"
-                  + (" best head |" if heads > 1 else ""),
-                  "|---|---|---|---|---|---|" + ("---|" if heads > 1 else "")]
-        rows = sorted(report[key].items(), key=lambda kv: -kv[1]["n"])
-        for rel, r in rows:
+                  "| relation | n | before | after | best offset | adjusted p | beats position? |"
+                  + (" best head (dev) → test |" if heads > 1 else ""),
+                  "|---|---|---|---|---|---|---|" + ("---|" if heads > 1 else "")]
+        for rel, r in sorted(report[key].items(), key=lambda kv: -kv[1]["n"]):
             if r["n"] < MIN_ROWS:
                 continue
-            beats = "yes" if (r["after"] or 0) > (r["best_offset"] or 0) else "no"
-            lines.append(f"| {rel} | {r['n']} | {fmt(r['before'])} | {fmt(r['after'])} | "
-                         f"{fmt(r['best_offset'])} ({r['best_offset_name']}) | {beats} |"
-                         + (f" {r['best_head']} |" if heads > 1 else ""))
+            beats = {True: "yes", False: "no", None: "n < 50: untested"}[r["beats_position"]]
+            lines.append(f"| {rel} | {r['n']} | {fmt(r['before'])} | {with_ci(r, 'after')} | "
+                         f"{fmt(r['best_offset'])} ({r['best_offset_name']}) | "
+                         f"{fmt(r['p_adjusted'], 4)} | {beats} |"
+                         + (f" {r['best_head']} → {fmt(r['best_head_after'])} |" if heads > 1 else ""))
         lines.append("")
     return "\n".join(lines)
 
 
+def excludes_zero(ci) -> int:
+    """+1 when the interval lies above 0, −1 below, 0 when it contains 0 (or is missing)."""
+    if not ci:
+        return 0
+    return 1 if ci[0] > 0 else -1 if ci[1] < 0 else 0
+
+
 def verdict(report: dict) -> str:
-    """Plain words for what the numbers say (no spin either way)."""
+    """Plain words for what the numbers say, each claim only when its interval or test allows it."""
     before, after, best = report["before"], report["after"], report["best_offset"]
-    sharper = (after["entropy"] or 0) < (before["entropy"] or 0)
-    beats = [rel for rel, r in report["per_relation"].items()
-             if r["n"] >= MIN_ROWS and (r["after"] or 0) > (r["best_offset"] or 0)]
-    words = [f"Training made attention {'sharper' if sharper else 'smoother'} "
-             f"(entropy {fmt(before['entropy'])} → {fmt(after['entropy'])})."]
-    if (after["dep_alignment"] or 0) > best["dep_alignment"]:
-        words.append(f"Overall alignment with syntax ({fmt(after['dep_alignment'])}) beats the best "
-                     f"fixed offset ({best['offset']}: {fmt(best['dep_alignment'])}).")
-    else:
-        words.append(f"Overall alignment with syntax ({fmt(after['dep_alignment'])}) does not beat "
-                     f"the best fixed offset ({best['offset']}: {fmt(best['dep_alignment'])}): "
-                     f"overall, it tracks position at least as much as syntax.")
-    words.append("Relations (to head) where attention beats the best offset: "
+    change, margin = report["entropy_change"], report["alignment_margin"]
+    direction = excludes_zero(change["mean_ci95"])
+    words = [{-1: "Training made attention sharper", 1: "Training made attention smoother",
+              0: "Training did not change attention's entropy clearly"}[direction]
+             + f" (entropy {fmt(before['entropy'])} → {fmt(after['entropy'])}, "
+             f"change {with_ci(change, 'mean')}); "
+             f"the [MASK]'s weight on itself went {fmt(before['self_share'])} → {fmt(after['self_share'])}."]
+    side = excludes_zero(margin["mean_ci95"])
+    words.append(f"Overall alignment with syntax ({fmt(after['dep_alignment'])}) "
+                 + {1: "beats", -1: "is below", 0: "cannot be told apart from"}[side]
+                 + f" the best fixed offset ({best['offset']}: {fmt(best['dep_alignment'])}; difference "
+                 f"{with_ci(margin, 'mean')})" + (": overall, it tracks position at least as much as syntax."
+                                                 if side <= 0 else "."))
+    tested = [(key, rel) for key in ("per_relation", "per_relation_to_dependent")
+              for rel, r in report[key].items() if r["beats_position"] is not None]
+    beats = [f"{rel} ({'head' if key == 'per_relation' else 'dependent'})" for key, rel in tested
+             if report[key][rel]["beats_position"]]
+    words.append(f"Relations where attention beats both the best fixed offset and the untrained model "
+                 f"(McNemar, {report['analysis']['correction']}-adjusted p < {report['analysis']['alpha']}, "
+                 f"{len(tested)} tested with n ≥ {report['analysis']['min_rows_for_verdict']}): "
                  + (", ".join(sorted(beats)) if beats else "none") + ".")
     return " ".join(words)
 
@@ -170,15 +159,22 @@ def relation_bars(report: dict, key: str = "per_relation", top: int = 14):
     rows = sorted(rows, key=lambda kv: -kv[1]["n"])[:top]
     fig, axes = plots.new_figure(1)
     fig.set_size_inches(max(7, 0.8 * len(rows) + 2), 4.5)
-    ax = axes[0]
-    x = np.arange(len(rows))
-    for k, (label, field) in enumerate((("before", "before"), ("after", "after"),
-                                        ("best fixed offset", "best_offset"))):
-        ax.bar(x + (k - 1) * 0.27, [r[field] or 0 for _, r in rows], width=0.27, label=label)
+    ax, x = axes[0], np.arange(len(rows))
+    bars = (("before", "before"), ("after", "after"), ("best fixed offset", "best_offset"))
+    for k, (label, field) in enumerate(bars):
+        values = [r[field] or 0 for _, r in rows]
+        errors = None
+        if field == "after":
+            errors = np.array([[r["after"] - r["after_ci95"][0], r["after_ci95"][1] - r["after"]]
+                               if r.get("after_ci95") else [0, 0] for _, r in rows]).T.reshape(2, -1)
+        ax.bar(x + (k - 1) * 0.27, values, width=0.27, yerr=errors, capsize=2, label=label)
+    for i, (_, r) in enumerate(rows):
+        if r["beats_position"]:
+            ax.text(i, min(0.97, (r["after"] or 0) + 0.05), "*", ha="center")
     ax.set_xticks(x, [rel for rel, _ in rows], rotation=45, ha="right")
     ax.set_ylabel("share of [MASK]s whose top other token is the head")
     ax.set_ylim(0, 1)
-    ax.set_title("Dependency alignment per relation (the [MASK] is the dependent)")
+    ax.set_title("Dependency alignment per relation (the [MASK] is the dependent; * beats position)")
     ax.legend()
     return fig
 
@@ -195,52 +191,57 @@ def write_report(folder: Path, report: dict, figures: dict) -> dict[str, Path]:
 
 
 # ── assembling the report of one run ─────────────────────────────────────────────────────
-SNAPSHOT_TYPES = {"summary": dict, "entropies": torch.Tensor, "samples": list, "baselines": dict,
-                  "offsets": dict, "seconds": float}
+SNAPSHOT_TYPES = {"rows": dict, "samples": list, "baselines": dict, "seconds": float}
 
 
-def untrained_snapshot(model, dm) -> dict:
-    """What the report compares with, taken at fit start: the test split's attention, the sample
-    sentences' mask maps, the task and fixed-offset baselines, and how long it took."""
+def untrained_snapshot(model, dm, punct_edges: bool = False) -> dict:
+    """What the report compares with, taken at fit start: the test split's rows, the sample
+    sentences' mask maps, the task baselines, and how long it took."""
     start = time.perf_counter()
-    stats = analyse_split(model, dm.tensors["test"], dm.relations)
     return {
-        "summary": stats.summary(),
-        "entropies": stats.entropy_values(),
+        "rows": analyse_split(model, dm.tensors["test"], punct_edges=punct_edges).to_state(),
         "samples": [mask_map(model, sentence_ids(dm.tensors["test"], i)) for i in dm.sample_indices("test")],
         "baselines": cached_task_baselines(dm.tensors["train"], dm.tensors["test"], dm.vocab_size,
                                            dm.cache_dir),
-        "offsets": offset_baselines(dm.tensors["test"], dm.relations).summary(),
         "seconds": time.perf_counter() - start,
     }
 
 
 def valid_snapshot(before) -> bool:
     """True when ``before`` has the keys and types ``untrained_snapshot`` gives (checkpoint input)."""
-    return (isinstance(before, dict) and set(before) == set(SNAPSHOT_TYPES)
+    if not (isinstance(before, dict) and set(before) == set(SNAPSHOT_TYPES)
             and all(isinstance(before[k], t) for k, t in SNAPSHOT_TYPES.items())
-            and all(isinstance(p, torch.Tensor) and p.dim() == 3 for p in before["samples"]))
+            and all(isinstance(p, torch.Tensor) and p.dim() == 3 for p in before["samples"])):
+        return False
+    try:
+        RowScores.from_state(before["rows"])
+    except (TypeError, KeyError, AttributeError):
+        return False
+    return True
 
 
-def assemble_report(model, dm, before: dict, test: dict, run: dict) -> tuple[dict, dict]:
+def assemble_report(model, dm, before: dict, run: dict, punct_edges: bool = False,
+                    resamples: int = 1000) -> tuple[dict, dict]:
     """(report, figures) of the trained ``model`` against the ``before`` snapshot; ``run`` gets the
     model's and corpus's settings and the analysis time (both ends, figures included)."""
     start = time.perf_counter()
-    stats = analyse_split(model, dm.tensors["test"], dm.relations)
+    after = analyse_split(model, dm.tensors["test"], punct_edges=punct_edges)
+    dev = analyse_split(model, dm.tensors["dev"], punct_edges=punct_edges) if model.num_heads > 1 else None
+    untrained = RowScores.from_state(before["rows"])
     config = model.config
     run = {**run, "corpus": dm.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
            "init": config.init}
-    report = build_report(test, before["baselines"], before["summary"], stats.summary(),
-                          before["offsets"], run)
-    figures = {"entropy_histogram": entropy_histogram(before["entropies"].numpy(),
-                                                      stats.entropy_values().numpy()),
+    report = build_report(untrained, after, dev, dm.relations, before["baselines"], run, punct_edges,
+                          resamples, seed=dm.seed)
+    figures = {"entropy_histogram": entropy_histogram(np.nanmean(untrained.entropy, 1),
+                                                      np.nanmean(after.entropy, 1)),
                "per_relation": relation_bars(report)}
     for k, index in enumerate(dm.sample_indices("test")):
-        after = mask_map(model, sentence_ids(dm.tensors["test"], index))  # [H, T, T]
+        after_map = mask_map(model, sentence_ids(dm.tensors["test"], index))  # [H, T, T]
         figures[f"before_after_sample{k}"] = plots.before_after_figure(
-            before["samples"][k].mean(0), after.mean(0), dm.tokens_of("test", index),
+            before["samples"][k].mean(0), after_map.mean(0), dm.tokens_of("test", index),
             f"Mask map of test sample {k}: row i = what the [MASK] at i attends to"
-            + (" (mean of heads)" if after.size(0) > 1 else ""),
+            + (" (mean of heads)" if after_map.size(0) > 1 else ""),
             before_title=f"before training (init={config.init})")
     report["run"]["analysis_s"] = round(before["seconds"] + time.perf_counter() - start, 2)
     return report, figures

@@ -34,6 +34,7 @@ REPORT_METRICS = {
     "dep_mass/before": ("before", "dep_mass"), "dep_mass/after": ("after", "dep_mass"),
     "self_share/before": ("before", "self_share"), "self_share/after": ("after", "self_share"),
     "best_offset": ("best_offset", "dep_alignment"),
+    "alignment_margin": ("alignment_margin", "mean"), "entropy_change": ("entropy_change", "mean"),
 }
 PLUMBING = ("paths.", "hydra.", "ckpt_path", "seed")  # overrides that never make a setting
 RECENT_S = 600  # a run without metrics.json whose log changed this recently may still be running
@@ -94,8 +95,6 @@ def read_run(folder: Path) -> Run | str:
         return f"unreadable: {err}"
     metrics = {name: pick(report, path) for name, path in REPORT_METRICS.items()}
     metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
-    if "dep_alignment/after" in metrics and "best_offset" in metrics:
-        metrics["alignment_margin"] = metrics["dep_alignment/after"] - metrics["best_offset"]
     relations = {rel: {"n": r["n"], "margin": r["after"] - r["best_offset"]}
                  for rel, r in (report.get("per_relation") or {}).items()
                  if r.get("after") is not None and r.get("best_offset") is not None}

@@ -10,16 +10,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import RunningStage
 from lightning.pytorch.utilities import rank_zero_only
 
-from attn_project.analysis.mask_maps import (
-    add_batch,
-    analyse_split,
-    gold_syntax,
-    offset_baselines,
-    sample_attention,
-    sentence_ids,
-)
-from attn_project.analysis.metrics import AlignmentStats
+from attn_project.analysis.mask_maps import analyse_split, gold_syntax, sample_attention, sentence_ids
+from attn_project.analysis.position import offset_alignment
 from attn_project.analysis.report import assemble_report, untrained_snapshot, valid_snapshot, write_report
+from attn_project.analysis.rows import RowScores, collect, summary
 from attn_project.analysis.sample_figure import SampleFigure
 from attn_project.data.labels import IGNORE
 
@@ -96,25 +90,23 @@ class AttentionHeatmaps(L.Callback):
 
 class AttentionMetrics(L.Callback):
     """Per-epoch ``attention/entropy``, ``dep_alignment``, ``dep_mass`` and ``alignment_margin``
-    (alignment minus that of the best fixed offset) on a fixed dev subset (the first
-    ``num_sentences`` sentences).
+    (alignment minus that of the best fixed offset, searched over every offset) on a fixed dev
+    subset (the first ``num_sentences`` sentences), scored as the report scores the test split.
 
     With sentence batching the validation pass already computes every dev sentence's mask map;
     they are scored as they go by, at no extra forward pass. With example batching (no mask
     maps in validation) and before training, the subset gets a pass of its own.
     """
 
-    def __init__(self, num_sentences: int = 500):
-        self.num_sentences = num_sentences
-        self.stats: AlignmentStats | None = None
+    def __init__(self, num_sentences: int = 500, punct_edges: bool = False):
+        self.num_sentences, self.punct_edges = num_sentences, punct_edges
+        self.parts: list[dict] | None = None  # row scores of this validation pass, batch by batch
         self.seen = 0  # subset sentences scored in this validation pass
         self.best_offset = 0.0  # alignment of the best fixed offset on the subset (for the margin)
 
-    def own_pass(self, trainer, pl_module) -> dict:
-        dm = trainer.datamodule
+    def own_pass(self, trainer, pl_module) -> RowScores:
         indices = list(range(self.subset_size(trainer)))
-        return analyse_split(pl_module.model, dm.tensors["dev"], dm.relations, indices,
-                             per_relation=False).summary()
+        return analyse_split(pl_module.model, trainer.datamodule.tensors["dev"], indices, self.punct_edges)
 
     def log_scalars(self, trainer, summary: dict) -> None:
         """Called on rank 0 only (the hooks below check), where the measuring happens too.
@@ -133,11 +125,11 @@ class AttentionMetrics(L.Callback):
             trainer.lightning_module.log_dict(values, logger=False, rank_zero_only=True)
 
     def on_fit_start(self, trainer, pl_module):
-        dm = trainer.datamodule
-        offsets = offset_baselines(dm.tensors["dev"].head(self.subset_size(trainer)), dm.relations)
-        self.best_offset = max(o["dep_alignment"] for o in offsets.summary().values())
-        if trainer.is_global_zero:
-            self.log_scalars(trainer, self.own_pass(trainer, pl_module))
+        if not trainer.is_global_zero:
+            return
+        rows = self.own_pass(trainer, pl_module)
+        self.best_offset = max(offset_alignment(rows).values())  # gold syntax only: any model will do
+        self.log_scalars(trainer, summary(rows))
 
     def subset_size(self, trainer) -> int:
         return min(self.num_sentences, len(trainer.datamodule.tensors["dev"]))
@@ -145,38 +137,40 @@ class AttentionMetrics(L.Callback):
     def on_validation_epoch_start(self, trainer, pl_module):
         # one process sees every dev batch only without DDP; with it, rank 0 makes its own pass
         reads_validation = not trainer.sanity_checking and trainer.world_size == 1
-        self.stats = AlignmentStats(trainer.datamodule.relations, per_relation=False) \
-            if reads_validation else None
+        self.parts = [] if reads_validation else None
         self.seen = 0
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
                                 dataloader_idx=0):
-        if self.stats is None or not isinstance(outputs, dict) or "mask_maps" not in outputs:
+        if self.parts is None or not isinstance(outputs, dict) or "mask_maps" not in outputs:
             return
         keep = batch["index"] < self.num_sentences  # [B]: rows of the fixed subset
         if not keep.any():
             return
         index = batch["index"][keep].cpu()
         self.seen += len(index)
-        add_batch(self.stats, {
-            "weights": outputs["mask_maps"][keep], "lengths": batch["lengths"][keep],
-            "labels": batch["labels"][keep],
+        self.parts.append({
+            "weights": outputs["mask_maps"][keep].float().cpu(), "lengths": batch["lengths"][keep].cpu(),
+            "labels": batch["labels"][keep].cpu(), "index": index,
             **gold_syntax(trainer.datamodule.tensors["dev"], index, batch["ids"].size(1))})
 
     def on_validation_epoch_end(self, trainer, pl_module):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         # the whole subset went by (not so with example batching or limit_val_batches < 1)
-        complete = self.stats is not None and self.seen == self.subset_size(trainer)
-        self.log_scalars(trainer, self.stats.summary() if complete else self.own_pass(trainer, pl_module))
-        self.stats = None
+        complete = self.parts is not None and self.seen == self.subset_size(trainer)
+        rows = collect(self.parts, self.punct_edges) if complete else self.own_pass(trainer, pl_module)
+        self.log_scalars(trainer, summary(rows))
+        self.parts = None
 
 
 class AttentionReport(L.Callback):
     """Before/after analysis of the whole test split: snapshot at fit start, report at test end."""
 
-    def __init__(self, dirpath: str | Path, experiment: str = ""):
+    def __init__(self, dirpath: str | Path, experiment: str = "", punct_edges: bool = False,
+                 bootstrap_resamples: int = 1000):
         self.dirpath, self.experiment = Path(dirpath), experiment
+        self.punct_edges, self.resamples = punct_edges, bootstrap_resamples
         self.before = None
 
     def state_dict(self) -> dict:
@@ -195,17 +189,18 @@ class AttentionReport(L.Callback):
     @rank_zero_only
     def on_fit_start(self, trainer, pl_module):
         if self.before is None:  # not restored from a checkpoint
-            self.before = untrained_snapshot(pl_module.model, trainer.datamodule)
+            self.before = untrained_snapshot(pl_module.model, trainer.datamodule, self.punct_edges)
 
     @rank_zero_only
     def on_test_end(self, trainer, pl_module):
         if self.before is None:  # test without fit (e.g. scripts/eval.py): nothing to compare
             return
         metrics = trainer.callback_metrics
-        test = {k: float(metrics[f"test/{k}"]) for k in ("acc", "f1") if f"test/{k}" in metrics}
         run = {"experiment": self.experiment, "epochs": trainer.current_epoch,
-               "global_step": trainer.global_step}
-        report, figures = assemble_report(pl_module.model, trainer.datamodule, self.before, test, run)
+               "global_step": trainer.global_step,
+               "test_loop": {k: float(v) for k, v in metrics.items() if k.startswith("test/")}}
+        report, figures = assemble_report(pl_module.model, trainer.datamodule, self.before, run,
+                                          self.punct_edges, self.resamples)
         paths = write_report(self.dirpath, report, figures)
         writer = tensorboard(trainer)
         if writer is not None:

@@ -25,17 +25,19 @@ PAD_HEAD = -100
 
 @dataclass
 class SplitTensors:
-    """One split, padded to its longest sentence: ids/labels/heads/rels [N, L], lengths [N]."""
+    """One split, padded to its longest sentence: ids/labels/heads/rels [N, L], lengths [N],
+    punct [N, L] (True where the word's UPOS is PUNCT)."""
 
     ids: Tensor
     labels: Tensor
     heads: Tensor
     rels: Tensor
     lengths: Tensor
+    punct: Tensor
 
     @classmethod
     def build(cls, ids: list[list[int]], labels: list[list[int]], heads: list[list[int]],
-              rels: list[list[int]]) -> SplitTensors:
+              rels: list[list[int]], punct: list[list[bool]] | None = None) -> SplitTensors:
         lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
         width = int(lengths.max()) if len(ids) else 1
 
@@ -47,7 +49,9 @@ class SplitTensors:
             out[row, col] = torch.tensor(list(itertools.chain.from_iterable(rows)), dtype=torch.long)
             return out
 
-        return cls(pad(ids, 0), pad(labels, IGNORE), pad(heads, PAD_HEAD), pad(rels, -1), lengths)
+        punct = punct if punct is not None else [[False] * len(x) for x in ids]
+        return cls(pad(ids, 0), pad(labels, IGNORE), pad(heads, PAD_HEAD), pad(rels, -1), lengths,
+                   pad(punct, 0).bool())
 
     def head(self, n: int) -> SplitTensors:
         """The first ``n`` sentences."""

@@ -119,6 +119,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
             [self.label_map.labels(s.upos) for s in sentences],
             [s.heads for s in sentences],
             [[rel_ids[r] for r in s.deprels] for s in sentences],
+            [[tag == "PUNCT" for tag in s.upos] for s in sentences],
         )
 
     @property
