@@ -42,6 +42,7 @@ def hparams_of(cfg: DictConfig) -> dict:
                "data.name": Path(data["root"]).name if data["corpus"] == "ud" else "default",
                "data.batching": data["batching"], "data.batch_size": data["batch_size"],
                "data.max_len": data["max_len"], "data.min_frequency": data["min_frequency"],
+               "data.train_limit": data.get("train_limit") or "all",
                "seed": c["seed"], "experiment": experiment_name(),
                "trainer.max_epochs": c["trainer"]["max_epochs"],
                "trainer.precision": c["trainer"].get("precision", "32-true")}

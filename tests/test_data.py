@@ -330,3 +330,27 @@ def test_fetch_ud_downloads_the_three_splits_of_a_release(tmp_path, monkeypatch)
     assert written[2].read_bytes() == (MINI / "en_mini-ud-test.conllu").read_bytes()
     with pytest.raises(ConfigError, match="--tag"):
         ud.download_treebank("en_ewt", tmp_path / "out", tag="../../x")
+
+
+def test_train_limit_is_a_seeded_subsample_of_train_only():
+    def subsample(seed, limit=2):
+        dm = MaskedTokenDataModule(root=str(MINI), corpus="ud", train_limit=limit, seed=seed)
+        dm.setup()
+        return dm
+
+    full = mini_datamodule()
+    a, again, other = subsample(0), subsample(0), subsample(5)
+    texts = [[" ".join(s.tokens) for s in dm.sentences["train"]] for dm in (full, a, again, other)]
+    assert len(texts[1]) == 2 and texts[1] == texts[2]  # same seed, same sentences
+    assert texts[1] != texts[3]  # another seed draws another subsample
+    assert all(t in texts[0] for t in texts[1]) and texts[1] == [t for t in texts[0] if t in texts[1]]
+    for split in ("dev", "test"):  # never cut
+        assert len(a.sentences[split]) == len(full.sentences[split])
+    assert len(a.tensors["train"]) == 2 and a.vocab_size < full.vocab_size  # the tokenizer saw 2 only
+    assert len(subsample(0, limit=10_000).sentences["train"]) == len(full.sentences["train"])
+
+
+@pytest.mark.parametrize("limit", [0, -3, 2.5, "ten"])
+def test_train_limit_must_be_a_positive_count(limit):
+    with pytest.raises(ConfigError, match=f"data.train_limit={limit!r}"):
+        MaskedTokenDataModule(root=str(MINI), corpus="ud", train_limit=limit)

@@ -341,3 +341,21 @@ def test_eval_uses_the_runs_own_data_and_reproduces_its_test_accuracy(make_cfg, 
     shutil.rmtree(treebank)
     gone = evaluate()
     assert gone.returncode == 2 and f"data.root={treebank}, is gone" in gone.stderr
+
+
+@pytest.mark.parametrize("treebank, words_of_first", [
+    ("tr_mini", ["Ali", "kitabı", "okudu", "."]),  # head-final, multiword token Evdeki = Evde + ki
+    ("ja_mini", ["猫", "が", "魚", "を", "食べ", "た", "。"]),  # no spaces; 食べた = 食べ + た
+])
+def test_any_ud_language_trains_and_reports(make_cfg, tmp_path, treebank, words_of_first):
+    cfg = make_cfg("experiment=ud_single_head", f"data.root={ROOT / 'tests' / 'fixtures' / treebank}",
+                   "trainer.max_epochs=2", "data.min_frequency=1", "callbacks.progress_bar=null")
+    _, metrics = train(cfg)
+    dm = hydra.utils.instantiate(cfg.data)
+    dm.setup()
+    assert dm.sentences["train"][0].tokens == words_of_first  # words as the treebank segments them
+    assert dm.tensors["train"].lengths[0] == len(words_of_first)  # one token per word: labels stay put
+    report = json.loads((tmp_path / "run" / "report" / "attention_report.json").read_text())
+    assert report["test"]["acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
+    assert {"nsubj", "obj"} <= set(report["per_relation"])
+    assert all(r["beats_position"] is None for r in report["per_relation"].values())  # n < 50: untested

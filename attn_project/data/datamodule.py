@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -35,7 +36,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
                  content: list[str] = CONTENT, function: list[str] = FUNCTION,
                  sizes: dict | None = None, corpus_seed: int = 0, seed: int = 0,
                  tokenizer_path: str | None = None, cache_dir: str | None = None,
-                 num_workers: int = 0, num_samples: int = 2):
+                 num_workers: int = 0, num_samples: int = 2, train_limit: int | None = None):
         super().__init__()
         self.save_hyperparameters()  # logged with the run and stored in its checkpoints
         if corpus not in ("default", "ud"):
@@ -44,6 +45,9 @@ class MaskedTokenDataModule(L.LightningDataModule):
             raise ConfigError(f"data.batching='{batching}': choose one of {BATCHINGS}")
         if max_len <= 0:
             raise ConfigError(f"data.max_len={max_len} must be a positive number of tokens")
+        if train_limit is not None and (type(train_limit) is not int or train_limit <= 0):
+            raise ConfigError(f"data.train_limit={train_limit!r}: give a positive number of training "
+                              f"sentences, or null for all of them")
         if corpus == "default":
             check_max_len(max_len)
         self.root, self.corpus, self.batching = Path(root), corpus, batching
@@ -53,6 +57,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
         self.sizes = dict(sizes or {"train": 20000, "dev": 2000, "test": 2000})
         self.corpus_seed, self.seed, self.num_workers = corpus_seed, seed, num_workers
         self.tokenizer_path, self.cache_dir, self.num_samples = tokenizer_path, cache_dir, num_samples
+        self.train_limit = train_limit
         self.tokenizer = None
         self.sentences: dict[str, list[Sentence]] = {}
         self.tensors: dict[str, SplitTensors] = {}
@@ -110,7 +115,20 @@ class MaskedTokenDataModule(L.LightningDataModule):
         if not kept:
             raise ConfigError(f"{self.split_path(split)}: no sentence has at most "
                              f"data.max_len={self.max_len} tokens")
-        return kept
+        return self.limit(kept) if split == "train" else kept
+
+    def limit(self, sentences: list[Sentence]) -> list[Sentence]:
+        """``data.train_limit`` training sentences drawn with ``data.seed`` (in corpus order), for
+        learning curves: another seed draws another subsample; dev and test are never cut."""
+        if self.train_limit is None or self.train_limit >= len(sentences):
+            if self.train_limit is not None:
+                log.warning("data.train_limit=%d: the train split has only %d sentences; using all",
+                            self.train_limit, len(sentences))
+            return sentences
+        chosen = sorted(random.Random(self.seed).sample(range(len(sentences)), self.train_limit))
+        log.info("train: %d of %d sentences (data.train_limit, seed %d)", len(chosen), len(sentences),
+                 self.seed)
+        return [sentences[i] for i in chosen]
 
     def tensorize(self, sentences: list[Sentence]) -> SplitTensors:
         rel_ids = {r: i for i, r in enumerate(self.relations)}
