@@ -33,7 +33,8 @@ def fake_run(folder, overrides, seed, acc, alignment=0.40, report=True, finished
             "after": {"entropy": 0.8, "dep_alignment": alignment, "dep_mass": 0.5},
             "best_offset": {"offset": "+1", "dep_alignment": 0.42},
             "alignment_margin": {"mean": alignment - 0.42},
-            "per_relation": {"det": {"n": 300, "after": alignment + 0.1, "best_offset": 0.9, "before": 0.1}},
+            "per_relation": {"det": {"n": 300, "after": alignment + 0.1, "best_offset": 0.9, "before": 0.1,
+                                     "beats_position": seed == 1}},
         }))
 
 
@@ -69,6 +70,8 @@ def test_groups_by_setting_with_student_t_intervals(sweep):
         assert acc["ci95"][0] <= acc["mean"] <= acc["ci95"][1]
         assert group["metrics"]["alignment_margin"]["mean"] == pytest.approx(0.40 - 0.42)
         assert group["relations"]["det"]["margin"]["mean"] == pytest.approx(0.5 - 0.9)
+        det = group["relations"]["det"]
+        assert (det["beats_position_runs"], det["tested_runs"]) == (1, 3)  # seed 1 only
     skipped = {s["run"].rsplit("/", 1)[1]: s["why"] for s in study["skipped"]}
     assert skipped == {"6_experiment=single_head_seed=4": "failed: training loss became nan at step 3",
                        "7_experiment=single_head_seed=5": "finished without a report "

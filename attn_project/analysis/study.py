@@ -46,7 +46,7 @@ class Run:
     overrides: dict[str, str]
     config: dict
     metrics: dict[str, float]
-    relations: dict[str, dict]  # relation → {"n", "margin"} (after minus best offset, to the head)
+    relations: dict[str, dict]  # relation → n, margin (after − best offset, to the head), verdict
 
     @property
     def seed(self):
@@ -95,7 +95,8 @@ def read_run(folder: Path) -> Run | str:
         return f"unreadable: {err}"
     metrics = {name: pick(report, path) for name, path in REPORT_METRICS.items()}
     metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
-    relations = {rel: {"n": r["n"], "margin": r["after"] - r["best_offset"]}
+    relations = {rel: {"n": r["n"], "margin": r["after"] - r["best_offset"],
+                       "beats_position": r.get("beats_position")}
                  for rel, r in (report.get("per_relation") or {}).items()
                  if r.get("after") is not None and r.get("best_offset") is not None}
     parsed = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
@@ -158,7 +159,9 @@ def summarise(group: Group) -> dict:
 def relation_summary(runs: list[Run], rel: str) -> dict:
     """Mean number of rows, and the margin over the best offset with its CI, of one relation."""
     present = [run.relations[rel] for run in runs if rel in run.relations]
-    return {"n": float(np.mean([r["n"] for r in present])), "margin": mean_ci([r["margin"] for r in present])}
+    verdicts = [r["beats_position"] for r in present if r["beats_position"] is not None]
+    return {"n": float(np.mean([r["n"] for r in present])), "margin": mean_ci([r["margin"] for r in present]),
+            "beats_position_runs": sum(verdicts), "tested_runs": len(verdicts)}
 
 
 def run_study(folders: list[Path], group_by: list[str] | None = None) -> dict:
