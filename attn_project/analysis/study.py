@@ -146,6 +146,7 @@ def mean_ci(values: list[float], level: float = 0.95) -> dict:
 
 
 def summarise(group: Group) -> dict:
+    group.runs.sort(key=lambda run: (str(run.seed), str(run.folder)))
     names = sorted({name for run in group.runs for name in run.metrics})
     relations = sorted({rel for run in group.runs for rel in run.relations})
     return {

@@ -39,8 +39,13 @@ def wide_figure(ncols: int, groups: int) -> tuple[Figure, np.ndarray]:
     return fig, np.atleast_1d(fig.subplots(1, ncols))
 
 
+def wrap(text: str, width: int) -> str:
+    """Lines of at most ``width`` characters, broken at spaces or after underscores."""
+    return textwrap.fill(text.replace("_", "_ "), width, break_long_words=False).replace("_ ", "_")
+
+
 def labels_of(groups: list[dict]) -> list[str]:
-    return [textwrap.fill(key_label(g["key"]), 26) + f"\n(n={g['n_runs']})" for g in groups]
+    return [wrap(key_label(g["key"]), 26) + f"\n(n={g['n_runs']})" for g in groups]
 
 
 def accuracy_figure(groups: list[dict]) -> Figure:
@@ -89,7 +94,7 @@ def relations_figure(groups: list[dict]) -> Figure:
         summaries = [g["relations"].get(rel, {}).get("margin") for rel in relations]
         means, errors = zip(*(mean_and_error(s) for s in summaries)) if summaries else ((), ())
         ax.barh(y + k * height, means, height, xerr=np.array(errors).T if errors else None, capsize=3,
-                label=textwrap.fill(key_label(g["key"]), 40))
+                label=wrap(key_label(g["key"]), 40))
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y + 0.4 - height / 2, relations, fontsize=8)
     ax.set_xlabel("alignment to the head minus the best fixed offset's")
