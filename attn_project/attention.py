@@ -147,8 +147,7 @@ class MultiHeadAttention(nn.Module):
         if num_heads < 1 or d_model % num_heads != 0:
             raise ConfigError(
                 f"num_heads={num_heads} must be ≥ 1 and divide d_model={d_model} "
-                f"(each head gets d_model / num_heads dimensions); pick e.g. num_heads=1, 2 or 4.",
-                "num_heads")
+                f"(each head gets d_model / num_heads dimensions); pick e.g. num_heads=1, 2 or 4.")
         self.d_model, self.num_heads = d_model, num_heads
         self.d_head = d_model // num_heads
         self.w_q = nn.Linear(d_model, d_model)

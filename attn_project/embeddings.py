@@ -26,9 +26,9 @@ class PositionalEncoding(nn.Module):
     def __init__(self, max_len: int, d_model: int, kind: str = "sinusoidal"):
         super().__init__()
         if kind not in ("sinusoidal", "learned"):
-            raise ConfigError(f"positional='{kind}': choose 'sinusoidal' or 'learned'", "positional")
+            raise ConfigError(f"positional='{kind}': choose 'sinusoidal' or 'learned'")
         if max_len <= 0:
-            raise ConfigError(f"max_len={max_len} must be a positive number of tokens", "max_len")
+            raise ConfigError(f"max_len={max_len} must be a positive number of tokens")
         self.kind, self.max_len = kind, max_len
         if kind == "learned":
             self.table = nn.Parameter(torch.randn(max_len, d_model) * 0.02)

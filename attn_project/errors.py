@@ -25,20 +25,9 @@ class UserError(Exception):
 class ConfigError(UserError, ValueError):
     """A config value (or command-line argument) that cannot work; the message names the key.
 
-    Model code names only its own argument (``key``, e.g. ``num_heads``); the config layer
-    that knows the Hydra key (``model.num_heads``) renames it with ``under``.
+    Model code names its own arguments (``num_heads=3``); the config layer, which knows the
+    Hydra keys, renames them (``model.num_heads=3``; see ``train.config_keys``).
     """
-
-    def __init__(self, message: str, key: str | None = None):
-        super().__init__(message)
-        self.key = key
-
-    def under(self, config_key: str) -> ConfigError:
-        """The same error, its message starting with the key as the config spells it."""
-        message = str(self)
-        if self.key and message.startswith(self.key):
-            message = config_key + message[len(self.key):]
-        return ConfigError(message, config_key)
 
 
 class DataError(UserError, ValueError):

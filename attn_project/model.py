@@ -31,7 +31,7 @@ INITS = ("default", "normal")
 def init_projections(attention: nn.Module, init: str) -> None:
     """'default' keeps PyTorch's nn.Linear init; 'normal' draws W_Q, W_K, W_V from unscaled N(0,1)."""
     if init not in INITS:
-        raise ConfigError(f"init='{init}': choose one of {INITS}", "init")
+        raise ConfigError(f"init='{init}': choose one of {INITS}")
     if init == "normal":
         for name in ("w_q", "w_k", "w_v"):
             linear = getattr(attention, name)
@@ -64,10 +64,10 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.d_model <= 0:
-            raise ConfigError(f"d_model={self.d_model} must be positive", "d_model")
+            raise ConfigError(f"d_model={self.d_model} must be positive")
         if self.directional_values and self.num_heads != 1:
             raise ConfigError("directional_values=true is a single-head design: set num_heads=1 "
-                              "(several heads can keep sides apart on their own)", "directional_values")
+                              "(several heads can keep sides apart on their own)")
 
 
 def attention_layer(config: ModelConfig) -> nn.Module:
