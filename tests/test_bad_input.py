@@ -82,6 +82,7 @@ CASES = {
     "new key in the model section": ("train", lambda t, c: ["+model.nonsense=1"], ["model.nonsense", "not a model setting"]),
     "misspelt optimized_metric": ("train", lambda t, c: ["optimized_metric=val/acc_bets"],
                                   ["optimized_metric='val/acc_bets'", "choose one of", "attention/dep_alignment"]),
+    "train_limit zero": ("train", lambda t, c: ["data.train_limit=0"], ["data.train_limit=0", "positive number"]),
     "max_len zero": ("train", lambda t, c: ["data.max_len=0"], ["data.max_len=0"]),
     "max_len negative": ("train", lambda t, c: ["data.max_len=-5"], ["data.max_len=-5"]),
     "treebank folder missing": ("train", lambda t, c: ["data=ud", f"data.root={t}/absent"],
