@@ -138,3 +138,13 @@ def test_study_of_a_real_sweep_of_two_experiments_and_three_seeds(tmp_path, data
     assert all(g["n_runs"] == 3 and sorted(g["seeds"]) == [1, 2, 3] for g in study["groups"])
     assert all(g["metrics"]["test/acc"]["ci95"] is not None for g in study["groups"])
     assert not study["skipped"]
+
+
+def test_a_learning_curve_when_grouped_by_train_limit(tmp_path):
+    runs = [(250, 1, 0.60), (250, 2, 0.62), (1000, 1, 0.68), (1000, 2, 0.70)]
+    for n, (limit, seed, acc) in enumerate(runs):
+        fake_run(tmp_path / f"{n}", ["experiment=ud_single_head", f"data.train_limit={limit}"], seed, acc)
+    study = run_study([tmp_path], group_by=["experiment", "data.train_limit"])
+    assert [g["key"]["data.train_limit"] for g in study["groups"]] == ["1000", "250"]
+    paths = write_study(study, tmp_path / "out")
+    assert paths["study_learning_curve"].stat().st_size > 10_000

@@ -103,12 +103,46 @@ def relations_figure(groups: list[dict]) -> Figure:
     return fig
 
 
+CURVE_KEY = "data.train_limit"
+
+
+def learning_curve_figure(groups: list[dict]) -> Figure:
+    """Accuracy against training sentences (log x), one line per other setting, with 95% CIs and
+    the baselines fitted on the same subsamples (dashed)."""
+    fig = Figure(figsize=(7.5, 5.0), layout="constrained")
+    ax = fig.subplots()
+    lines: dict[str, list[dict]] = {}
+    for g in groups:
+        rest = {k: v for k, v in g["key"].items() if k != CURVE_KEY}
+        lines.setdefault(key_label(rest), []).append(g)
+    for k, (label, members) in enumerate(sorted(lines.items())):
+        members = sorted(members, key=lambda g: float(g["key"][CURVE_KEY]))
+        x = [float(g["key"][CURVE_KEY]) for g in members]
+        points(ax, x, [g["metrics"].get("test/acc") for g in members], color=f"C{k}", label=label,
+               linestyle="-")
+    baseline_of = {float(g["key"][CURVE_KEY]): g for g in groups}  # the same subsample in every line
+    x = sorted(baseline_of)
+    for name, label, color in BASELINES[1:]:
+        ax.plot(x, [mean_and_error(baseline_of[v]["metrics"].get(name))[0] for v in x], "--", color=color,
+                label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("training sentences (data.train_limit)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Learning curve: mean and 95% CI over seeds (dashed: baselines on the same sentences)",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def figures(study: dict) -> dict[str, Figure]:
     groups = study["groups"]
     if not groups:
         return {}
-    return {"study_accuracy": accuracy_figure(groups), "study_attention": attention_figure(groups),
-            "study_relations": relations_figure(groups)}
+    out = {"study_accuracy": accuracy_figure(groups), "study_attention": attention_figure(groups),
+           "study_relations": relations_figure(groups)}
+    if all(str(g["key"].get(CURVE_KEY, "None")).isdigit() for g in groups):  # grouped by train_limit
+        out["study_learning_curve"] = learning_curve_figure(groups)
+    return out
 
 
 def save(fig: Figure, path: Path) -> Path:
