@@ -145,6 +145,6 @@ def test_a_learning_curve_when_grouped_by_train_limit(tmp_path):
     for n, (limit, seed, acc) in enumerate(runs):
         fake_run(tmp_path / f"{n}", ["experiment=ud_single_head", f"data.train_limit={limit}"], seed, acc)
     study = run_study([tmp_path], group_by=["experiment", "data.train_limit"])
-    assert [g["key"]["data.train_limit"] for g in study["groups"]] == ["1000", "250"]
+    assert [g["key"]["data.train_limit"] for g in study["groups"]] == ["250", "1000"]  # as numbers
     paths = write_study(study, tmp_path / "out")
     assert paths["study_learning_curve"].stat().st_size > 10_000

@@ -130,7 +130,15 @@ def group_runs(runs: list[Run], group_by: list[str] | None = None) -> list[Group
     for run, setting in zip(runs, settings):
         key = {k: setting.get(k, "(default)") for k in varying}
         groups.setdefault(tuple(sorted(setting.items())), Group(key)).runs.append(run)
-    return sorted(groups.values(), key=lambda g: json.dumps(g.key, sort_keys=True))
+    return sorted(groups.values(), key=lambda g: [natural(g.key[k]) for k in sorted(g.key)])
+
+
+def natural(value: str) -> tuple:
+    """Sort numbers as numbers (250 before 1000), then text."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
 
 
 def mean_ci(values: list[float], level: float = 0.95) -> dict:
