@@ -11,8 +11,8 @@ from attn_project.analysis.rows import RowScores
 def offset_alignment(rows: RowScores) -> dict[int, float]:
     """For every offset from the farthest link on the left to the farthest on the right: the share
     of rows whose gold links include the word at that offset (off the sentence: a miss)."""
-    offsets = np.concatenate(rows.links) if rows.links else np.zeros(0, int)
-    if not len(offsets) or not len(rows.sentence):
+    offsets = rows.link_offset
+    if not len(offsets):
         return {-1: 0.0, 1: 0.0}
     low, high = int(offsets.min()), int(offsets.max())
     counts = np.bincount(offsets - low, minlength=high - low + 1)  # each (row, offset) once
@@ -21,7 +21,9 @@ def offset_alignment(rows: RowScores) -> dict[int, float]:
 
 def offset_hits(rows: RowScores, offset: int) -> np.ndarray:
     """[N]: the word at ``offset`` is one of the row's gold links."""
-    return np.array([offset in links for links in rows.links], dtype=bool)
+    hits = np.zeros(len(rows.sentence), dtype=bool)
+    hits[rows.link_row[rows.link_offset == offset]] = True
+    return hits
 
 
 def relation_rows(rows: RowScores, direction: str, relation: int) -> np.ndarray:
@@ -29,7 +31,9 @@ def relation_rows(rows: RowScores, direction: str, relation: int) -> np.ndarray:
     to_dependent: the row has a dependent with it)."""
     if direction == "to_head":
         return rows.relation == relation
-    return np.array([(deps[:, 1] == relation).any() for deps in rows.dependents], dtype=bool)
+    where = np.zeros(len(rows.sentence), dtype=bool)
+    where[rows.dep_row[rows.dep_rel == relation]] = True
+    return where
 
 
 def model_hits(rows: RowScores, direction: str, relation: int, where: np.ndarray) -> np.ndarray:
@@ -43,12 +47,15 @@ def best_relation_offset(rows: RowScores, direction: str, relation: int,
                          where: np.ndarray) -> tuple[int | None, np.ndarray]:
     """(the offset that hits most of the chosen rows, its hits [n]) for one relation."""
     if direction == "to_head":
-        offsets = [np.array([o]) for o in rows.head_offset[where]]
+        row, offset = np.flatnonzero(where), rows.head_offset[where]
     else:
-        offsets = [np.unique(deps[deps[:, 1] == relation, 0]) for deps, keep in zip(rows.dependents, where)
-                   if keep]
-    if not offsets:
+        keep = (rows.dep_rel == relation) & where[rows.dep_row]
+        row, offset = rows.dep_row[keep], rows.dep_offset[keep]
+    if not len(row):
         return None, np.zeros(0, bool)
-    values, counts = np.unique(np.concatenate(offsets), return_counts=True)
+    row, offset = np.unique(np.stack([row, offset]), axis=1)  # each (row, offset) once
+    values, counts = np.unique(offset, return_counts=True)
     best = int(values[counts.argmax()])  # ties: the smallest offset
-    return best, np.array([best in o for o in offsets], dtype=bool)
+    hits = np.zeros(len(rows.sentence), dtype=bool)
+    hits[row[offset == best]] = True
+    return best, hits[where]

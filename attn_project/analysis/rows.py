@@ -34,26 +34,23 @@ class RowScores:
     dependent_rel: np.ndarray  # [N, H] relation of the attended word if it is a dependent, else -1
     correct: np.ndarray  # [N] the classifier's prediction was right
     label: np.ndarray  # [N] 1 = content, 0 = function
-    links: list[np.ndarray]  # per row: offsets j - i of its gold links
-    dependents: list[np.ndarray]  # per row: [k, 2] (offset, relation) of its counted dependents
+    link_row: np.ndarray  # [K] every gold link of every row: its row …
+    link_offset: np.ndarray  # [K] … and its offset j - i
+    dep_row: np.ndarray  # [D] every counted dependent of every row: its row, …
+    dep_offset: np.ndarray  # [D] … its offset j - i …
+    dep_rel: np.ndarray  # [D] … and its relation
 
     @property
     def num_heads(self) -> int:
         return self.entropy.shape[1]
 
     def to_state(self) -> dict:
-        """Plain tensors and lists (for checkpoints, which load with weights_only=True)."""
-        state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in vars(self).items()
-                 if isinstance(v, np.ndarray)}
-        state["links"] = [torch.from_numpy(x) for x in self.links]
-        state["dependents"] = [torch.from_numpy(x) for x in self.dependents]
-        return state
+        """Plain tensors (for checkpoints, which load with weights_only=True)."""
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in vars(self).items()}
 
     @classmethod
     def from_state(cls, state: dict) -> RowScores:
-        arrays = {k: v.numpy() for k, v in state.items() if isinstance(v, Tensor)}
-        return cls(**arrays, links=[x.numpy() for x in state["links"]],
-                   dependents=[x.numpy() for x in state["dependents"]])
+        return cls(**{k: v.numpy() for k, v in state.items()})
 
 
 def score_batch(batch: dict[str, Tensor], punct_edges: bool) -> dict:
@@ -89,11 +86,18 @@ def score_batch(batch: dict[str, Tensor], punct_edges: bool) -> dict:
         "dependent_rel": torch.where(top_dep, top_rel, -1)[sb, :, si].numpy(),
         "correct": (predicted == labels)[sb, si].numpy(),
         "label": labels[sb, si].numpy(),
-        "links": [(links[bb, i].nonzero().flatten() - i).numpy() for bb, i in zip(sb.tolist(), si.tolist())],
-        "dependents": [torch.stack([is_dep[bb, i].nonzero().flatten() - i,
-                                    rels[bb, is_dep[bb, i]]], 1).numpy().reshape(-1, 2)
-                       for bb, i in zip(sb.tolist(), si.tolist())],
+        **pairs("link", links[sb, si], si),
+        **pairs("dep", is_dep[sb, si], si, rels[sb]),
     }
+
+
+def pairs(name: str, linked: Tensor, position: Tensor, rels: Tensor | None = None) -> dict:
+    """linked [N, T] → flat (row, offset[, relation]) arrays of its True entries."""
+    row, j = linked.nonzero(as_tuple=True)
+    out = {f"{name}_row": row.numpy(), f"{name}_offset": (j - position[row]).numpy()}
+    if rels is not None:
+        out[f"{name}_rel"] = rels[row, j].numpy()
+    return out
 
 
 def collect(batches, punct_edges: bool = False) -> RowScores:
@@ -101,11 +105,10 @@ def collect(batches, punct_edges: bool = False) -> RowScores:
     parts = [score_batch(batch, punct_edges) for batch in batches]
     if not parts:
         raise ValueError("no sentences to score")
-    merged = {}
-    for key in parts[0]:
-        values = [p[key] for p in parts]
-        merged[key] = sum(values, []) if isinstance(values[0], list) else np.concatenate(values)
-    return RowScores(**merged)
+    first_row = np.cumsum([0] + [len(p["sentence"]) for p in parts[:-1]])  # where each batch's rows start
+    for part, start in zip(parts, first_row):
+        part["link_row"], part["dep_row"] = part["link_row"] + start, part["dep_row"] + start
+    return RowScores(**{key: np.concatenate([p[key] for p in parts]) for key in parts[0]})
 
 
 def summary(rows: RowScores) -> dict:
