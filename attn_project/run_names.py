@@ -1,5 +1,5 @@
-"""Run-folder names that tell runs apart: the experiment's name, and in a sweep the overrides
-that differ between its jobs (``logs/multiruns/single_head/<date_time>/2_seed=3``).
+"""Where runs go: the project root, and run-folder names that tell runs apart — the
+experiment's name, and in a sweep the overrides that differ between its jobs (``logs/multiruns/single_head/<date_time>/2_seed=3``).
 
 Hydra resolves the folder names in each job's process (a joblib worker too), where the sweep's
 command line is gone; the parent process notes the swept keys in an environment variable
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
@@ -57,5 +58,13 @@ def safe(name: str) -> str:
     return UNSAFE.sub("-", str(name))
 
 
-for _name, _resolver in (("experiment_folder", experiment_folder), ("job_folder", job_folder)):
+def project_root() -> str:
+    """The repository's folder when the package runs from one (editable install or checkout),
+    else the current folder: logs/ and data/ do not follow the user's ``cd``."""
+    root = Path(__file__).resolve().parents[1]
+    return str(root if (root / "pyproject.toml").is_file() and (root / "conf").is_dir() else Path.cwd())
+
+
+for _name, _resolver in (("experiment_folder", experiment_folder), ("job_folder", job_folder),
+                         ("project_root", project_root)):
     OmegaConf.register_new_resolver(_name, _resolver, replace=True)

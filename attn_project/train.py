@@ -13,11 +13,12 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
 from attn_project.checkpoint import check_fits, read_checkpoint
+from attn_project.console import quiet_console
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.tokenizer import tokenizer_to_json
@@ -27,6 +28,7 @@ from attn_project.model import ModelConfig
 from attn_project.module import MaskedTokenModule
 
 log = logging.getLogger(__name__)
+quiet_console()
 
 
 def run_dir(cfg: DictConfig) -> Path:
@@ -85,6 +87,8 @@ def config_keys(message: str) -> str:
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    if cfg.get("scheduler"):  # the learning rate, epoch by epoch, to every logger
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     overrides = {}
     if in_sweep():  # no progress bars in sweeps: their output interleaves
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]

@@ -142,6 +142,9 @@ def test_non_finite_loss_end_to_end(tmp_path, data_dir):
     assert result.returncode == 2
     assert "training loss became nan at step 0" in result.stderr
     assert "Traceback" not in result.stderr
+    output = result.stdout + result.stderr  # a quiet console: no advertising, no library deprecations
+    assert "💡 Tip" not in output and "LeafSpec" not in output
+    assert "Trainable params" in output  # the model summary, at the start of fit
     assert not list((tmp_path / "run").glob("checkpoints/*.ckpt"))
 
 

@@ -20,7 +20,7 @@ from attn_project.callbacks.attention import AttentionMetrics
 from attn_project.data.labels import IGNORE
 from attn_project.model import MaskedTokenClassifier
 from attn_project.module import MaskedTokenModule
-from attn_project.train import build_module, train
+from attn_project.train import build_module, build_trainer, train
 
 TINY = ["trainer.max_epochs=1", "++trainer.limit_train_batches=4", "++trainer.limit_val_batches=2",
         "++trainer.limit_test_batches=2", "callbacks.progress_bar=null"]
@@ -90,6 +90,8 @@ def test_optimizer_and_scheduler_configs_train(make_cfg, overrides, optimizer, s
                         enable_checkpointing=False, enable_progress_bar=False)
     trainer.fit(module, datamodule=dm)
     assert type(trainer.optimizers[0]).__name__ == optimizer
+    monitors = [c for c in build_trainer(cfg).callbacks if type(c).__name__ == "LearningRateMonitor"]
+    assert len(monitors) == (1 if scheduler else 0)  # the learning rate is logged when it moves
     schedulers = [type(c.scheduler).__name__ for c in trainer.lr_scheduler_configs]
     assert schedulers == ([scheduler] if scheduler else [])
 
@@ -359,3 +361,31 @@ def test_any_ud_language_trains_and_reports(make_cfg, tmp_path, treebank, words_
     assert report["test"]["acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
     assert {"nsubj", "obj"} <= set(report["per_relation"])
     assert all(r["beats_position"] is None for r in report["per_relation"].values())  # n < 50: untested
+
+
+@pytest.mark.parametrize("logger, tensorboard", [("csv", False), ("many", True)])
+def test_csv_and_many_loggers_get_every_scalar(make_cfg, tmp_path, logger, tensorboard):
+    import csv
+
+    train(make_cfg(*TINY, f"logger={logger}"))
+    with (tmp_path / "run" / "csv" / "metrics.csv").open() as handle:
+        columns = set(next(csv.reader(handle)))
+    assert {"val/acc", "test/acc", "attention/entropy", "attention/alignment_margin"} <= columns
+    assert (tmp_path / "run" / "tensorboard").is_dir() == tensorboard
+    assert (tmp_path / "run" / "report" / "attention_report.json").is_file()  # written whatever logs
+
+
+def test_runs_from_another_folder_write_into_the_project(tmp_path, data_dir):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "debug=fdr",
+                             f"paths.data_dir={data_dir}", "data.sizes={train:1500,dev:200,test:200}"],
+                            cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = Path(result.stdout.split("run folder: ")[1].split()[0])
+    try:
+        assert run.is_relative_to(ROOT / "logs" / "runs") and not any(elsewhere.iterdir())
+    finally:
+        import shutil
+
+        shutil.rmtree(run, ignore_errors=True)
