@@ -1,5 +1,6 @@
 """Where runs go: the project root, and run-folder names that tell runs apart — the
-experiment's name, and in a sweep the overrides that differ between its jobs (``logs/multiruns/single_head/<date_time>/2_seed=3``).
+experiment's name, and in a sweep the overrides that differ between its jobs
+(``logs/multiruns/single_head/<date_time>/2_seed=3``).
 
 Hydra resolves the folder names in each job's process (a joblib worker too), where the sweep's
 command line is gone; the parent process notes the swept keys in an environment variable
