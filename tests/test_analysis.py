@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from conftest import ROOT, compose_cfg
@@ -123,6 +124,11 @@ def test_inspect_attention_writes_png_and_html(short_run, tmp_path):
     [shown] = data["sentences"]
     assert shown["tokens"] == expected.words and shown["unknown"] == expected.unknown
     torch.testing.assert_close(torch.tensor(shown["weights"]), expected.mask_map, atol=1e-6, rtol=0)
+    exported = json.loads((out / "attention.json").read_text())["sentences"][0]  # to take away
+    assert exported["tokens"] == expected.words and exported["p_content"] == pytest.approx(expected.p_content)
+    arrays = np.load(out / "attention.npz")
+    np.testing.assert_allclose(arrays["sentence0"], expected.mask_map.numpy(), atol=1e-6)
+    assert arrays["sentence0_tokens"].tolist() == expected.words
 
     empty = run_inspect(f"ckpt_path={ckpt}", "text=   ")
     assert empty.returncode == 2 and "nothing to inspect" in empty.stderr

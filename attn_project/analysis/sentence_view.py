@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from attn_project.analysis import plots
@@ -84,10 +86,25 @@ def write_views(results: list[SentenceAttention], out: Path) -> list[Path]:
         written.append(plots.save(fig, out / f"sentence{n}_mask_map.png"))
         fig = plots.head_grid_figure(r.mask_map, tokens, "Mask map per head")
         written.append(plots.save(fig, out / f"sentence{n}_heads.png"))
-    written.append(write_html(out / "attention.html", [
-        {"text": " ".join(r.words), "tokens": r.words, "unknown": r.unknown,
-         "predictions": r.predictions(), "weights": r.mask_map.tolist()} for r in results]))
+    records = [{"text": " ".join(r.words), "tokens": r.words, "unknown": r.unknown,
+                "predictions": r.predictions(), "p_content": r.p_content, "weights": r.mask_map.tolist()}
+               for r in results]
+    written.append(write_html(out / "attention.html", records))
+    written += export(records, results, out)
     return written
+
+
+def export(records: list[dict], results: list[SentenceAttention], out: Path) -> list[Path]:
+    """attention.json (everything, as lists) and attention.npz (``sentenceN``: the mask map
+    [H, T, T]; ``sentenceN_tokens``): the attention to take away into other tools."""
+    json_path, npz_path = out / "attention.json", out / "attention.npz"
+    json_path.write_text(json.dumps({"sentences": records}, ensure_ascii=False), encoding="utf-8")
+    arrays = {}
+    for n, r in enumerate(results):
+        arrays[f"sentence{n}"] = r.mask_map.numpy()
+        arrays[f"sentence{n}_tokens"] = np.array(r.words)
+    np.savez_compressed(npz_path, **arrays)
+    return [json_path, npz_path]
 
 
 def print_predictions(result: SentenceAttention) -> None:
