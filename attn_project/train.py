@@ -131,6 +131,8 @@ def train(cfg: DictConfig) -> tuple[float | None, dict]:
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     for logger in trainer.loggers:
         logger.finalize("success")
+        if callable(getattr(logger.experiment, "finish", None)):  # W&B: flush and close the run
+            logger.experiment.finish()
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True))  # the run ended
     print(f"run folder: {out}")
     return optimized_value(cfg.get("optimized_metric"), metrics), metrics

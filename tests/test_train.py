@@ -389,3 +389,14 @@ def test_runs_from_another_folder_write_into_the_project(tmp_path, data_dir):
         import shutil
 
         shutil.rmtree(run, ignore_errors=True)
+
+
+def test_wandb_logger_offline_gets_scalars_and_images(make_cfg, tmp_path, monkeypatch):
+    pytest.importorskip("wandb")  # an optional dependency: pip install -e ".[wandb]"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    train(make_cfg(*TINY, "logger=wandb"))
+    [run] = (tmp_path / "run" / "wandb").glob("offline-run-*")
+    records = next(run.glob("run-*.wandb")).read_bytes()  # the offline log, to `wandb sync` later
+    assert b"test/acc" in records and b"attention/entropy" in records and b"model.d_model" in records
+    images = sorted(p.name for p in (run / "files" / "media" / "images" / "attention").glob("*.png"))
+    assert any(name.startswith("sample0_") for name in images)  # the heat maps, not only TensorBoard

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import RunningStage
 from lightning.pytorch.utilities import rank_zero_only
+from PIL import Image
 
 from attn_project.analysis.mask_maps import analyse_split, gold_syntax, sample_attention, sentence_ids
 from attn_project.analysis.position import offset_alignment
@@ -68,15 +70,20 @@ class AttentionHeatmaps(L.Callback):
 
     @rank_zero_only
     def log_figures(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """To every logger that takes images: TensorBoard (PNG bytes as they are) and W&B."""
         writer = tensorboard(trainer)
-        if writer is None:
+        image_loggers = [logger for logger in trainer.loggers if hasattr(logger, "log_image")]
+        if writer is None and not image_loggers:
             return
         dm, step = trainer.datamodule, trainer.global_step
         for k, index in enumerate(dm.sample_indices("dev", self.num_samples)):
             inputs = sample_inputs(pl_module.model, dm, index)
             title = f"sample {k}, step {step}" + (" (before training)" if step == 0 else "")
             png = self.figure(k, inputs).update(inputs["mask_map"], inputs["raw"], title)
-            writer.file_writer.add_summary(png_summary(f"attention/sample{k}", png), step)
+            if writer is not None:
+                writer.file_writer.add_summary(png_summary(f"attention/sample{k}", png), step)
+            for logger in image_loggers:  # e.g. WandbLogger
+                logger.log_image(key=f"attention/sample{k}", images=[Image.open(io.BytesIO(png))], step=step)
 
     def on_fit_start(self, trainer, pl_module):
         self.figures = {}  # a new fit may have another datamodule
