@@ -40,10 +40,6 @@ class RowScores:
     dep_offset: np.ndarray  # [D] … its offset j - i …
     dep_rel: np.ndarray  # [D] … and its relation
 
-    @property
-    def num_heads(self) -> int:
-        return self.entropy.shape[1]
-
     def to_state(self) -> dict:
         """Plain tensors (for checkpoints, which load with weights_only=True)."""
         return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in vars(self).items()}
