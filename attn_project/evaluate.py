@@ -31,13 +31,21 @@ def task_overrides() -> list[str]:
         return []
 
 
-def run_datamodule(ckpt_path: str, settings: dict | None) -> MaskedTokenDataModule:
-    """The DataModule of the run that wrote the checkpoint, from the settings stored in it."""
+def run_datamodule(ckpt_path: str, settings: dict | None, local: DictConfig) -> MaskedTokenDataModule:
+    """The DataModule of the run that wrote the checkpoint, from the settings stored in it.
+
+    Where files are *written* comes from this machine's config, never from the checkpoint: the
+    cache folder, and for the generated corpus its root (its folder name holds every generator
+    input, so the same corpus is found or regenerated there). A treebank folder is only read.
+    """
     if settings is None:
         raise CheckpointError(f"ckpt_path={ckpt_path}: the checkpoint does not record its data (written "
                               f"by an older version); name it: data=ud data.root=… or experiment=…")
+    writes = {"cache_dir": local.cache_dir, "tokenizer_path": None}  # the checkpoint's tokenizer is used
+    if settings.get("corpus") == "default":
+        writes["root"] = local.root
     try:
-        dm = MaskedTokenDataModule(**settings)
+        dm = MaskedTokenDataModule(**{**settings, **writes})
     except TypeError as err:
         raise CheckpointError(f"ckpt_path={ckpt_path}: its data settings do not fit this version: "
                               f"{err}") from err
@@ -52,7 +60,7 @@ def evaluate(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True)
     module, tokenizer, settings = load_run(cfg.ckpt_path)
     chosen = names_data(task_overrides())
-    dm = hydra.utils.instantiate(cfg.data) if chosen else run_datamodule(cfg.ckpt_path, settings)
+    dm = hydra.utils.instantiate(cfg.data) if chosen else run_datamodule(cfg.ckpt_path, settings, cfg.data)
     dm.tokenizer = tokenizer  # ids must mean what they meant in training
     dm.setup()
     source = "as the command line says" if chosen else "the data the run trained on"

@@ -400,3 +400,17 @@ def test_wandb_logger_offline_gets_scalars_and_images(make_cfg, tmp_path, monkey
     assert b"test/acc" in records and b"attention/entropy" in records and b"model.d_model" in records
     images = sorted(p.name for p in (run / "files" / "media" / "images" / "attention").glob("*.png"))
     assert any(name.startswith("sample0_") for name in images)  # the heat maps, not only TensorBoard
+
+
+def test_eval_writes_only_where_this_machine_says(make_cfg, tmp_path):
+    """A checkpoint's data settings (plain data a user hands over) never choose where files go."""
+    from attn_project.evaluate import run_datamodule
+
+    cfg = make_cfg()
+    outside = tmp_path / "outside"
+    settings = {**hydra.utils.instantiate(cfg.data).hparams, "root": str(outside / "corpus"),
+                "cache_dir": str(outside / "cache"), "tokenizer_path": str(outside / "tok")}
+    dm = run_datamodule("x.ckpt", settings, cfg.data)
+    dm.setup()
+    assert str(dm.root) == cfg.data.root and dm.cache_dir == cfg.data.cache_dir
+    assert dm.tokenizer_path is None and not outside.exists()

@@ -116,8 +116,8 @@ def why_unfinished(folder: Path) -> str:
 
 def setting_of(run: Run, group_by: list[str] | None) -> dict[str, str]:
     if group_by:
-        return {key: str(run.overrides.get(key, OmegaConf.select(OmegaConf.create(run.config), key)))
-                for key in group_by}
+        config = OmegaConf.create(run.config)
+        return {key: str(run.overrides.get(key, OmegaConf.select(config, key))) for key in group_by}
     return {k: v for k, v in run.overrides.items() if not k.startswith(PLUMBING)}
 
 
