@@ -48,6 +48,7 @@ class ModelConfig:
     max_len: int = 64
     mask_id: int = 2
     pad_id: int = 0
+    unk_id: int = 1
     d_model: int = 64
     num_heads: int = 1
     positional: str = "sinusoidal"
@@ -56,6 +57,8 @@ class ModelConfig:
     feed_forward: bool = False
     d_ff: int | None = None
     dropout: float = 0.0
+    embedding_dropout: float = 0.0
+    word_dropout: float = 0.0
     init: str = "default"
     directional_values: bool = False
     relative_bias: bool = False
@@ -65,6 +68,9 @@ class ModelConfig:
     def __post_init__(self):
         if self.d_model <= 0:
             raise ConfigError(f"d_model={self.d_model} must be positive")
+        for name in ("dropout", "embedding_dropout", "word_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be a probability in [0, 1)")
         if self.directional_values and self.num_heads != 1:
             raise ConfigError("directional_values=true is a single-head design: set num_heads=1 "
                               "(several heads can keep sides apart on their own)")
@@ -97,6 +103,7 @@ class MaskedTokenClassifier(nn.Module):
         self.relative_bias = RelativePositionBias(config.num_heads) if config.relative_bias else None
         self.residual = config.residual
         self.dropout = nn.Dropout(config.dropout)
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.norm = nn.LayerNorm(d_model) if config.layer_norm else nn.Identity()
         self.ff = None
         if config.feed_forward:
@@ -104,6 +111,19 @@ class MaskedTokenClassifier(nn.Module):
             self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
             self.ff_norm = nn.LayerNorm(d_model) if config.layer_norm else nn.Identity()
         self.classifier = nn.Linear(d_model, config.num_classes)
+
+    def drop_words(self, ids: Tensor) -> Tensor:
+        """In training, each word becomes [UNK] with probability ``word_dropout`` ([MASK] and
+        padding stay): the model learns to use context it has not memorised, and [UNK] is trained."""
+        if not self.training or self.config.word_dropout == 0:
+            return ids
+        is_word = ids.ne(self.pad_id) & ids.ne(self.mask_id)
+        drop = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
+        return ids.masked_fill(drop & is_word, self.config.unk_id)
+
+    def embed_words(self, ids: Tensor) -> Tensor:
+        """ids [B, T] → [B, T, d]: word dropout, embeddings + positions, embedding dropout."""
+        return self.embedding_dropout(self.embed(self.drop_words(ids)))
 
     def block(self, x: Tensor, attended: Tensor) -> Tensor:
         """What follows attention, position by position: residual, layer norm, feed-forward."""
@@ -132,7 +152,7 @@ class MaskedTokenClassifier(nn.Module):
         nothing else, and what follows attention acts position by position. (The directional
         head always computes every row: its values need the whole weight matrix split by side.)
         """
-        x = self.embed(ids)  # [B, T, d]
+        x = self.embed_words(ids)  # [B, T, d]
         padding = ids.eq(self.pad_id)
         rows = torch.arange(ids.size(0), device=ids.device)
         if not need_weights and self.attention.attends_from_query:
@@ -147,7 +167,7 @@ class MaskedTokenClassifier(nn.Module):
 
     def forward_all_masks(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """ids [B, T] unmasked → (logits [B, T, C] of "token t masked", mask map [B, H, T, T])."""
-        x = self.embed(ids)  # [B, T, d]
+        x = self.embed_words(ids)  # [B, T, d]
         # the same for every sentence: [1, T, d], broadcast against the batch (projected once)
         x_mask = self.embed.masked(self.mask_id, ids.size(1)).unsqueeze(0)
         attended, weights = self.attention.forward_mask_rows(x, x_mask, ids.eq(self.pad_id),

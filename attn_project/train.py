@@ -63,7 +63,8 @@ def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModul
     a bad model setting is reported under its config key (``model.num_heads``, ``data.max_len``)."""
     model = OmegaConf.to_container(cfg.model, resolve=True)
     compile_model = bool(model.pop("compile", False))
-    model.update(vocab_size=dm.vocab_size, mask_id=dm.mask_id, pad_id=dm.pad_id, max_len=cfg.data.max_len)
+    model.update(vocab_size=dm.vocab_size, mask_id=dm.mask_id, pad_id=dm.pad_id, unk_id=dm.unk_id,
+                 max_len=cfg.data.max_len)
     unknown = sorted(set(model) - {f.name for f in dataclasses.fields(ModelConfig)})
     if unknown:
         raise ConfigError(f"model.{unknown[0]}: not a model setting; see conf/model/single_head.yaml")

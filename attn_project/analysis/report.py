@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from attn_project.analysis import plots
-from attn_project.analysis.baselines import cached_task_baselines
+from attn_project.analysis.baselines import cached_task_baselines, every_word_splits
 from attn_project.analysis.mask_maps import analyse_split, mask_map, sentence_ids
 from attn_project.analysis.report_numbers import build_report
 from attn_project.analysis.rows import RowScores
@@ -201,8 +201,7 @@ def untrained_snapshot(model, dm, punct_edges: bool = False) -> dict:
     return {
         "rows": analyse_split(model, dm.tensors["test"], punct_edges=punct_edges).to_state(),
         "samples": [mask_map(model, sentence_ids(dm.tensors["test"], i)) for i in dm.sample_indices("test")],
-        "baselines": cached_task_baselines(dm.tensors["train"], dm.tensors["test"], dm.vocab_size,
-                                           dm.cache_dir),
+        "baselines": cached_task_baselines(*every_word_splits(dm), dm.cache_dir),
         "seconds": time.perf_counter() - start,
     }
 

@@ -110,15 +110,17 @@ class BucketBatchSampler(Sampler[list[int]]):
     """Batches of similar length: shuffle, sort within pools of ``pool`` batches, shuffle batches.
 
     Seeded by ``seed`` and the epoch (``set_epoch``, which Lightning calls), so a resumed run
-    sees the same batches. Shards batches across ranks itself (round-robin).
+    sees the same batches. Shards batches across ranks itself (round-robin). With ``passes`` > 1
+    (shuffled only) an epoch goes over the data that many times, each in a new order.
     """
 
     def __init__(self, lengths: Tensor, batch_size: int, shuffle: bool, seed: int = 0,
-                 pool: int = 50, drop_last: bool = False):
+                 pool: int = 50, drop_last: bool = False, passes: int = 1):
         if batch_size <= 0:
             raise ConfigError(f"data.batch_size={batch_size} must be positive")
         self.lengths, self.batch_size, self.shuffle = lengths, batch_size, shuffle
         self.seed, self.pool, self.drop_last, self.epoch = seed, pool, drop_last, 0
+        self.passes = passes if shuffle else 1
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -129,10 +131,10 @@ class BucketBatchSampler(Sampler[list[int]]):
             order = torch.argsort(self.lengths, stable=True)
             return [order[i: i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        perm = torch.randperm(n, generator=g)
+        perm = torch.cat([torch.randperm(n, generator=g) for _ in range(self.passes)])  # [n * passes]
         batches = []
         span = self.batch_size * self.pool
-        for start in range(0, n, span):
+        for start in range(0, len(perm), span):
             chunk = perm[start: start + span]
             chunk = chunk[torch.argsort(self.lengths[chunk], stable=True)]
             batches += [chunk[i: i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
@@ -152,7 +154,7 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         _, world = distributed_rank()
-        n, span = len(self.lengths), self.batch_size * self.pool
+        n, span = len(self.lengths) * self.passes, self.batch_size * self.pool
         if self.shuffle:  # whole pools, then the last (shorter) pool
             count = (n // span) * self.pool + -(-(n % span) // self.batch_size)
             if self.drop_last and n % self.batch_size:

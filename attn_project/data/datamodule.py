@@ -36,7 +36,8 @@ class MaskedTokenDataModule(L.LightningDataModule):
                  content: list[str] = CONTENT, function: list[str] = FUNCTION,
                  sizes: dict | None = None, corpus_seed: int = 0, seed: int = 0,
                  tokenizer_path: str | None = None, cache_dir: str | None = None,
-                 num_workers: int = 0, num_samples: int = 2, train_limit: int | None = None):
+                 num_workers: int = 0, num_samples: int = 2, train_limit: int | None = None,
+                 min_epoch_sentences: int = 0):
         super().__init__()
         self.save_hyperparameters()  # logged with the run and stored in its checkpoints
         if corpus not in ("default", "ud"):
@@ -48,6 +49,9 @@ class MaskedTokenDataModule(L.LightningDataModule):
         if train_limit is not None and (type(train_limit) is not int or train_limit <= 0):
             raise ConfigError(f"data.train_limit={train_limit!r}: give a positive number of training "
                               f"sentences, or null for all of them")
+        if type(min_epoch_sentences) is not int or min_epoch_sentences < 0:
+            raise ConfigError(f"data.min_epoch_sentences={min_epoch_sentences!r}: give a number of "
+                              f"sentences (0: an epoch is one pass over the training sentences)")
         if corpus == "default":
             check_max_len(max_len)
         self.root, self.corpus, self.batching = Path(root), corpus, batching
@@ -57,7 +61,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
         self.sizes = dict(sizes or {"train": 20000, "dev": 2000, "test": 2000})
         self.corpus_seed, self.seed, self.num_workers = corpus_seed, seed, num_workers
         self.tokenizer_path, self.cache_dir, self.num_samples = tokenizer_path, cache_dir, num_samples
-        self.train_limit = train_limit
+        self.train_limit, self.min_epoch_sentences = train_limit, min_epoch_sentences
         self.tokenizer = None
         self.sentences: dict[str, list[Sentence]] = {}
         self.tensors: dict[str, SplitTensors] = {}
@@ -152,6 +156,10 @@ class MaskedTokenDataModule(L.LightningDataModule):
     def pad_id(self) -> int:
         return self.tokenizer.pad_token_id
 
+    @property
+    def unk_id(self) -> int:
+        return self.tokenizer.unk_token_id
+
     # ── loaders ───────────────────────────────────────────────────────────────────────
     def loader(self, split: str, batching: str | None = None, shuffle: bool = False,
                batch_size: int | None = None) -> DataLoader:
@@ -161,9 +169,16 @@ class MaskedTokenDataModule(L.LightningDataModule):
                    else ExampleBatches(tensors, self.mask_id))
         lengths = tensors.lengths if batching == "sentences" else dataset.lengths
         size = batch_size or (self.batch_size if shuffle else self.eval_batch_size)
-        sampler = BucketBatchSampler(lengths, size, shuffle=shuffle, seed=self.seed)
+        sampler = BucketBatchSampler(lengths, size, shuffle=shuffle, seed=self.seed,
+                                     passes=self.passes_per_epoch() if split == "train" else 1)
         return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0)
+
+    def passes_per_epoch(self) -> int:
+        """How often a training epoch goes over the training sentences: enough to see
+        ``min_epoch_sentences`` of them, so a small corpus gets as many optimizer steps per epoch
+        (and between validations) as a large one."""
+        return max(1, -(-self.min_epoch_sentences // len(self.tensors["train"])))
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=True)
