@@ -350,6 +350,44 @@ def test_train_limit_is_a_seeded_subsample_of_train_only():
     assert len(subsample(0, limit=10_000).sentences["train"]) == len(full.sentences["train"])
 
 
+def test_small_train_splits_repeat_within_an_epoch():
+    dm = mini_datamodule()
+    n = len(dm.tensors["train"])
+    repeated = MaskedTokenDataModule(root=str(MINI), corpus="ud", min_epoch_sentences=3 * n + 1,
+                                     batch_size=2)
+    repeated.setup()
+    assert repeated.passes_per_epoch() == 4
+    loader = repeated.train_dataloader()
+    seen = [i for batch in loader for i in batch["index"].tolist()]
+    assert len(loader) == len(list(loader)) and sorted(seen) == sorted(list(range(n)) * 4)
+    loader.sampler.set_epoch(1)
+    assert [i for batch in loader for i in batch["index"].tolist()] != seen  # reshuffled per epoch
+    assert len(repeated.val_dataloader().sampler.batches()[0]) > 0
+    assert sum(len(b) for b in repeated.val_dataloader().sampler.batches()) == len(repeated.tensors["dev"])
+    assert mini_datamodule().passes_per_epoch() == 1  # 0: one pass
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, "many"])
+def test_min_epoch_sentences_must_be_a_count(value):
+    with pytest.raises(ConfigError, match=f"data.min_epoch_sentences={value!r}"):
+        MaskedTokenDataModule(root=str(MINI), corpus="ud", min_epoch_sentences=value)
+
+
+def test_baselines_read_every_word_whatever_the_models_vocabulary():
+    from attn_project.analysis.baselines import every_word_splits, task_baselines
+
+    common, rare = (MaskedTokenDataModule(root=str(MINI), corpus="ud", min_frequency=m) for m in (1, 3))
+    results = []
+    for dm in (common, rare):
+        dm.setup()
+        train, test, vocab = every_word_splits(dm)
+        assert torch.equal(train.labels, dm.tensors["train"].labels)
+        results.append((train.ids, test.ids, vocab, task_baselines(train, test, vocab)))
+    assert rare.vocab_size < common.vocab_size  # the models' vocabularies differ …
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    assert results[0][2:] == results[1][2:]  # … the baselines' words and scores do not
+
+
 @pytest.mark.parametrize("limit", [0, -3, 2.5, "ten"])
 def test_train_limit_must_be_a_positive_count(limit):
     with pytest.raises(ConfigError, match=f"data.train_limit={limit!r}"):

@@ -89,6 +89,33 @@ def test_invalid_model_configs_name_the_key():
         MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, max_len=0))
     with pytest.raises(ConfigError, match="directional_values"):
         MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, num_heads=2, directional_values=True))
+    for name in ("dropout", "embedding_dropout", "word_dropout"):
+        with pytest.raises(ConfigError, match=f"{name}=1.0 must be a probability"):
+            ModelConfig(VOCAB, **{name: 1.0})
+
+
+def test_word_dropout_replaces_words_by_unk_in_training_only():
+    model = MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, max_len=64, word_dropout=0.3))
+    ids = torch.randint(3, VOCAB, (50, 64))
+    ids[:, 5], ids[:, 60:] = MASK, PAD
+    torch.manual_seed(0)
+    dropped = model.train().drop_words(ids)
+    changed = dropped != ids
+    assert (dropped[changed] == 1).all()  # [UNK]
+    assert not changed[:, 5].any() and not changed[:, 60:].any()  # [MASK] and padding stay
+    assert 0.27 < changed[:, :60].float().mean() < 0.33  # about word_dropout of the words (2,950)
+    assert torch.equal(model.eval().drop_words(ids), ids)  # evaluation sees every word
+    still = MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, max_len=64)).train()
+    assert torch.equal(still.drop_words(ids), ids)
+
+
+def test_embedding_dropout_acts_in_training_only():
+    model = MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, max_len=12, embedding_dropout=0.5))
+    ids = torch.randint(3, VOCAB, (4, 12))
+    model.train()
+    assert (model.embed_words(ids) == 0).float().mean() > 0.3
+    model.eval()
+    assert torch.equal(model.embed_words(ids), model.embed(ids))
 
 
 def small_module(compile_model):

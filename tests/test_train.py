@@ -363,6 +363,30 @@ def test_any_ud_language_trains_and_reports(make_cfg, tmp_path, treebank, words_
     assert all(r["beats_position"] is None for r in report["per_relation"].values())  # n < 50: untested
 
 
+def test_ud_experiments_use_the_treebank_recipe_and_recipe_none_turns_it_off(make_cfg):
+    cfg = make_cfg("experiment=ud_single_head")
+    assert (cfg.data.batch_size, cfg.data.min_frequency, cfg.data.min_epoch_sentences) == (32, 5, 4000)
+    assert cfg.model.dropout == cfg.model.embedding_dropout == 0.1
+    stopping = [c for c in build_trainer(cfg).callbacks if type(c).__name__ == "EarlyStopping"]
+    assert len(stopping) == 1 and stopping[0].monitor == "val/loss" and stopping[0].patience == 3
+    plain = make_cfg("experiment=ud_single_head", "recipe=none")
+    assert "early_stopping" not in plain.callbacks and plain.data.min_epoch_sentences == 0
+    assert "early_stopping" not in make_cfg().callbacks  # the default corpus keeps its own recipe
+
+
+def test_a_small_corpus_run_stops_early_and_says_why(make_cfg, tmp_path, caplog):
+    cfg = make_cfg("experiment=ud_single_head", f"data.root={MINI_UD}", "data.min_frequency=1",
+                   "data.min_epoch_sentences=64", "trainer.max_epochs=30", "callbacks.early_stopping.patience=1",
+                   "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null",
+                   "callbacks.attention_report=null")
+    with caplog.at_level("INFO"):
+        train(cfg)
+    assert any("did not improve in the last 1 records" in r.getMessage() and "Signaling Trainer to stop"
+               in r.getMessage() for r in caplog.records)
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["epoch"] < 29  # stopped well before trainer.max_epochs
+
+
 @pytest.mark.parametrize("logger, tensorboard", [("csv", False), ("many", True)])
 def test_csv_and_many_loggers_get_every_scalar(make_cfg, tmp_path, logger, tensorboard):
     import csv
