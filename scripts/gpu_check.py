@@ -23,14 +23,16 @@ def main() -> int:
         return 1
     print("GPU:", torch.cuda.get_device_name(0), "| torch", torch.__version__)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "scripts/train.py", "experiment=single_head", "trainer=gpu",
+    scripts = Path(__file__).parent
+    subprocess.run([sys.executable, str(scripts / "train.py"), "experiment=single_head", "trainer=gpu",
                     "trainer.max_epochs=2", "callbacks.progress_bar=null", f"paths.log_dir={LOG_DIR}",
                     *sys.argv[1:]], check=True)
     seconds = time.perf_counter() - start
     last = max(LOG_DIR.glob("runs/*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
     steps = torch.load(last, weights_only=True, map_location="cpu")["global_step"]
     print(f"{steps} optimizer steps; whole run (imports, data, 2 epochs, test, report) {seconds:.1f} s")
-    return subprocess.run([sys.executable, "scripts/bench.py", "--device", "cuda", "--reps", "3"]).returncode
+    bench = [sys.executable, str(scripts / "bench.py"), "--device", "cuda", "--reps", "3"]
+    return subprocess.run(bench).returncode
 
 
 if __name__ == "__main__":

@@ -376,7 +376,8 @@ def test_ud_experiments_use_the_treebank_recipe_and_recipe_none_turns_it_off(mak
 
 def test_a_small_corpus_run_stops_early_and_says_why(make_cfg, tmp_path, caplog):
     cfg = make_cfg("experiment=ud_single_head", f"data.root={MINI_UD}", "data.min_frequency=1",
-                   "data.min_epoch_sentences=64", "trainer.max_epochs=30", "callbacks.early_stopping.patience=1",
+                   "data.min_epoch_sentences=64", "trainer.max_epochs=30",
+                   "callbacks.early_stopping.patience=1",
                    "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null",
                    "callbacks.attention_report=null")
     with caplog.at_level("INFO"):

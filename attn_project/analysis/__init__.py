@@ -1,0 +1,1 @@
+"""Measuring attention: metrics, baselines, reports, studies and figures."""

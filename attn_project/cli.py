@@ -1,0 +1,190 @@
+"""The command-line entry points: ``attn-train``, ``attn-eval``, … after ``pip install``, and the
+same functions behind ``scripts/*.py`` in a checkout. Each parses its arguments and calls the
+library; nothing else happens here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from attn_project import run_names
+from attn_project.errors import exit_on_user_error
+
+
+def config_dir() -> str:
+    """The Hydra configs: the repository's ``conf/`` in a checkout (or editable install), else
+    the copy shipped inside the installed package (``attn_project/conf``)."""
+    package = Path(__file__).resolve().parent
+    for folder in (package.parent / "conf", package / "conf"):
+        if (folder / "train.yaml").is_file():
+            return str(folder)
+    raise FileNotFoundError(f"no conf/train.yaml beside or inside {package}: reinstall the package")
+
+
+CONFIGS = config_dir()
+
+
+# ── Hydra apps ──────────────────────────────────────────────────────────────────────────────
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="train")
+def _train(cfg: DictConfig) -> float | None:
+    from attn_project.train import in_sweep, job_description
+    from attn_project.train import train as train_run
+
+    with exit_on_user_error(in_sweep=in_sweep(), job=job_description()):
+        value, _ = train_run(cfg)
+    return value
+
+
+def train() -> None:
+    """attn-train experiment=single_head [overrides]   (Hydra; -m for sweeps)"""
+    run_names.remember_sweep(sys.argv[1:])
+    _train()
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="eval")
+def evaluate(cfg: DictConfig) -> None:
+    """attn-eval ckpt_path=RUN/checkpoints/last.ckpt [experiment=NAME]"""
+    from attn_project.evaluate import evaluate as evaluate_run
+
+    with exit_on_user_error():
+        evaluate_run(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="inspect")
+def inspect(cfg: DictConfig) -> None:
+    """attn-inspect ckpt_path=RUN/checkpoints/last.ckpt text="The old man the boats ." [file=…] [out=…]"""
+    from attn_project.analysis.sentence_view import inspect_sentences
+
+    with exit_on_user_error():
+        inspect_sentences(cfg.ckpt_path, cfg.text, cfg.file, cfg.out)
+
+
+# ── argparse tools ──────────────────────────────────────────────────────────────────────────
+def parser_for(description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(description=description,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
+    return value
+
+
+EXPLAIN = """The bottom-up guide with random weights, nine steps, a narration and a PNG each.
+
+example: attn-explain --out explain_out          (or: python scripts/explain.py --out explain_out)
+         attn-explain --d-model 16 --heads 2 --sentence "dogs bark ." --out tiny
+"""
+
+
+def explain() -> None:
+    from attn_project.guide import EXAMPLES, run_guide
+
+    parser = parser_for(EXPLAIN)
+    parser.add_argument("--out", default="explain_out", help="folder for the PNG figures")
+    parser.add_argument("--d-model", type=int, default=64, help="embedding and head width (64: the model's)")
+    parser.add_argument("--heads", type=int, default=4, help="heads in step 7")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sentence", action="append", help="a sentence to use (repeat for more); the "
+                        "first is drawn. Default: three example sentences")
+    args = parser.parse_args()
+    written = run_guide(args.out, args.sentence or EXAMPLES, d_model=args.d_model, num_heads=args.heads,
+                        seed=args.seed)
+    print(f"\n{len(written)} figures in {args.out}:")
+    for path in written:
+        print(f"  {path}")
+
+
+STUDY = """Compare runs: mean and 95% CI over seeds per setting, as a table, a CSV, JSON, figures and
+TensorBoard.
+
+example: attn-train -m experiment=single_head,multi_head seed=1,2,3
+         attn-study logs/multiruns/single_head+multi_head/<date_time>
+         attn-study logs/multiruns/a logs/multiruns/b --out docs/study --group-by experiment
+"""
+
+
+def study() -> None:
+    from attn_project.analysis.study import markdown, run_study, write_study
+
+    parser = parser_for(STUDY)
+    parser.add_argument("folders", nargs="+", type=Path, help="run or sweep folders (searched recursively)")
+    parser.add_argument("--out", type=Path, help="where to write (default: FIRST_FOLDER/study)")
+    parser.add_argument("--group-by", nargs="+", metavar="KEY",
+                        help="config keys to group by (default: every override but seed)")
+    args = parser.parse_args()
+    with exit_on_user_error():
+        result = run_study(args.folders, args.group_by)
+        paths = write_study(result, args.out or args.folders[0] / "study")
+    print(markdown(result))
+    for path in paths.values():
+        print(f"wrote {path}")
+
+
+BENCH = """Benchmark training speed; prints one JSON object on stdout and a readable table on stderr.
+
+example: attn-bench
+         attn-bench --data-root ../shared/data/ud_english_ewt --device cuda --reps 3
+See attn_project/bench.py for what each key measures."""
+
+
+def bench() -> None:
+    from attn_project.bench import run_benchmarks
+
+    parser = parser_for(BENCH)
+    parser.add_argument("--data-root", help="a UD treebank folder (default: the generated corpus)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--reps", type=positive_int, default=5, help="A/B repetitions after the warm-up")
+    parser.add_argument("--train-sentences", type=positive_int, help="use only the first N train sentences")
+    parser.add_argument("--batch-size", type=positive_int,
+                        help="sentences per batch (default: data.batch_size)")
+    args = parser.parse_args()
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    with exit_on_user_error():
+        result = run_benchmarks(args.data_root, args.device, args.reps, args.train_sentences,
+                                log=lambda line: print(line, file=sys.stderr), batch_size=args.batch_size)
+    width = max(map(len, result))
+    for key, value in result.items():
+        shown = f"{value:.4g}" if isinstance(value, float) else value
+        print(f"{key:>{width}}  {shown}", file=sys.stderr)
+    print(json.dumps(result))
+
+
+FETCH_UD = """Fetch a Universal Dependencies treebank's train/dev/test CoNLL-U files into a folder.
+
+example: attn-fetch-ud --treebank en_ewt --out data/ud/en_ewt
+         attn-fetch-ud --treebank en_ewt --out data/ud/en_ewt --from DOWNLOADED_FOLDER
+"""
+
+
+def fetch_ud() -> None:
+    from attn_project.data.ud import copy_treebank, download_treebank
+
+    parser = parser_for(FETCH_UD)
+    parser.add_argument("--treebank", default="en_ewt", help="file prefix, e.g. en_ewt")
+    parser.add_argument("--out", required=True, type=Path, help="folder to write the .conllu files to")
+    parser.add_argument("--from", dest="source", type=Path, help="copy from this local folder instead")
+    parser.add_argument("--tag", default="r2.14", help="UD release tag to download")
+    parser.add_argument("--repo", help="repository name, e.g. UD_English-EWT (known treebanks: automatic)")
+    args = parser.parse_args()
+    try:
+        if args.source:
+            written = copy_treebank(args.treebank, args.source, args.out)
+        else:
+            written = download_treebank(args.treebank, args.out, args.tag, args.repo)
+    except (OSError, ValueError) as err:
+        sys.exit(f"fetch_ud: {err}")
+    for path in written:
+        print(path)
+    print(f"use it with: attn-train experiment=ud_single_head data.root={args.out}")

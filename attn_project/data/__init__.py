@@ -1,0 +1,1 @@
+"""Corpora (generated or CoNLL-U), tokenizer, tensors and the LightningDataModule."""

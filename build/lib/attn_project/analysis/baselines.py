@@ -1,0 +1,116 @@
+"""Task baselines on the same splits: yardsticks for the classifier's accuracy.
+
+- majority: always the most frequent class of the train split;
+- bigram: logistic regression on the word left and the word right of the mask, each side with
+  its own weights (it knows which side a word stood on);
+- bag_of_neighbours: the same two words sharing one weight per word (the side is lost) — what
+  one attention head, a weighted average of value vectors, can see at best from two neighbours.
+
+The baselines read every training word as its own feature (``every_word_splits``), whatever
+vocabulary the model uses: raising the model's ``min_frequency`` does not weaken its yardsticks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import sklearn
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+from attn_project.data.batches import SplitTensors
+from attn_project.data.files import atomic_write_text
+from attn_project.data.tokenizer import build_word_tokenizer, encode_words
+
+log = logging.getLogger(__name__)
+VERSION = 3  # of the baselines' definition: bump it when task_baselines changes
+
+
+def every_word_splits(dm) -> tuple[SplitTensors, SplitTensors, int]:
+    """The DataModule's train and test splits with every training word its own id (the model's
+    tokenizer may fold rare words into [UNK]); → (train, test, vocabulary size)."""
+    tokenizer = build_word_tokenizer((s.tokens for s in dm.sentences["train"]), dm.lowercase)
+    splits = []
+    for name in ("train", "test"):
+        split = dm.tensors[name]
+        ids = torch.zeros_like(split.ids)  # [N, L], padded as the split is
+        for row, words in enumerate(encode_words(tokenizer, [s.tokens for s in dm.sentences[name]])):
+            ids[row, : len(words)] = torch.tensor(words)
+        splits.append(dataclasses.replace(split, ids=ids))
+    return splits[0], splits[1], len(tokenizer)
+
+
+def neighbours(split: SplitTensors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every target: (left word id, right word id, label); -1 where the sentence ends."""
+    sentence, position = split.examples()
+    left = np.where(position > 0, split.ids[sentence, (position - 1).clamp_min(0)], -1)
+    right_pos = position + 1
+    inside = right_pos < split.lengths[sentence]
+    right = np.where(inside, split.ids[sentence, right_pos.clamp_max(split.ids.size(1) - 1)], -1)
+    return left, right, split.labels[sentence, position].numpy()
+
+
+def features(left: np.ndarray, right: np.ndarray, vocab_size: int, ordered: bool) -> sp.csr_matrix:
+    """One-hot rows: [left | right] (ordered) or left + right in one shared space (bag)."""
+    boundary = vocab_size  # "no word here" (sentence start or end)
+    left = np.where(left < 0, boundary, left)
+    right = np.where(right < 0, boundary, right)
+    width = vocab_size + 1
+    cols = np.concatenate([left, right + (width if ordered else 0)])
+    rows = np.concatenate([np.arange(len(left))] * 2)
+    data = np.ones(len(cols), dtype=np.float32)
+    return sp.csr_matrix((data, (rows, cols)), shape=(len(left), width * (2 if ordered else 1)))
+
+
+def task_baselines(train: SplitTensors, test: SplitTensors, vocab_size: int, seed: int = 0) -> dict:
+    """Accuracy of the three baselines on ``test``, fitted on ``train``."""
+    left_tr, right_tr, y_tr = neighbours(train)
+    left_te, right_te, y_te = neighbours(test)
+    majority = int(np.bincount(y_tr, minlength=2).argmax())
+    out = {"majority": {**scores(y_te, np.full_like(y_te, majority)), "class": majority}}
+    for name, ordered in (("bigram", True), ("bag_of_neighbours", False)):
+        clf = LogisticRegression(max_iter=300, C=1.0, random_state=seed)
+        clf.fit(features(left_tr, right_tr, vocab_size, ordered), y_tr)
+        predicted = clf.predict(features(left_te, right_te, vocab_size, ordered))
+        out[name] = scores(y_te, predicted)
+    return out
+
+
+def scores(truth: np.ndarray, predicted: np.ndarray) -> dict:
+    """Accuracy, balanced accuracy and macro-F1 (scikit-learn), as the model is reported."""
+    return {"acc": float(accuracy_score(truth, predicted)),
+            "balanced_acc": float(balanced_accuracy_score(truth, predicted)),
+            "macro_f1": float(f1_score(truth, predicted, average="macro", labels=[0, 1], zero_division=0))}
+
+
+def fingerprint(train: SplitTensors, test: SplitTensors, vocab_size: int, seed: int) -> str:
+    """A hash of everything the baselines depend on: both splits' words and labels, and settings."""
+    digest = hashlib.sha1(f"{VERSION}/{sklearn.__version__}/{vocab_size}/{seed}".encode())
+    for split in (train, test):
+        for tensor in (split.ids, split.labels, split.lengths):
+            digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_task_baselines(train: SplitTensors, test: SplitTensors, vocab_size: int,
+                          cache_dir: str | Path | None, seed: int = 0) -> dict:
+    """``task_baselines``, kept in ``cache_dir`` under a hash of its inputs: the logistic
+    regressions take seconds, and every run (every sweep job) on the same data would refit them."""
+    if cache_dir is None:
+        return task_baselines(train, test, vocab_size, seed)
+    path = Path(cache_dir) / f"baselines-{fingerprint(train, test, vocab_size, seed)}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            log.warning("ignoring unreadable cache %s", path)
+    result = task_baselines(train, test, vocab_size, seed)
+    atomic_write_text(path, json.dumps(result))
+    return result

@@ -1,0 +1,75 @@
+"""Running a classifier over sentences to read its attention: mask maps and masked inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+
+from attn_project.analysis.rows import RowScores, collect
+from attn_project.data.batches import SentenceBatches
+
+
+@contextmanager
+def evaluating(model: nn.Module):
+    """eval() and no_grad() inside, the previous training mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def mask_map_batches(classifier, split_tensors, indices: list[int] | None = None,
+                     batch_size: int = 256) -> Iterator[dict[str, Tensor]]:
+    """Mask maps of whole sentences, batch by batch, with the gold syntax needed to score them."""
+    dataset = SentenceBatches(split_tensors)
+    indices = list(range(len(split_tensors))) if indices is None else list(indices)
+    order = sorted(indices, key=lambda i: int(split_tensors.lengths[i]))  # little padding
+    device = next(classifier.parameters()).device
+    with evaluating(classifier):
+        for start in range(0, len(order), batch_size):
+            batch = dataset[order[start: start + batch_size]]
+            logits, weights = classifier.forward_all_masks(batch["ids"].to(device))
+            yield {"weights": weights.float().cpu(), "logits": logits.float().cpu(),
+                   "lengths": batch["lengths"], "labels": batch["labels"], "index": batch["index"],
+                   **gold_syntax(split_tensors, batch["index"], batch["ids"].size(1))}
+
+
+def gold_syntax(split_tensors, index: Tensor, width: int) -> dict[str, Tensor]:
+    """Heads, relation ids and PUNCT flags [B, width] of the sentences ``index`` of a split."""
+    return {"heads": split_tensors.heads[index, :width], "rels": split_tensors.rels[index, :width],
+            "punct": split_tensors.punct[index, :width]}
+
+
+def analyse_split(classifier, split_tensors, indices: list[int] | None = None,
+                  punct_edges: bool = False) -> RowScores:
+    """Per-row scores of the mask maps of ``indices`` (default: the whole split)."""
+    return collect(mask_map_batches(classifier, split_tensors, indices), punct_edges)
+
+
+def sentence_ids(split_tensors, index: int) -> Tensor:
+    """The token ids [T] of one sentence of a split, without padding."""
+    return split_tensors.ids[index, : int(split_tensors.lengths[index])]
+
+
+def mask_map(classifier, ids: Tensor) -> Tensor:
+    """The mask map of one sentence ids [T]: [H, T, T] (row i = what the [MASK] at i attends to)."""
+    device = next(classifier.parameters()).device
+    with evaluating(classifier):
+        _, weights = classifier.forward_all_masks(ids.to(device)[None])
+    return weights[0].float().cpu()
+
+
+def sample_attention(classifier, ids: Tensor, mask_id: int, position: int) -> tuple[Tensor, Tensor]:
+    """For one sentence ids [T]: (mask map [H, T, T], attention of the input masked at position)."""
+    device = next(classifier.parameters()).device
+    masked = ids.to(device).clone()
+    masked[position] = mask_id
+    with evaluating(classifier):
+        _, raw = classifier(masked[None], torch.tensor([position], device=device))
+    return mask_map(classifier, ids), raw[0].float().cpu()

@@ -1,0 +1,61 @@
+"""Fixed-offset attention ("always look k words away"), searched over every offset a sentence
+allows and scored on the same rows and gold links as the model (after Clark et al. 2019)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attn_project.analysis.rows import RowScores
+
+
+def offset_alignment(rows: RowScores) -> dict[int, float]:
+    """For every offset from the farthest link on the left to the farthest on the right: the share
+    of rows whose gold links include the word at that offset (off the sentence: a miss)."""
+    offsets = rows.link_offset
+    if not len(offsets):
+        return {-1: 0.0, 1: 0.0}
+    low, high = int(offsets.min()), int(offsets.max())
+    counts = np.bincount(offsets - low, minlength=high - low + 1)  # each (row, offset) once
+    return {o: float(counts[o - low] / len(rows.sentence)) for o in range(low, high + 1) if o != 0}
+
+
+def offset_hits(rows: RowScores, offset: int) -> np.ndarray:
+    """[N]: the word at ``offset`` is one of the row's gold links."""
+    hits = np.zeros(len(rows.sentence), dtype=bool)
+    hits[rows.link_row[rows.link_offset == offset]] = True
+    return hits
+
+
+def relation_rows(rows: RowScores, direction: str, relation: int) -> np.ndarray:
+    """[N]: rows that can be scored for this relation (to_head: the row's own relation;
+    to_dependent: the row has a dependent with it)."""
+    if direction == "to_head":
+        return rows.relation == relation
+    where = np.zeros(len(rows.sentence), dtype=bool)
+    where[rows.dep_row[rows.dep_rel == relation]] = True
+    return where
+
+
+def model_hits(rows: RowScores, direction: str, relation: int, where: np.ndarray) -> np.ndarray:
+    """[n, H]: per chosen row and head, the attended word is the head / a dependent of this relation."""
+    if direction == "to_head":
+        return rows.to_head[where]
+    return rows.dependent_rel[where] == relation
+
+
+def best_relation_offset(rows: RowScores, direction: str, relation: int,
+                         where: np.ndarray) -> tuple[int | None, np.ndarray]:
+    """(the offset that hits most of the chosen rows, its hits [n]) for one relation."""
+    if direction == "to_head":
+        row, offset = np.flatnonzero(where), rows.head_offset[where]
+    else:
+        keep = (rows.dep_rel == relation) & where[rows.dep_row]
+        row, offset = rows.dep_row[keep], rows.dep_offset[keep]
+    if not len(row):
+        return None, np.zeros(0, bool)
+    row, offset = np.unique(np.stack([row, offset]), axis=1)  # each (row, offset) once
+    values, counts = np.unique(offset, return_counts=True)
+    best = int(values[counts.argmax()])  # ties: the smallest offset
+    hits = np.zeros(len(rows.sentence), dtype=bool)
+    hits[row[offset == best]] = True
+    return best, hits[where]

@@ -1,0 +1,246 @@
+"""The before/after report: JSON for tools, Markdown for people, PNGs for eyes.
+
+``untrained_snapshot`` is taken at fit start; ``assemble_report`` scores the trained model on
+the same rows and builds the numbers (``report_numbers``), the text and the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from attn_project.analysis import plots
+from attn_project.analysis.baselines import cached_task_baselines, every_word_splits
+from attn_project.analysis.mask_maps import analyse_split, mask_map, sentence_ids
+from attn_project.analysis.report_numbers import build_report
+from attn_project.analysis.rows import RowScores
+
+MIN_ROWS = 20  # relations with fewer rows are kept in the JSON but left out of the tables
+SKEWED = 0.7  # a majority share from which accuracy alone misleads
+
+
+def fmt(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def with_ci(entry: dict, key: str, digits: int = 3) -> str:
+    """``0.428 [0.421, 0.436]``: the value and its 95% bootstrap interval."""
+    ci = entry.get(f"{key}_ci95")
+    value = fmt(entry.get(key), digits)
+    return value if not ci else f"{value} [{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]"
+
+
+def markdown(report: dict) -> str:
+    run, test, base, analysis = report["run"], report["test"], report["baselines"], report["analysis"]
+    before, after, best = report["before"], report["after"], report["best_offset"]
+    heads = len(after["per_head"]["entropy"])
+    lines = [
+        f"# Attention report — {run.get('experiment', '')}",
+        "",
+        f"Model: {run.get('num_heads')} head(s), d_model={run.get('d_model')}, init=`{run.get('init')}` "
+        f"(\"before\" = this initialisation, untrained). Corpus: {run.get('corpus')}; the whole test "
+        f"split ({after.get('rows')} masked positions). Brackets: 95% bootstrap intervals over test "
+        f"sentences ({analysis['bootstrap_resamples']} resamples). Punctuation edges "
+        f"{'count' if analysis['punct_edges'] else 'do not count'} as syntax.",
+        "",
+        "## Accuracy (test split)",
+        "",
+        "| | accuracy | balanced accuracy | macro-F1 | F1 (content) |",
+        "|---|---|---|---|---|",
+        f"| classifier | {with_ci(test, 'acc')} | {with_ci(test, 'balanced_acc')} | "
+        f"{with_ci(test, 'macro_f1')} | {with_ci(test, 'f1')} |",
+    ]
+    for name, label in (("majority", "majority"), ("bag_of_neighbours", "bag of neighbours"),
+                        ("bigram", "ordered bigram")):
+        b = base[name]
+        lines.append(f"| {label} | {fmt(b.get('acc'))} | {fmt(b.get('balanced_acc'))} | "
+                     f"{fmt(b.get('macro_f1'))} | – |")
+    share = test.get("content_share")
+    lines += ["", f"Content words are {fmt(share)} of the test targets."]
+    if share is not None and max(share, 1 - share) >= SKEWED:
+        lines.append(f"**Warning:** one class is {fmt(max(share, 1 - share))} of the targets: accuracy alone "
+                     f"misleads here; read balanced accuracy and macro-F1.")
+    lines += [
+        "",
+        "## Attention of the [MASK] (mask map rows), before vs after training",
+        "",
+        "| | entropy / log T | dependency alignment | dependency mass | self share |",
+        "|---|---|---|---|---|",
+        *(f"| {stage} | {with_ci(s, 'entropy')} | {with_ci(s, 'dep_alignment')} | {with_ci(s, 'dep_mass')} | "
+          f"{with_ci(s, 'self_share')} |" for stage, s in (("before", before), ("after", after))),
+        f"| best fixed offset ({best['offset']}) | – | {with_ci(best, 'dep_alignment')} | – | – |",
+        "",
+        "Fixed offsets −3…+3: " + ", ".join(f"{o}: {fmt(report['offset_baselines'][o]['dep_alignment'])}"
+                                           for o in ("-3", "-2", "-1", "+1", "+2", "+3")
+                                           if o in report["offset_baselines"])
+        + f" (searched over {len(report['offset_baselines'])} offsets; all in the JSON).",
+        "",
+        verdict(report),
+        "",
+    ]
+    if heads > 1:
+        ph = after["per_head"]
+        lines += ["## Per head (after training)", "", "| head | entropy | alignment | mass | self share |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {h} | {fmt(ph['entropy'][h])} | {fmt(ph['dep_alignment'][h])} | "
+                  f"{fmt(ph['dep_mass'][h])} | {fmt(ph['self_share'][h])} |" for h in range(heads)]
+        lines.append("")
+    for key, title in (("per_relation", "the [MASK] attends to its head"),
+                       ("per_relation_to_dependent", "the [MASK] attends to a dependent")):
+        lines += [f"## Per relation: {title}", "",
+                  "| relation | n | before | after | best offset | adjusted p | beats position? |"
+                  + (" best head (dev) → test |" if heads > 1 else ""),
+                  "|---|---|---|---|---|---|---|" + ("---|" if heads > 1 else "")]
+        for rel, r in sorted(report[key].items(), key=lambda kv: -kv[1]["n"]):
+            if r["n"] < MIN_ROWS:
+                continue
+            beats = {True: "yes", False: "no", None: "n < 50: untested"}[r["beats_position"]]
+            lines.append(f"| {rel} | {r['n']} | {fmt(r['before'])} | {with_ci(r, 'after')} | "
+                         f"{fmt(r['best_offset'])} ({r['best_offset_name']}) | "
+                         f"{fmt(r['p_adjusted'], 4)} | {beats} |"
+                         + (f" {r['best_head']} → {fmt(r['best_head_after'])} |" if heads > 1 else ""))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def excludes_zero(ci) -> int:
+    """+1 when the interval lies above 0, −1 below, 0 when it contains 0 (or is missing)."""
+    if not ci:
+        return 0
+    return 1 if ci[0] > 0 else -1 if ci[1] < 0 else 0
+
+
+def verdict(report: dict) -> str:
+    """Plain words for what the numbers say, each claim only when its interval or test allows it."""
+    before, after, best = report["before"], report["after"], report["best_offset"]
+    change, margin = report["entropy_change"], report["alignment_margin"]
+    direction = excludes_zero(change["mean_ci95"])
+    words = [{-1: "Training made attention sharper", 1: "Training made attention smoother",
+              0: "Training did not change attention's entropy clearly"}[direction]
+             + f" (entropy {fmt(before['entropy'])} → {fmt(after['entropy'])}, "
+             f"change {with_ci(change, 'mean')}); "
+             f"the [MASK]'s weight on itself went {fmt(before['self_share'])} → {fmt(after['self_share'])}."]
+    side = excludes_zero(margin["mean_ci95"])
+    words.append(f"Overall alignment with syntax ({fmt(after['dep_alignment'])}) "
+                 + {1: "beats", -1: "is below", 0: "cannot be told apart from"}[side]
+                 + f" the best fixed offset ({best['offset']}: {fmt(best['dep_alignment'])}; difference "
+                 f"{with_ci(margin, 'mean')})" + (": overall, it tracks position at least as much as syntax."
+                                                 if side <= 0 else "."))
+    tested = [(key, rel) for key in ("per_relation", "per_relation_to_dependent")
+              for rel, r in report[key].items() if r["beats_position"] is not None]
+    beats = [f"{rel} ({'head' if key == 'per_relation' else 'dependent'})" for key, rel in tested
+             if report[key][rel]["beats_position"]]
+    words.append(f"Relations where attention beats both the best fixed offset and the untrained model "
+                 f"(McNemar, {report['analysis']['correction']}-adjusted p < {report['analysis']['alpha']}, "
+                 f"{len(tested)} tested with n ≥ {report['analysis']['min_rows_for_verdict']}): "
+                 + (", ".join(sorted(beats)) if beats else "none") + ".")
+    return " ".join(words)
+
+
+def entropy_histogram(before: np.ndarray, after: np.ndarray):
+    fig, axes = plots.new_figure(1)
+    fig.set_size_inches(7, 4)
+    bins = np.linspace(0, 1, 41)
+    axes[0].hist(before, bins=bins, alpha=0.6, label="before training")
+    axes[0].hist(after, bins=bins, alpha=0.6, label="after training")
+    axes[0].set_xlabel("normalised entropy of the [MASK]'s attention (0 = one token, 1 = uniform)")
+    axes[0].set_ylabel("masked positions")
+    axes[0].set_title("How spread out is attention? (test split)")
+    axes[0].legend()
+    return fig
+
+
+def relation_bars(report: dict, key: str = "per_relation", top: int = 14):
+    rows = [(rel, r) for rel, r in report[key].items() if r["n"] >= MIN_ROWS]
+    rows = sorted(rows, key=lambda kv: -kv[1]["n"])[:top]
+    fig, axes = plots.new_figure(1)
+    fig.set_size_inches(max(7, 0.8 * len(rows) + 2), 4.5)
+    ax, x = axes[0], np.arange(len(rows))
+    bars = (("before", "before"), ("after", "after"), ("best fixed offset", "best_offset"))
+    for k, (label, field) in enumerate(bars):
+        values = [r[field] or 0 for _, r in rows]
+        errors = None
+        if field == "after":
+            errors = np.array([[r["after"] - r["after_ci95"][0], r["after_ci95"][1] - r["after"]]
+                               if r.get("after_ci95") else [0, 0] for _, r in rows]).T.reshape(2, -1)
+        ax.bar(x + (k - 1) * 0.27, values, width=0.27, yerr=errors, capsize=2, label=label)
+    for i, (_, r) in enumerate(rows):
+        if r["beats_position"]:
+            ax.text(i, min(0.97, (r["after"] or 0) + 0.05), "*", ha="center")
+    ax.set_xticks(x, [rel for rel, _ in rows], rotation=45, ha="right")
+    ax.set_ylabel("share of [MASK]s whose top other token is the head")
+    ax.set_ylim(0, 1)
+    ax.set_title("Dependency alignment per relation (the [MASK] is the dependent; * beats position)")
+    ax.legend()
+    return fig
+
+
+def write_report(folder: Path, report: dict, figures: dict) -> dict[str, Path]:
+    """Write attention_report.json, attention_report.md and the PNGs; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"json": folder / "attention_report.json", "md": folder / "attention_report.md"}
+    paths["json"].write_text(json.dumps(report, indent=2))
+    paths["md"].write_text(markdown(report))
+    for name, fig in figures.items():
+        paths[name] = plots.save(fig, folder / f"{name}.png")
+    return paths
+
+
+# ── assembling the report of one run ─────────────────────────────────────────────────────
+SNAPSHOT_TYPES = {"rows": dict, "samples": list, "baselines": dict, "seconds": float}
+
+
+def untrained_snapshot(model, dm, punct_edges: bool = False) -> dict:
+    """What the report compares with, taken at fit start: the test split's rows, the sample
+    sentences' mask maps, the task baselines, and how long it took."""
+    start = time.perf_counter()
+    return {
+        "rows": analyse_split(model, dm.tensors["test"], punct_edges=punct_edges).to_state(),
+        "samples": [mask_map(model, sentence_ids(dm.tensors["test"], i)) for i in dm.sample_indices("test")],
+        "baselines": cached_task_baselines(*every_word_splits(dm), dm.cache_dir),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def valid_snapshot(before) -> bool:
+    """True when ``before`` has the keys and types ``untrained_snapshot`` gives (checkpoint input)."""
+    if not (isinstance(before, dict) and set(before) == set(SNAPSHOT_TYPES)
+            and all(isinstance(before[k], t) for k, t in SNAPSHOT_TYPES.items())
+            and all(isinstance(p, torch.Tensor) and p.dim() == 3 for p in before["samples"])):
+        return False
+    try:
+        RowScores.from_state(before["rows"])
+    except (TypeError, KeyError, AttributeError):
+        return False
+    return True
+
+
+def assemble_report(model, dm, before: dict, run: dict, punct_edges: bool = False,
+                    resamples: int = 1000) -> tuple[dict, dict]:
+    """(report, figures) of the trained ``model`` against the ``before`` snapshot; ``run`` gets the
+    model's and corpus's settings and the analysis time (both ends, figures included)."""
+    start = time.perf_counter()
+    after = analyse_split(model, dm.tensors["test"], punct_edges=punct_edges)
+    dev = analyse_split(model, dm.tensors["dev"], punct_edges=punct_edges) if model.num_heads > 1 else None
+    untrained = RowScores.from_state(before["rows"])
+    config = model.config
+    run = {**run, "corpus": dm.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
+           "init": config.init}
+    report = build_report(untrained, after, dev, dm.relations, before["baselines"], run, punct_edges,
+                          resamples, seed=dm.seed)
+    figures = {"entropy_histogram": entropy_histogram(np.nanmean(untrained.entropy, 1),
+                                                      np.nanmean(after.entropy, 1)),
+               "per_relation": relation_bars(report)}
+    for k, index in enumerate(dm.sample_indices("test")):
+        after_map = mask_map(model, sentence_ids(dm.tensors["test"], index))  # [H, T, T]
+        figures[f"before_after_sample{k}"] = plots.before_after_figure(
+            before["samples"][k].mean(0), after_map.mean(0), dm.tokens_of("test", index),
+            f"Mask map of test sample {k}: row i = what the [MASK] at i attends to"
+            + (" (mean of heads)" if after_map.size(0) > 1 else ""),
+            before_title=f"before training (init={config.init})")
+    report["run"]["analysis_s"] = round(before["seconds"] + time.perf_counter() - start, 2)
+    return report, figures

@@ -1,0 +1,142 @@
+"""The numbers of the before/after report, from per-row scores: values with bootstrap
+intervals, every fixed offset, and per relation a tested verdict on "beats position".
+
+Per relation and direction the verdict is "beats position" only when the trained attention
+(the head chosen on dev, for several heads) hits the gold link more often than both the best
+fixed offset and the untrained model on the same rows — McNemar's exact test, the larger of
+the two p-values, Benjamini–Hochberg across all relations of both tables — and only with at
+least ``MIN_ROWS_FOR_VERDICT`` rows (else ``null``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from attn_project.analysis.position import (
+    best_relation_offset,
+    model_hits,
+    offset_alignment,
+    offset_hits,
+    relation_rows,
+)
+from attn_project.analysis.rows import RowScores
+from attn_project.analysis.significance import (
+    ALPHA,
+    CORRECTION,
+    MIN_ROWS_FOR_VERDICT,
+    Bootstrap,
+    adjust,
+    classification,
+    mcnemar_greater,
+)
+
+ATTENTION = ("entropy", "dep_alignment", "dep_mass", "self_share")
+FIELDS = {"entropy": "entropy", "dep_alignment": "aligned", "dep_mass": "mass", "self_share": "self_share"}
+
+
+def clean(value):
+    """JSON-safe: NaN → None, numpy scalars → Python, recursively."""
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
+
+def attention_summary(rows: RowScores, boot: Bootstrap) -> dict:
+    """Head-averaged entropy, alignment, mass and self share with intervals; a per-head table."""
+    out = {}
+    for name, field in FIELDS.items():
+        per_row = np.nanmean(getattr(rows, field).astype(float), axis=1)  # [N]: mean over heads
+        valid = np.isfinite(per_row)
+        out[name], out[f"{name}_ci95"] = boot.mean(np.nan_to_num(per_row), valid)
+    out["per_head"] = {name: np.nanmean(getattr(rows, field).astype(float), axis=0).tolist()
+                       for name, field in FIELDS.items()}
+    out["rows"] = len(rows.sentence)
+    return out
+
+
+def best_heads(dev: RowScores | None, direction: str, relation: int, fallback: int) -> int:
+    """The head that hits this relation most often on dev (Clark et al.); ``fallback`` without dev rows."""
+    if dev is None:
+        return fallback
+    where = relation_rows(dev, direction, relation)
+    if not where.any():
+        return fallback
+    return int(model_hits(dev, direction, relation, where).mean(0).argmax())
+
+
+def relation_entry(before: RowScores, after: RowScores, dev: RowScores | None, boot: Bootstrap,
+                   direction: str, relation: int, fallback_head: int) -> dict:
+    where = relation_rows(after, direction, relation)
+    hits = model_hits(after, direction, relation, where)  # [n, H]
+    untrained = model_hits(before, direction, relation, where)
+    offset, offset_hit = best_relation_offset(after, direction, relation, where)
+    head = best_heads(dev, direction, relation, fallback_head)
+    per_row = np.zeros(len(where))
+    per_row[where] = hits.mean(1)  # head-averaged, on the relation's rows
+    mean, ci = boot.mean(per_row, where)
+    p_value = max(mcnemar_greater(hits[:, head], offset_hit),  # both must be beaten
+                  mcnemar_greater(hits[:, head], untrained[:, head]))
+    return {"n": int(where.sum()), "before": float(untrained.mean()), "after": mean, "after_ci95": ci,
+            "after_per_head": hits.mean(0).tolist(), "best_offset": float(offset_hit.mean()),
+            "best_offset_name": None if offset is None else f"{offset:+d}",
+            "best_head": head, "best_head_after": float(hits[:, head].mean()), "p_value": p_value}
+
+
+def relation_tables(before: RowScores, after: RowScores, dev: RowScores | None, boot: Bootstrap,
+                    relations: list[str]) -> dict[str, dict]:
+    """Both directions' tables, with BH-adjusted p-values and verdicts over both at once."""
+    per_head = np.nanmean(dev.aligned, axis=0) if dev is not None else np.nanmean(after.aligned, axis=0)
+    fallback = int(np.argmax(per_head))  # the best head overall, for relations absent from dev
+    tables = {}
+    for direction, key in (("to_head", "per_relation"), ("to_dependent", "per_relation_to_dependent")):
+        tables[key] = {}
+        for r, name in enumerate(relations):
+            if relation_rows(after, direction, r).any():
+                tables[key][name] = relation_entry(before, after, dev, boot, direction, r, fallback)
+    tested = [(key, rel) for key, table in tables.items() for rel, e in table.items()
+              if e["n"] >= MIN_ROWS_FOR_VERDICT]
+    adjusted = dict(zip(tested, adjust([tables[k][rel]["p_value"] for k, rel in tested])))
+    for key, table in tables.items():
+        for rel, entry in table.items():
+            p = adjusted.get((key, rel))
+            entry["p_adjusted"] = p
+            entry["beats_position"] = None if p is None else bool(p < ALPHA)
+    return tables
+
+
+def build_report(before: RowScores, after: RowScores, dev: RowScores | None, relations: list[str],
+                 baselines: dict, run: dict, punct_edges: bool, resamples: int, seed: int = 0) -> dict:
+    """The report dict (keys documented in the README's "Reading the report")."""
+    if len(before.sentence) != len(after.sentence) or (before.sentence != after.sentence).any():
+        raise ValueError("the before and after rows must be the same rows of the same split")
+    boot = Bootstrap(after.sentence, resamples, seed)
+    offsets = offset_alignment(after)
+    best = max(offsets, key=offsets.get)
+    best_hits = offset_hits(after, best)
+    entropy_change = np.nanmean(after.entropy, 1) - np.nanmean(before.entropy, 1)
+    margin = np.nanmean(after.aligned.astype(float), 1) - best_hits
+    valid = np.isfinite(entropy_change)
+    return clean({
+        "run": run,
+        "analysis": {"punct_edges": punct_edges, "bootstrap_resamples": resamples, "correction": CORRECTION,
+                     "alpha": ALPHA, "min_rows_for_verdict": MIN_ROWS_FOR_VERDICT,
+                     "best_head_chosen_on": "dev" if dev is not None else "test (one head)"},
+        "test": classification(after.correct, after.label, boot),
+        "baselines": baselines,
+        "before": attention_summary(before, boot),
+        "after": attention_summary(after, boot),
+        "entropy_change": dict(zip(("mean", "mean_ci95"), boot.mean(np.nan_to_num(entropy_change), valid))),
+        "alignment_margin": dict(zip(("mean", "mean_ci95"), boot.mean(margin))),
+        "offset_baselines": {f"{o:+d}": {"dep_alignment": v} for o, v in offsets.items()},
+        "best_offset": {"offset": f"{best:+d}", **dict(zip(("dep_alignment", "dep_alignment_ci95"),
+                                                           boot.mean(best_hits.astype(float))))},
+        **relation_tables(before, after, dev, boot, relations),
+    })

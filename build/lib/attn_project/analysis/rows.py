@@ -1,0 +1,114 @@
+"""Per-row scores of a split's mask maps, kept row by row so that the report can resample
+sentences (bootstrap intervals) and pair rows (significance tests).
+
+A row is one target word i of one sentence: what the [MASK] at i attends to. Its gold links are
+i's head and i's dependents; with ``punct_edges=False`` (the default) edges to or from a PUNCT
+word are not links — attending to a sentence-final "." is then no sign of syntax, for the model
+and the fixed-offset baselines alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from attn_project.analysis.metrics import most_attended_other, normalised_entropy
+from attn_project.data.labels import IGNORE
+
+
+@dataclass
+class RowScores:
+    """Numpy arrays over N rows (and H heads, R relations)."""
+
+    sentence: np.ndarray  # [N] sentence index
+    relation: np.ndarray  # [N] relation id of the row's word to its head (-1 when it does not count)
+    head_offset: np.ndarray  # [N] head - i (0 when there is no counted head)
+    entropy: np.ndarray  # [N, H] normalised by log T
+    self_share: np.ndarray  # [N, H] weight on the [MASK]'s own position
+    mass: np.ndarray  # [N, H] weight on the gold links
+    aligned: np.ndarray  # [N, H] the most attended other word is a gold link
+    to_head: np.ndarray  # [N, H] … is the head (meaningful where relation >= 0)
+    dependent_rel: np.ndarray  # [N, H] relation of the attended word if it is a dependent, else -1
+    correct: np.ndarray  # [N] the classifier's prediction was right
+    label: np.ndarray  # [N] 1 = content, 0 = function
+    link_row: np.ndarray  # [K] every gold link of every row: its row …
+    link_offset: np.ndarray  # [K] … and its offset j - i
+    dep_row: np.ndarray  # [D] every counted dependent of every row: its row, …
+    dep_offset: np.ndarray  # [D] … its offset j - i …
+    dep_rel: np.ndarray  # [D] … and its relation
+
+    def to_state(self) -> dict:
+        """Plain tensors (for checkpoints, which load with weights_only=True)."""
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in vars(self).items()}
+
+    @classmethod
+    def from_state(cls, state: dict) -> RowScores:
+        return cls(**{k: v.numpy() for k, v in state.items()})
+
+
+def score_batch(batch: dict[str, Tensor], punct_edges: bool) -> dict:
+    """Row scores of one batch of mask maps (``weights`` [B, H, T, T], gold syntax, logits)."""
+    weights, lengths = batch["weights"], batch["lengths"]
+    heads, rels, punct = batch["heads"], batch["rels"], batch["punct"]
+    b, h, t, _ = weights.shape
+    targets = (batch["labels"] != IGNORE) & (lengths > 1)[:, None]  # [B, T]
+    counted = torch.ones_like(punct) if punct_edges else ~punct  # [B, T]: words whose edges count
+    j = torch.arange(t)
+    is_head = (heads[:, :, None] == j) & counted[:, None, :]  # [B, T, T]: j is i's head
+    is_dep = (heads[:, None, :] == j[None, :, None]) & counted[:, None, :]  # [B, T, T]: j depends on i
+    links = is_head | is_dep
+    top = most_attended_other(weights, lengths)  # [B, H, T]
+    top_link = links[:, None].expand(b, h, t, t).gather(-1, top[..., None])[..., 0]  # [B, H, T]
+    top_head = heads[:, None, :] == top  # [B, H, T]
+    top_rel = rels.gather(1, top.reshape(b, h * t)).reshape(b, h, t)  # relation of the attended word
+    top_dep = is_dep[:, None].expand(b, h, t, t).gather(-1, top[..., None])[..., 0]
+    has_head = (heads >= 0) & counted.gather(1, heads.clamp_min(0))  # [B, T]
+    sb, si = targets.nonzero(as_tuple=True)  # the rows
+    diag = weights.diagonal(dim1=-2, dim2=-1)  # [B, H, T]
+    labels = batch["labels"]
+    predicted = batch["logits"].argmax(-1) if "logits" in batch else labels  # [B, T] (validation: none)
+    return {
+        "sentence": batch["index"][sb].numpy(),
+        "relation": torch.where(has_head[sb, si], rels[sb, si], -1).numpy(),
+        "head_offset": torch.where(has_head[sb, si], heads[sb, si] - si, 0).numpy(),
+        "entropy": normalised_entropy(weights, lengths)[sb, :, si].numpy(),
+        "self_share": diag[sb, :, si].numpy(),
+        "mass": (weights * links[:, None]).sum(-1)[sb, :, si].numpy(),
+        "aligned": top_link[sb, :, si].numpy(),
+        "to_head": top_head[sb, :, si].numpy(),
+        "dependent_rel": torch.where(top_dep, top_rel, -1)[sb, :, si].numpy(),
+        "correct": (predicted == labels)[sb, si].numpy(),
+        "label": labels[sb, si].numpy(),
+        **pairs("link", links[sb, si], si),
+        **pairs("dep", is_dep[sb, si], si, rels[sb]),
+    }
+
+
+def pairs(name: str, linked: Tensor, position: Tensor, rels: Tensor | None = None) -> dict:
+    """linked [N, T] → flat (row, offset[, relation]) arrays of its True entries."""
+    row, j = linked.nonzero(as_tuple=True)
+    out = {f"{name}_row": row.numpy(), f"{name}_offset": (j - position[row]).numpy()}
+    if rels is not None:
+        out[f"{name}_rel"] = rels[row, j].numpy()
+    return out
+
+
+def collect(batches, punct_edges: bool = False) -> RowScores:
+    """RowScores of every target row of the batches (``mask_maps.mask_map_batches``)."""
+    parts = [score_batch(batch, punct_edges) for batch in batches]
+    if not parts:
+        raise ValueError("no sentences to score")
+    first_row = np.cumsum([0] + [len(p["sentence"]) for p in parts[:-1]])  # where each batch's rows start
+    for part, start in zip(parts, first_row):
+        part["link_row"], part["dep_row"] = part["link_row"] + start, part["dep_row"] + start
+    return RowScores(**{key: np.concatenate([p[key] for p in parts]) for key in parts[0]})
+
+
+def summary(rows: RowScores) -> dict:
+    """Head-averaged entropy, alignment, dependency mass and self share over all rows."""
+    return {"entropy": float(np.nanmean(rows.entropy)), "dep_alignment": float(rows.aligned.mean()),
+            "dep_mass": float(rows.mass.mean()), "self_share": float(rows.self_share.mean()),
+            "rows": len(rows.sentence)}

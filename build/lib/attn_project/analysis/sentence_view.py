@@ -1,0 +1,138 @@
+"""Point a trained model at any sentence: predictions for every word, heat maps, an HTML view."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from attn_project.analysis import plots
+from attn_project.analysis.html_view import write_html
+from attn_project.analysis.mask_maps import evaluating
+from attn_project.data.labels import CLASS_NAMES
+from attn_project.data.tokenizer import encode_words
+from attn_project.errors import ConfigError, DataError
+
+WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+
+def split_words(text: str) -> list[str]:
+    """Words and punctuation marks, as treebanks tokenise them ("boats." → "boats", ".")."""
+    return WORD.findall(text)
+
+
+@dataclass
+class SentenceAttention:
+    words: list[str]
+    unknown: list[bool]
+    p_content: list[float]  # probability that the masked word is a content word
+    mask_map: torch.Tensor  # [H, T, T]
+
+    def predictions(self) -> list[str]:
+        return [f"{CLASS_NAMES[int(p > 0.5)]} ({p:.2f})" for p in self.p_content]
+
+
+def read_sentences(text: str | None, file: str | None) -> list[str]:
+    """Sentences from ``text`` or one per line of ``file``; blank input is an error."""
+    if file:
+        path = Path(file)
+        if not path.is_file():
+            raise DataError(f"file={path}: no such file of sentences (one per line)")
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        sentences = [line for line in lines if line]
+        where = f"file={path}"
+    else:
+        sentences = [text.strip()] if text and text.strip() else []
+        where = "text"
+    if not sentences:
+        raise ConfigError(f"{where}: nothing to inspect — give a sentence, e.g. "
+                         f'text="The old man the boats ."')
+    return sentences
+
+
+def attend(module, tokenizer, sentence: str) -> SentenceAttention:
+    """Classify every word as if it alone were masked, and keep the mask map."""
+    classifier = module.model
+    words = split_words(sentence)
+    max_len = classifier.embed.position.max_len
+    if len(words) > max_len:
+        raise ConfigError(f"text has {len(words)} tokens but the model was trained with "
+                         f"data.max_len={max_len}; the sentence is refused, not truncated — "
+                         f"split it into shorter sentences.")
+    ids = torch.tensor(encode_words(tokenizer, [words]))  # [1, T]
+    with evaluating(classifier):
+        logits, mask_map = classifier.forward_all_masks(ids)
+    p_content = torch.softmax(logits[0], -1)[:, 1]
+    return SentenceAttention(words, (ids[0] == tokenizer.unk_token_id).tolist(), p_content.tolist(),
+                             mask_map[0])
+
+
+def labelled(words: list[str], unknown: list[bool]) -> list[str]:
+    return [f"{w} [UNK]" if unk else w for w, unk in zip(words, unknown)]
+
+
+def write_views(results: list[SentenceAttention], out: Path) -> list[Path]:
+    """Per sentence a mask-map PNG and a per-head PNG; one HTML page for all sentences."""
+    written = []
+    for n, r in enumerate(results):
+        tokens = labelled(r.words, r.unknown)
+        heads = r.mask_map.size(0)
+        title = f"Mask map: row i = what the [MASK] at i attends to{' (mean of heads)' if heads > 1 else ''}"
+        fig = plots.single_map_figure(r.mask_map.mean(0), tokens, title)
+        written.append(plots.save(fig, out / f"sentence{n}_mask_map.png"))
+        fig = plots.head_grid_figure(r.mask_map, tokens, "Mask map per head")
+        written.append(plots.save(fig, out / f"sentence{n}_heads.png"))
+    records = [{"text": " ".join(r.words), "tokens": r.words, "unknown": r.unknown,
+                "predictions": r.predictions(), "p_content": r.p_content, "weights": r.mask_map.tolist()}
+               for r in results]
+    written.append(write_html(out / "attention.html", records))
+    written += export(records, results, out)
+    return written
+
+
+def export(records: list[dict], results: list[SentenceAttention], out: Path) -> list[Path]:
+    """attention.json (everything, as lists) and attention.npz (``sentenceN``: the mask map
+    [H, T, T]; ``sentenceN_tokens``): the attention to take away into other tools."""
+    json_path, npz_path = out / "attention.json", out / "attention.npz"
+    json_path.write_text(json.dumps({"sentences": records}, ensure_ascii=False), encoding="utf-8")
+    arrays = {}
+    for n, r in enumerate(results):
+        arrays[f"sentence{n}"] = r.mask_map.numpy()
+        arrays[f"sentence{n}_tokens"] = np.array(r.words)
+    np.savez_compressed(npz_path, **arrays)
+    return [json_path, npz_path]
+
+
+def print_predictions(result: SentenceAttention) -> None:
+    print(" ".join(result.words))
+    for word, unk, prediction in zip(result.words, result.unknown, result.predictions()):
+        if WORD.fullmatch(word) and re.match(r"\w", word):  # punctuation is never a target
+            print(f"  {word:>16s}{' [UNK]' if unk else '      '}  → {prediction}")
+
+
+def default_output(ckpt_path: str | Path) -> Path:
+    """``<run folder>/inspect`` for a checkpoint in a run's ``checkpoints/``, else beside the file."""
+    ckpt = Path(ckpt_path).resolve()
+    in_run = ckpt.parent.name == "checkpoints"
+    return (ckpt.parent.parent if in_run else ckpt.parent) / "inspect"
+
+
+def inspect_sentences(ckpt_path: str, text: str | None, file: str | None, out: str | None) -> list[Path]:
+    """What ``scripts/inspect_attention.py`` does: predictions printed, views written."""
+    if not ckpt_path:
+        raise ConfigError("ckpt_path: required, e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
+    sentences = read_sentences(text, file)
+    from attn_project.checkpoint import load_module  # the model stack: only when inspecting
+
+    module, tokenizer = load_module(ckpt_path)
+    results = [attend(module, tokenizer, sentence) for sentence in sentences]
+    for result in results:
+        print_predictions(result)
+    written = write_views(results, Path(out) if out else default_output(ckpt_path))
+    for path in written:
+        print(f"wrote {path}")
+    return written

@@ -1,0 +1,251 @@
+"""Many runs → groups by setting → mean and 95% confidence interval over seeds.
+
+A run folder is one with ``.hydra/config.yaml``; it counts when it finished (``metrics.json``)
+and wrote its report (``report/attention_report.json``); every other one is listed under
+``skipped`` with the reason. Runs are grouped by their overrides other than ``seed`` (or by
+the keys asked for); a group's key shows the overrides that differ between groups. The
+interval is Student's t over the group's runs (none for a single run).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+from scipy import stats
+
+from attn_project.errors import DataError
+
+# study metric: where it is in attention_report.json
+REPORT_METRICS = {
+    "test/acc": ("test", "acc"), "test/f1": ("test", "f1"),
+    "test/balanced_acc": ("test", "balanced_acc"), "test/macro_f1": ("test", "macro_f1"),
+    "baseline/majority": ("baselines", "majority", "acc"),
+    "baseline/bag_of_neighbours": ("baselines", "bag_of_neighbours", "acc"),
+    "baseline/bigram": ("baselines", "bigram", "acc"),
+    "entropy/before": ("before", "entropy"), "entropy/after": ("after", "entropy"),
+    "dep_alignment/before": ("before", "dep_alignment"), "dep_alignment/after": ("after", "dep_alignment"),
+    "dep_mass/before": ("before", "dep_mass"), "dep_mass/after": ("after", "dep_mass"),
+    "self_share/before": ("before", "self_share"), "self_share/after": ("after", "self_share"),
+    "best_offset": ("best_offset", "dep_alignment"),
+    "alignment_margin": ("alignment_margin", "mean"), "entropy_change": ("entropy_change", "mean"),
+}
+PLUMBING = ("paths.", "hydra.", "ckpt_path", "seed")  # overrides that never make a setting
+RECENT_S = 600  # a run without metrics.json whose log changed this recently may still be running
+
+
+@dataclass
+class Run:
+    folder: Path
+    overrides: dict[str, str]
+    config: dict
+    metrics: dict[str, float]
+    relations: dict[str, dict]  # relation → n, margin (after − best offset, to the head), verdict
+
+    @property
+    def seed(self):
+        return self.config.get("seed")
+
+
+@dataclass
+class Group:
+    key: dict[str, str]
+    runs: list[Run] = field(default_factory=list)
+
+
+def find_run_folders(folders: list[Path]) -> list[Path]:
+    """Every folder under ``folders`` that holds a Hydra run (``.hydra/config.yaml``)."""
+    found = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise DataError(f"{folder}: no such folder (give run or sweep folders, e.g. logs/multiruns/…)")
+        found += [p.parent.parent for p in folder.rglob(".hydra/config.yaml")]
+    if not found:
+        raise DataError(f"{', '.join(map(str, folders))}: no runs found (no .hydra/config.yaml below); "
+                        f"give the folder a sweep or run wrote, e.g. logs/multiruns/<experiment>/<date>")
+    return sorted(set(found))
+
+
+def pick(report: dict, path: tuple[str, ...]):
+    for key in path:
+        if not isinstance(report, dict) or key not in report:
+            return None
+        report = report[key]
+    return report
+
+
+def read_run(folder: Path) -> Run | str:
+    """The run, or why it cannot count."""
+    report_path, metrics_path = folder / "report" / "attention_report.json", folder / "metrics.json"
+    if not metrics_path.is_file():
+        return why_unfinished(folder)
+    if not report_path.is_file():
+        return "finished without a report (callbacks.attention_report was off)"
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        config = OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "config.yaml"))
+        overrides = OmegaConf.load(folder / ".hydra" / "overrides.yaml")
+    except (OSError, ValueError) as err:
+        return f"unreadable: {err}"
+    metrics = {name: pick(report, path) for name, path in REPORT_METRICS.items()}
+    metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+    relations = {rel: {"n": r["n"], "margin": r["after"] - r["best_offset"],
+                       "beats_position": r.get("beats_position")}
+                 for rel, r in (report.get("per_relation") or {}).items()
+                 if r.get("after") is not None and r.get("best_offset") is not None}
+    parsed = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+    return Run(folder, parsed, config, metrics, relations)
+
+
+def why_unfinished(folder: Path) -> str:
+    log = folder / "train.log"
+    text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    failed = [line for line in text.splitlines() if "failed:" in line or "Error" in line]
+    if failed:
+        return "failed: " + failed[-1].split("failed:", 1)[-1].strip()[:200]
+    if log.is_file() and time.time() - log.stat().st_mtime < RECENT_S:
+        return "no metrics.json yet: still running?"
+    return "no metrics.json: the run failed or was stopped"
+
+
+def setting_of(run: Run, group_by: list[str] | None) -> dict[str, str]:
+    if group_by:
+        config = OmegaConf.create(run.config)
+        return {key: str(run.overrides.get(key, OmegaConf.select(config, key))) for key in group_by}
+    return {k: v for k, v in run.overrides.items() if not k.startswith(PLUMBING)}
+
+
+def group_runs(runs: list[Run], group_by: list[str] | None = None) -> list[Group]:
+    """Runs with the same setting in one group; the key keeps what differs between groups."""
+    settings = [setting_of(run, group_by) for run in runs]
+    keys = sorted({k for s in settings for k in s})
+    varying = [k for k in keys if len({s.get(k) for s in settings}) > 1] if not group_by else group_by
+    groups: dict[tuple, Group] = {}
+    for run, setting in zip(runs, settings):
+        key = {k: setting.get(k, "(default)") for k in varying}
+        groups.setdefault(tuple(sorted(setting.items())), Group(key)).runs.append(run)
+    return sorted(groups.values(), key=lambda g: [natural(g.key[k]) for k in sorted(g.key)])
+
+
+def natural(value: str) -> tuple:
+    """Sort numbers as numbers (250 before 1000), then text."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def mean_ci(values: list[float], level: float = 0.95) -> dict:
+    """Mean and the Student's t interval over runs (``ci95`` None with one run)."""
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return {"mean": None, "ci95": None, "values": []}
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return {"mean": mean, "ci95": None, "values": values}
+    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * stats.sem(values))
+    return {"mean": mean, "ci95": [mean - half, mean + half], "values": values}
+
+
+def summarise(group: Group) -> dict:
+    group.runs.sort(key=lambda run: (str(run.seed), str(run.folder)))
+    names = sorted({name for run in group.runs for name in run.metrics})
+    relations = sorted({rel for run in group.runs for rel in run.relations})
+    return {
+        "key": group.key, "n_runs": len(group.runs), "seeds": [run.seed for run in group.runs],
+        "runs": [str(run.folder) for run in group.runs],
+        "metrics": {name: mean_ci([run.metrics.get(name) for run in group.runs]) for name in names},
+        "relations": {rel: relation_summary(group.runs, rel) for rel in relations},
+    }
+
+
+def relation_summary(runs: list[Run], rel: str) -> dict:
+    """Mean number of rows, and the margin over the best offset with its CI, of one relation."""
+    present = [run.relations[rel] for run in runs if rel in run.relations]
+    verdicts = [r["beats_position"] for r in present if r["beats_position"] is not None]
+    return {"n": float(np.mean([r["n"] for r in present])), "margin": mean_ci([r["margin"] for r in present]),
+            "beats_position_runs": sum(verdicts), "tested_runs": len(verdicts)}
+
+
+def run_study(folders: list[Path], group_by: list[str] | None = None) -> dict:
+    """study.json's content for the runs under ``folders``."""
+    runs, skipped = [], []
+    for folder in find_run_folders(folders):
+        run = read_run(folder)
+        if isinstance(run, Run):
+            runs.append(run)
+        else:
+            skipped.append({"run": str(folder), "why": run})
+    return {"groups": [summarise(g) for g in group_runs(runs, group_by)], "skipped": skipped}
+
+
+# ── writing it out ───────────────────────────────────────────────────────────────────────
+TABLE = [("test/acc", "test acc"), ("baseline/majority", "majority"),
+         ("baseline/bag_of_neighbours", "bag of neighbours"), ("baseline/bigram", "ordered bigram"),
+         ("entropy/before", "entropy before"), ("entropy/after", "entropy after"),
+         ("dep_alignment/before", "alignment before"), ("dep_alignment/after", "alignment after"),
+         ("best_offset", "best fixed offset"), ("alignment_margin", "margin over offset")]
+
+
+def key_label(key: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in key.items()) or "all runs"
+
+
+def cell(summary: dict | None, digits: int = 3) -> str:
+    """``0.861 ± 0.012`` (half-width of the 95% CI), or the value alone with one run."""
+    if not summary or summary["mean"] is None:
+        return "–"
+    if summary["ci95"] is None:
+        return f"{summary['mean']:.{digits}f}"
+    return f"{summary['mean']:.{digits}f} ± {(summary['ci95'][1] - summary['ci95'][0]) / 2:.{digits}f}"
+
+
+def markdown(study: dict) -> str:
+    lines = ["| setting | runs (seeds) | " + " | ".join(label for _, label in TABLE) + " |",
+             "|---|---|" + "---|" * len(TABLE)]
+    for g in study["groups"]:
+        lines.append(f"| {key_label(g['key'])} | {g['n_runs']} ({', '.join(map(str, g['seeds']))}) | "
+                     + " | ".join(cell(g["metrics"].get(name)) for name, _ in TABLE) + " |")
+    notes = ["", "Mean ± half-width of the 95% confidence interval (Student's t over runs with "
+             "different seeds)."]
+    if any(g["n_runs"] < 2 for g in study["groups"]):
+        notes.append("A group with one run has no interval: its value is a demonstration, not a finding.")
+    notes += [f"Skipped {s['run']}: {s['why']}" for s in study["skipped"]]
+    return "\n".join(lines + notes) + "\n"
+
+
+def write_csv(study: dict, path: Path) -> None:
+    names = sorted({n for g in study["groups"] for n in g["metrics"]})
+    keys = sorted({k for g in study["groups"] for k in g["key"]})
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        parts = [f"{n} {part}" for n in names for part in ("mean", "lo", "hi")]
+        writer.writerow([*keys, "n_runs", "seeds", *parts])
+        for g in study["groups"]:
+            row = [g["key"].get(k, "") for k in keys] + [g["n_runs"], " ".join(map(str, g["seeds"]))]
+            for n in names:
+                m = g["metrics"].get(n) or {"mean": None, "ci95": None}
+                row += [m["mean"], *(m["ci95"] or [None, None])]
+            writer.writerow(row)
+
+
+def write_study(study: dict, out: Path) -> dict[str, Path]:
+    """study.json, study.csv, study.md, the figures as PNGs, and all of it in TensorBoard."""
+    from attn_project.analysis import study_plots
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "study.json", "csv": out / "study.csv", "md": out / "study.md"}
+    paths["json"].write_text(json.dumps(study, indent=1), encoding="utf-8")
+    write_csv(study, paths["csv"])
+    paths["md"].write_text(markdown(study), encoding="utf-8")
+    figures = study_plots.figures(study)
+    for name, fig in figures.items():
+        paths[name] = study_plots.save(fig, out / f"{name}.png")
+    study_plots.to_tensorboard(out / "tensorboard", paths["md"].read_text(encoding="utf-8"), figures)
+    return paths

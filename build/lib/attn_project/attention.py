@@ -1,0 +1,249 @@
+"""Scaled dot-product attention, one head and many, written out from scratch.
+
+Every call can return its attention weights so that they can be looked at; every module
+returns them as ``[batch, head, query, key]`` (one head: H = 1). A guarded fast path
+(``need_weights=False``) calls ``torch.nn.functional.scaled_dot_product_attention``; the
+explicit path never does.
+
+Besides the usual ``forward``, both modules offer ``forward_mask_rows``: the attention rows
+of every masked variant of a sentence in one pass (see ``swap_diagonal_attention``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from attn_project.errors import ConfigError
+
+
+def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
+    """Softmax over the last dim restricted to ``mask`` (True = may attend).
+
+    A row with no allowed key returns all zeros (not NaN), so its output is the zero vector.
+    """
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    has_any = mask.any(dim=-1, keepdim=True)
+    scores = scores.masked_fill(~mask, float("-inf")).masked_fill(~has_any, 0.0)
+    return torch.softmax(scores, dim=-1) * has_any
+
+
+def scaled_dot_product_attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, bias: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """softmax(q kᵀ / sqrt(d) + bias) v; returns (out [..., Tq, dv], weights [..., Tq, Tk])."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # [..., Tq, Tk]
+    if bias is not None:
+        scores = scores + bias
+    weights = masked_softmax(scores, mask)
+    return weights @ v, weights
+
+
+def fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None,
+                    bias: Tensor | None = None) -> Tensor:
+    """The same computation through PyTorch's fused kernel (no weights; rows with no key → 0)."""
+    attn_mask = mask
+    if bias is not None:  # a float mask is added to the scores: fold the boolean mask into it
+        attn_mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+    if mask is None:
+        return out
+    return out * mask.any(dim=-1, keepdim=True)  # fully masked rows: 0, as the explicit path
+
+
+def swap_diagonal_attention(
+    q: Tensor, k: Tensor, v: Tensor, k_diag: Tensor, v_diag: Tensor, mask: Tensor | None = None,
+    bias: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Attention of T masked variants at once: row i uses key/value ``k_diag[i], v_diag[i]`` at i.
+
+    With q = queries of [MASK] at each position, k/v = keys/values of the real tokens and
+    k_diag/v_diag = key/value of [MASK] at each position, row i equals row i of ordinary
+    attention over the sentence whose token i was replaced by [MASK]. Shapes [..., T, d]
+    (q, k_diag and v_diag may have batch size 1: they broadcast).
+    """
+    scale = 1.0 / math.sqrt(q.size(-1))
+    scores = q @ k.transpose(-2, -1)  # [..., T, T]
+    diag_scores = (q * k_diag).sum(-1)  # [..., T]
+    eye = torch.eye(scores.size(-1), dtype=torch.bool, device=scores.device)
+    scores = torch.where(eye, diag_scores.unsqueeze(-1), scores) * scale
+    if bias is not None:
+        scores = scores + bias
+    weights = masked_softmax(scores, mask)
+    diag_weights = weights.diagonal(dim1=-2, dim2=-1).unsqueeze(-1)  # [..., T, 1]
+    out = weights @ v + diag_weights * (v_diag - v)
+    return out, weights
+
+
+def padding_to_attend_mask(key_padding_mask: Tensor | None) -> Tensor | None:
+    """[B, T] True = padding  →  [B, 1, 1, T] True = may attend (broadcast over heads, queries)."""
+    if key_padding_mask is None:
+        return None
+    return (~key_padding_mask)[:, None, None, :]
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, bias: Tensor | None,
+           need_weights: bool) -> tuple[Tensor, Tensor | None]:
+    """Per-head attention [B, H, T, d]: the explicit path with weights, or the fused one without."""
+    if need_weights:
+        return scaled_dot_product_attention(q, k, v, mask, bias)
+    return fused_attention(q, k, v, mask, bias), None
+
+
+class SingleHeadAttention(nn.Module):
+    """One head: learned W_Q, W_K, W_V project d_model → d_head, then attention (no W_O)."""
+
+    attends_from_query = True  # forward(query=...) computes only the rows of those queries
+
+    def __init__(self, d_model: int, d_head: int | None = None):
+        super().__init__()
+        d_head = d_head or d_model
+        self.d_model, self.d_head = d_model, d_head
+        self.w_q = nn.Linear(d_model, d_head)
+        self.w_k = nn.Linear(d_model, d_head)
+        self.w_v = nn.Linear(d_model, d_head)
+
+    def forward(
+        self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True,
+        attn_bias: Tensor | None = None, query: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """x [B, T, d_model] → (out [B, Tq, d_head], weights [B, 1, Tq, T] or None when fused).
+
+        ``attn_bias`` [1, Tq, T] (or [B, 1, Tq, T]) is added to the scaled scores (e.g. a
+        relative-position bias). ``query`` [B, Tq, d_model]: only these rows attend (to x);
+        default x itself.
+        """
+        q = self.w_q(x if query is None else query).unsqueeze(1)  # [B, 1, Tq, d_head]: one head
+        k, v = self.w_k(x).unsqueeze(1), self.w_v(x).unsqueeze(1)  # each [B, 1, T, d_head]
+        out, weights = attend(q, k, v, padding_to_attend_mask(key_padding_mask), attn_bias, need_weights)
+        return out.squeeze(1), weights  # [B, Tq, d_head]
+
+    def forward_mask_rows(
+        self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None,
+        attn_bias: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Row i of the attention of every sentence with token i masked: → ([B,T,d_head], [B,1,T,T]).
+
+        x [B, T, d_model]: the sentences; x_mask [B or 1, T, d_model]: [MASK] at each position.
+        """
+        q, k_diag, v_diag = (w(x_mask).unsqueeze(1) for w in (self.w_q, self.w_k, self.w_v))  # [B|1,1,T,d]
+        k, v = self.w_k(x).unsqueeze(1), self.w_v(x).unsqueeze(1)  # each [B, 1, T, d_head]
+        out, weights = swap_diagonal_attention(q, k, v, k_diag, v_diag,
+                                               padding_to_attend_mask(key_padding_mask), attn_bias)
+        return out.squeeze(1), weights  # [B, T, d_head]
+
+
+class MultiHeadAttention(nn.Module):
+    """H heads of size d_model / H side by side, concatenated and mixed by W_O."""
+
+    attends_from_query = True
+
+    def __init__(self, d_model: int, num_heads: int):
+        super().__init__()
+        if num_heads < 1 or d_model % num_heads != 0:
+            raise ConfigError(
+                f"num_heads={num_heads} must be ≥ 1 and divide d_model={d_model} "
+                f"(each head gets d_model / num_heads dimensions); pick e.g. num_heads=1, 2 or 4.")
+        self.d_model, self.num_heads = d_model, num_heads
+        self.d_head = d_model // num_heads
+        self.w_q = nn.Linear(d_model, d_model)
+        self.w_k = nn.Linear(d_model, d_model)
+        self.w_v = nn.Linear(d_model, d_model)
+        self.w_o = nn.Linear(d_model, d_model)
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        b, t, _ = x.shape
+        return x.view(b, t, self.num_heads, self.d_head).transpose(1, 2)  # [B, H, T, d_head]
+
+    def merge_heads(self, x: Tensor) -> Tensor:
+        b, _, t, _ = x.shape
+        return x.transpose(1, 2).reshape(b, t, self.d_model)  # [B, T, d_model]
+
+    def forward(
+        self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True,
+        attn_bias: Tensor | None = None, query: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """x [B, T, d_model] → (out [B, T, d_model], weights [B, H, T, T] or None when fused).
+
+        ``attn_bias`` [H, T, T] is added to each head's scaled scores.
+        ``query`` [B, Tq, d_model]: only these rows attend (to x); default x itself.
+        """
+        q = self.split_heads(self.w_q(x if query is None else query))  # [B, H, Tq, d_head]
+        k, v = self.split_heads(self.w_k(x)), self.split_heads(self.w_v(x))  # [B, H, T, d_head]
+        mask = padding_to_attend_mask(key_padding_mask)  # [B, 1, 1, T]
+        out, weights = attend(q, k, v, mask, attn_bias, need_weights)
+        return self.w_o(self.merge_heads(out)), weights
+
+    def forward_mask_rows(
+        self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None,
+        attn_bias: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Row i of every sentence with token i masked, all heads: → ([B,T,d_model], [B,H,T,T])."""
+        q = self.split_heads(self.w_q(x_mask))
+        k, v = self.split_heads(self.w_k(x)), self.split_heads(self.w_v(x))
+        k_diag, v_diag = self.split_heads(self.w_k(x_mask)), self.split_heads(self.w_v(x_mask))
+        mask = padding_to_attend_mask(key_padding_mask)  # [B, 1, 1, T]
+        out, weights = swap_diagonal_attention(q, k, v, k_diag, v_diag, mask, attn_bias)
+        return self.w_o(self.merge_heads(out)), weights
+
+
+def split_by_side(weights: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """weights [..., T, T] → (left of the query, the query itself [..., T, 1], right of it)."""
+    return weights.tril(-1), weights.diagonal(dim1=-2, dim2=-1).unsqueeze(-1), weights.triu(1)
+
+
+class DirectionalSingleHeadAttention(SingleHeadAttention):
+    """One head whose values depend on the side: W_V⁻ left of the query, W_V⁺ right, W_V at it.
+
+    Still one softmax, one attention distribution; but a word's value now says on which side
+    of the query it stood (relative-position values, after Shaw et al. 2018, with 3 buckets),
+    which a plain weighted average of values cannot. It computes every row (its values need the
+    whole weight matrix split by side), so it never takes a ``query``.
+    """
+
+    attends_from_query = False
+
+    def __init__(self, d_model: int, d_head: int | None = None):
+        super().__init__(d_model, d_head)
+        self.w_v_left = nn.Linear(d_model, self.d_head)
+        self.w_v_right = nn.Linear(d_model, self.d_head)
+
+    def mix(self, weights: Tensor, x: Tensor, x_self: Tensor) -> Tensor:
+        """weights [B, 1, T, T] → out [B, T, d_head]: each side's words through its own W_V."""
+        left, self_weight, right = split_by_side(weights[:, 0])  # one head: [B, T, T]
+        return left @ self.w_v_left(x) + right @ self.w_v_right(x) + self_weight * self.w_v(x_self)
+
+    def forward(self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True,
+                attn_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Always the explicit path: the values need the weights split by side."""
+        k = self.w_k(x).unsqueeze(1)  # [B, 1, T, d_head]
+        _, weights = scaled_dot_product_attention(self.w_q(x).unsqueeze(1), k, k,
+                                                  padding_to_attend_mask(key_padding_mask), attn_bias)
+        return self.mix(weights, x, x), weights
+
+    def forward_mask_rows(self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None,
+                          attn_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        k, k_mask = self.w_k(x).unsqueeze(1), self.w_k(x_mask).unsqueeze(1)  # [B|1, 1, T, d_head]
+        _, weights = swap_diagonal_attention(self.w_q(x_mask).unsqueeze(1), k, k, k_mask, k_mask,
+                                             padding_to_attend_mask(key_padding_mask), attn_bias)
+        return self.mix(weights, x, x_mask), weights
+
+
+class RelativePositionBias(nn.Module):
+    """A learned score bonus per head for each offset j - i, clipped at ±max_distance (T5-style,
+    without buckets): lets a head prefer "the word to my left" whatever the words are."""
+
+    def __init__(self, num_heads: int, max_distance: int = 8):
+        super().__init__()
+        self.max_distance = max_distance
+        self.bias = nn.Parameter(torch.zeros(num_heads, 2 * max_distance + 1))
+
+    def forward(self, length: int) -> Tensor:
+        """→ [H, T, T]: bias[h, i, j] for offset j - i."""
+        pos = torch.arange(length, device=self.bias.device)
+        offset = (pos[None, :] - pos[:, None]).clamp(-self.max_distance, self.max_distance)  # [T, T]
+        return self.bias[:, offset + self.max_distance]  # [H, T, T]

@@ -1,0 +1,128 @@
+"""Loading checkpoints safely: local files only, ``torch.load(weights_only=True)``, never code.
+
+Every checkpoint a user hands over — to resume (``train.py``), to evaluate or to inspect —
+goes through ``read_checkpoint`` first, and its hyperparameters are checked against its own
+weights and tokenizer before any model is built from them.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from pathlib import Path
+
+import torch
+
+from attn_project.data.tokenizer import tokenizer_from_json
+from attn_project.errors import CheckpointError
+
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # http://, s3://, file://, local://, …
+HPARAM_KEYS = {"model", "optimizer", "scheduler", "compile"}
+EMBEDDING = "model.embed.token.weight"
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The checkpoint's dict, loaded with ``weights_only=True`` (plain types and tensors only)."""
+    if URL.match(str(path)):
+        raise CheckpointError(f"ckpt_path={path}: URLs are refused (a remote checkpoint could run "
+                              f"code as it loads); download it, and pass the local file")
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ckpt_path={path}: no such file. Checkpoints are written to "
+                              f"<run folder>/checkpoints/ (e.g. last.ckpt).")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"ckpt_path={path}: refused to load — the file holds Python objects other than plain "
+            f"data and tensors, and loading it could run code from it ({str(err).splitlines()[0]}). "
+            f"Only load checkpoints written by this project.") from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+        raise CheckpointError(f"ckpt_path={path}: unreadable or truncated checkpoint "
+                              f"({type(err).__name__}: {err}); use another one, e.g. last.ckpt "
+                              f"or the best epoch*.ckpt of the run.") from err
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"ckpt_path={path}: not an attn_project checkpoint (not a dict)")
+    return checkpoint
+
+
+def checked_contents(path: str | Path) -> tuple[dict, dict, torch.Tensor]:
+    """(checkpoint, hyperparameters, token embedding), after checking that the checkpoint is
+    ours and that its hyperparameters are plain and fit its weights."""
+    checkpoint = read_checkpoint(path)
+    for key in ("hyper_parameters", "state_dict", "tokenizer_json"):
+        if key not in checkpoint:
+            raise CheckpointError(f"ckpt_path={path}: not an attn_project checkpoint (no '{key}')")
+    hparams, state = checkpoint["hyper_parameters"], checkpoint["state_dict"]
+    if not isinstance(hparams, dict) or not isinstance(hparams.get("model"), dict):
+        raise CheckpointError(f"ckpt_path={path}: hyper_parameters must be a dict with a 'model' dict")
+    unknown = set(hparams) - HPARAM_KEYS
+    if unknown:
+        raise CheckpointError(f"ckpt_path={path}: unknown hyperparameter(s) {sorted(unknown)}; "
+                              f"expected {sorted(HPARAM_KEYS)}")
+    embedding = state.get(EMBEDDING) if isinstance(state, dict) else None
+    if not isinstance(embedding, torch.Tensor) or embedding.dim() != 2:
+        raise CheckpointError(f"ckpt_path={path}: state_dict has no 2-d '{EMBEDDING}'")
+    model = hparams["model"]
+    for key, size in (("vocab_size", embedding.size(0)), ("d_model", embedding.size(1))):
+        value = model.get(key)
+        if type(value) is not int or value != size:  # checked before a model of that size is built
+            raise CheckpointError(f"ckpt_path={path}: hyperparameter model.{key}={value!r} does not "
+                                  f"match the weights ({size}); the checkpoint was altered")
+    return checkpoint, hparams, embedding
+
+
+def load_module(path: str | Path):
+    """(MaskedTokenModule in eval mode, its tokenizer) from one of our checkpoints."""
+    module, tokenizer, _ = load_run(path)
+    return module, tokenizer
+
+
+def load_run(path: str | Path):
+    """(MaskedTokenModule in eval mode, its tokenizer, the settings of the data it was trained on
+    — the DataModule's hyperparameters, or None in checkpoints written before they were kept)."""
+    from attn_project.module import MaskedTokenModule
+
+    checkpoint, hparams, embedding = checked_contents(path)
+    tokenizer = read_tokenizer(path, checkpoint["tokenizer_json"])
+    if embedding.size(0) != len(tokenizer):
+        raise CheckpointError(f"ckpt_path={path}: the model has {embedding.size(0)} token embeddings "
+                              f"but its tokenizer has {len(tokenizer)} entries; the checkpoint and "
+                              f"tokenizer come from different runs.")
+    try:
+        module = MaskedTokenModule(**{**hparams, "compile": False})
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"ckpt_path={path}: its model hyperparameters cannot build a model: "
+                              f"{err}") from err
+    check_fits(path, module, checkpoint["state_dict"])
+    module.load_state_dict(checkpoint["state_dict"])
+    data = checkpoint.get("datamodule_hyper_parameters")
+    if data is not None and not (isinstance(data, dict) and all(isinstance(k, str) for k in data)):
+        raise CheckpointError(f"ckpt_path={path}: 'datamodule_hyper_parameters' is not a dict of settings")
+    return module.eval(), tokenizer, data
+
+
+def read_tokenizer(path, text):
+    if not isinstance(text, str):
+        raise CheckpointError(f"ckpt_path={path}: 'tokenizer_json' is not text")
+    try:
+        return tokenizer_from_json(text)
+    except Exception as err:  # the tokenizers library raises Exception for malformed JSON
+        raise CheckpointError(f"ckpt_path={path}: its stored tokenizer is malformed "
+                              f"({type(err).__name__}: {err})") from err
+
+
+def check_fits(path, module: torch.nn.Module, state_dict: dict) -> None:
+    """The weights have exactly the names and shapes of ``module``'s (no traceback from load)."""
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f"ckpt_path={path}: 'state_dict' is not a dict")
+    expected = module.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state_dict)), sorted(set(state_dict) - set(expected))
+    wrong = [f"{k} {tuple(getattr(state_dict[k], 'shape', ()))} vs {tuple(v.shape)}"
+             for k, v in expected.items()
+             if k in state_dict and getattr(state_dict[k], "shape", None) != v.shape]
+    if missing or unexpected or wrong:
+        raise CheckpointError(f"ckpt_path={path}: the weights do not fit the model its hyperparameters "
+                              f"describe (missing {missing[:3]}, unexpected {unexpected[:3]}, "
+                              f"wrong shape {wrong[:3]}); resume or load with the run's own config")

@@ -1,0 +1,225 @@
+"""LightningDataModule: CoNLL-U corpus → masked-token examples → tensors → loaders."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from attn_project.data.batches import BucketBatchSampler, ExampleBatches, SentenceBatches, SplitTensors
+from attn_project.data.conllu import Sentence, read_conllu_cached
+from attn_project.data.grammar import GENERATOR_VERSION, check_max_len, write_corpus
+from attn_project.data.labels import CONTENT, FUNCTION, IGNORE, LabelMap
+from attn_project.data.tokenizer import build_word_tokenizer, encode_words, load_tokenizer
+from attn_project.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "dev", "test")
+BATCHINGS = ("sentences", "examples")
+
+
+class MaskedTokenDataModule(L.LightningDataModule):
+    """One example per content/function token of each sentence; see ``batches.py`` for batching.
+
+    ``corpus="default"`` generates the embedded corpus under ``root`` on first use;
+    ``corpus="ud"`` reads ``{root}/*-ud-{train,dev,test}.conllu``. The defaults here are those
+    of ``conf/data/default.yaml``.
+    """
+
+    def __init__(self, root: str, corpus: str = "default", batching: str = "sentences",
+                 batch_size: int = 64, eval_batch_size: int = 256, max_len: int = 64,
+                 lowercase: bool = True, min_frequency: int = 1, skip_invalid: bool = False,
+                 content: list[str] = CONTENT, function: list[str] = FUNCTION,
+                 sizes: dict | None = None, corpus_seed: int = 0, seed: int = 0,
+                 tokenizer_path: str | None = None, cache_dir: str | None = None,
+                 num_workers: int = 0, num_samples: int = 2, train_limit: int | None = None,
+                 min_epoch_sentences: int = 0):
+        super().__init__()
+        self.save_hyperparameters()  # logged with the run and stored in its checkpoints
+        if corpus not in ("default", "ud"):
+            raise ConfigError(f"data.corpus='{corpus}': choose 'default' or 'ud'")
+        if batching not in BATCHINGS:
+            raise ConfigError(f"data.batching='{batching}': choose one of {BATCHINGS}")
+        if max_len <= 0:
+            raise ConfigError(f"data.max_len={max_len} must be a positive number of tokens")
+        if train_limit is not None and (type(train_limit) is not int or train_limit <= 0):
+            raise ConfigError(f"data.train_limit={train_limit!r}: give a positive number of training "
+                              f"sentences, or null for all of them")
+        if type(min_epoch_sentences) is not int or min_epoch_sentences < 0:
+            raise ConfigError(f"data.min_epoch_sentences={min_epoch_sentences!r}: give a number of "
+                              f"sentences (0: an epoch is one pass over the training sentences)")
+        if corpus == "default":
+            check_max_len(max_len)
+        self.root, self.corpus, self.batching = Path(root), corpus, batching
+        self.batch_size, self.eval_batch_size, self.max_len = batch_size, eval_batch_size, max_len
+        self.lowercase, self.min_frequency, self.skip_invalid = lowercase, min_frequency, skip_invalid
+        self.label_map = LabelMap(content, function)
+        self.sizes = dict(sizes or {"train": 20000, "dev": 2000, "test": 2000})
+        self.corpus_seed, self.seed, self.num_workers = corpus_seed, seed, num_workers
+        self.tokenizer_path, self.cache_dir, self.num_samples = tokenizer_path, cache_dir, num_samples
+        self.train_limit, self.min_epoch_sentences = train_limit, min_epoch_sentences
+        self.tokenizer = None
+        self.sentences: dict[str, list[Sentence]] = {}
+        self.tensors: dict[str, SplitTensors] = {}
+        self.relations: list[str] = []
+
+    # ── where the files are ────────────────────────────────────────────────────────────
+    def corpus_folder(self) -> Path:
+        if self.corpus == "ud":
+            return self.root
+        sizes = "-".join(str(self.sizes[s]) for s in SPLITS)  # every generator input is in the name
+        return self.root / f"default_v{GENERATOR_VERSION}_seed{self.corpus_seed}_{sizes}_len{self.max_len}"
+
+    def split_path(self, split: str) -> Path:
+        folder = self.corpus_folder()
+        if self.corpus == "default":
+            return folder / f"default-ud-{split}.conllu"
+        if not folder.is_dir():
+            raise DataError(
+                f"data.root={folder}: treebank folder not found. Point data.root at a folder with "
+                f"*-ud-train/dev/test.conllu, e.g. fetch one with "
+                f"`python scripts/fetch_ud.py --treebank en_ewt --out data/ud/en_ewt`.")
+        matches = sorted(folder.glob(f"*-ud-{split}.conllu"))
+        if len(matches) != 1:
+            raise DataError(
+                f"data.root={folder}: expected exactly one *-ud-{split}.conllu, found "
+                f"{[m.name for m in matches] or 'none'}")
+        return matches[0]
+
+    # ── Lightning hooks ────────────────────────────────────────────────────────────────
+    def prepare_data(self) -> None:
+        if self.corpus == "default":
+            write_corpus(self.corpus_folder(), {s: self.sizes[s] for s in SPLITS},
+                         seed=self.corpus_seed, max_len=self.max_len)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tensors:
+            return
+        self.prepare_data()
+        for split in SPLITS:
+            self.sentences[split] = self.read_split(split)
+        if self.tokenizer is None:  # a tokenizer set beforehand (e.g. a checkpoint's) is kept
+            self.tokenizer = (load_tokenizer(self.tokenizer_path) if self.tokenizer_path
+                              else build_word_tokenizer((s.tokens for s in self.sentences["train"]),
+                                                        self.lowercase, self.min_frequency))
+        self.relations = sorted({r for split in SPLITS for s in self.sentences[split] for r in s.deprels})
+        for split in SPLITS:
+            self.tensors[split] = self.tensorize(self.sentences[split])
+
+    def read_split(self, split: str) -> list[Sentence]:
+        sentences = read_conllu_cached(self.split_path(split), self.cache_dir, self.skip_invalid)
+        kept = [s for s in sentences if len(s) <= self.max_len]
+        if len(kept) < len(sentences):
+            log.info("%s: dropped %d of %d sentences longer than data.max_len=%d", split,
+                     len(sentences) - len(kept), len(sentences), self.max_len)
+        if not kept:
+            raise ConfigError(f"{self.split_path(split)}: no sentence has at most "
+                             f"data.max_len={self.max_len} tokens")
+        return self.limit(kept) if split == "train" else kept
+
+    def limit(self, sentences: list[Sentence]) -> list[Sentence]:
+        """``data.train_limit`` training sentences drawn with ``data.seed`` (in corpus order), for
+        learning curves: another seed draws another subsample; dev and test are never cut."""
+        if self.train_limit is None or self.train_limit >= len(sentences):
+            if self.train_limit is not None:
+                log.warning("data.train_limit=%d: the train split has only %d sentences; using all",
+                            self.train_limit, len(sentences))
+            return sentences
+        chosen = sorted(random.Random(self.seed).sample(range(len(sentences)), self.train_limit))
+        log.info("train: %d of %d sentences (data.train_limit, seed %d)", len(chosen), len(sentences),
+                 self.seed)
+        return [sentences[i] for i in chosen]
+
+    def tensorize(self, sentences: list[Sentence]) -> SplitTensors:
+        rel_ids = {r: i for i, r in enumerate(self.relations)}
+        return SplitTensors.build(
+            encode_words(self.tokenizer, [s.tokens for s in sentences]),
+            [self.label_map.labels(s.upos) for s in sentences],
+            [s.heads for s in sentences],
+            [[rel_ids[r] for r in s.deprels] for s in sentences],
+            [[tag == "PUNCT" for tag in s.upos] for s in sentences],
+        )
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    @property
+    def mask_id(self) -> int:
+        return self.tokenizer.mask_token_id
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    @property
+    def unk_id(self) -> int:
+        return self.tokenizer.unk_token_id
+
+    # ── loaders ───────────────────────────────────────────────────────────────────────
+    def loader(self, split: str, batching: str | None = None, shuffle: bool = False,
+               batch_size: int | None = None) -> DataLoader:
+        batching = batching or self.batching
+        tensors = self.tensors[split]
+        dataset = (SentenceBatches(tensors) if batching == "sentences"
+                   else ExampleBatches(tensors, self.mask_id))
+        lengths = tensors.lengths if batching == "sentences" else dataset.lengths
+        size = batch_size or (self.batch_size if shuffle else self.eval_batch_size)
+        sampler = BucketBatchSampler(lengths, size, shuffle=shuffle, seed=self.seed,
+                                     passes=self.passes_per_epoch() if split == "train" else 1)
+        return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    def passes_per_epoch(self) -> int:
+        """How often a training epoch goes over the training sentences: enough to see
+        ``min_epoch_sentences`` of them, so a small corpus gets as many optimizer steps per epoch
+        (and between validations) as a large one."""
+        return max(1, -(-self.min_epoch_sentences // len(self.tensors["train"])))
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader("dev")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.loader("test")
+
+    # ── what callbacks and the analysis need ──────────────────────────────────────────
+    def sample_indices(self, split: str = "dev", n: int | None = None) -> list[int]:
+        """A fixed set of readable sentences (8–14 tokens, at least 4 targets) for heat maps."""
+        n = self.num_samples if n is None else n
+        picked = []
+        for i, sentence in enumerate(self.sentences[split]):
+            targets = sum(label != IGNORE for label in self.label_map.labels(sentence.upos))
+            if 8 <= len(sentence) <= 14 and targets >= 4:
+                picked.append(i)
+            if len(picked) == n:
+                break
+        return picked
+
+    def tokens_of(self, split: str, index: int) -> list[str]:
+        return self.sentences[split][index].tokens
+
+    def statistics(self) -> dict:
+        """Sentences, tokens, examples, content share, majority-class accuracy, relations."""
+        stats = {}
+        for split in SPLITS:
+            labels = self.tensors[split].labels
+            targets = labels[labels != IGNORE]
+            content = float(targets.float().mean()) if len(targets) else 0.0
+            stats[split] = {
+                "sentences": len(self.sentences[split]),
+                "tokens": int(self.tensors[split].lengths.sum()),
+                "examples": len(targets),
+                "content_share": content,
+                "majority_acc": max(content, 1 - content),
+                "relations": dict(Counter(r for s in self.sentences[split] for r in s.deprels)
+                                  .most_common()),
+            }
+        stats["vocab_size"] = self.vocab_size
+        return stats

@@ -1,0 +1,75 @@
+"""Test a saved checkpoint on the data its run trained on (or on data the command names)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from attn_project.checkpoint import load_run
+from attn_project.data.datamodule import MaskedTokenDataModule
+from attn_project.data.files import atomic_write_text
+from attn_project.errors import CheckpointError, DataError
+from attn_project.train import run_dir
+
+
+def names_data(overrides: list[str]) -> bool:
+    """True when the command line chose the data (``data=ud``, ``data.root=…``, ``experiment=…``)."""
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+    return any(k == "data" or k.startswith("data.") or k == "experiment" for k in keys)
+
+
+def task_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:
+        return []
+
+
+def run_datamodule(ckpt_path: str, settings: dict | None, local: DictConfig) -> MaskedTokenDataModule:
+    """The DataModule of the run that wrote the checkpoint, from the settings stored in it.
+
+    Where files are *written* comes from this machine's config, never from the checkpoint: the
+    cache folder, and for the generated corpus its root (its folder name holds every generator
+    input, so the same corpus is found or regenerated there). A treebank folder is only read.
+    """
+    if settings is None:
+        raise CheckpointError(f"ckpt_path={ckpt_path}: the checkpoint does not record its data (written "
+                              f"by an older version); name it: data=ud data.root=… or experiment=…")
+    writes = {"cache_dir": local.cache_dir, "tokenizer_path": None}  # the checkpoint's tokenizer is used
+    if settings.get("corpus") == "default":
+        writes["root"] = local.root
+    try:
+        dm = MaskedTokenDataModule(**{**settings, **writes})
+    except TypeError as err:
+        raise CheckpointError(f"ckpt_path={ckpt_path}: its data settings do not fit this version: "
+                              f"{err}") from err
+    if dm.corpus == "ud" and not dm.root.is_dir():
+        raise DataError(f"ckpt_path={ckpt_path}: the treebank it was trained on, data.root={dm.root}, is "
+                        f"gone; pass data=ud data.root=<that treebank> to evaluate there")
+    return dm
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Test metrics of the checkpoint; printed, and written to ``<eval run folder>/metrics.json``."""
+    L.seed_everything(cfg.seed, workers=True)
+    module, tokenizer, settings = load_run(cfg.ckpt_path)
+    chosen = names_data(task_overrides())
+    dm = hydra.utils.instantiate(cfg.data) if chosen else run_datamodule(cfg.ckpt_path, settings, cfg.data)
+    dm.tokenizer = tokenizer  # ids must mean what they meant in training
+    dm.setup()
+    source = "as the command line says" if chosen else "the data the run trained on"
+    print(f"evaluating {cfg.ckpt_path} on the test split of {dm.split_path('test')} ({source})")
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    results = trainer.test(module, datamodule=dm)[0]
+    out = Path(run_dir(cfg)) / "metrics.json"
+    record = {"ckpt_path": str(cfg.ckpt_path), "test_file": str(dm.split_path("test")), **results}
+    atomic_write_text(out, json.dumps(record, indent=1))
+    print({k: round(v, 4) for k, v in results.items()})
+    print(f"wrote {out}")
+    return results

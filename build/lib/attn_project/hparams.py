@@ -1,0 +1,63 @@
+"""A run's hyperparameters as TensorBoard's HPARAMS tab shows them: dotted names, the swept
+values, and the metrics a sweep is compared on — so the runs of a sweep line up in one table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+# the HPARAMS columns of metrics: each is a scalar the run logs itself (its last value is shown)
+HPARAM_METRICS = ("val/acc_best", "test/acc", "test/f1", "attention/entropy", "attention/dep_alignment",
+                  "attention/alignment_margin")
+# every scalar a run logs, for optimized_metric and monitors
+RUN_METRICS = ("train/loss", "val/loss", "val/acc", "val/f1", "val/acc_best", "test/acc", "test/f1",
+               "attention/entropy", "attention/dep_alignment", "attention/dep_mass",
+               "attention/alignment_margin")
+
+
+def experiment_name() -> str:
+    try:
+        return HydraConfig.get().runtime.choices.get("experiment") or "custom"
+    except ValueError:  # composed outside a Hydra app (tests, notebooks)
+        return "custom"
+
+
+def scalar(value):
+    """What an HPARAMS cell holds: bool, int, float or text."""
+    return value if isinstance(value, bool | int | float | str) else str(value)
+
+
+def hparams_of(cfg: DictConfig) -> dict:
+    """The run's settings with dotted names: every model and optimizer setting, the scheduler,
+    the data's name and batching, seed, experiment, epochs and precision."""
+    c = OmegaConf.to_container(cfg, resolve=True)
+    data = c["data"]
+    params = {f"model.{k}": v for k, v in c["model"].items()}
+    params |= {f"optimizer.{k}": v for k, v in c["optimizer"].items() if not k.startswith("_")}
+    params |= {"optimizer.name": c["optimizer"].get("_target_", "").rsplit(".", 1)[-1],
+               "scheduler.name": (c.get("scheduler") or {}).get("_target_", "none").rsplit(".", 1)[-1],
+               "data.name": Path(data["root"]).name if data["corpus"] == "ud" else "default",
+               "data.batching": data["batching"], "data.batch_size": data["batch_size"],
+               "data.max_len": data["max_len"], "data.min_frequency": data["min_frequency"],
+               "data.train_limit": data.get("train_limit") or "all",
+               "seed": c["seed"], "experiment": experiment_name(),
+               "trainer.max_epochs": c["trainer"]["max_epochs"],
+               "trainer.precision": c["trainer"].get("precision", "32-true")}
+    return {k: scalar(v) for k, v in sorted(params.items())}
+
+
+def log_hparams(loggers, params: dict) -> None:
+    """HPARAMS for TensorBoard (metric columns by name: their values are the run's own scalars,
+    nothing is logged at step 0 for them); plain hyperparameters for any other logger."""
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            from torch.utils.tensorboard.summary import hparams
+
+            for summary in hparams(params, dict.fromkeys(HPARAM_METRICS, 0.0)):
+                logger.experiment.file_writer.add_summary(summary)
+            logger.experiment.flush()
+        else:
+            logger.log_hyperparams(params)

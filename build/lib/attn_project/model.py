@@ -1,0 +1,176 @@
+"""MaskedTokenClassifier: embeddings → one attention block → the vector at [MASK] → 2 logits.
+
+Two ways to run it, giving identical numbers for the same masked position:
+
+- ``forward(ids, mask_positions)``: ``ids`` already holds [MASK] at ``mask_positions``; one
+  ordinary attention pass per masked sentence ("examples" batching).
+- ``forward_all_masks(ids)``: ``ids`` is the unmasked sentence; every position is classified
+  as if it alone were masked, in one pass ("sentences" batching). Exact for one attention layer,
+  because the masked variants differ only at their own position (see ``swap_diagonal_attention``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from attn_project.attention import (
+    DirectionalSingleHeadAttention,
+    MultiHeadAttention,
+    RelativePositionBias,
+    SingleHeadAttention,
+)
+from attn_project.embeddings import TokenAndPositionEmbedding
+from attn_project.errors import ConfigError
+
+INITS = ("default", "normal")
+
+
+def init_projections(attention: nn.Module, init: str) -> None:
+    """'default' keeps PyTorch's nn.Linear init; 'normal' draws W_Q, W_K, W_V from unscaled N(0,1)."""
+    if init not in INITS:
+        raise ConfigError(f"init='{init}': choose one of {INITS}")
+    if init == "normal":
+        for name in ("w_q", "w_k", "w_v"):
+            linear = getattr(attention, name)
+            nn.init.normal_(linear.weight, 0.0, 1.0)
+            nn.init.zeros_(linear.bias)
+
+
+@dataclass
+class ModelConfig:
+    """The model's settings. ``conf/model/*.yaml`` holds the defaults a run uses (these are the
+    same); ``vocab_size``, ``max_len``, ``mask_id`` and ``pad_id`` come from the data."""
+
+    vocab_size: int
+    max_len: int = 64
+    mask_id: int = 2
+    pad_id: int = 0
+    unk_id: int = 1
+    d_model: int = 64
+    num_heads: int = 1
+    positional: str = "sinusoidal"
+    residual: bool = False
+    layer_norm: bool = False
+    feed_forward: bool = False
+    d_ff: int | None = None
+    dropout: float = 0.0
+    embedding_dropout: float = 0.0
+    word_dropout: float = 0.0
+    init: str = "default"
+    directional_values: bool = False
+    relative_bias: bool = False
+    embedding_std: float | None = None
+    num_classes: int = 2
+
+    def __post_init__(self):
+        if self.d_model <= 0:
+            raise ConfigError(f"d_model={self.d_model} must be positive")
+        for name in ("dropout", "embedding_dropout", "word_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be a probability in [0, 1)")
+        if self.directional_values and self.num_heads != 1:
+            raise ConfigError("directional_values=true is a single-head design: set num_heads=1 "
+                              "(several heads can keep sides apart on their own)")
+
+
+def attention_layer(config: ModelConfig) -> nn.Module:
+    if config.directional_values:
+        return DirectionalSingleHeadAttention(config.d_model)
+    if config.num_heads == 1:
+        return SingleHeadAttention(config.d_model)
+    return MultiHeadAttention(config.d_model, config.num_heads)
+
+
+class MaskedTokenClassifier(nn.Module):
+    """Content vs function word at a [MASK], from one attention layer over the sentence."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        d_model = config.d_model
+        self.mask_id, self.pad_id, self.num_heads = config.mask_id, config.pad_id, config.num_heads
+        self.embed = TokenAndPositionEmbedding(config.vocab_size, d_model, config.max_len,
+                                               config.positional, config.pad_id)
+        # token vectors of norm ~1 (std 1/√d), so the position vectors are not drowned out
+        nn.init.normal_(self.embed.token.weight, 0.0, config.embedding_std or d_model ** -0.5)
+        with torch.no_grad():
+            self.embed.token.weight[config.pad_id].zero_()
+        self.attention = attention_layer(config)
+        init_projections(self.attention, config.init)
+        self.relative_bias = RelativePositionBias(config.num_heads) if config.relative_bias else None
+        self.residual = config.residual
+        self.dropout = nn.Dropout(config.dropout)
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.norm = nn.LayerNorm(d_model) if config.layer_norm else nn.Identity()
+        self.ff = None
+        if config.feed_forward:
+            d_ff = config.d_ff or 4 * d_model
+            self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+            self.ff_norm = nn.LayerNorm(d_model) if config.layer_norm else nn.Identity()
+        self.classifier = nn.Linear(d_model, config.num_classes)
+
+    def drop_words(self, ids: Tensor) -> Tensor:
+        """In training, each word becomes [UNK] with probability ``word_dropout`` ([MASK] and
+        padding stay): the model learns to use context it has not memorised, and [UNK] is trained."""
+        if not self.training or self.config.word_dropout == 0:
+            return ids
+        is_word = ids.ne(self.pad_id) & ids.ne(self.mask_id)
+        drop = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
+        return ids.masked_fill(drop & is_word, self.config.unk_id)
+
+    def embed_words(self, ids: Tensor) -> Tensor:
+        """ids [B, T] → [B, T, d]: word dropout, embeddings + positions, embedding dropout."""
+        return self.embedding_dropout(self.embed(self.drop_words(ids)))
+
+    def block(self, x: Tensor, attended: Tensor) -> Tensor:
+        """What follows attention, position by position: residual, layer norm, feed-forward."""
+        h = self.dropout(attended)
+        h = self.norm(x + h if self.residual else h)
+        if self.ff is not None:
+            h = self.ff_norm(h + self.dropout(self.ff(h)))
+        return h
+
+    def bias(self, length: int) -> Tensor | None:
+        """The relative-position bias [H, T, T], or None."""
+        return None if self.relative_bias is None else self.relative_bias(length)
+
+    def bias_rows(self, length: int, positions: Tensor) -> Tensor | None:
+        """The bias of the query rows at ``positions`` [B]: [B, H, 1, T], or None."""
+        if self.relative_bias is None:
+            return None
+        rows = self.relative_bias(length)[:, positions]  # [H, B, T]
+        return rows.transpose(0, 1).unsqueeze(2)  # [B, H, 1, T]
+
+    def forward(self, ids: Tensor, mask_positions: Tensor, need_weights: bool = True
+                ) -> tuple[Tensor, Tensor | None]:
+        """ids [B, T] with [MASK] at mask_positions [B] → (logits [B, C], weights [B, H, T, T]).
+
+        Without ``need_weights`` only the [MASK]'s own row is computed: the classifier reads
+        nothing else, and what follows attention acts position by position. (The directional
+        head always computes every row: its values need the whole weight matrix split by side.)
+        """
+        x = self.embed_words(ids)  # [B, T, d]
+        padding = ids.eq(self.pad_id)
+        rows = torch.arange(ids.size(0), device=ids.device)
+        if not need_weights and self.attention.attends_from_query:
+            x_mask = x[rows, mask_positions].unsqueeze(1)  # [B, 1, d]
+            attended, _ = self.attention(x, padding, need_weights=False, query=x_mask,
+                                         attn_bias=self.bias_rows(ids.size(1), mask_positions))
+            return self.classifier(self.block(x_mask, attended)[:, 0]), None  # [B, C]
+        attended, weights = self.attention(x, padding, need_weights=need_weights,
+                                           attn_bias=self.bias(ids.size(1)))
+        h = self.block(x, attended)  # [B, T, d]
+        return self.classifier(h[rows, mask_positions]), weights  # [B, C]
+
+    def forward_all_masks(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """ids [B, T] unmasked → (logits [B, T, C] of "token t masked", mask map [B, H, T, T])."""
+        x = self.embed_words(ids)  # [B, T, d]
+        # the same for every sentence: [1, T, d], broadcast against the batch (projected once)
+        x_mask = self.embed.masked(self.mask_id, ids.size(1)).unsqueeze(0)
+        attended, weights = self.attention.forward_mask_rows(x, x_mask, ids.eq(self.pad_id),
+                                                             attn_bias=self.bias(ids.size(1)))
+        h = self.block(x_mask, attended)  # [B, T, d]: row t = the [MASK]'s vector at t
+        return self.classifier(h), weights

@@ -1,0 +1,103 @@
+"""The LightningModule: one shared step for train/val/test, torchmetrics, injected optimizer.
+
+Hyperparameters are plain dicts (the fields of ``ModelConfig``, the optimizer's and the
+scheduler's Hydra configs), so checkpoints load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import hydra
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import BinaryAccuracy, BinaryF1Score
+
+from attn_project.data.labels import IGNORE
+from attn_project.model import MaskedTokenClassifier, ModelConfig
+
+
+class MaskedTokenModule(L.LightningModule):
+    """Wraps ``MaskedTokenClassifier``; batches come from ``MaskedTokenDataModule``.
+
+    A batch with ``mask_pos`` is one masked sentence per example; without it, a batch of
+    unmasked sentences whose targets are all classified in one pass.
+    """
+
+    def __init__(self, model: dict, optimizer: dict, scheduler: dict | None = None,
+                 compile: bool = False):
+        super().__init__()
+        self.save_hyperparameters()
+        legacy = {"_target_"}  # in checkpoints written while the model YAML named a target
+        self.model = MaskedTokenClassifier(ModelConfig(**{k: v for k, v in model.items() if k not in legacy}))
+        if compile:  # both entry points: torch.compile(module) would compile forward() only
+            for name in ("forward", "forward_all_masks"):
+                setattr(self.model, name, torch.compile(getattr(self.model, name), dynamic=True))
+        # Accuracy and F1 on val and test; training logs its loss only (metric updates on every
+        # training step cost as much as the step itself at this model size).
+        self.metrics = torch.nn.ModuleDict({  # keys: "val"/"test" alone read fine, "train" would not
+            f"{stage}_metrics": MetricCollection({"acc": BinaryAccuracy(), "f1": BinaryF1Score()},
+                                                 prefix=f"{stage}/")
+            for stage in ("val", "test")
+        })
+        self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps its best
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """→ (logits [N, 2], labels [N]) over the batch's targets."""
+        logits, labels, _ = self.classify_targets(batch)
+        return logits, labels
+
+    def classify_targets(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor | None]:
+        """→ (logits [N, 2], labels [N], mask maps [B, H, T, T] or None with ``mask_pos``)."""
+        if "mask_pos" in batch:
+            logits, _ = self.model(batch["ids"], batch["mask_pos"], need_weights=False)
+            return logits, batch["labels"], None
+        logits, mask_maps = self.model.forward_all_masks(batch["ids"])  # [B, T, 2]
+        is_target = batch["labels"] != IGNORE
+        return logits[is_target], batch["labels"][is_target], mask_maps  # [N, 2], [N]
+
+    def shared_step(self, batch: dict[str, Tensor], stage: str) -> dict[str, Tensor]:
+        """The loss, and for validation the mask maps (AttentionMetrics reads them)."""
+        logits, labels, mask_maps = self.classify_targets(batch)
+        loss = F.cross_entropy(logits, labels)
+        if stage == "train":
+            # Only on the steps the logger writes: Lightning's per-call bookkeeping is not free.
+            if self.global_step % self.trainer.log_every_n_steps == 0:
+                self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+            return {"loss": loss}
+        metrics = self.metrics[f"{stage}_metrics"]
+        metrics.update(logits.argmax(-1), labels)
+        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(labels))
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
+        return {"loss": loss} if mask_maps is None else {"loss": loss, "mask_maps": mask_maps.detach()}
+
+    def training_step(self, batch, batch_idx):
+        return self.shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        return self.shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self.shared_step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        acc = self.trainer.callback_metrics.get("val/acc")
+        if acc is not None:
+            self.val_acc_best.update(acc)
+            self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+
+    def configure_optimizers(self):
+        optimizer = hydra.utils.instantiate(self.hparams.optimizer)(params=self.parameters())
+        if not self.hparams.scheduler:
+            return optimizer
+        config = dict(self.hparams.scheduler)
+        interval = config.pop("interval", "epoch")
+        if config.get("_target_", "").endswith("OneCycleLR"):
+            config["total_steps"] = self.trainer.estimated_stepping_batches
+        scheduler = hydra.utils.instantiate(config)(optimizer=optimizer)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": interval}}

@@ -1,0 +1,71 @@
+"""Where runs go: the project root, and run-folder names that tell runs apart — the
+experiment's name, and in a sweep the overrides that differ between its jobs
+(``logs/multiruns/single_head/<date_time>/2_seed=3``).
+
+Hydra resolves the folder names in each job's process (a joblib worker too), where the sweep's
+command line is gone; the parent process notes the swept keys in an environment variable
+(``remember_sweep``), which workers inherit. Optuna's searched parameters come from the job's
+own config (``hydra.sweeper.params``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+SWEPT = "ATTN_PROJECT_SWEPT"  # environment variable: {key: value as typed} of the sweep overrides
+MAX_NAME = 120
+UNSAFE = re.compile(r"[^\w.=,+\-]")
+
+
+def swept_overrides(args: list[str]) -> dict[str, str]:
+    """{key: value text} of the command-line overrides that sweep (``seed=1,2,3``, ``range(…)``)."""
+    overrides = [a for a in args if "=" in a and not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # Hydra reports a malformed override itself, with a better message
+        return {}
+    return {o.get_key_element().lstrip("+~"): o.input_line.split("=", 1)[1]
+            for o in parsed if o.is_sweep_override()}
+
+
+def remember_sweep(args: list[str]) -> None:
+    """Note the swept keys for the jobs (called by scripts/train.py before Hydra starts)."""
+    os.environ[SWEPT] = json.dumps(swept_overrides(args))
+
+
+def experiment_folder(choice: str | None) -> str:
+    """The experiment's name; for a sweep over experiments their names joined by '+'."""
+    swept = json.loads(os.environ.get(SWEPT) or "{}")
+    if "experiment" in swept:
+        return safe(swept["experiment"].replace(",", "+"))
+    return safe(choice) if choice else "custom"
+
+
+def job_folder(num, overrides, sweeper_params=None) -> str:
+    """``<job number>_<the job's values of the swept keys>``, e.g. ``2_seed=3``."""
+    keys = set(json.loads(os.environ.get(SWEPT) or "{}")) | set(sweeper_params or {})
+    parts = [o.lstrip("+~") for o in overrides if o.split("=", 1)[0].lstrip("+~") in keys]
+    return safe("_".join([str(num), *parts]))[:MAX_NAME]
+
+
+def safe(name: str) -> str:
+    """A folder name: path separators and other odd characters become '-'."""
+    return UNSAFE.sub("-", str(name))
+
+
+def project_root() -> str:
+    """The repository's folder when the package runs from one (editable install or checkout),
+    else the current folder: logs/ and data/ do not follow the user's ``cd``."""
+    root = Path(__file__).resolve().parents[1]
+    return str(root if (root / "pyproject.toml").is_file() and (root / "conf").is_dir() else Path.cwd())
+
+
+for _name, _resolver in (("experiment_folder", experiment_folder), ("job_folder", job_folder),
+                         ("project_root", project_root)):
+    OmegaConf.register_new_resolver(_name, _resolver, replace=True)

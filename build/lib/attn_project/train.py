@@ -1,0 +1,159 @@
+"""The Hydra task: instantiate → fit → test on the best checkpoint → return the optimised metric."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
+from omegaconf import DictConfig, OmegaConf
+
+from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
+from attn_project.checkpoint import check_fits, read_checkpoint
+from attn_project.console import quiet_console
+from attn_project.data.datamodule import MaskedTokenDataModule
+from attn_project.data.files import atomic_write_text
+from attn_project.data.tokenizer import tokenizer_to_json
+from attn_project.errors import ConfigError
+from attn_project.hparams import RUN_METRICS, hparams_of, log_hparams
+from attn_project.model import ModelConfig
+from attn_project.module import MaskedTokenModule
+
+log = logging.getLogger(__name__)
+quiet_console()
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    """The Hydra job's output folder (or ``paths.output_dir`` outside Hydra)."""
+    try:
+        return Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:
+        return Path(cfg.paths.output_dir)
+
+
+def in_sweep() -> bool:
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def job_description() -> str:
+    """"#N with overrides [...]" for the current Hydra job (for sweep logs)."""
+    try:
+        job = HydraConfig.get().job
+        return f"#{job.get('num', 0)} with overrides {list(HydraConfig.get().overrides.task)}"
+    except ValueError:
+        return ""
+
+
+DATA_KEYS = {"max_len": "data.max_len"}  # model settings that the data section of the config sets
+
+
+def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModule:
+    """The LightningModule, with the sizes only the data knows filled into the model config;
+    a bad model setting is reported under its config key (``model.num_heads``, ``data.max_len``)."""
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    compile_model = bool(model.pop("compile", False))
+    model.update(vocab_size=dm.vocab_size, mask_id=dm.mask_id, pad_id=dm.pad_id, unk_id=dm.unk_id,
+                 max_len=cfg.data.max_len)
+    unknown = sorted(set(model) - {f.name for f in dataclasses.fields(ModelConfig)})
+    if unknown:
+        raise ConfigError(f"model.{unknown[0]}: not a model setting; see conf/model/single_head.yaml")
+    try:
+        return MaskedTokenModule(model=model,
+                                 optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+                                 scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True)
+                                 if cfg.get("scheduler") else None,
+                                 compile=compile_model)
+    except ConfigError as err:
+        raise ConfigError(config_keys(str(err))) from err
+
+
+def config_keys(message: str) -> str:
+    """A model error's message with every model setting named as the config names it
+    (``num_heads=3`` → ``model.num_heads=3``, ``max_len=0`` → ``data.max_len=0``)."""
+    names = "|".join(f.name for f in dataclasses.fields(ModelConfig))
+    return re.sub(rf"(?<![\w.])({names})=", lambda m: f"{DATA_KEYS.get(m[1], 'model.' + m[1])}=", message)
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    if cfg.get("scheduler"):  # the learning rate, epoch by epoch, to every logger
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    overrides = {}
+    if in_sweep():  # no progress bars in sweeps: their output interleaves
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+        overrides["enable_progress_bar"] = False
+    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                   **overrides)
+
+
+def resume_checkpoint(ckpt_path: str | None, module: MaskedTokenModule) -> str | None:
+    """The checkpoint to resume from, checked first by the project's safe loader: a local file
+    (no URL), plain data and tensors only, weights that fit this run's model."""
+    if not ckpt_path:
+        return None
+    checkpoint = read_checkpoint(ckpt_path)
+    check_fits(ckpt_path, module, checkpoint.get("state_dict"))
+    return str(ckpt_path)
+
+
+def train(cfg: DictConfig) -> tuple[float | None, dict]:
+    """Train and test one configuration; returns (optimised metric, all metrics)."""
+    check_optimized_metric(cfg.get("optimized_metric"))
+    L.seed_everything(cfg.seed, workers=True)
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")
+    out = run_dir(cfg)
+    dm: MaskedTokenDataModule = hydra.utils.instantiate(cfg.data)
+    dm.setup()
+    dm.tokenizer.save_pretrained(str(out / "tokenizer"))
+    module = build_module(cfg, dm)
+    trainer = build_trainer(cfg)
+    trainer.callbacks.append(TokenizerInCheckpoint(tokenizer_to_json(dm.tokenizer)))
+    log_hparams(trainer.loggers, hparams_of(cfg))
+    if cfg.get("train", True):
+        ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), module)
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if cfg.get("test", True):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        trainer.test(module, datamodule=dm, ckpt_path=best or None, weights_only=True)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    for logger in trainer.loggers:
+        logger.finalize("success")
+        if callable(getattr(logger.experiment, "finish", None)):  # W&B: flush and close the run
+            logger.experiment.finish()
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True))  # the run ended
+    print(f"run folder: {out}")
+    return optimized_value(cfg.get("optimized_metric"), metrics), metrics
+
+
+def check_optimized_metric(name: str | None) -> None:
+    """A misspelt ``optimized_metric`` stops the run before it trains."""
+    if name and name not in RUN_METRICS:
+        raise ConfigError(f"optimized_metric='{name}': not a metric this project logs; choose one of "
+                          f"{', '.join(RUN_METRICS)}")
+
+
+def optimized_value(name: str | None, metrics: dict) -> float | None:
+    """The value handed to the sweeper (Optuna maximises or minimises it); a sweep whose runs
+    lack it stops with the metrics they have (a single run only warns: fast_dev_run, DDP spawn)."""
+    if not name or name in metrics:
+        return metrics.get(name) if name else None
+    message = (f"optimized_metric='{name}': this run logged no such metric (were its callbacks "
+               f"turned off?); it logged {', '.join(sorted(metrics))}")
+    if in_sweep():
+        raise ConfigError(message)
+    log.warning(message)
+    return None

@@ -1,0 +1,54 @@
+"""The package as users install it: a wheel (not editable), its commands, from another folder."""
+
+import importlib.util
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+COMMANDS = ["attn-train", "attn-eval", "attn-inspect", "attn-explain", "attn-study", "attn-bench",
+            "attn-fetch-ud"]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A fresh virtual environment with the wheel built from this checkout installed (the
+    dependencies are this environment's, reached through a .pth file, so nothing is downloaded)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", str(tmp / "dist"),
+                    str(ROOT)], check=True)
+    env = tmp / "venv"
+    venv.create(env, with_pip=True)
+    site = next((env / "lib").glob("python*/site-packages"))
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    wheel = next((tmp / "dist").glob("attn_project-*.whl"))
+    subprocess.run([env / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
+    return env / "bin"
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_every_command_and_its_configs(installed):
+    for command in COMMANDS:
+        result = subprocess.run([installed / command, "--help"], capture_output=True, text=True)
+        assert result.returncode == 0, (command, result.stderr[-2000:])
+        assert "attn-" in result.stdout or "experiment" in result.stdout, command
+    configs = subprocess.run([installed / "python", "-c", "import attn_project.cli as c; print(c.CONFIGS)"],
+                             capture_output=True, text=True, cwd="/", check=True).stdout.strip()
+    assert Path(configs).is_relative_to(installed.parent / "lib"), configs  # the wheel's copy, not ours
+    assert (Path(configs) / "experiment" / "ud_single_head.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_attn_train_runs_from_any_folder_after_a_wheel_install(installed, tmp_path):
+    result = subprocess.run([installed / "attn-train", "experiment=single_head", "debug=fdr",
+                             "data.sizes={train:300,dev:50,test:50}", "callbacks.progress_bar=null"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    runs = list((tmp_path / "logs" / "runs" / "single_head").glob("*/metrics.json"))
+    assert len(runs) == 1 and (runs[0].parent / "train.log").is_file()  # logs/ where the user ran it
+    assert list((tmp_path / "data" / "generated").glob("default_v*/default-ud-train.conllu"))
