@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import re
+import time
 from pathlib import Path
 
 import hydra
@@ -14,7 +15,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
 from attn_project.checkpoint import check_fits, read_checkpoint
@@ -106,6 +107,23 @@ def resume_checkpoint(ckpt_path: str | None, module: MaskedTokenModule) -> str |
     checkpoint = read_checkpoint(ckpt_path)
     check_fits(ckpt_path, module, checkpoint.get("state_dict"))
     return str(ckpt_path)
+
+
+def compose_config(*overrides: str, output_dir: str | Path | None = None) -> DictConfig:
+    """The train config as ``attn-train OVERRIDES`` composes it, for use outside a Hydra app (a
+    notebook): the run's files go to ``output_dir`` (default: logs/notebook/<date_time>)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from attn_project.cli import CONFIGS
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(CONFIGS, version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides))
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir or Path(cfg.paths.log_dir) / "notebook"
+                                   / time.strftime("%Y-%m-%d_%H-%M-%S"))
+    return cfg
 
 
 def train(cfg: DictConfig) -> tuple[float | None, dict]:

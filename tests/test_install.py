@@ -20,14 +20,15 @@ def installed(tmp_path_factory) -> Path:
     dependencies are this environment's, reached through a .pth file, so nothing is downloaded)."""
     tmp = tmp_path_factory.mktemp("wheel")
     isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", str(tmp / "dist"),
-                    str(ROOT)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation,
+                    "-w", str(tmp / "dist"), str(ROOT)], check=True)
     env = tmp / "venv"
     venv.create(env, with_pip=True)
     site = next((env / "lib").glob("python*/site-packages"))
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     wheel = next((tmp / "dist").glob("attn_project-*.whl"))
-    subprocess.run([env / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
+    subprocess.run([env / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
+                   check=True)
     return env / "bin"
 
 
