@@ -188,24 +188,25 @@ def decode_png(png: bytes):
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
-@pytest.mark.parametrize("heads", [1, 4])
-def test_sample_figure_frames_show_only_the_latest_values(heads):
-    from attn_project.analysis.sample_figure import SampleFigure
+def test_sample_figure_frames_show_only_the_latest_values_at_tensorboard_width():
+    from attn_project.analysis import sample_figure
 
-    tokens = "the old man saw a dog in the park .".split()
-    masked = tokens[:3] + ["[MASK]"] + tokens[4:]
+    tokens = "the old man saw a dog in the internationally known park .".split()
     t = len(tokens)
     g = torch.Generator().manual_seed(0)
-    first, second = (torch.softmax(torch.randn(2, heads, t, t, generator=g) * 3, -1).numpy()
-                     for _ in range(2))
-    figure = SampleFigure(tokens, masked, "saw", heads)
-    frame_a = decode_png(figure.update(first[0], first[1], "sample 0, step 0"))
-    frame_b = decode_png(figure.update(second[0], second[1], "sample 0, step 10"))
-    fresh = decode_png(SampleFigure(tokens, masked, "saw", heads).update(second[0], second[1],
-                                                                        "sample 0, step 10"))
-    assert frame_a.shape == frame_b.shape and frame_a.shape[0] > 200
-    assert (frame_a != frame_b).any(axis=-1).mean() > 0.05  # the heat maps changed
+    first, second = (torch.softmax(torch.randn(t, t, generator=g) * 3, -1).numpy() for _ in range(2))
+    figure = sample_figure.SampleFigure(tokens, "mask map")
+    frame_a = decode_png(figure.update(first, "sample 0 · step 0"))
+    frame_b = decode_png(figure.update(second, "sample 0 · step 10"))
+    fresh = decode_png(sample_figure.SampleFigure(tokens, "mask map").update(second, "sample 0 · step 10"))
+    assert frame_a.shape == frame_b.shape and frame_a.shape[1] == 290  # TensorBoard's card: not scaled
+    assert 250 < frame_a.shape[0] < 330
+    assert (frame_a != frame_b).any(axis=-1).mean() > 0.05  # the heat map changed
     assert (frame_b == fresh).all()  # nothing of the earlier frame is left behind
+    labels = [text for text in figure.figure.axes[0].texts if text.get_text() in tokens]
+    assert len(labels) == 2 * (t - 1)  # rows and columns, all but the shortened word
+    assert all(text.get_fontsize() * sample_figure.DPI / 72 >= 10 for text in labels)  # ≥ 10 px tall
+    assert "internati…" in [text.get_text() for text in figure.figure.axes[0].texts]
 
 
 def test_baselines_are_cached_per_data_and_refit_when_the_data_change(tmp_path, monkeypatch):

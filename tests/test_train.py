@@ -1,5 +1,6 @@
 """Configs compose, every experiment runs, TensorBoard gets figures and scalars, sweeps work."""
 
+import io
 import json
 import math
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 import torch
 from conftest import MINI_UD, ROOT
 from omegaconf import OmegaConf
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from attn_project.analysis.mask_maps import analyse_split
@@ -34,7 +36,6 @@ def experiment_overrides(name):
 
 @pytest.mark.parametrize("trainer, tasks", [("ddp", 4), ("gpu", 1)])
 def test_slurm_launcher_asks_for_one_task_per_device(make_cfg, trainer, tasks):
-    from omegaconf import OmegaConf
 
     cfg = make_cfg(f"trainer={trainer}", "hydra/launcher=slurm")
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
@@ -115,8 +116,12 @@ def test_short_run_logs_figures_per_epoch_and_scalars(make_cfg, tmp_path, batchi
                    f"data.batching={batching}")
     value, metrics = train(cfg)
     events = read_events(tmp_path / "run" / "tensorboard")
-    figures = [t for t in events.Tags()["images"] if t.startswith("attention/")]
-    assert figures, events.Tags()["images"]
+    figures = sorted(t for t in events.Tags()["images"] if t.startswith("attention/"))
+    samples = cfg.data.num_samples
+    assert figures == sorted([f"attention/sample{k}" for k in range(samples)]  # mask map + 4 heads
+                             + [f"attention/sample{k}/head{h}" for k in range(samples) for h in range(4)])
+    for tag in figures:  # TensorBoard's card width: shown unscaled
+        assert Image.open(io.BytesIO(events.Images(tag)[0].encoded_image_string)).width == 290
     steps = [e.step for e in events.Images(figures[0])]
     assert steps[0] == 0 and len(steps) == 3 and steps == sorted(set(steps))  # before + 2 epochs
     scalars = set(events.Tags()["scalars"])
