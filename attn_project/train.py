@@ -15,10 +15,11 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
 from attn_project.checkpoint import check_fits, read_checkpoint
+from attn_project.configs import plain
 from attn_project.console import quiet_console
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
@@ -51,7 +52,7 @@ def job_description() -> str:
     """"#N with overrides [...]" for the current Hydra job (for sweep logs)."""
     try:
         job = HydraConfig.get().job
-        return f"#{job.get('num', 0)} with overrides {list(HydraConfig.get().overrides.task)}"
+        return f"#{getattr(job, 'num', 0)} with overrides {list(HydraConfig.get().overrides.task)}"
     except ValueError:
         return ""
 
@@ -62,7 +63,7 @@ DATA_KEYS = {"max_len": "data.max_len"}  # model settings that the data section 
 def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModule:
     """The LightningModule, with the sizes only the data knows filled into the model config;
     a bad model setting is reported under its config key (``model.num_heads``, ``data.max_len``)."""
-    model = OmegaConf.to_container(cfg.model, resolve=True)
+    model = plain(cfg.model)
     compile_model = bool(model.pop("compile", False))
     model.update(vocab_size=dm.vocab_size, mask_id=dm.mask_id, pad_id=dm.pad_id, unk_id=dm.unk_id,
                  max_len=cfg.data.max_len)
@@ -70,10 +71,8 @@ def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModul
     if unknown:
         raise ConfigError(f"model.{unknown[0]}: not a model setting; see conf/model/single_head.yaml")
     try:
-        return MaskedTokenModule(model=model,
-                                 optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
-                                 scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True)
-                                 if cfg.get("scheduler") else None,
+        return MaskedTokenModule(model=model, optimizer=plain(cfg.optimizer),
+                                 scheduler=plain(cfg.scheduler) if cfg.get("scheduler") else None,
                                  compile=compile_model)
     except ConfigError as err:
         raise ConfigError(config_keys(str(err))) from err
@@ -105,7 +104,7 @@ def resume_checkpoint(ckpt_path: str | None, module: MaskedTokenModule) -> str |
     if not ckpt_path:
         return None
     checkpoint = read_checkpoint(ckpt_path)
-    check_fits(ckpt_path, module, checkpoint.get("state_dict"))
+    check_fits(ckpt_path, module, checkpoint.get("state_dict") or {})
     return str(ckpt_path)
 
 
@@ -115,7 +114,7 @@ def compose_config(*overrides: str, output_dir: str | Path | None = None) -> Dic
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from attn_project.cli import CONFIGS
+    from attn_project.configs import CONFIGS
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(CONFIGS, version_base="1.3"):

@@ -42,6 +42,7 @@ def test_the_wheel_installs_every_command_and_its_configs(installed):
                              capture_output=True, text=True, cwd="/", check=True).stdout.strip()
     assert Path(configs).is_relative_to(installed.parent / "lib"), configs  # the wheel's copy, not ours
     assert (Path(configs) / "experiment" / "ud_single_head.yaml").is_file()
+    assert (Path(configs).parent / "py.typed").is_file()  # type checkers read the annotations
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # pyplot-free: no window, no backend
 from matplotlib.figure import Figure
 from PIL import Image
@@ -36,7 +37,7 @@ def short(token: str) -> str:
     return token if len(token) <= MAX_CHARS else token[: MAX_CHARS - 1] + "…"
 
 
-def draw_token_labels(ax, tokens: Sequence[str]) -> None:
+def draw_token_labels(ax: Axes, tokens: Sequence[str]) -> None:
     """Tokens beside the rows and under the columns, as text in data/axes coordinates."""
     ax.set_xticks([])
     ax.set_yticks([])
