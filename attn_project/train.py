@@ -51,8 +51,9 @@ def in_sweep() -> bool:
 def job_description() -> str:
     """"#N with overrides [...]" for the current Hydra job (for sweep logs)."""
     try:
-        job = HydraConfig.get().job
-        return f"#{getattr(job, 'num', 0)} with overrides {list(HydraConfig.get().overrides.task)}"
+        hydra_cfg = HydraConfig.get()
+        number = OmegaConf.select(hydra_cfg, "job.num", default=0)  # absent outside multirun
+        return f"#{number} with overrides {list(hydra_cfg.overrides.task)}"
     except ValueError:
         return ""
 

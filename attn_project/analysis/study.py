@@ -90,7 +90,7 @@ def read_run(folder: Path) -> Run | str:
         return "finished without a report (callbacks.attention_report was off)"
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
-        config = plain(OmegaConf.load(folder / ".hydra" / "config.yaml"))
+        config = plain(OmegaConf.load(folder / ".hydra" / "config.yaml"), resolve=False)  # ${hydra:…} stays
         overrides = OmegaConf.load(folder / ".hydra" / "overrides.yaml")
     except (OSError, ValueError) as err:
         return f"unreadable: {err}"
