@@ -15,7 +15,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
 from attn_project.checkpoint import check_fits, read_checkpoint
