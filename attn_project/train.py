@@ -8,6 +8,7 @@ import logging
 import re
 import time
 from pathlib import Path
+from typing import cast
 
 import hydra
 import lightning as L
@@ -52,7 +53,7 @@ def job_description() -> str:
     """"#N with overrides [...]" for the current Hydra job (for sweep logs)."""
     try:
         hydra_cfg = HydraConfig.get()
-        number = OmegaConf.select(hydra_cfg, "job.num", default=0)  # absent outside multirun
+        number = OmegaConf.select(cast(DictConfig, hydra_cfg), "job.num", default=0)  # 0 outside sweeps
         return f"#{number} with overrides {list(hydra_cfg.overrides.task)}"
     except ValueError:
         return ""
