@@ -15,7 +15,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
@@ -144,6 +144,7 @@ def train(cfg: DictConfig) -> tuple[float | None, dict]:
     if cfg.get("train", True):
         ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), module)
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+        log_early_stop(trainer)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test", True):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -156,6 +157,15 @@ def train(cfg: DictConfig) -> tuple[float | None, dict]:
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True))  # the run ended
     print(f"run folder: {out}")
     return optimized_value(cfg.get("optimized_metric"), metrics), metrics
+
+
+def log_early_stop(trainer: L.Trainer) -> None:
+    """Into the run's log (train.log), not only the console: whether and why training stopped early."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, EarlyStopping) and callback.stopped_epoch:
+            log.info("stopped early after %d of at most %d epochs: %s did not improve for %d validations "
+                     "(best %.4f); testing the best checkpoint", callback.stopped_epoch + 1,
+                     trainer.max_epochs, callback.monitor, callback.patience, float(callback.best_score))
 
 
 def check_optimized_metric(name: str | None) -> None:
