@@ -172,7 +172,8 @@ def fetch_ud() -> None:
         else:
             written = download_treebank(args.treebank, args.out, args.tag, args.repo)
     except (OSError, ValueError) as err:
-        sys.exit(f"fetch_ud: {err}")
+        print(f"fetch_ud: {err}", file=sys.stderr)
+        sys.exit(1)
     for path in written:
         print(path)
     print(f"use it with: attn-train experiment=ud_single_head data.root={args.out}")

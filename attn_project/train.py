@@ -116,6 +116,7 @@ def compose_config(*overrides: str, output_dir: str | Path | None = None) -> Dic
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    from attn_project import run_names  # noqa: F401  (registers ${project_root:} and the folder resolvers)
     from attn_project.configs import CONFIGS
 
     GlobalHydra.instance().clear()

@@ -218,8 +218,10 @@ class DirectionalSingleHeadAttention(SingleHeadAttention):
         return left @ self.w_v_left(x) + right @ self.w_v_right(x) + self_weight * self.w_v(x_self)
 
     def forward(self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True,
-                attn_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Always the explicit path: the values need the weights split by side."""
+                attn_bias: Tensor | None = None, query: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Always the explicit path, every row: the values need the weights split by side."""
+        if query is not None:
+            raise ValueError("the directional head attends from every position (attends_from_query=False)")
         k = self.w_k(x).unsqueeze(1)  # [B, 1, T, d_head]
         _, weights = scaled_dot_product_attention(self.w_q(x).unsqueeze(1), k, k,
                                                   padding_to_attend_mask(key_padding_mask), attn_bias)

@@ -57,7 +57,10 @@ def alternate(a: Callable, b: Callable, reps: int, device: str) -> tuple[list, l
     """Warm up both, then run A, B, A, B, …; returns both time lists and both result lists."""
     a()
     b()
-    times_a, times_b, results_a, results_b = [], [], [], []
+    times_a: list[float] = []
+    times_b: list[float] = []
+    results_a: list = []
+    results_b: list = []
     for _ in range(reps):
         for fn, times, results in ((a, times_a, results_a), (b, times_b, results_b)):
             t, result = timed(fn, device)
@@ -86,7 +89,8 @@ class EpochTimer(L.Callback):
     """Times the last training epoch (``epoch_s``) and keeps every training loss."""
 
     def __init__(self, device: str):
-        self.device, self.losses, self.start, self.epoch_s = device, [], 0.0, 0.0
+        self.device, self.start, self.epoch_s = device, 0.0, 0.0
+        self.losses: list[float] = []
 
     def on_train_epoch_start(self, trainer, pl_module):
         sync(self.device)
@@ -166,7 +170,7 @@ def callback_overhead(cfg: DictConfig, dm, device: str, reps: int) -> tuple[floa
     """A whole fit at the default number of epochs, with validation and TensorBoard: with the
     heat-map and attention-metrics callbacks at their config defaults ÷ without, minus 1; and
     the seconds spent inside those callbacks' hooks ÷ the fit without them (less noisy)."""
-    log_dir, hook_s = tempfile.mkdtemp(), []
+    log_dir, hook_s = tempfile.mkdtemp(), list[float]()
     with_cb, without, _, _ = alternate(
         partial(fit_with_callbacks, cfg, dm, device, log_dir, ("attention_heatmaps", "attention_metrics"),
                 hook_s),

@@ -11,11 +11,17 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from attn_project.data.tokenizer import tokenizer_from_json
 from attn_project.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+    from attn_project.module import MaskedTokenModule
 
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # http://, s3://, file://, local://, …
 HPARAM_KEYS = {"model", "optimizer", "scheduler", "compile"}
@@ -73,13 +79,13 @@ def checked_contents(path: str | Path) -> tuple[dict, dict, torch.Tensor]:
     return checkpoint, hparams, embedding
 
 
-def load_module(path: str | Path):
+def load_module(path: str | Path) -> tuple[MaskedTokenModule, PreTrainedTokenizerFast]:
     """(MaskedTokenModule in eval mode, its tokenizer) from one of our checkpoints."""
     module, tokenizer, _ = load_run(path)
     return module, tokenizer
 
 
-def load_run(path: str | Path):
+def load_run(path: str | Path) -> tuple[MaskedTokenModule, PreTrainedTokenizerFast, dict | None]:
     """(MaskedTokenModule in eval mode, its tokenizer, the settings of the data it was trained on
     — the DataModule's hyperparameters, or None in checkpoints written before they were kept)."""
     from attn_project.module import MaskedTokenModule
@@ -103,7 +109,7 @@ def load_run(path: str | Path):
     return module.eval(), tokenizer, data
 
 
-def read_tokenizer(path, text):
+def read_tokenizer(path: str | Path, text: object) -> PreTrainedTokenizerFast:
     if not isinstance(text, str):
         raise CheckpointError(f"ckpt_path={path}: 'tokenizer_json' is not text")
     try:
@@ -113,7 +119,7 @@ def read_tokenizer(path, text):
                               f"({type(err).__name__}: {err})") from err
 
 
-def check_fits(path, module: torch.nn.Module, state_dict: dict) -> None:
+def check_fits(path: str | Path, module: torch.nn.Module, state_dict: dict) -> None:
     """The weights have exactly the names and shapes of ``module``'s (no traceback from load)."""
     if not isinstance(state_dict, dict):
         raise CheckpointError(f"ckpt_path={path}: 'state_dict' is not a dict")

@@ -15,20 +15,8 @@ import hydra
 from omegaconf import DictConfig
 
 from attn_project import run_names
+from attn_project.configs import CONFIGS
 from attn_project.errors import exit_on_user_error
-
-
-def config_dir() -> str:
-    """The Hydra configs: the repository's ``conf/`` in a checkout (or editable install), else
-    the copy shipped inside the installed package (``attn_project/conf``)."""
-    package = Path(__file__).resolve().parent
-    for folder in (package.parent / "conf", package / "conf"):
-        if (folder / "train.yaml").is_file():
-            return str(folder)
-    raise FileNotFoundError(f"no conf/train.yaml beside or inside {package}: reinstall the package")
-
-
-CONFIGS = config_dir()
 
 
 # ── Hydra apps ──────────────────────────────────────────────────────────────────────────────

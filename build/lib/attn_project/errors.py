@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from hydra.errors import HydraException
@@ -68,7 +69,7 @@ def root_message(err: BaseException) -> str:
 
 
 @contextmanager
-def exit_on_user_error(exit_code: int = 2, in_sweep: bool = False, job: str = ""):
+def exit_on_user_error(exit_code: int = 2, in_sweep: bool = False, job: str = "") -> Iterator[None]:
     """Turn bad-input errors into a one-paragraph message on stderr and an exit code.
 
     In a sweep the error is logged with the job's overrides and re-raised, so that Hydra runs

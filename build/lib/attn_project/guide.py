@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from matplotlib.figure import Figure
+from transformers import PreTrainedTokenizerFast
 
 from attn_project.analysis import plots
 from attn_project.analysis.metrics import normalised_entropy
@@ -35,7 +36,7 @@ class GuideInputs:
     one random head (steps 3–6 look inside the same head)."""
 
     words: list[list[str]]
-    tokenizer: object
+    tokenizer: PreTrainedTokenizerFast
     ids: torch.Tensor  # [1, T]: the first sentence
     x: torch.Tensor  # [1, T, d_model]: its token + position embeddings
     head: SingleHeadAttention

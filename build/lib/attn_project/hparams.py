@@ -7,7 +7,9 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+
+from attn_project.configs import plain
 
 # the HPARAMS columns of metrics: each is a scalar the run logs itself (its last value is shown)
 HPARAM_METRICS = ("val/acc_best", "test/acc", "test/f1", "attention/entropy", "attention/dep_alignment",
@@ -33,7 +35,7 @@ def scalar(value):
 def hparams_of(cfg: DictConfig) -> dict:
     """The run's settings with dotted names: every model and optimizer setting, the scheduler,
     the data's name and batching, seed, experiment, epochs and precision."""
-    c = OmegaConf.to_container(cfg, resolve=True)
+    c = plain(cfg)
     data = c["data"]
     params = {f"model.{k}": v for k, v in c["model"].items()}
     params |= {f"optimizer.{k}": v for k, v in c["optimizer"].items() if not k.startswith("_")}

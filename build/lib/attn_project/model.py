@@ -65,7 +65,7 @@ class ModelConfig:
     embedding_std: float | None = None
     num_classes: int = 2
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.d_model <= 0:
             raise ConfigError(f"d_model={self.d_model} must be positive")
         for name in ("dropout", "embedding_dropout", "word_dropout"):
@@ -76,7 +76,7 @@ class ModelConfig:
                               "(several heads can keep sides apart on their own)")
 
 
-def attention_layer(config: ModelConfig) -> nn.Module:
+def attention_layer(config: ModelConfig) -> SingleHeadAttention | MultiHeadAttention:
     if config.directional_values:
         return DirectionalSingleHeadAttention(config.d_model)
     if config.num_heads == 1:

@@ -6,6 +6,8 @@ scheduler's Hydra configs), so checkpoints load with ``torch.load(weights_only=T
 
 from __future__ import annotations
 
+from typing import cast
+
 import hydra
 import lightning as L
 import torch
@@ -67,19 +69,19 @@ class MaskedTokenModule(L.LightningModule):
             if self.global_step % self.trainer.log_every_n_steps == 0:
                 self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
             return {"loss": loss}
-        metrics = self.metrics[f"{stage}_metrics"]
+        metrics = cast(MetricCollection, self.metrics[f"{stage}_metrics"])
         metrics.update(logits.argmax(-1), labels)
         self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(labels))
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
         return {"loss": loss} if mask_maps is None else {"loss": loss, "mask_maps": mask_maps.detach()}
 
-    def training_step(self, batch, batch_idx):
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         return self.shared_step(batch, "train")
 
-    def validation_step(self, batch, batch_idx):
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         return self.shared_step(batch, "val")
 
-    def test_step(self, batch, batch_idx):
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self.shared_step(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
@@ -90,7 +92,7 @@ class MaskedTokenModule(L.LightningModule):
             self.val_acc_best.update(acc)
             self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         optimizer = hydra.utils.instantiate(self.hparams.optimizer)(params=self.parameters())
         if not self.hparams.scheduler:
             return optimizer

@@ -30,7 +30,7 @@ def swept_overrides(args: list[str]) -> dict[str, str]:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception:  # Hydra reports a malformed override itself, with a better message
         return {}
-    return {o.get_key_element().lstrip("+~"): o.input_line.split("=", 1)[1]
+    return {o.get_key_element().lstrip("+~"): (o.input_line or "").split("=", 1)[1]
             for o in parsed if o.is_sweep_override()}
 
 

@@ -6,18 +6,21 @@ import dataclasses
 import json
 import logging
 import re
+import time
 from pathlib import Path
+from typing import cast
 
 import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
-from omegaconf import DictConfig, OmegaConf
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ProgressBar
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
 from attn_project.checkpoint import check_fits, read_checkpoint
+from attn_project.configs import plain
 from attn_project.console import quiet_console
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
@@ -49,8 +52,9 @@ def in_sweep() -> bool:
 def job_description() -> str:
     """"#N with overrides [...]" for the current Hydra job (for sweep logs)."""
     try:
-        job = HydraConfig.get().job
-        return f"#{job.get('num', 0)} with overrides {list(HydraConfig.get().overrides.task)}"
+        hydra_cfg = HydraConfig.get()
+        number = OmegaConf.select(cast(DictConfig, hydra_cfg), "job.num", default=0)  # 0 outside sweeps
+        return f"#{number} with overrides {list(hydra_cfg.overrides.task)}"
     except ValueError:
         return ""
 
@@ -61,7 +65,7 @@ DATA_KEYS = {"max_len": "data.max_len"}  # model settings that the data section 
 def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModule:
     """The LightningModule, with the sizes only the data knows filled into the model config;
     a bad model setting is reported under its config key (``model.num_heads``, ``data.max_len``)."""
-    model = OmegaConf.to_container(cfg.model, resolve=True)
+    model = plain(cfg.model)
     compile_model = bool(model.pop("compile", False))
     model.update(vocab_size=dm.vocab_size, mask_id=dm.mask_id, pad_id=dm.pad_id, unk_id=dm.unk_id,
                  max_len=cfg.data.max_len)
@@ -69,10 +73,8 @@ def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModul
     if unknown:
         raise ConfigError(f"model.{unknown[0]}: not a model setting; see conf/model/single_head.yaml")
     try:
-        return MaskedTokenModule(model=model,
-                                 optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
-                                 scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True)
-                                 if cfg.get("scheduler") else None,
+        return MaskedTokenModule(model=model, optimizer=plain(cfg.optimizer),
+                                 scheduler=plain(cfg.scheduler) if cfg.get("scheduler") else None,
                                  compile=compile_model)
     except ConfigError as err:
         raise ConfigError(config_keys(str(err))) from err
@@ -104,8 +106,25 @@ def resume_checkpoint(ckpt_path: str | None, module: MaskedTokenModule) -> str |
     if not ckpt_path:
         return None
     checkpoint = read_checkpoint(ckpt_path)
-    check_fits(ckpt_path, module, checkpoint.get("state_dict"))
+    check_fits(ckpt_path, module, checkpoint.get("state_dict") or {})
     return str(ckpt_path)
+
+
+def compose_config(*overrides: str, output_dir: str | Path | None = None) -> DictConfig:
+    """The train config as ``attn-train OVERRIDES`` composes it, for use outside a Hydra app (a
+    notebook): the run's files go to ``output_dir`` (default: logs/notebook/<date_time>)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from attn_project.configs import CONFIGS
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(CONFIGS, version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides))
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir or Path(cfg.paths.log_dir) / "notebook"
+                                   / time.strftime("%Y-%m-%d_%H-%M-%S"))
+    return cfg
 
 
 def train(cfg: DictConfig) -> tuple[float | None, dict]:
@@ -125,6 +144,7 @@ def train(cfg: DictConfig) -> tuple[float | None, dict]:
     if cfg.get("train", True):
         ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), module)
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+        log_early_stop(trainer)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test", True):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -137,6 +157,15 @@ def train(cfg: DictConfig) -> tuple[float | None, dict]:
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True))  # the run ended
     print(f"run folder: {out}")
     return optimized_value(cfg.get("optimized_metric"), metrics), metrics
+
+
+def log_early_stop(trainer: L.Trainer) -> None:
+    """Into the run's log (train.log), not only the console: whether and why training stopped early."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, EarlyStopping) and callback.stopped_epoch:
+            log.info("stopped early after %d of at most %d epochs: %s did not improve for %d validations "
+                     "(best %.4f); testing the best checkpoint", callback.stopped_epoch + 1,
+                     trainer.max_epochs, callback.monitor, callback.patience, float(callback.best_score))
 
 
 def check_optimized_metric(name: str | None) -> None:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,11 +30,14 @@ from attn_project.data.batches import SplitTensors
 from attn_project.data.files import atomic_write_text
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words
 
+if TYPE_CHECKING:
+    from attn_project.data.datamodule import MaskedTokenDataModule
+
 log = logging.getLogger(__name__)
 VERSION = 3  # of the baselines' definition: bump it when task_baselines changes
 
 
-def every_word_splits(dm) -> tuple[SplitTensors, SplitTensors, int]:
+def every_word_splits(dm: MaskedTokenDataModule) -> tuple[SplitTensors, SplitTensors, int]:
     """The DataModule's train and test splits with every training word its own id (the model's
     tokenizer may fold rare words into [UNK]); → (train, test, vocabulary size)."""
     tokenizer = build_word_tokenizer((s.tokens for s in dm.sentences["train"]), dm.lowercase)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from attn_project.analysis.rows import RowScores, collect
-from attn_project.data.batches import SentenceBatches
+from attn_project.data.batches import SentenceBatches, SplitTensors
+
+if TYPE_CHECKING:
+    from attn_project.model import MaskedTokenClassifier
 
 
 @contextmanager
-def evaluating(model: nn.Module):
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
     """eval() and no_grad() inside, the previous training mode restored after."""
     was_training = model.training
     model.eval()
@@ -24,7 +28,8 @@ def evaluating(model: nn.Module):
         model.train(was_training)
 
 
-def mask_map_batches(classifier, split_tensors, indices: list[int] | None = None,
+def mask_map_batches(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
+                     indices: list[int] | None = None,
                      batch_size: int = 256) -> Iterator[dict[str, Tensor]]:
     """Mask maps of whole sentences, batch by batch, with the gold syntax needed to score them."""
     dataset = SentenceBatches(split_tensors)
@@ -40,24 +45,25 @@ def mask_map_batches(classifier, split_tensors, indices: list[int] | None = None
                    **gold_syntax(split_tensors, batch["index"], batch["ids"].size(1))}
 
 
-def gold_syntax(split_tensors, index: Tensor, width: int) -> dict[str, Tensor]:
+def gold_syntax(split_tensors: SplitTensors, index: Tensor, width: int) -> dict[str, Tensor]:
     """Heads, relation ids and PUNCT flags [B, width] of the sentences ``index`` of a split."""
     return {"heads": split_tensors.heads[index, :width], "rels": split_tensors.rels[index, :width],
             "punct": split_tensors.punct[index, :width]}
 
 
-def analyse_split(classifier, split_tensors, indices: list[int] | None = None,
+def analyse_split(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
+                  indices: list[int] | None = None,
                   punct_edges: bool = False) -> RowScores:
     """Per-row scores of the mask maps of ``indices`` (default: the whole split)."""
     return collect(mask_map_batches(classifier, split_tensors, indices), punct_edges)
 
 
-def sentence_ids(split_tensors, index: int) -> Tensor:
+def sentence_ids(split_tensors: SplitTensors, index: int) -> Tensor:
     """The token ids [T] of one sentence of a split, without padding."""
     return split_tensors.ids[index, : int(split_tensors.lengths[index])]
 
 
-def mask_map(classifier, ids: Tensor) -> Tensor:
+def mask_map(classifier: MaskedTokenClassifier, ids: Tensor) -> Tensor:
     """The mask map of one sentence ids [T]: [H, T, T] (row i = what the [MASK] at i attends to)."""
     device = next(classifier.parameters()).device
     with evaluating(classifier):
@@ -65,7 +71,8 @@ def mask_map(classifier, ids: Tensor) -> Tensor:
     return weights[0].float().cpu()
 
 
-def sample_attention(classifier, ids: Tensor, mask_id: int, position: int) -> tuple[Tensor, Tensor]:
+def sample_attention(classifier: MaskedTokenClassifier, ids: Tensor, mask_id: int, position: int
+                     ) -> tuple[Tensor, Tensor]:
     """For one sentence ids [T]: (mask map [H, T, T], attention of the input masked at position)."""
     device = next(classifier.parameters()).device
     masked = ids.to(device).clone()

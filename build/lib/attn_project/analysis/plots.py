@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -11,14 +12,17 @@ matplotlib.use("Agg")  # figures go to files and TensorBoard, never to a window
 
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from torch import Tensor  # noqa: E402
 
 
-def as_numpy(matrix) -> np.ndarray:
+def as_numpy(matrix: Tensor | np.ndarray) -> np.ndarray:
     return matrix.detach().cpu().float().numpy() if hasattr(matrix, "detach") else np.asarray(matrix)
 
 
-def heatmap(ax, matrix, row_labels: Sequence[str], col_labels: Sequence[str], title: str,
+def heatmap(ax: Axes, matrix: Tensor | np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str],
+            title: str,
             vmin: float | None = 0.0, vmax: float | None = 1.0, cmap: str = "viridis",
             cbar_label: str = "attention weight") -> None:
     """Token-labelled heat map on ``ax``: rows = queries (attending), columns = keys (attended)."""
@@ -39,14 +43,14 @@ def new_figure(ncols: int, nrows: int = 1, cell: float = 4.2) -> tuple[Figure, n
     return fig, axes
 
 
-def single_map_figure(matrix, tokens: Sequence[str], title: str, **kw) -> Figure:
+def single_map_figure(matrix: Tensor | np.ndarray, tokens: Sequence[str], title: str, **kw: Any) -> Figure:
     fig, axes = new_figure(1)
     heatmap(axes[0], matrix, tokens, tokens, title, **kw)
     return fig
 
 
-def head_grid_figure(weights, tokens: Sequence[str], title: str,
-                     first_panel=None, first_title: str = "") -> Figure:
+def head_grid_figure(weights: Tensor | np.ndarray, tokens: Sequence[str], title: str,
+                     first_panel: Tensor | np.ndarray | None = None, first_title: str = "") -> Figure:
     """One panel per head ([H, T, T]); optionally a first panel (e.g. the mask map) before them."""
     panels = ([(first_panel, first_title)] if first_panel is not None else []) + [
         (weights[h], f"head {h}") for h in range(len(weights))
@@ -62,7 +66,8 @@ def head_grid_figure(weights, tokens: Sequence[str], title: str,
     return fig
 
 
-def before_after_figure(before, after, tokens: Sequence[str], title: str,
+def before_after_figure(before: Tensor | np.ndarray, after: Tensor | np.ndarray, tokens: Sequence[str],
+                        title: str,
                         before_title: str = "before training", after_title: str = "after training"
                         ) -> Figure:
     fig, axes = new_figure(2)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from attn_project.analysis import plots
 from attn_project.analysis.baselines import cached_task_baselines, every_word_splits
@@ -19,11 +21,15 @@ from attn_project.analysis.mask_maps import analyse_split, mask_map, sentence_id
 from attn_project.analysis.report_numbers import build_report
 from attn_project.analysis.rows import RowScores
 
+if TYPE_CHECKING:
+    from attn_project.data.datamodule import MaskedTokenDataModule
+    from attn_project.model import MaskedTokenClassifier
+
 MIN_ROWS = 20  # relations with fewer rows are kept in the JSON but left out of the tables
 SKEWED = 0.7  # a majority share from which accuracy alone misleads
 
 
-def fmt(value, digits: int = 3) -> str:
+def fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
@@ -107,7 +113,7 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def excludes_zero(ci) -> int:
+def excludes_zero(ci: list[float] | None) -> int:
     """+1 when the interval lies above 0, −1 below, 0 when it contains 0 (or is missing)."""
     if not ci:
         return 0
@@ -141,7 +147,7 @@ def verdict(report: dict) -> str:
     return " ".join(words)
 
 
-def entropy_histogram(before: np.ndarray, after: np.ndarray):
+def entropy_histogram(before: np.ndarray, after: np.ndarray) -> Figure:
     fig, axes = plots.new_figure(1)
     fig.set_size_inches(7, 4)
     bins = np.linspace(0, 1, 41)
@@ -154,7 +160,7 @@ def entropy_histogram(before: np.ndarray, after: np.ndarray):
     return fig
 
 
-def relation_bars(report: dict, key: str = "per_relation", top: int = 14):
+def relation_bars(report: dict, key: str = "per_relation", top: int = 14) -> Figure:
     rows = [(rel, r) for rel, r in report[key].items() if r["n"] >= MIN_ROWS]
     rows = sorted(rows, key=lambda kv: -kv[1]["n"])[:top]
     fig, axes = plots.new_figure(1)
@@ -194,7 +200,8 @@ def write_report(folder: Path, report: dict, figures: dict) -> dict[str, Path]:
 SNAPSHOT_TYPES = {"rows": dict, "samples": list, "baselines": dict, "seconds": float}
 
 
-def untrained_snapshot(model, dm, punct_edges: bool = False) -> dict:
+def untrained_snapshot(model: MaskedTokenClassifier, dm: MaskedTokenDataModule,
+                       punct_edges: bool = False) -> dict:
     """What the report compares with, taken at fit start: the test split's rows, the sample
     sentences' mask maps, the task baselines, and how long it took."""
     start = time.perf_counter()
@@ -206,7 +213,7 @@ def untrained_snapshot(model, dm, punct_edges: bool = False) -> dict:
     }
 
 
-def valid_snapshot(before) -> bool:
+def valid_snapshot(before: object) -> bool:
     """True when ``before`` has the keys and types ``untrained_snapshot`` gives (checkpoint input)."""
     if not (isinstance(before, dict) and set(before) == set(SNAPSHOT_TYPES)
             and all(isinstance(before[k], t) for k, t in SNAPSHOT_TYPES.items())
@@ -219,7 +226,8 @@ def valid_snapshot(before) -> bool:
     return True
 
 
-def assemble_report(model, dm, before: dict, run: dict, punct_edges: bool = False,
+def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, before: dict, run: dict,
+                    punct_edges: bool = False,
                     resamples: int = 1000) -> tuple[dict, dict]:
     """(report, figures) of the trained ``model`` against the ``before`` snapshot; ``run`` gets the
     model's and corpus's settings and the analysis time (both ends, figures included)."""

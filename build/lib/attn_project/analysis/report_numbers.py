@@ -11,6 +11,7 @@ least ``MIN_ROWS_FOR_VERDICT`` rows (else ``null``).
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 
@@ -36,7 +37,7 @@ ATTENTION = ("entropy", "dep_alignment", "dep_mass", "self_share")
 FIELDS = {"entropy": "entropy", "dep_alignment": "aligned", "dep_mass": "mass", "self_share": "self_share"}
 
 
-def clean(value):
+def clean(value: object) -> object:
     """JSON-safe: NaN → None, numpy scalars → Python, recursively."""
     if isinstance(value, float | np.floating):
         return None if math.isnan(value) else float(value)
@@ -51,7 +52,7 @@ def clean(value):
 
 def attention_summary(rows: RowScores, boot: Bootstrap) -> dict:
     """Head-averaged entropy, alignment, mass and self share with intervals; a per-head table."""
-    out = {}
+    out: dict[str, object] = {}
     for name, field in FIELDS.items():
         per_row = np.nanmean(getattr(rows, field).astype(float), axis=1)  # [N]: mean over heads
         valid = np.isfinite(per_row)
@@ -95,7 +96,7 @@ def relation_tables(before: RowScores, after: RowScores, dev: RowScores | None, 
     """Both directions' tables, with BH-adjusted p-values and verdicts over both at once."""
     per_head = np.nanmean(dev.aligned, axis=0) if dev is not None else np.nanmean(after.aligned, axis=0)
     fallback = int(np.argmax(per_head))  # the best head overall, for relations absent from dev
-    tables = {}
+    tables: dict[str, dict] = {}
     for direction, key in (("to_head", "per_relation"), ("to_dependent", "per_relation_to_dependent")):
         tables[key] = {}
         for r, name in enumerate(relations):
@@ -119,12 +120,12 @@ def build_report(before: RowScores, after: RowScores, dev: RowScores | None, rel
         raise ValueError("the before and after rows must be the same rows of the same split")
     boot = Bootstrap(after.sentence, resamples, seed)
     offsets = offset_alignment(after)
-    best = max(offsets, key=offsets.get)
+    best = max(offsets, key=lambda offset: offsets[offset])
     best_hits = offset_hits(after, best)
     entropy_change = np.nanmean(after.entropy, 1) - np.nanmean(before.entropy, 1)
     margin = np.nanmean(after.aligned.astype(float), 1) - best_hits
     valid = np.isfinite(entropy_change)
-    return clean({
+    return cast(dict, clean({
         "run": run,
         "analysis": {"punct_edges": punct_edges, "bootstrap_resamples": resamples, "correction": CORRECTION,
                      "alpha": ALPHA, "min_rows_for_verdict": MIN_ROWS_FOR_VERDICT,
@@ -139,4 +140,4 @@ def build_report(before: RowScores, after: RowScores, dev: RowScores | None, rel
         "best_offset": {"offset": f"{best:+d}", **dict(zip(("dep_alignment", "dep_alignment_ci95"),
                                                            boot.mean(best_hits.astype(float))))},
         **relation_tables(before, after, dev, boot, relations),
-    })
+    }))

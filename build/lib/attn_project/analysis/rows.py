@@ -9,6 +9,7 @@ and the fixed-offset baselines alike.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,7 +97,7 @@ def pairs(name: str, linked: Tensor, position: Tensor, rels: Tensor | None = Non
     return out
 
 
-def collect(batches, punct_edges: bool = False) -> RowScores:
+def collect(batches: Iterable[dict[str, Tensor]], punct_edges: bool = False) -> RowScores:
     """RowScores of every target row of the batches (``mask_maps.mask_map_batches``)."""
     parts = [score_batch(batch, punct_edges) for batch in batches]
     if not parts:

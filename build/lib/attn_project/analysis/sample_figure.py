@@ -7,8 +7,9 @@ frame redraws only the heat-map images and the title over a saved copy of that d
 
 Speed is the point here (these figures are drawn while training waits): the layout is computed
 from the token count in inches instead of by a layout engine, and the tokens are plain text
-artists rather than tick labels — together about 4× cheaper to draw the first time. For
-report figures, where speed does not matter, see ``plots``.
+artists rather than tick labels — together about 4× cheaper to draw the first time. Each image
+holds one heat map at TensorBoard's card width. For report figures (full size, several panels),
+see ``plots``.
 """
 
 from __future__ import annotations
@@ -17,26 +18,26 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # pyplot-free: no window, no backend
 from matplotlib.figure import Figure
 from PIL import Image
 
-DPI = 90
-CELL = 0.24  # inches per token
-FONT = 8  # points, token labels
-CHAR = 0.062  # inches per character of an 8-point label (a generous average)
-MAX_CHARS = 14  # longer tokens (URLs, e-mail addresses) are shortened with "…"
-TITLE = 0.3  # inches for a title line
-AXIS_LABEL = 0.3  # inches for "attended token (key)" and its y counterpart
-GAP = 0.35  # inches between panels
-COLOR_BAR = 1.0  # inches on the right for the colour bar and its label
+DPI = 100
+WIDTH = 2.9  # inches: 290 px, TensorBoard's default image-card width, so nothing is scaled down
+FONT = 7.5  # points, token labels (~10 px)
+CHAR = 0.058  # inches per character of a 7.5-point label (a generous average)
+MAX_CHARS = 10  # longer tokens (URLs, e-mail addresses) are shortened with "…"
+TITLE = 0.42  # inches for the two title lines
+COLOR_BAR = 0.42  # inches on the right for the colour bar and its numbers
+PAD = 0.06  # inches around the figure
 
 
 def short(token: str) -> str:
     return token if len(token) <= MAX_CHARS else token[: MAX_CHARS - 1] + "…"
 
 
-def draw_token_labels(ax, tokens: Sequence[str], margin: float) -> None:
+def draw_token_labels(ax: Axes, tokens: Sequence[str]) -> None:
     """Tokens beside the rows and under the columns, as text in data/axes coordinates."""
     ax.set_xticks([])
     ax.set_yticks([])
@@ -44,53 +45,42 @@ def draw_token_labels(ax, tokens: Sequence[str], margin: float) -> None:
     for i, token in enumerate(map(short, tokens)):
         ax.text(i, -0.01, token, transform=under, rotation=90, ha="center", va="top", fontsize=FONT)
         ax.text(-0.01, i, token, transform=left, ha="right", va="center", fontsize=FONT)
-    ax.set_xlabel("attended token (key)", labelpad=margin * 72)
-    ax.set_ylabel("attending token (query)", labelpad=margin * 72)
     for spine in ax.spines.values():
         spine.set_visible(False)
 
 
 class SampleFigure:
-    """The mask map of one sample sentence beside every head's attention to one masked input.
+    """One heat map of one sample sentence, laid out for TensorBoard's image card (290 px wide,
+    readable without "Show actual image size"); the report keeps the full-size figures.
 
-    ``update(mask_map [H, T, T], raw [H, T, T], title)`` returns the frame as PNG bytes.
+    ``update(matrix [T, T], title)`` returns the frame as PNG bytes.
     """
 
-    def __init__(self, tokens: Sequence[str], masked_tokens: Sequence[str], masked_word: str,
-                 num_heads: int, cmap: str = "viridis"):
-        panels = [(tokens, "mask map (row i: [MASK] at i)" + (" — mean of heads" if num_heads > 1 else ""))]
-        panels += [(masked_tokens, f"head {h}: '{short(masked_word)}' masked") for h in range(num_heads)]
-        ncols = min(len(panels), 3)
-        nrows = -(-len(panels) // ncols)
-        side = max(2.4, CELL * len(tokens))  # the heat map itself
-        margin = CHAR * max(len(short(t)) for t in [*tokens, *masked_tokens]) + 0.1  # the labels
-        cell_w = AXIS_LABEL + margin + side + GAP
-        cell_h = TITLE + side + margin + AXIS_LABEL
-        width, height = ncols * cell_w + COLOR_BAR, nrows * cell_h + TITLE
-        self.figure = Figure(figsize=(width, height), dpi=DPI)
+    def __init__(self, tokens: Sequence[str], what: str, cmap: str = "viridis"):
+        margin = CHAR * max(len(short(t)) for t in tokens) + 0.08  # the token labels
+        side = WIDTH - 2 * PAD - margin - COLOR_BAR  # the heat map itself, square
+        height = PAD + TITLE + side + margin + PAD
+        self.figure = Figure(figsize=(WIDTH, height), dpi=DPI)
         self.canvas = FigureCanvasAgg(self.figure)
-        self.images = []
-        for k, (labels, title) in enumerate(panels):
-            row, col = divmod(k, ncols)
-            left = col * cell_w + AXIS_LABEL + margin
-            bottom = height - TITLE - row * cell_h - TITLE - side
-            ax = self.figure.add_axes((left / width, bottom / height, side / width, side / height))
-            self.images.append(ax.imshow(np.zeros((len(labels), len(labels))), vmin=0.0, vmax=1.0,
-                                         cmap=cmap, interpolation="nearest", animated=True))
-            draw_token_labels(ax, labels, margin)
-            ax.set_title(title, fontsize=10)
-        bar = self.figure.add_axes(((width - COLOR_BAR + 0.15) / width, 0.15, 0.15 / width, 0.7))
-        self.figure.colorbar(self.images[0], cax=bar, label="attention weight")
-        self.title = self.figure.suptitle("", y=1 - 0.08 / height, va="top", animated=True)
-        self.canvas.draw()  # everything but the animated images and title
+        bottom = (PAD + margin) / height
+        ax = self.figure.add_axes(((PAD + margin) / WIDTH, bottom, side / WIDTH, side / height))
+        self.image = ax.imshow(np.zeros((len(tokens), len(tokens))), vmin=0.0, vmax=1.0, cmap=cmap,
+                               interpolation="nearest", animated=True)
+        draw_token_labels(ax, tokens)
+        ax.text(0.5, 1.02, what, transform=ax.transAxes, ha="center", va="bottom", fontsize=FONT)
+        bar = self.figure.add_axes(((WIDTH - PAD - COLOR_BAR + 0.08) / WIDTH, bottom, 0.1 / WIDTH,
+                                    side / height))
+        self.figure.colorbar(self.image, cax=bar, ticks=[0, 0.5, 1]).ax.tick_params(labelsize=FONT)
+        self.title = self.figure.text(PAD / WIDTH, 1 - PAD / height, "", ha="left", va="top", fontsize=9,
+                                      weight="bold", animated=True)
+        self.canvas.draw()  # everything but the animated image and title
         self.background = self.canvas.copy_from_bbox(self.figure.bbox)
 
-    def update(self, mask_map: np.ndarray, raw: np.ndarray, title: str) -> bytes:
+    def update(self, matrix: np.ndarray, title: str) -> bytes:
         """One frame: new attention values and title over the saved drawing → PNG bytes."""
         self.canvas.restore_region(self.background)
-        for image, matrix in zip(self.images, [mask_map.mean(0), *raw]):
-            image.set_data(matrix)
-            self.figure.draw_artist(image)
+        self.image.set_data(matrix)
+        self.figure.draw_artist(self.image)
         self.title.set_text(title)
         self.figure.draw_artist(self.title)
         return png_bytes(np.asarray(self.canvas.buffer_rgba()))

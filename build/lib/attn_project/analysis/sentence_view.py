@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,6 +17,11 @@ from attn_project.analysis.mask_maps import evaluating
 from attn_project.data.labels import CLASS_NAMES
 from attn_project.data.tokenizer import encode_words
 from attn_project.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+    from attn_project.module import MaskedTokenModule
 
 WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 
@@ -54,7 +60,7 @@ def read_sentences(text: str | None, file: str | None) -> list[str]:
     return sentences
 
 
-def attend(module, tokenizer, sentence: str) -> SentenceAttention:
+def attend(module: MaskedTokenModule, tokenizer: PreTrainedTokenizerFast, sentence: str) -> SentenceAttention:
     """Classify every word as if it alone were masked, and keep the mask map."""
     classifier = module.model
     words = split_words(sentence)
@@ -99,11 +105,11 @@ def export(records: list[dict], results: list[SentenceAttention], out: Path) -> 
     [H, T, T]; ``sentenceN_tokens``): the attention to take away into other tools."""
     json_path, npz_path = out / "attention.json", out / "attention.npz"
     json_path.write_text(json.dumps({"sentences": records}, ensure_ascii=False), encoding="utf-8")
-    arrays = {}
+    arrays: dict[str, np.ndarray] = {}
     for n, r in enumerate(results):
         arrays[f"sentence{n}"] = r.mask_map.numpy()
         arrays[f"sentence{n}_tokens"] = np.array(r.words)
-    np.savez_compressed(npz_path, **arrays)
+    np.savez_compressed(npz_path, allow_pickle=False, **arrays)
     return [json_path, npz_path]
 
 

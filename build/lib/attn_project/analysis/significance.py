@@ -42,7 +42,8 @@ class Bootstrap:
             resampled = (self.draws @ sums) / (self.draws @ counts)  # [R]
         return float(sums.sum() / counts.sum()), interval(resampled)
 
-    def statistic(self, fn: Callable[..., np.ndarray], *columns: np.ndarray) -> tuple[float, list]:
+    def statistic(self, fn: Callable[..., np.ndarray], *columns: np.ndarray
+                  ) -> tuple[float, list[float] | None]:
         """fn of per-row columns' totals (e.g. true positives), and its interval: ``fn`` takes
         arrays of totals, one per column, and works elementwise."""
         sums = [self.sentence_sums(c)[0] for c in columns]
@@ -85,7 +86,7 @@ def classification(correct: np.ndarray, label: np.ndarray, boot: Bootstrap) -> d
         "macro_f1": lambda tp, fp, fn, tn: (2 * tp / (2 * tp + fp + fn) + 2 * tn / (2 * tn + fn + fp)) / 2,
         "content_share": lambda tp, fp, fn, tn: (tp + fn) / (tp + fp + fn + tn),
     }
-    out = {}
+    out: dict[str, float | list[float] | None] = {}
     for name, formula in formulas.items():
         out[name], out[f"{name}_ci95"] = boot.statistic(formula, tp, fp, fn, tn)
     return out

@@ -20,6 +20,7 @@ import numpy as np
 from omegaconf import OmegaConf
 from scipy import stats
 
+from attn_project.configs import plain
 from attn_project.errors import DataError
 
 # study metric: where it is in attention_report.json
@@ -49,7 +50,7 @@ class Run:
     relations: dict[str, dict]  # relation → n, margin (after − best offset, to the head), verdict
 
     @property
-    def seed(self):
+    def seed(self) -> object:
         return self.config.get("seed")
 
 
@@ -72,7 +73,7 @@ def find_run_folders(folders: list[Path]) -> list[Path]:
     return sorted(set(found))
 
 
-def pick(report: dict, path: tuple[str, ...]):
+def pick(report: object, path: tuple[str, ...]) -> object:
     for key in path:
         if not isinstance(report, dict) or key not in report:
             return None
@@ -89,17 +90,17 @@ def read_run(folder: Path) -> Run | str:
         return "finished without a report (callbacks.attention_report was off)"
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
-        config = OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "config.yaml"))
+        config = plain(OmegaConf.load(folder / ".hydra" / "config.yaml"), resolve=False)  # ${hydra:…} stays
         overrides = OmegaConf.load(folder / ".hydra" / "overrides.yaml")
     except (OSError, ValueError) as err:
         return f"unreadable: {err}"
-    metrics = {name: pick(report, path) for name, path in REPORT_METRICS.items()}
-    metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+    picked = {name: pick(report, path) for name, path in REPORT_METRICS.items()}
+    metrics = {k: float(v) for k, v in picked.items() if isinstance(v, int | float)}
     relations = {rel: {"n": r["n"], "margin": r["after"] - r["best_offset"],
                        "beats_position": r.get("beats_position")}
                  for rel, r in (report.get("per_relation") or {}).items()
                  if r.get("after") is not None and r.get("best_offset") is not None}
-    parsed = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+    parsed = dict(str(o).lstrip("+~").split("=", 1) for o in overrides if "=" in str(o))
     return Run(folder, parsed, config, metrics, relations)
 
 
@@ -141,9 +142,9 @@ def natural(value: str) -> tuple:
         return (1, 0.0, value)
 
 
-def mean_ci(values: list[float], level: float = 0.95) -> dict:
+def mean_ci(measured: list[float | None], level: float = 0.95) -> dict:
     """Mean and the Student's t interval over runs (``ci95`` None with one run)."""
-    values = [v for v in values if v is not None and not math.isnan(v)]
+    values = [v for v in measured if v is not None and not math.isnan(v)]
     if not values:
         return {"mean": None, "ci95": None, "values": []}
     mean = float(np.mean(values))

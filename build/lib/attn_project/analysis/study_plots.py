@@ -4,9 +4,12 @@ relation the margin over the best fixed offset — each a mean with its 95% CI o
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from attn_project.analysis import plots
@@ -28,7 +31,7 @@ def mean_and_error(summary: dict | None) -> tuple[float, list[float]]:
     return summary["mean"], [summary["mean"] - lo, hi - summary["mean"]]
 
 
-def points(ax, x, summaries: list, **kwargs) -> None:
+def points(ax: Axes, x: np.ndarray | Sequence[float], summaries: list, **kwargs: Any) -> None:
     means, errors = zip(*(mean_and_error(s) for s in summaries))
     ax.errorbar(x, means, yerr=np.array(errors).T, fmt="o", capsize=4, **kwargs)
 
@@ -86,7 +89,7 @@ def relations_figure(groups: list[dict]) -> Figure:
     for g in groups:
         for rel, r in g["relations"].items():
             counts[rel] = counts.get(rel, 0.0) + r["n"]
-    relations = sorted(counts, key=counts.get, reverse=True)[:TOP_RELATIONS]
+    relations = sorted(counts, key=lambda rel: counts[rel], reverse=True)[:TOP_RELATIONS]
     fig, axes = plots.new_figure(1, cell=max(4.5, 0.5 * len(relations) + 2))
     ax, y = axes[0], np.arange(len(relations))
     height = 0.8 / max(1, len(groups))

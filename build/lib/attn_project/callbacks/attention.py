@@ -16,7 +16,7 @@ from attn_project.analysis.mask_maps import analyse_split, gold_syntax, sample_a
 from attn_project.analysis.position import offset_alignment
 from attn_project.analysis.report import assemble_report, untrained_snapshot, valid_snapshot, write_report
 from attn_project.analysis.rows import RowScores, collect, summary
-from attn_project.analysis.sample_figure import SampleFigure
+from attn_project.analysis.sample_figure import SampleFigure, short
 from attn_project.data.labels import IGNORE
 
 log = logging.getLogger(__name__)
@@ -54,19 +54,30 @@ def png_summary(tag: str, png: bytes):
 class AttentionHeatmaps(L.Callback):
     """Token-labelled heat maps of fixed sample sentences: at step 0, then every N epochs.
 
-    Each sample's figure is laid out and drawn once per fit; later frames only repaint the
-    heat maps (see ``analysis.sample_figure``): about 20 ms per sample and epoch.
+    Per sample, images sized for TensorBoard's cards: ``attention/sample{k}`` (the mask map: row i
+    = the [MASK] at i; the mean of the heads) and ``attention/sample{k}/head{h}`` (each head's
+    attention with the middle target masked). Each figure is laid out and drawn once per fit;
+    later frames only repaint the heat map (see ``analysis.sample_figure``).
     """
 
     def __init__(self, every_n_epochs: int = 1, num_samples: int | None = None):
         self.every_n_epochs, self.num_samples = every_n_epochs, num_samples
-        self.figures: dict[int, SampleFigure] = {}
+        self.figures: dict[str, SampleFigure] = {}
 
-    def figure(self, k: int, inputs: dict) -> SampleFigure:
-        if k not in self.figures:
-            self.figures[k] = SampleFigure(inputs["tokens"], inputs["masked_tokens"],
-                                          inputs["masked_word"], num_heads=inputs["raw"].shape[0])
-        return self.figures[k]
+    def frames(self, k: int, inputs: dict, step: int) -> dict[str, bytes]:
+        """Tag → PNG of sample ``k``'s mask map and of each head's attention to its masked input."""
+        when = f"step {step}" + (" (untrained)" if step == 0 else "")
+        panels = {f"attention/sample{k}": (inputs["tokens"], inputs["mask_map"].mean(0),
+                                           "mask map: row i = [MASK] at i")}
+        for h, matrix in enumerate(inputs["raw"]):
+            panels[f"attention/sample{k}/head{h}"] = (inputs["masked_tokens"], matrix,
+                                                      f"head {h}, '{short(inputs['masked_word'])}' masked")
+        frames = {}
+        for tag, (tokens, matrix, what) in panels.items():
+            if tag not in self.figures:
+                self.figures[tag] = SampleFigure(tokens, what)
+            frames[tag] = self.figures[tag].update(matrix, f"sample {k} · {when}")
+        return frames
 
     @rank_zero_only
     def log_figures(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -77,13 +88,11 @@ class AttentionHeatmaps(L.Callback):
             return
         dm, step = trainer.datamodule, trainer.global_step
         for k, index in enumerate(dm.sample_indices("dev", self.num_samples)):
-            inputs = sample_inputs(pl_module.model, dm, index)
-            title = f"sample {k}, step {step}" + (" (before training)" if step == 0 else "")
-            png = self.figure(k, inputs).update(inputs["mask_map"], inputs["raw"], title)
-            if writer is not None:
-                writer.file_writer.add_summary(png_summary(f"attention/sample{k}", png), step)
-            for logger in image_loggers:  # e.g. WandbLogger
-                logger.log_image(key=f"attention/sample{k}", images=[Image.open(io.BytesIO(png))], step=step)
+            for tag, png in self.frames(k, sample_inputs(pl_module.model, dm, index), step).items():
+                if writer is not None:
+                    writer.file_writer.add_summary(png_summary(tag, png), step)
+                for logger in image_loggers:  # e.g. WandbLogger
+                    logger.log_image(key=tag, images=[Image.open(io.BytesIO(png))], step=step)
 
     def on_fit_start(self, trainer, pl_module):
         self.figures = {}  # a new fit may have another datamodule

@@ -151,9 +151,9 @@ class BestCheckpoint(ModelCheckpoint):
             return  # a fresh start: the next validation's checkpoint becomes the best
         best, worst = (max, min) if self.mode == "max" else (min, max)
         self.best_k_models = kept
-        self.best_model_path = best(kept, key=kept.get)
+        self.best_model_path = best(kept, key=lambda path: kept[path])
         self.best_model_score = kept[self.best_model_path]
-        self.kth_best_model_path = worst(kept, key=kept.get)
+        self.kth_best_model_path = worst(kept, key=lambda path: kept[path])
         self.kth_value = kept[self.kth_best_model_path]
 
 

@@ -11,6 +11,7 @@ longest sentence in the batch. Two batchings:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
 import torch
@@ -51,7 +52,7 @@ class SplitTensors:
 
         punct = punct if punct is not None else [[False] * len(x) for x in ids]
         return cls(pad(ids, 0), pad(labels, IGNORE), pad(heads, PAD_HEAD), pad(rels, -1), lengths,
-                   pad(punct, 0).bool())
+                   pad([[int(p) for p in row] for row in punct], 0).bool())
 
     def head(self, n: int) -> SplitTensors:
         """The first ``n`` sentences."""
@@ -75,8 +76,8 @@ class SentenceBatches(Dataset):
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, index: list[int]) -> dict[str, Tensor]:
-        index = torch.as_tensor(index)
+    def __getitem__(self, indices: list[int]) -> dict[str, Tensor]:
+        index = torch.as_tensor(indices)
         lengths = self.split.lengths[index]
         width = int(lengths.max())
         return {"ids": self.split.ids[index, :width], "labels": self.split.labels[index, :width],
@@ -94,8 +95,8 @@ class ExampleBatches(Dataset):
     def __len__(self) -> int:
         return len(self.sentence)
 
-    def __getitem__(self, index: list[int]) -> dict[str, Tensor]:
-        index = torch.as_tensor(index)
+    def __getitem__(self, indices: list[int]) -> dict[str, Tensor]:
+        index = torch.as_tensor(indices)
         sentence, position = self.sentence[index], self.position[index]
         lengths = self.split.lengths[sentence]
         width = int(lengths.max())
@@ -128,11 +129,11 @@ class BucketBatchSampler(Sampler[list[int]]):
     def batches(self) -> list[list[int]]:
         n = len(self.lengths)
         if not self.shuffle:
-            order = torch.argsort(self.lengths, stable=True)
-            return [order[i: i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+            by_length = torch.argsort(self.lengths, stable=True)
+            return [by_length[i: i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         perm = torch.cat([torch.randperm(n, generator=g) for _ in range(self.passes)])  # [n * passes]
-        batches = []
+        batches: list[Tensor] = []
         span = self.batch_size * self.pool
         for start in range(0, len(perm), span):
             chunk = perm[start: start + span]
@@ -143,7 +144,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         order = torch.randperm(len(batches), generator=g).tolist()
         return [batches[i].tolist() for i in order]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[list[int]]:
         # A generator: the order is drawn at the first batch, after Lightning's set_epoch (on a
         # resumed run Lightning creates the iterator before it sets the epoch).
         rank, world = distributed_rank()

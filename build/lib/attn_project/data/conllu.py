@@ -176,7 +176,7 @@ def id_problem(word: int, expected: int) -> str:
     return f"ID {word} where {expected} was expected (word IDs run 1, 2, 3, … in order, without gaps)"
 
 
-def check_head(path: Path, line_no: int, head, n_words: int) -> int:
+def check_head(path: Path, line_no: int, head: str, n_words: int) -> int:
     if not isinstance(head, int):
         raise CoNLLUError(f"{path}:{line_no}: HEAD must be an integer, found {head!r}")
     if not 0 <= head <= n_words:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
 from torch.utils.data import DataLoader
+from transformers import PreTrainedTokenizerFast
 
 from attn_project.data.batches import BucketBatchSampler, ExampleBatches, SentenceBatches, SplitTensors
 from attn_project.data.conllu import Sentence, read_conllu_cached
@@ -33,7 +35,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
     def __init__(self, root: str, corpus: str = "default", batching: str = "sentences",
                  batch_size: int = 64, eval_batch_size: int = 256, max_len: int = 64,
                  lowercase: bool = True, min_frequency: int = 1, skip_invalid: bool = False,
-                 content: list[str] = CONTENT, function: list[str] = FUNCTION,
+                 content: Sequence[str] = CONTENT, function: Sequence[str] = FUNCTION,
                  sizes: dict | None = None, corpus_seed: int = 0, seed: int = 0,
                  tokenizer_path: str | None = None, cache_dir: str | None = None,
                  num_workers: int = 0, num_samples: int = 2, train_limit: int | None = None,
@@ -62,7 +64,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
         self.corpus_seed, self.seed, self.num_workers = corpus_seed, seed, num_workers
         self.tokenizer_path, self.cache_dir, self.num_samples = tokenizer_path, cache_dir, num_samples
         self.train_limit, self.min_epoch_sentences = train_limit, min_epoch_sentences
-        self.tokenizer = None
+        self.tokenizer: PreTrainedTokenizerFast = None  # type: ignore[assignment]  # setup() sets it
         self.sentences: dict[str, list[Sentence]] = {}
         self.tensors: dict[str, SplitTensors] = {}
         self.relations: list[str] = []
@@ -165,9 +167,12 @@ class MaskedTokenDataModule(L.LightningDataModule):
                batch_size: int | None = None) -> DataLoader:
         batching = batching or self.batching
         tensors = self.tensors[split]
-        dataset = (SentenceBatches(tensors) if batching == "sentences"
-                   else ExampleBatches(tensors, self.mask_id))
-        lengths = tensors.lengths if batching == "sentences" else dataset.lengths
+        dataset: SentenceBatches | ExampleBatches
+        if batching == "sentences":
+            dataset, lengths = SentenceBatches(tensors), tensors.lengths
+        else:
+            dataset = ExampleBatches(tensors, self.mask_id)
+            lengths = dataset.lengths
         size = batch_size or (self.batch_size if shuffle else self.eval_batch_size)
         sampler = BucketBatchSampler(lengths, size, shuffle=shuffle, seed=self.seed,
                                      passes=self.passes_per_epoch() if split == "train" else 1)
@@ -207,7 +212,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
 
     def statistics(self) -> dict:
         """Sentences, tokens, examples, content share, majority-class accuracy, relations."""
-        stats = {}
+        stats: dict[str, object] = {}
         for split in SPLITS:
             labels = self.tensors[split].labels
             targets = labels[labels != IGNORE]

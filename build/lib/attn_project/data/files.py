@@ -15,7 +15,7 @@ def current_umask() -> int:
     return mask
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """``write(tmp)`` to a temporary file beside ``path``, flush it to disk, rename it into place.
 
     The file gets the mode a plain ``open(path, "w")`` would (0666 less the umask), not

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from attn_project.data.conllu import Sentence, write_conllu
 from attn_project.data.files import atomic_write_text
 from attn_project.errors import ConfigError
+
+T = TypeVar("T")
 
 GENERATOR_VERSION = 2  # part of the corpus folder's name: bump whenever the sentences change
 # 2: no repeated words in the word lists (a repeat changed that word's Zipf weight)
@@ -38,8 +42,8 @@ NOUNS = (AMBIGUOUS + " man woman child person dog cat bird horse teacher student
          "neighbour parent baby girl boy lawyer nurse pilot soldier police").split()
 IRREGULAR_PLURALS = {"man": "men", "woman": "women", "child": "children", "person": "people",
                      "police": "police", "fish": "fish"}
-# (base, past, participle); None = regular
-TRANSITIVE = [("see", "saw", "seen"), ("take", "took", "taken"), ("give", "gave", "given"),
+VerbForms = tuple[str, str | None, str | None]  # (base, past, participle); None = regular
+TRANSITIVE: list[VerbForms] = [("see", "saw", "seen"), ("take", "took", "taken"), ("give", "gave", "given"),
               ("write", "wrote", "written"), ("read", "read", "read"), ("eat", "ate", "eaten"),
               ("find", "found", "found"), ("make", "made", "made"), ("buy", "bought", "bought"),
               ("bring", "brought", "brought"), ("build", "built", "built"),
@@ -54,7 +58,8 @@ TRANSITIVE += [(w, None, None) for w in (
     "need open close clean carry fix follow push pull wash climb enjoy describe "
     "discover explain finish invite join kick move order print protect reach repair save share "
     "start study taste touch use").split()]
-INTRANSITIVE = [("sleep", "slept", "slept"), ("sing", "sang", "sung"), ("swim", "swam", "swum"),
+INTRANSITIVE: list[VerbForms] = [
+                ("sleep", "slept", "slept"), ("sing", "sang", "sung"), ("swim", "swam", "swum"),
                 ("fall", "fell", "fallen"), ("sit", "sat", "sat"), ("stand", "stood", "stood"),
                 ("go", "went", "gone"), ("come", "came", "come"), ("run", "ran", "run"),
                 ("fly", "flew", "flown"), ("grow", "grew", "grown")]
@@ -122,7 +127,7 @@ CLAUSE_COORDINATION = 0.06
 WHO_QUESTION = 0.5  # "Who saw the dog ?" (else "What did the man see ?")
 
 
-def check_unique(**lists) -> None:
+def check_unique(**lists: Sequence[str | VerbForms]) -> None:
     """A repeated word would silently change its weight: ``pick`` weights by list position."""
     for name, words in lists.items():
         keys = [w if isinstance(w, str) else w[0] for w in words]
@@ -242,7 +247,7 @@ class Grammar:
         self.cum_weights: dict[int, list[float]] = {}
 
     # choice helpers
-    def pick(self, words: list):
+    def pick(self, words: Sequence[T]) -> T:
         """A Zipf-skewed choice: the k-th item of ``words`` has weight 1 / k**zipf."""
         key = id(words)
         if key not in self.cum_weights:
@@ -470,7 +475,7 @@ def generate(n: int, seed: int = 0, max_len: int | None = None,
              exclude: set[str] | frozenset = frozenset()) -> list[Sentence]:
     """``n`` sentences from a grammar seeded with ``seed`` (same seed → same sentences)."""
     check_max_len(max_len)
-    grammar, sentences = Grammar(seed), []
+    grammar, sentences = Grammar(seed), list[Sentence]()
     for attempt in itertools.count(1):
         if len(sentences) == n:
             return sentences
@@ -490,7 +495,8 @@ def check_max_len(max_len: int | None) -> None:
                           f"{SHORTEST_SENTENCE} tokens; use data.max_len >= {SHORTEST_SENTENCE}")
 
 
-def write_corpus(folder, sizes: dict[str, int], seed: int = 0, max_len: int | None = None) -> dict:
+def write_corpus(folder: str | Path, sizes: dict[str, int], seed: int = 0,
+                 max_len: int | None = None) -> dict:
     """Write ``default-ud-{split}.conllu`` for each split (each split its own seed stream).
 
     Files are written to a temporary name and renamed, so parallel jobs never see half a file.
