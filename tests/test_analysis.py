@@ -224,3 +224,25 @@ def test_baselines_are_cached_per_data_and_refit_when_the_data_change(tmp_path, 
         baselines.cached_task_baselines(toy_split(200), toy_split(60), 7, tmp_path)
     with pytest.raises(AssertionError, match="refitted"):  # another vocabulary size
         baselines.cached_task_baselines(toy_split(200), toy_split(50), 8, tmp_path)
+
+
+def test_one_word_sentences_count_in_the_test_accuracy_but_not_as_attention_rows():
+    from attn_project.analysis.mask_maps import analyse_split
+    from attn_project.analysis.report_numbers import build_report
+    from attn_project.model import MaskedTokenClassifier, ModelConfig
+
+    torch.manual_seed(0)
+    model = MaskedTokenClassifier(ModelConfig(vocab_size=10, d_model=8, max_len=8)).eval()
+    ids = [[A, X, B], [X], [B, Y, A], [Y]]  # two one-word sentences ("Thanks", "Yes")
+    labels = [[-100, 1, -100], [1], [-100, 0, -100], [0]]
+    heads, rels = [[1, -1, 1], [-1], [1, -1, 1], [-1]], [[0, 1, 0], [1], [0, 1, 0], [1]]
+    split = SplitTensors.build(ids, labels, heads, rels)
+    rows = analyse_split(model, split)
+    assert len(rows.sentence) == 2 and rows.lone_sentence.tolist() == [1, 3]  # attention rows: 2
+    assert len(rows.classified()[1]) == 4
+    with torch.no_grad():
+        logits, _ = model.forward_all_masks(split.ids)  # [B, T, 2]
+    targets = split.labels != IGNORE
+    expected = float((logits.argmax(-1)[targets] == split.labels[targets]).float().mean())
+    report = build_report(rows, rows, None, ["x", "y"], {}, {}, False, resamples=50)
+    assert report["test"]["acc"] == pytest.approx(expected)  # all four targets, as the test loop counts

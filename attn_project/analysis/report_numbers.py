@@ -130,7 +130,7 @@ def build_report(before: RowScores, after: RowScores, dev: RowScores | None, rel
         "analysis": {"punct_edges": punct_edges, "bootstrap_resamples": resamples, "correction": CORRECTION,
                      "alpha": ALPHA, "min_rows_for_verdict": MIN_ROWS_FOR_VERDICT,
                      "best_head_chosen_on": "dev" if dev is not None else "test (one head)"},
-        "test": classification(after.correct, after.label, boot),
+        "test": classification(*after.classified()[1:], Bootstrap(after.classified()[0], resamples, seed)),
         "baselines": baselines,
         "before": attention_summary(before, boot),
         "after": attention_summary(after, boot),

@@ -10,7 +10,7 @@ and the fixed-offset baselines alike.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -40,6 +40,17 @@ class RowScores:
     dep_row: np.ndarray  # [D] every counted dependent of every row: its row, …
     dep_offset: np.ndarray  # [D] … its offset j - i …
     dep_rel: np.ndarray  # [D] … and its relation
+    # targets in one-word sentences: classified (the test accuracy counts them), but with nothing
+    # else to attend to they are not attention rows
+    lone_sentence: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [L]
+    lone_correct: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # [L]
+    lone_label: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [L]
+
+    def classified(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sentence, correct, label) of every target the classifier saw: the rows and the lone ones."""
+        return (np.concatenate([self.sentence, self.lone_sentence]),
+                np.concatenate([self.correct, self.lone_correct]),
+                np.concatenate([self.label, self.lone_label]))
 
     def to_state(self) -> dict:
         """Plain tensors (for checkpoints, which load with weights_only=True)."""
@@ -56,6 +67,7 @@ def score_batch(batch: dict[str, Tensor], punct_edges: bool) -> dict:
     heads, rels, punct = batch["heads"], batch["rels"], batch["punct"]
     b, h, t, _ = weights.shape
     targets = (batch["labels"] != IGNORE) & (lengths > 1)[:, None]  # [B, T]
+    lone = (batch["labels"] != IGNORE) & (lengths == 1)[:, None]  # [B, T]: one-word sentences
     counted = torch.ones_like(punct) if punct_edges else ~punct  # [B, T]: words whose edges count
     j = torch.arange(t)
     is_head = (heads[:, :, None] == j) & counted[:, None, :]  # [B, T, T]: j is i's head
@@ -68,6 +80,7 @@ def score_batch(batch: dict[str, Tensor], punct_edges: bool) -> dict:
     top_dep = is_dep[:, None].expand(b, h, t, t).gather(-1, top[..., None])[..., 0]
     has_head = (heads >= 0) & counted.gather(1, heads.clamp_min(0))  # [B, T]
     sb, si = targets.nonzero(as_tuple=True)  # the rows
+    lb, li = lone.nonzero(as_tuple=True)
     diag = weights.diagonal(dim1=-2, dim2=-1)  # [B, H, T]
     labels = batch["labels"]
     predicted = batch["logits"].argmax(-1) if "logits" in batch else labels  # [B, T] (validation: none)
@@ -83,6 +96,8 @@ def score_batch(batch: dict[str, Tensor], punct_edges: bool) -> dict:
         "dependent_rel": torch.where(top_dep, top_rel, -1)[sb, :, si].numpy(),
         "correct": (predicted == labels)[sb, si].numpy(),
         "label": labels[sb, si].numpy(),
+        "lone_sentence": batch["index"][lb].numpy(), "lone_correct": (predicted == labels)[lb, li].numpy(),
+        "lone_label": labels[lb, li].numpy(),
         **pairs("link", links[sb, si], si),
         **pairs("dep", is_dep[sb, si], si, rels[sb]),
     }
