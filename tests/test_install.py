@@ -1,6 +1,7 @@
 """The package as users install it: a wheel (not editable), its commands, from another folder."""
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -19,9 +20,12 @@ def installed(tmp_path_factory) -> Path:
     """A fresh virtual environment with the wheel built from this checkout installed (the
     dependencies are this environment's, reached through a .pth file, so nothing is downloaded)."""
     tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"  # a copy: setuptools writes build/ beside the sources it builds
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "logs", "data", "docs", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"))
     isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation,
-                    "-w", str(tmp / "dist"), str(ROOT)], check=True)
+                    "-w", str(tmp / "dist"), str(source)], check=True)
     env = tmp / "venv"
     venv.create(env, with_pip=True)
     site = next((env / "lib").glob("python*/site-packages"))

@@ -1,1 +1,0 @@
-"""Measuring attention: metrics, baselines, reports, studies and figures."""

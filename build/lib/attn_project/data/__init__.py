@@ -1,1 +1,0 @@
-"""Corpora (generated or CoNLL-U), tokenizer, tensors and the LightningDataModule."""
