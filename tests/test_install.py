@@ -21,8 +21,10 @@ def installed(tmp_path_factory) -> Path:
     dependencies are this environment's, reached through a .pth file, so nothing is downloaded)."""
     tmp = tmp_path_factory.mktemp("wheel")
     source = tmp / "source"  # a copy: setuptools writes build/ beside the sources it builds
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "logs", "data", "docs", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"))
+    top_level = {".git", ".venv", "logs", "data", "docs", "build", "dist"}  # not the package's data/
+    shutil.copytree(ROOT, source, ignore=lambda folder, names: [
+        n for n in names if (Path(folder) == ROOT and n in top_level) or n.endswith((".egg-info", "_cache"))
+        or n == "__pycache__"])
     isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation,
                     "-w", str(tmp / "dist"), str(source)], check=True)
