@@ -11,7 +11,7 @@ longest sentence in the batch. Two batchings:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 
 import torch
@@ -45,14 +45,14 @@ class SplitTensors:
         row = torch.repeat_interleave(torch.arange(len(ids)), lengths)  # [total tokens]
         col = torch.arange(len(row)) - torch.repeat_interleave(lengths.cumsum(0) - lengths, lengths)
 
-        def pad(rows: list[list[int]], value: int) -> Tensor:
+        def pad(rows: Sequence[Sequence[int]], value: int) -> Tensor:
             out = torch.full((len(rows), width), value, dtype=torch.long)
             out[row, col] = torch.tensor(list(itertools.chain.from_iterable(rows)), dtype=torch.long)
             return out
 
         punct = punct if punct is not None else [[False] * len(x) for x in ids]
         return cls(pad(ids, 0), pad(labels, IGNORE), pad(heads, PAD_HEAD), pad(rels, -1), lengths,
-                   pad([[int(p) for p in row] for row in punct], 0).bool())
+                   pad(punct, 0).bool())
 
     def head(self, n: int) -> SplitTensors:
         """The first ``n`` sentences."""
