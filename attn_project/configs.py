@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 
 def config_dir() -> str:
@@ -21,10 +21,10 @@ def config_dir() -> str:
 CONFIGS = config_dir()
 
 
-def plain(cfg: DictConfig | ListConfig, resolve: bool = True) -> dict[str, Any]:
-    """A config section as plain Python (interpolations resolved unless ``resolve=False``):
-    ``OmegaConf.to_container`` typed as the dict a section is."""
-    container = OmegaConf.to_container(cfg, resolve=resolve)
+def plain(cfg: DictConfig) -> dict[str, Any]:
+    """A config section as plain, resolved Python: ``OmegaConf.to_container`` typed as the dict
+    a section is."""
+    container = OmegaConf.to_container(cfg, resolve=True)
     if not isinstance(container, dict):
         raise TypeError(f"expected a config section, got {type(container).__name__}")
     return {str(k): v for k, v in container.items()}

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from scipy import stats
 
-from attn_project.configs import plain
 from attn_project.errors import DataError
 
 # study metric: where it is in attention_report.json
@@ -45,13 +44,13 @@ RECENT_S = 600  # a run without metrics.json whose log changed this recently may
 class Run:
     folder: Path
     overrides: dict[str, str]
-    config: dict
+    config: DictConfig | ListConfig  # the run's .hydra/config.yaml, unresolved
     metrics: dict[str, float]
     relations: dict[str, dict]  # relation → n, margin (after − best offset, to the head), verdict
 
     @property
     def seed(self) -> object:
-        return self.config.get("seed")
+        return OmegaConf.select(self.config, "seed")
 
 
 @dataclass
@@ -90,7 +89,7 @@ def read_run(folder: Path) -> Run | str:
         return "finished without a report (callbacks.attention_report was off)"
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
-        config = plain(OmegaConf.load(folder / ".hydra" / "config.yaml"), resolve=False)  # ${hydra:…} stays
+        config = OmegaConf.load(folder / ".hydra" / "config.yaml")
         overrides = OmegaConf.load(folder / ".hydra" / "overrides.yaml")
     except (OSError, ValueError) as err:
         return f"unreadable: {err}"
@@ -117,8 +116,7 @@ def why_unfinished(folder: Path) -> str:
 
 def setting_of(run: Run, group_by: list[str] | None) -> dict[str, str]:
     if group_by:
-        config = OmegaConf.create(run.config)
-        return {key: str(run.overrides.get(key, OmegaConf.select(config, key))) for key in group_by}
+        return {key: str(run.overrides.get(key, OmegaConf.select(run.config, key))) for key in group_by}
     return {k: v for k, v in run.overrides.items() if not k.startswith(PLUMBING)}
 
 
