@@ -125,12 +125,13 @@ def build_report(before: RowScores, after: RowScores, dev: RowScores | None, rel
     entropy_change = np.nanmean(after.entropy, 1) - np.nanmean(before.entropy, 1)
     margin = np.nanmean(after.aligned.astype(float), 1) - best_hits
     valid = np.isfinite(entropy_change)
+    sentence, correct, label = after.classified()  # every target, one-word sentences included
     return cast(dict, clean({
         "run": run,
         "analysis": {"punct_edges": punct_edges, "bootstrap_resamples": resamples, "correction": CORRECTION,
                      "alpha": ALPHA, "min_rows_for_verdict": MIN_ROWS_FOR_VERDICT,
                      "best_head_chosen_on": "dev" if dev is not None else "test (one head)"},
-        "test": classification(*after.classified()[1:], Bootstrap(after.classified()[0], resamples, seed)),
+        "test": classification(correct, label, Bootstrap(sentence, resamples, seed)),
         "baselines": baselines,
         "before": attention_summary(before, boot),
         "after": attention_summary(after, boot),
