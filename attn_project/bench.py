@@ -21,12 +21,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
@@ -35,9 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from attn_project.attention import SingleHeadAttention
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.module import MaskedTokenModule
-from attn_project.train import build_module
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from attn_project.train import build_module, compose_config
 
 
 def sync(device: str) -> None:
@@ -71,12 +67,10 @@ def alternate(a: Callable, b: Callable, reps: int, device: str) -> tuple[list, l
 
 def compose_train_config(device: str, data_root: str | None = None) -> DictConfig:
     """conf/train.yaml as a default run composes it (the UD data config when data_root is given)."""
-    overrides = ["trainer=gpu" if device.startswith("cuda") else "trainer=cpu",
-                 "paths.output_dir=/tmp/attn_bench"]
+    overrides = ["trainer=gpu" if device.startswith("cuda") else "trainer=cpu"]
     if data_root:
         overrides += ["data=ud", f"data.root={data_root}"]
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose("train", overrides=overrides)
+    return compose_config(*overrides, output_dir="/tmp/attn_bench")
 
 
 def make_module(cfg: DictConfig, dm: MaskedTokenDataModule, seed: int = 0) -> MaskedTokenModule:

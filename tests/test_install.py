@@ -49,6 +49,11 @@ def test_the_wheel_installs_every_command_and_its_configs(installed):
     assert Path(configs).is_relative_to(installed.parent / "lib"), configs  # the wheel's copy, not ours
     assert (Path(configs) / "experiment" / "ud_single_head.yaml").is_file()
     assert (Path(configs).parent / "py.typed").is_file()  # type checkers read the annotations
+    code = ("from attn_project.bench import compose_train_config; "
+            "print(compose_train_config('cpu').model.d_model)")
+    bench_cfg = subprocess.run([installed / "python", "-c", code], capture_output=True, text=True,
+                               cwd="/")  # attn-bench composes its config from the wheel too
+    assert bench_cfg.returncode == 0 and bench_cfg.stdout.strip() == "64", bench_cfg.stderr[-2000:]
 
 
 @pytest.mark.slow
