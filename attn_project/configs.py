@@ -7,15 +7,24 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+PACKAGE = Path(__file__).resolve().parent
+
+
+def repository() -> Path | None:
+    """The repository's folder when the package runs from a checkout (or an editable install),
+    None when it is installed (a wheel)."""
+    root = PACKAGE.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "conf" / "train.yaml").is_file() else None
+
 
 def config_dir() -> str:
-    """The Hydra configs: the repository's ``conf/`` in a checkout (or editable install), else
-    the copy shipped inside the installed package (``attn_project/conf``)."""
-    package = Path(__file__).resolve().parent
-    for folder in (package.parent / "conf", package / "conf"):
-        if (folder / "train.yaml").is_file():
-            return str(folder)
-    raise FileNotFoundError(f"no conf/train.yaml beside or inside {package}: reinstall the package")
+    """The Hydra configs: the repository's ``conf/`` in a checkout, else the copy shipped inside
+    the installed package (``attn_project/conf``)."""
+    root = repository()
+    folder = root / "conf" if root else PACKAGE / "conf"
+    if not (folder / "train.yaml").is_file():
+        raise FileNotFoundError(f"no conf/train.yaml beside or inside {PACKAGE}: reinstall the package")
+    return str(folder)
 
 
 CONFIGS = config_dir()

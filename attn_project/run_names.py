@@ -18,6 +18,8 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
+from attn_project.configs import repository
+
 SWEPT = "ATTN_PROJECT_SWEPT"  # environment variable: {key: value as typed} of the sweep overrides
 MAX_NAME = 120
 UNSAFE = re.compile(r"[^\w.=,+\-]")
@@ -35,7 +37,7 @@ def swept_overrides(args: list[str]) -> dict[str, str]:
 
 
 def remember_sweep(args: list[str]) -> None:
-    """Note the swept keys for the jobs (called by scripts/train.py before Hydra starts)."""
+    """Note the swept keys for the jobs (called by ``attn-train``/scripts/train.py before Hydra starts)."""
     os.environ[SWEPT] = json.dumps(swept_overrides(args))
 
 
@@ -62,8 +64,7 @@ def safe(name: str) -> str:
 def project_root() -> str:
     """The repository's folder when the package runs from one (editable install or checkout),
     else the current folder: logs/ and data/ do not follow the user's ``cd``."""
-    root = Path(__file__).resolve().parents[1]
-    return str(root if (root / "pyproject.toml").is_file() and (root / "conf").is_dir() else Path.cwd())
+    return str(repository() or Path.cwd())
 
 
 for _name, _resolver in (("experiment_folder", experiment_folder), ("job_folder", job_folder),
