@@ -42,7 +42,7 @@ def init_projections(attention: nn.Module, init: str) -> None:
 @dataclass
 class ModelConfig:
     """The model's settings. ``conf/model/*.yaml`` holds the defaults a run uses (these are the
-    same); ``vocab_size``, ``max_len``, ``mask_id`` and ``pad_id`` come from the data."""
+    same); ``vocab_size``, ``max_len`` and the ids of [MASK], [PAD] and [UNK] come from the data."""
 
     vocab_size: int
     max_len: int = 64
