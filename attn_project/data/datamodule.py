@@ -22,6 +22,15 @@ from attn_project.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
 BATCHINGS = ("sentences", "examples")
+# data.min_frequency=auto: a word keeps its own id when seen once per 100 training sentences,
+# and at least 5 and at most 20 times (README, "Small treebanks": measured on EWT subsamples)
+AUTO_MIN_FREQUENCY = {"sentences_per_occurrence": 100, "floor": 5, "cap": 20}
+
+
+def auto_min_frequency(train_sentences: int) -> int:
+    """The min_frequency of ``data.min_frequency=auto`` for this many training sentences."""
+    rule = AUTO_MIN_FREQUENCY
+    return min(rule["cap"], max(rule["floor"], train_sentences // rule["sentences_per_occurrence"]))
 
 
 class MaskedTokenDataModule(L.LightningDataModule):
@@ -34,7 +43,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
 
     def __init__(self, root: str, corpus: str = "default", batching: str = "sentences",
                  batch_size: int = 64, eval_batch_size: int = 256, max_len: int = 64,
-                 lowercase: bool = True, min_frequency: int = 1, skip_invalid: bool = False,
+                 lowercase: bool = True, min_frequency: int | str = 1, skip_invalid: bool = False,
                  content: Sequence[str] = CONTENT, function: Sequence[str] = FUNCTION,
                  sizes: dict | None = None, corpus_seed: int = 0, seed: int = 0,
                  tokenizer_path: str | None = None, cache_dir: str | None = None,
@@ -54,6 +63,9 @@ class MaskedTokenDataModule(L.LightningDataModule):
         if type(min_epoch_sentences) is not int or min_epoch_sentences < 0:
             raise ConfigError(f"data.min_epoch_sentences={min_epoch_sentences!r}: give a number of "
                               f"sentences (0: an epoch is one pass over the training sentences)")
+        if min_frequency != "auto" and (type(min_frequency) is not int or min_frequency < 1):
+            raise ConfigError(f"data.min_frequency={min_frequency!r}: give a number of occurrences "
+                              f"(1: every training word has an id) or 'auto'")
         if corpus == "default":
             check_max_len(max_len)
         self.root, self.corpus, self.batching = Path(root), corpus, batching
@@ -107,7 +119,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
         if self.tokenizer is None:  # a tokenizer set beforehand (e.g. a checkpoint's) is kept
             self.tokenizer = (load_tokenizer(self.tokenizer_path) if self.tokenizer_path
                               else build_word_tokenizer((s.tokens for s in self.sentences["train"]),
-                                                        self.lowercase, self.min_frequency))
+                                                        self.lowercase, self.word_min_frequency()))
         self.relations = sorted({r for split in SPLITS for s in self.sentences[split] for r in s.deprels})
         for split in SPLITS:
             self.tensors[split] = self.tensorize(self.sentences[split])
@@ -135,6 +147,15 @@ class MaskedTokenDataModule(L.LightningDataModule):
         log.info("train: %d of %d sentences (data.train_limit, seed %d)", len(chosen), len(sentences),
                  self.seed)
         return [sentences[i] for i in chosen]
+
+    def word_min_frequency(self) -> int:
+        """``data.min_frequency``, with 'auto' resolved against the training sentences."""
+        if self.min_frequency != "auto":
+            return int(self.min_frequency)
+        chosen = auto_min_frequency(len(self.sentences["train"]))
+        log.info("data.min_frequency=auto: words seen fewer than %d times in %d training sentences "
+                 "become [UNK]", chosen, len(self.sentences["train"]))
+        return chosen
 
     def tensorize(self, sentences: list[Sentence]) -> SplitTensors:
         rel_ids = {r: i for i, r in enumerate(self.relations)}
