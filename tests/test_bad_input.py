@@ -84,6 +84,7 @@ CASES = {
                                   ["optimized_metric='val/acc_bets'", "choose one of", "attention/dep_alignment"]),
     "train_limit zero": ("train", lambda t, c: ["data.train_limit=0"], ["data.train_limit=0", "positive number"]),
     "min_epoch_sentences negative": ("train", lambda t, c: ["data.min_epoch_sentences=-5"], ["data.min_epoch_sentences=-5", "number of sentences"]),
+    "min_frequency not a count": ("train", lambda t, c: ["data.min_frequency=often"], ["data.min_frequency='often'", "'auto'"]),
     "word_dropout not a probability": ("train", lambda t, c: ["model.word_dropout=1.5"], ["model.word_dropout=1.5", "probability"]),
     "unknown recipe": ("train", lambda t, c: ["recipe=tiny"], ["recipe", "tiny"]),
     "max_len zero": ("train", lambda t, c: ["data.max_len=0"], ["data.max_len=0"]),

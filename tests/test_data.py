@@ -11,7 +11,8 @@ import torch
 
 from attn_project.data import conllu as conllu_module
 from attn_project.data.conllu import CoNLLUError, read_conllu, read_conllu_cached
-from attn_project.data.datamodule import MaskedTokenDataModule
+from attn_project.data import datamodule
+from attn_project.data.datamodule import MaskedTokenDataModule, auto_min_frequency
 from attn_project.data.grammar import GENERATOR_VERSION, generate, write_corpus
 from attn_project.data.labels import IGNORE, LabelMap
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words, load_tokenizer
@@ -371,6 +372,29 @@ def test_small_train_splits_repeat_within_an_epoch():
 def test_min_epoch_sentences_must_be_a_count(value):
     with pytest.raises(ConfigError, match=f"data.min_epoch_sentences={value!r}"):
         MaskedTokenDataModule(root=str(MINI), corpus="ud", min_epoch_sentences=value)
+
+
+def test_auto_min_frequency_grows_with_the_training_sentences_between_5_and_20():
+    sizes = (100, 500, 999, 1000, 1500, 1999, 2000, 12544)
+    assert [auto_min_frequency(n) for n in sizes] == [5, 5, 9, 10, 15, 19, 20, 20]
+
+
+@pytest.mark.parametrize("rule, expected", [(None, 5), ({"sentences_per_occurrence": 1, "floor": 2, "cap": 2}, 2)])
+def test_min_frequency_auto_builds_the_vocabulary_of_the_resolved_count(monkeypatch, rule, expected):
+    if rule:
+        monkeypatch.setattr(datamodule, "AUTO_MIN_FREQUENCY", rule)
+    auto, fixed, every = (MaskedTokenDataModule(root=str(MINI), corpus="ud", min_frequency=m)
+                          for m in ("auto", expected, 1))
+    for dm in (auto, fixed, every):
+        dm.setup()
+    assert auto.tokenizer.get_vocab() == fixed.tokenizer.get_vocab()
+    assert auto.vocab_size < every.vocab_size  # the rule did fold rare words into [UNK]
+
+
+@pytest.mark.parametrize("value", [0, 2.5, "often"])
+def test_min_frequency_must_be_a_count_or_auto(value):
+    with pytest.raises(ConfigError, match=f"data.min_frequency={value!r}"):
+        MaskedTokenDataModule(root=str(MINI), corpus="ud", min_frequency=value)
 
 
 def test_baselines_read_every_word_whatever_the_models_vocabulary():

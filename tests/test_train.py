@@ -370,10 +370,11 @@ def test_any_ud_language_trains_and_reports(make_cfg, tmp_path, treebank, words_
 
 def test_ud_experiments_use_the_treebank_recipe_and_recipe_none_turns_it_off(make_cfg):
     cfg = make_cfg("experiment=ud_single_head")
-    assert (cfg.data.batch_size, cfg.data.min_frequency, cfg.data.min_epoch_sentences) == (32, 5, 4000)
+    assert (cfg.data.batch_size, cfg.data.min_frequency, cfg.data.min_epoch_sentences) == (32, "auto", 4000)
     assert cfg.model.dropout == cfg.model.embedding_dropout == 0.1
+    assert cfg.optimizer.lr == 0.001
     stopping = [c for c in build_trainer(cfg).callbacks if type(c).__name__ == "EarlyStopping"]
-    assert len(stopping) == 1 and stopping[0].monitor == "val/loss" and stopping[0].patience == 3
+    assert len(stopping) == 1 and stopping[0].monitor == "val/loss" and stopping[0].patience == 10
     plain = make_cfg("experiment=ud_single_head", "recipe=none")
     assert "early_stopping" not in plain.callbacks and plain.data.min_epoch_sentences == 0
     assert "early_stopping" not in make_cfg().callbacks  # the default corpus keeps its own recipe
