@@ -25,7 +25,7 @@ class StopOnNonFiniteLoss(L.Callback):
         """Checked before the backward pass, so the broken loss never updates the weights."""
         if not torch.isfinite(loss).all():
             raise NonFiniteLossError(
-                f"training loss became {float(loss)} at step {trainer.global_step} (epoch "
+                f"training loss became {loss.item()} at step {trainer.global_step} (epoch "
                 f"{trainer.current_epoch}, batch {trainer.fit_loop.epoch_loop.batch_idx}). Likely "
                 f"cause: the learning rate (optimizer.lr={pl_module.hparams.optimizer.get('lr')}) "
                 f"is too high, or exploding initial weights (model.init=normal, model.embedding_std) "
