@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from attn_project.data import conllu as conllu_module
-from attn_project.data.conllu import CoNLLUError, read_conllu, read_conllu_cached
 from attn_project.data import datamodule
+from attn_project.data.conllu import CoNLLUError, read_conllu, read_conllu_cached
 from attn_project.data.datamodule import MaskedTokenDataModule, auto_min_frequency
 from attn_project.data.grammar import GENERATOR_VERSION, generate, write_corpus
 from attn_project.data.labels import IGNORE, LabelMap
@@ -379,7 +379,8 @@ def test_auto_min_frequency_grows_with_the_training_sentences_between_5_and_20()
     assert [auto_min_frequency(n) for n in sizes] == [5, 5, 9, 10, 15, 19, 20, 20]
 
 
-@pytest.mark.parametrize("rule, expected", [(None, 5), ({"sentences_per_occurrence": 1, "floor": 2, "cap": 2}, 2)])
+@pytest.mark.parametrize("rule, expected",
+                         [(None, 5), ({"sentences_per_occurrence": 1, "floor": 2, "cap": 2}, 2)])
 def test_min_frequency_auto_builds_the_vocabulary_of_the_resolved_count(monkeypatch, rule, expected):
     if rule:
         monkeypatch.setattr(datamodule, "AUTO_MIN_FREQUENCY", rule)
