@@ -176,7 +176,8 @@ def id_problem(word: int, expected: int) -> str:
     return f"ID {word} where {expected} was expected (word IDs run 1, 2, 3, … in order, without gaps)"
 
 
-def check_head(path: Path, line_no: int, head: str, n_words: int) -> int:
+def check_head(path: Path, line_no: int, head: object, n_words: int) -> int:
+    """``head`` as the conllu library parsed it (an int, or text it could not parse) → the checked head."""
     if not isinstance(head, int):
         raise CoNLLUError(f"{path}:{line_no}: HEAD must be an integer, found {head!r}")
     if not 0 <= head <= n_words:
