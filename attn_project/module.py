@@ -98,8 +98,11 @@ class MaskedTokenModule(L.LightningModule):
             return optimizer
         config = dict(self.hparams.scheduler)
         interval = config.pop("interval", "epoch")
+        monitor = config.pop("monitor", None)  # ReduceLROnPlateau steps on a logged metric
         if config.get("_target_", "").endswith("OneCycleLR"):
             config["total_steps"] = self.trainer.estimated_stepping_batches
         scheduler = hydra.utils.instantiate(config)(optimizer=optimizer)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
+        schedule = {"scheduler": scheduler, "interval": interval}
+        if monitor:
+            schedule["monitor"] = monitor
+        return {"optimizer": optimizer, "lr_scheduler": schedule}

@@ -52,6 +52,7 @@ def test_experiment_composes_and_instantiates(make_cfg, name):
     assert model.num_heads == (4 if "multi" in name else 1)
     assert model.config.directional_values == ("directional" in name)
     assert (model.relative_bias is not None) == cfg.model.relative_bias
+    assert cfg.model.relative_bias == ("relative" in name or name == "ud_single_head")  # the treebank default
     assert dm.corpus == ("ud" if name.startswith("ud_") else "default")
     trainer = hydra.utils.instantiate(cfg.trainer)
     assert trainer.max_epochs == 2
@@ -81,6 +82,7 @@ def test_every_launcher_config_composes(make_cfg, launcher, target):
 @pytest.mark.parametrize("overrides, optimizer, scheduler", [
     (["optimizer=sgd", "scheduler=cosine"], "SGD", "CosineAnnealingLR"),
     (["optimizer=adamw", "scheduler=none"], "AdamW", None),
+    (["scheduler=plateau"], "AdamW", "ReduceLROnPlateau"),  # steps on val/loss: needs its monitor
 ])
 def test_optimizer_and_scheduler_configs_train(make_cfg, overrides, optimizer, scheduler):
     cfg = make_cfg(*TINY, *overrides)
@@ -95,6 +97,8 @@ def test_optimizer_and_scheduler_configs_train(make_cfg, overrides, optimizer, s
     assert len(monitors) == (1 if scheduler else 0)  # the learning rate is logged when it moves
     schedulers = [type(c.scheduler).__name__ for c in trainer.lr_scheduler_configs]
     assert schedulers == ([scheduler] if scheduler else [])
+    assert [c.monitor for c in trainer.lr_scheduler_configs] == (["val/loss"] if "plateau" in str(overrides)
+                                                                  else [None] * len(schedulers))
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
