@@ -7,9 +7,11 @@ import sys
 import pytest
 import yaml
 from conftest import ROOT
+from matplotlib.colors import to_hex
 from scipy import stats
 
 from attn_project.analysis.study import run_study, write_study
+from attn_project.analysis.study_plots import learning_curve_figure
 from attn_project.errors import DataError
 
 
@@ -143,8 +145,15 @@ def test_study_of_a_real_sweep_of_two_experiments_and_three_seeds(tmp_path, data
 def test_a_learning_curve_when_grouped_by_train_limit(tmp_path):
     runs = [(250, 1, 0.60), (250, 2, 0.62), (1000, 1, 0.68), (1000, 2, 0.70)]
     for n, (limit, seed, acc) in enumerate(runs):
-        fake_run(tmp_path / f"{n}", ["experiment=ud_single_head", f"data.train_limit={limit}"], seed, acc)
+        for experiment in ("ud_single_head", "ud_multi_head", "ud_single_head_directional"):
+            fake_run(tmp_path / experiment / f"{n}", [f"experiment={experiment}", f"data.train_limit={limit}"],
+                     seed, acc)
     study = run_study([tmp_path], group_by=["experiment", "data.train_limit"])
-    assert [g["key"]["data.train_limit"] for g in study["groups"]] == ["250", "1000"]  # as numbers
+    assert [g["key"]["data.train_limit"] for g in study["groups"]][:3] == ["250"] * 3  # sorted as numbers
+    assert [g["key"]["data.train_limit"] for g in study["groups"]][3:] == ["1000"] * 3
+    lines = learning_curve_figure(study["groups"]).axes[0].get_lines()
+    model_colors = {to_hex(line.get_color()) for line in lines if line.get_linestyle() == "-"}
+    baseline_colors = {to_hex(line.get_color()) for line in lines if line.get_linestyle() == "--"}
+    assert len(model_colors) == 3 and len(baseline_colors) == 2 and not model_colors & baseline_colors
     paths = write_study(study, tmp_path / "out")
     assert paths["study_learning_curve"].stat().st_size > 10_000

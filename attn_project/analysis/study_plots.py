@@ -18,6 +18,7 @@ from attn_project.analysis.study import key_label
 BASELINES = [("baseline/majority", "majority", "0.6"),
              ("baseline/bag_of_neighbours", "bag of neighbours", "C2"),
              ("baseline/bigram", "ordered bigram", "C3")]
+LINE_COLORS = [f"C{i}" for i in range(10) if f"C{i}" not in {color for *_, color in BASELINES}]
 TOP_RELATIONS = 10
 
 
@@ -121,7 +122,8 @@ def learning_curve_figure(groups: list[dict]) -> Figure:
     for k, (label, members) in enumerate(sorted(lines.items())):
         members = sorted(members, key=lambda g: float(g["key"][CURVE_KEY]))
         x = [float(g["key"][CURVE_KEY]) for g in members]
-        points(ax, x, [g["metrics"].get("test/acc") for g in members], color=f"C{k}", label=label,
+        points(ax, x, [g["metrics"].get("test/acc") for g in members], color=LINE_COLORS[k % len(LINE_COLORS)],
+               label=label,
                linestyle="-")
     baseline_of = {float(g["key"][CURVE_KEY]): g for g in groups}  # the same subsample in every line
     x = sorted(baseline_of)
