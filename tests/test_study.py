@@ -146,8 +146,8 @@ def test_a_learning_curve_when_grouped_by_train_limit(tmp_path):
     runs = [(250, 1, 0.60), (250, 2, 0.62), (1000, 1, 0.68), (1000, 2, 0.70)]
     for n, (limit, seed, acc) in enumerate(runs):
         for experiment in ("ud_single_head", "ud_multi_head", "ud_single_head_directional"):
-            fake_run(tmp_path / experiment / f"{n}", [f"experiment={experiment}", f"data.train_limit={limit}"],
-                     seed, acc)
+            overrides = [f"experiment={experiment}", f"data.train_limit={limit}"]
+            fake_run(tmp_path / experiment / f"{n}", overrides, seed, acc)
     study = run_study([tmp_path], group_by=["experiment", "data.train_limit"])
     assert [g["key"]["data.train_limit"] for g in study["groups"]][:3] == ["250"] * 3  # sorted as numbers
     assert [g["key"]["data.train_limit"] for g in study["groups"]][3:] == ["1000"] * 3

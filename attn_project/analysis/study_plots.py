@@ -122,9 +122,8 @@ def learning_curve_figure(groups: list[dict]) -> Figure:
     for k, (label, members) in enumerate(sorted(lines.items())):
         members = sorted(members, key=lambda g: float(g["key"][CURVE_KEY]))
         x = [float(g["key"][CURVE_KEY]) for g in members]
-        points(ax, x, [g["metrics"].get("test/acc") for g in members], color=LINE_COLORS[k % len(LINE_COLORS)],
-               label=label,
-               linestyle="-")
+        accuracy = [g["metrics"].get("test/acc") for g in members]
+        points(ax, x, accuracy, color=LINE_COLORS[k % len(LINE_COLORS)], label=label, linestyle="-")
     baseline_of = {float(g["key"][CURVE_KEY]): g for g in groups}  # the same subsample in every line
     x = sorted(baseline_of)
     for name, label, color in BASELINES[1:]:
