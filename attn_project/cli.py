@@ -5,10 +5,12 @@ library; nothing else happens here."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import hydra
@@ -125,6 +127,23 @@ example: attn-bench
 See attn_project/bench.py for what each key measures."""
 
 
+@contextlib.contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Lightning's INFO lines and all warnings off for the benchmark's many fits; both restored
+    afterwards, so an in-process caller keeps its own logging."""
+    loggers = [logging.getLogger(name) for name in ("lightning", "lightning.pytorch")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+
+
 def bench() -> None:
     from attn_project.bench import run_benchmarks
 
@@ -136,10 +155,7 @@ def bench() -> None:
     parser.add_argument("--batch-size", type=positive_int,
                         help="sentences per batch (default: data.batch_size)")
     args = parser.parse_args()
-    logging.getLogger("lightning").setLevel(logging.ERROR)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
-    with exit_on_user_error():
+    with exit_on_user_error(), quiet_lightning():
         result = run_benchmarks(args.data_root, args.device, args.reps, args.train_sentences,
                                 log=lambda line: print(line, file=sys.stderr), batch_size=args.batch_size)
     width = max(map(len, result))

@@ -1,7 +1,14 @@
 """scripts/bench.py's measurements run and report every key (speed itself is not asserted)."""
 
+import json
+import logging
+import sys
+import warnings
+
 import pytest
 
+from attn_project import bench as bench_module
+from attn_project import cli
 from attn_project.bench import run_benchmarks
 
 KEYS = ["lightning_vs_raw", "loss_match", "callback_overhead", "callback_hook_share", "scratch_vs_fused",
@@ -25,3 +32,24 @@ def test_bench_reports_every_figure_on_a_small_run():
     assert result["mfu"] == pytest.approx(result["train_flops_per_epoch"] / result["epoch_s"]
                                           / result["peak_flops"])
     assert result["fit_overhead_s"] > 0 and result["epoch_s_examples"] > 0
+
+
+def test_attn_bench_quiets_lightning_only_while_it_runs(monkeypatch, capsys):
+    logger = logging.getLogger("lightning.pytorch")
+    logger.setLevel(logging.INFO)
+    filters_before = list(warnings.filters)
+    seen = {}
+
+    def fake_benchmarks(*args, **kwargs):
+        seen["level"] = logger.level
+        warnings.warn("a warning the benchmark would print", UserWarning, stacklevel=2)  # ignored inside
+        return {"epoch_s": 1.0}
+
+    monkeypatch.setattr(bench_module, "run_benchmarks", fake_benchmarks)
+    monkeypatch.setattr(sys, "argv", ["attn-bench", "--reps", "1"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli.bench()
+    assert seen["level"] == logging.ERROR and not caught  # quiet while it ran
+    assert logger.level == logging.INFO and list(warnings.filters) == filters_before  # restored after
+    assert json.loads(capsys.readouterr().out) == {"epoch_s": 1.0}

@@ -390,7 +390,7 @@ def test_a_small_corpus_run_stops_early_and_says_why(make_cfg, tmp_path, caplog)
                    "callbacks.early_stopping.patience=1",
                    "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null",
                    "callbacks.attention_report=null")
-    # (Lightning's logger level may have been raised by an earlier in-process command, e.g. attn-bench)
+    # (set the level here: the test must not depend on what an earlier in-process test left behind)
     with caplog.at_level("INFO"), caplog.at_level("INFO", logger="lightning.pytorch"):
         train(cfg)
     assert any("did not improve in the last 1 records" in r.getMessage() and "Signaling Trainer to stop"
