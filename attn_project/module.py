@@ -98,11 +98,9 @@ class MaskedTokenModule(L.LightningModule):
             return optimizer
         config = dict(self.hparams.scheduler)
         interval = config.pop("interval", "epoch")
-        monitor = config.pop("monitor", None)  # ReduceLROnPlateau steps on a logged metric
+        monitor = config.pop("monitor", None)  # ReduceLROnPlateau steps on a logged metric (None: no metric)
         if config.get("_target_", "").endswith("OneCycleLR"):
             config["total_steps"] = self.trainer.estimated_stepping_batches
         scheduler = hydra.utils.instantiate(config)(optimizer=optimizer)
-        schedule = {"scheduler": scheduler, "interval": interval}
-        if monitor:
-            schedule["monitor"] = monitor
-        return {"optimizer": optimizer, "lr_scheduler": schedule}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval,
+                                                         "monitor": monitor}}

@@ -34,9 +34,9 @@ def test_bench_reports_every_figure_on_a_small_run():
     assert result["fit_overhead_s"] > 0 and result["epoch_s_examples"] > 0
 
 
-def test_attn_bench_quiets_lightning_only_while_it_runs(monkeypatch, capsys):
+def test_attn_bench_quiets_lightning_only_while_it_runs(monkeypatch, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="lightning.pytorch")  # put back after the test
     logger = logging.getLogger("lightning.pytorch")
-    logger.setLevel(logging.INFO)
     filters_before = list(warnings.filters)
     seen = {}
 
