@@ -209,12 +209,12 @@ def epoch_flops(cfg: DictConfig, dm, device: str) -> float:
 def examples_epoch_s(cfg: DictConfig, dm, device: str, reps: int) -> float:
     """Median seconds of a Lightning epoch with example batching (512 masked copies a batch);
     the DataModule's batching is restored afterwards, whatever happens."""
-    saved = dm.batching, dm.batch_size
-    dm.batching, dm.batch_size = "examples", 512
+    saved = dm.settings.batching, dm.settings.batch_size
+    dm.settings.batching, dm.settings.batch_size = "examples", 512
     try:
         return statistics.median(lightning_epoch(cfg, dm, device)[1] for _ in range(max(1, reps // 2)))
     finally:
-        dm.batching, dm.batch_size = saved
+        dm.settings.batching, dm.settings.batch_size = saved
 
 
 def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentences: int | None,
@@ -244,7 +244,7 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
     log(f"scratch_vs_fused {scratch:.2f}, mfu {flops / epoch_s / peak:.4f}")
     return {
         "device": device_name(device), "torch": torch.__version__, "lightning": L.__version__,
-        "threads": torch.get_num_threads(), "batch_size": dm.batch_size,
+        "threads": torch.get_num_threads(), "batch_size": dm.settings.batch_size,
         "train_sentences": len(dm.tensors["train"]), "train_examples": examples,
         "lightning_epoch_s": epoch_s, "raw_epoch_s": raw_epoch_s,
         "fit_overhead_s": statistics.median(fit_s) - epoch_s,

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from attn_project.data.settings import MAX_TOKENS, DataSettings
 from attn_project.data.tokenizer import tokenizer_from_json
-from attn_project.errors import CheckpointError
+from attn_project.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -71,6 +72,10 @@ def checked_contents(path: str | Path) -> tuple[dict, dict, torch.Tensor]:
     if not isinstance(embedding, torch.Tensor) or embedding.dim() != 2:
         raise CheckpointError(f"ckpt_path={path}: state_dict has no 2-d '{EMBEDDING}'")
     model = hparams["model"]
+    max_len = model.get("max_len")
+    if type(max_len) is not int or not 1 <= max_len <= MAX_TOKENS:  # sizes the position table
+        raise CheckpointError(f"ckpt_path={path}: hyperparameter model.max_len={max_len!r} must be a "
+                              f"number of tokens in [1, {MAX_TOKENS}]; the checkpoint was altered")
     for key, size in (("vocab_size", embedding.size(0)), ("d_model", embedding.size(1))):
         value = model.get(key)
         if type(value) is not int or value != size:  # checked before a model of that size is built
@@ -85,28 +90,43 @@ def load_module(path: str | Path) -> tuple[MaskedTokenModule, PreTrainedTokenize
     return module, tokenizer
 
 
-def load_run(path: str | Path) -> tuple[MaskedTokenModule, PreTrainedTokenizerFast, dict | None]:
-    """(MaskedTokenModule in eval mode, its tokenizer, the settings of the data it was trained on
-    — the DataModule's hyperparameters, or None in checkpoints written before they were kept)."""
+def load_run(path: str | Path) -> tuple[MaskedTokenModule, PreTrainedTokenizerFast, DataSettings | None]:
+    """(MaskedTokenModule in eval mode, its tokenizer, the checked settings of the data it was
+    trained on — or None in checkpoints written before they were kept).
+
+    Only the model's settings build anything; the stored optimizer and scheduler configs (which
+    name classes by ``_target_``) are dropped, so nothing a checkpoint names is ever instantiated.
+    """
     from attn_project.module import MaskedTokenModule
 
     checkpoint, hparams, embedding = checked_contents(path)
+    data = stored_data_settings(path, checkpoint.get("datamodule_hyper_parameters"))
     tokenizer = read_tokenizer(path, checkpoint["tokenizer_json"])
     if embedding.size(0) != len(tokenizer):
         raise CheckpointError(f"ckpt_path={path}: the model has {embedding.size(0)} token embeddings "
                               f"but its tokenizer has {len(tokenizer)} entries; the checkpoint and "
                               f"tokenizer come from different runs.")
     try:
-        module = MaskedTokenModule(**{**hparams, "compile": False})
+        module = MaskedTokenModule(model=hparams["model"], optimizer=None, scheduler=None, compile=False)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"ckpt_path={path}: its model hyperparameters cannot build a model: "
                               f"{err}") from err
     check_fits(path, module, checkpoint["state_dict"])
     module.load_state_dict(checkpoint["state_dict"])
-    data = checkpoint.get("datamodule_hyper_parameters")
-    if data is not None and not (isinstance(data, dict) and all(isinstance(k, str) for k in data)):
-        raise CheckpointError(f"ckpt_path={path}: 'datamodule_hyper_parameters' is not a dict of settings")
     return module.eval(), tokenizer, data
+
+
+def stored_data_settings(path: str | Path, data: object) -> DataSettings | None:
+    """The checkpoint's data settings, checked by the same rules as the config's (``DataSettings``)."""
+    if data is None:
+        return None
+    if not (isinstance(data, dict) and all(isinstance(k, str) for k in data)):
+        raise CheckpointError(f"ckpt_path={path}: 'datamodule_hyper_parameters' is not a dict of settings")
+    try:
+        return DataSettings.checked(data)
+    except ConfigError as err:
+        raise CheckpointError(f"ckpt_path={path}: its stored data setting {err}; the checkpoint was "
+                              f"altered or comes from another program") from err
 
 
 def read_tokenizer(path: str | Path, text: object) -> PreTrainedTokenizerFast:

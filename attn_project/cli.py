@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from attn_project import run_names
 from attn_project.configs import CONFIGS
-from attn_project.errors import exit_on_user_error
+from attn_project.errors import PLAIN_APP, exit_on_user_error
 
 
 # ── Hydra apps ──────────────────────────────────────────────────────────────────────────────
@@ -112,7 +112,7 @@ def study() -> None:
     parser.add_argument("--group-by", nargs="+", metavar="KEY",
                         help="config keys to group by (default: every override but seed)")
     args = parser.parse_args()
-    with exit_on_user_error():
+    with exit_on_user_error(full_error_env=PLAIN_APP):
         result = run_study(args.folders, args.group_by)
         paths = write_study(result, args.out or args.folders[0] / "study")
     print(markdown(result))
@@ -155,7 +155,7 @@ def bench() -> None:
     parser.add_argument("--batch-size", type=positive_int,
                         help="sentences per batch (default: data.batch_size)")
     args = parser.parse_args()
-    with exit_on_user_error(), quiet_lightning():
+    with exit_on_user_error(full_error_env=PLAIN_APP), quiet_lightning():
         result = run_benchmarks(args.data_root, args.device, args.reps, args.train_sentences,
                                 log=lambda line: print(line, file=sys.stderr), batch_size=args.batch_size)
     width = max(map(len, result))

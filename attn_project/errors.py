@@ -68,13 +68,19 @@ def root_message(err: BaseException) -> str:
     return str(root_cause(err)).strip().strip('"')
 
 
+HYDRA_APP = "HYDRA_FULL_ERROR"  # Hydra's own variable: its apps (train, eval, inspect) honour it too
+PLAIN_APP = "ATTN_FULL_ERROR"   # the argparse commands (study, bench)
+
+
 @contextmanager
-def exit_on_user_error(exit_code: int = 2, in_sweep: bool = False, job: str = "") -> Iterator[None]:
+def exit_on_user_error(exit_code: int = 2, in_sweep: bool = False, job: str = "",
+                       full_error_env: str = HYDRA_APP) -> Iterator[None]:
     """Turn bad-input errors into a one-paragraph message on stderr and an exit code.
 
     In a sweep the error is logged with the job's overrides and re-raised, so that Hydra runs
     the other jobs and the sweep's exit status still says that something failed.
-    Set HYDRA_FULL_ERROR=1 to see the traceback instead.
+    Set ``full_error_env``=1 (HYDRA_FULL_ERROR for the Hydra commands, ATTN_FULL_ERROR for the
+    others) to see the traceback instead.
     """
     from lightning.pytorch.utilities.exceptions import SIGTERMException  # heavy: only for the scripts
 
@@ -85,11 +91,11 @@ def exit_on_user_error(exit_code: int = 2, in_sweep: bool = False, job: str = ""
               file=sys.stderr)
         sys.exit(143)
     except Exception as err:
-        if not is_user_error(err) or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if not is_user_error(err) or os.environ.get(full_error_env) == "1":
             raise
         message = root_message(err)
         if in_sweep:
             log.error("job %s failed: %s", job, message)
             raise
-        print(f"\nerror: {message}\n(set HYDRA_FULL_ERROR=1 for the full traceback)", file=sys.stderr)
+        print(f"\nerror: {message}\n(set {full_error_env}=1 for the full traceback)", file=sys.stderr)
         sys.exit(exit_code)

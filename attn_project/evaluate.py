@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from omegaconf import DictConfig
 from attn_project.checkpoint import load_run
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
+from attn_project.data.settings import DataSettings
 from attn_project.errors import CheckpointError, DataError
 from attn_project.train import run_dir
 
@@ -31,26 +33,23 @@ def task_overrides() -> list[str]:
         return []
 
 
-def run_datamodule(ckpt_path: str, settings: dict | None, local: DictConfig) -> MaskedTokenDataModule:
+def run_datamodule(ckpt_path: str, stored: DataSettings | None, local: DictConfig) -> MaskedTokenDataModule:
     """The DataModule of the run that wrote the checkpoint, from the settings stored in it.
 
-    Where files are *written* comes from this machine's config, never from the checkpoint: the
-    cache folder, and for the generated corpus its root (its folder name holds every generator
-    input, so the same corpus is found or regenerated there). A treebank folder is only read.
+    The stored settings were checked like a config (known keys, types, ranges: ``DataSettings``)
+    as the checkpoint was read. Where files are *written* comes from this machine's
+    config, never from the checkpoint: the cache folder, and for the generated corpus its root
+    (the corpus folder under it is named by checked integers only). A treebank folder is only read.
     """
-    if settings is None:
+    if stored is None:
         raise CheckpointError(f"ckpt_path={ckpt_path}: the checkpoint does not record its data (written "
                               f"by an older version); name it: data=ud data.root=… or experiment=…")
     writes = {"cache_dir": local.cache_dir, "tokenizer_path": None}  # the checkpoint's tokenizer is used
-    if settings.get("corpus") == "default":
+    if stored.corpus == "default":
         writes["root"] = local.root
-    try:
-        dm = MaskedTokenDataModule(**{**settings, **writes})
-    except TypeError as err:
-        raise CheckpointError(f"ckpt_path={ckpt_path}: its data settings do not fit this version: "
-                              f"{err}") from err
-    if dm.corpus == "ud" and not dm.root.is_dir():
-        raise DataError(f"ckpt_path={ckpt_path}: the treebank it was trained on, data.root={dm.root}, is "
+    dm = MaskedTokenDataModule(**{**dataclasses.asdict(stored), **writes})
+    if stored.corpus == "ud" and not Path(stored.root).is_dir():
+        raise DataError(f"ckpt_path={ckpt_path}: the treebank it was trained on, data.root={stored.root}, is "
                         f"gone; pass data=ud data.root=<that treebank> to evaluate there")
     return dm
 

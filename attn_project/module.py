@@ -17,6 +17,7 @@ from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryF1Score
 
 from attn_project.data.labels import IGNORE
+from attn_project.errors import ConfigError
 from attn_project.model import MaskedTokenClassifier, ModelConfig
 
 
@@ -27,7 +28,7 @@ class MaskedTokenModule(L.LightningModule):
     unmasked sentences whose targets are all classified in one pass.
     """
 
-    def __init__(self, model: dict, optimizer: dict, scheduler: dict | None = None,
+    def __init__(self, model: dict, optimizer: dict | None, scheduler: dict | None = None,
                  compile: bool = False):
         super().__init__()
         self.save_hyperparameters()
@@ -93,6 +94,9 @@ class MaskedTokenModule(L.LightningModule):
             self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+        if not self.hparams.optimizer:  # loaded from a checkpoint for eval/inspect: never trained
+            raise ConfigError("this model was loaded for evaluation and has no optimizer; to train "
+                              "on, resume with attn-train ckpt_path=… (the optimizer comes from the config)")
         optimizer = hydra.utils.instantiate(self.hparams.optimizer)(params=self.parameters())
         if not self.hparams.scheduler:
             return optimizer

@@ -53,7 +53,7 @@ def test_experiment_composes_and_instantiates(make_cfg, name):
     assert model.config.directional_values == ("directional" in name)
     assert (model.relative_bias is not None) == cfg.model.relative_bias
     assert cfg.model.relative_bias == ("relative" in name or name == "ud_single_head")  # the treebank default
-    assert dm.corpus == ("ud" if name.startswith("ud_") else "default")
+    assert dm.settings.corpus == ("ud" if name.startswith("ud_") else "default")
     trainer = hydra.utils.instantiate(cfg.trainer)
     assert trainer.max_epochs == 2
 
@@ -163,7 +163,7 @@ def test_attention_metrics_from_validation_equal_a_pass_of_their_own(make_cfg, b
     dm.setup()
     L.seed_everything(0, verbose=False)
     module = MaskedTokenModule(model=dict(vocab_size=dm.vocab_size, d_model=32, num_heads=2,
-                                          max_len=dm.max_len, mask_id=dm.mask_id, pad_id=dm.pad_id),
+                                          max_len=dm.settings.max_len, mask_id=dm.mask_id, pad_id=dm.pad_id),
                                optimizer={"_target_": "torch.optim.AdamW", "_partial_": True,
                                           "lr": 3e-2})  # high: the attention must move in 5 steps
     metrics = Recording(num_sentences=150)  # dev has 200: some validation rows are left out
@@ -441,13 +441,14 @@ def test_wandb_logger_offline_gets_scalars_and_images(make_cfg, tmp_path, monkey
 
 def test_eval_writes_only_where_this_machine_says(make_cfg, tmp_path):
     """A checkpoint's data settings (plain data a user hands over) never choose where files go."""
+    from attn_project.data.settings import DataSettings
     from attn_project.evaluate import run_datamodule
 
     cfg = make_cfg()
     outside = tmp_path / "outside"
     settings = {**hydra.utils.instantiate(cfg.data).hparams, "root": str(outside / "corpus"),
                 "cache_dir": str(outside / "cache"), "tokenizer_path": str(outside / "tok")}
-    dm = run_datamodule("x.ckpt", settings, cfg.data)
+    dm = run_datamodule("x.ckpt", DataSettings.checked(settings), cfg.data)
     dm.setup()
-    assert str(dm.root) == cfg.data.root and dm.cache_dir == cfg.data.cache_dir
-    assert dm.tokenizer_path is None and not outside.exists()
+    assert str(dm.settings.root) == cfg.data.root and dm.settings.cache_dir == cfg.data.cache_dir
+    assert dm.settings.tokenizer_path is None and not outside.exists()

@@ -40,7 +40,7 @@ VERSION = 3  # of the baselines' definition: bump it when task_baselines changes
 def every_word_splits(dm: MaskedTokenDataModule) -> tuple[SplitTensors, SplitTensors, int]:
     """The DataModule's train and test splits with every training word its own id (the model's
     tokenizer may fold rare words into [UNK]); → (train, test, vocabulary size)."""
-    tokenizer = build_word_tokenizer((s.tokens for s in dm.sentences["train"]), dm.lowercase)
+    tokenizer = build_word_tokenizer((s.tokens for s in dm.sentences["train"]), dm.settings.lowercase)
     splits = []
     for name in ("train", "test"):
         split = dm.tensors[name]

@@ -208,7 +208,7 @@ def untrained_snapshot(model: MaskedTokenClassifier, dm: MaskedTokenDataModule,
     return {
         "rows": analyse_split(model, dm.tensors["test"], punct_edges=punct_edges).to_state(),
         "samples": [mask_map(model, sentence_ids(dm.tensors["test"], i)) for i in dm.sample_indices("test")],
-        "baselines": cached_task_baselines(*every_word_splits(dm), dm.cache_dir),
+        "baselines": cached_task_baselines(*every_word_splits(dm), dm.settings.cache_dir),
         "seconds": time.perf_counter() - start,
     }
 
@@ -236,10 +236,10 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     dev = analyse_split(model, dm.tensors["dev"], punct_edges=punct_edges) if model.num_heads > 1 else None
     untrained = RowScores.from_state(before["rows"])
     config = model.config
-    run = {**run, "corpus": dm.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
+    run = {**run, "corpus": dm.settings.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
            "init": config.init}
     report = build_report(untrained, after, dev, dm.relations, before["baselines"], run, punct_edges,
-                          resamples, seed=dm.seed)
+                          resamples, seed=dm.settings.seed)
     figures = {"entropy_histogram": entropy_histogram(np.nanmean(untrained.entropy, 1),
                                                       np.nanmean(after.entropy, 1)),
                "per_relation": relation_bars(report)}

@@ -15,9 +15,12 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
+import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from scipy import stats
 
 from attn_project.errors import DataError
@@ -50,7 +53,13 @@ class Run:
 
     @property
     def seed(self) -> object:
-        return OmegaConf.select(self.config, "seed")
+        return config_value(self.config, "seed")
+
+
+def config_value(config: DictConfig | ListConfig, key: str) -> object:
+    """``key`` of a saved run config; None where it is missing or does not resolve (an edited
+    file's interpolation), never an error."""
+    return OmegaConf.select(config, key, throw_on_resolution_failure=False)
 
 
 @dataclass
@@ -81,7 +90,8 @@ def pick(report: object, path: tuple[str, ...]) -> object:
 
 
 def read_run(folder: Path) -> Run | str:
-    """The run, or why it cannot count."""
+    """The run, or why it cannot count: a half-written, edited or broken folder is a reason,
+    never a traceback."""
     report_path, metrics_path = folder / "report" / "attention_report.json", folder / "metrics.json"
     if not metrics_path.is_file():
         return why_unfinished(folder)
@@ -89,18 +99,46 @@ def read_run(folder: Path) -> Run | str:
         return "finished without a report (callbacks.attention_report was off)"
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
+        finished = json.loads(metrics_path.read_text(encoding="utf-8"))
         config = OmegaConf.load(folder / ".hydra" / "config.yaml")
         overrides = OmegaConf.load(folder / ".hydra" / "overrides.yaml")
-    except (OSError, ValueError) as err:
-        return f"unreadable: {err}"
+    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as err:
+        return f"unreadable: {type(err).__name__}: {str(err)[:200]}"
+    problem = broken_run_files(report, finished, config, overrides)
+    if problem:
+        return problem
     picked = {name: pick(report, path) for name, path in REPORT_METRICS.items()}
-    metrics = {k: float(v) for k, v in picked.items() if isinstance(v, int | float)}
+    metrics = {k: float(v) for k, v in picked.items() if is_number(v)}
     relations = {rel: {"n": r["n"], "margin": r["after"] - r["best_offset"],
                        "beats_position": r.get("beats_position")}
                  for rel, r in (report.get("per_relation") or {}).items()
-                 if r.get("after") is not None and r.get("best_offset") is not None}
+                 if is_number(r.get("after")) and is_number(r.get("best_offset"))}
     parsed = dict(str(o).lstrip("+~").split("=", 1) for o in overrides if "=" in str(o))
     return Run(folder, parsed, config, metrics, relations)
+
+
+def is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def broken_run_files(report: object, finished: object, config: object, overrides: object) -> str | None:
+    """Why a run's files cannot be what a finished run writes, or None when their shapes fit."""
+    if not isinstance(finished, dict) or not all(is_number(v) for v in finished.values()):
+        return "broken metrics.json: not a JSON object of numbers"
+    if not isinstance(report, dict):
+        return "broken report/attention_report.json: not a JSON object"
+    if not all(isinstance(pick(report, path), int | float | type(None)) for path in REPORT_METRICS.values()):
+        return "broken report/attention_report.json: a metric is not a number"
+    relations = report.get("per_relation") or {}
+    if not isinstance(relations, dict) or not all(
+            isinstance(r, dict) and is_number(r.get("n")) and isinstance(r.get("beats_position"), bool | None)
+            for r in relations.values()):
+        return "broken report/attention_report.json: per_relation entries lack n or a verdict"
+    if not isinstance(config, DictConfig):
+        return "broken .hydra/config.yaml: not a mapping of settings"
+    if not isinstance(overrides, ListConfig) or not all(isinstance(o, str) for o in overrides):
+        return "broken .hydra/overrides.yaml: not a list of overrides"
+    return None
 
 
 def why_unfinished(folder: Path) -> str:
@@ -116,7 +154,7 @@ def why_unfinished(folder: Path) -> str:
 
 def setting_of(run: Run, group_by: list[str] | None) -> dict[str, str]:
     if group_by:
-        return {key: str(run.overrides.get(key, OmegaConf.select(run.config, key))) for key in group_by}
+        return {key: str(run.overrides.get(key, config_value(run.config, key))) for key in group_by}
     return {k: v for k, v in run.overrides.items() if not k.startswith(PLUMBING)}
 
 

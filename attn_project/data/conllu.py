@@ -8,6 +8,7 @@ and keeps the line number of every sentence so that an error can point at it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import re
@@ -22,6 +23,7 @@ from attn_project.errors import DataError
 
 log = logging.getLogger(__name__)
 MAX_REPORTED = 5
+MAX_LINE_BYTES = 64 * 1024  # a word line of UD's longest treebanks is under 1 kB
 READER_VERSION = 2  # part of the parse cache key: bump when what the reader returns changes
 ID_RANGE = re.compile(r"(\d+)-(\d+)")
 ID_EMPTY = re.compile(r"(\d+)\.(\d+)")
@@ -86,9 +88,19 @@ def sentence_blocks(path: Path) -> Iterator[tuple[int, list[tuple[int, str]]]]:
 
 
 def decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text without its line ending) for every line of a UTF-8 file."""
+    """(line number, text without its line ending) for every line of a UTF-8 file.
+
+    A line longer than ``MAX_LINE_BYTES`` is refused after reading that much of it, so a file
+    with no line breaks (or one huge line) costs bounded memory.
+    """
     with path.open("rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
+        for line_no in itertools.count(1):
+            raw = handle.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            if len(raw) > MAX_LINE_BYTES:
+                raise CoNLLUError(f"{path}:{line_no}: line longer than {MAX_LINE_BYTES:,} bytes; a CoNLL-U "
+                                  f"line holds one word and its annotation (is this a CoNLL-U file?)")
             try:
                 line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
             except UnicodeDecodeError as err:
@@ -187,18 +199,22 @@ def check_head(path: Path, line_no: int, head: object, n_words: int) -> int:
 
 
 def check_tree(path: Path, first_line: int, heads: list[int]) -> None:
-    """Exactly one root (HEAD 0) and no cycles (1-based heads)."""
+    """Exactly one root (HEAD 0) and no cycles (1-based heads); linear in the sentence's length."""
     roots = heads.count(0)
     if roots != 1:
         raise CoNLLUError(f"{path}:{first_line}: sentence has {roots} roots (HEAD 0); "
                           f"a dependency tree has exactly one")
+    reaches_root = [True] + [False] * len(heads)  # by 1-based word; 0 is the root
     for start in range(1, len(heads) + 1):
-        seen, node = set(), start
-        while node != 0:
-            if node in seen:
+        walked: dict[int, None] = {}  # words walked from ``start``, not yet known to reach the root
+        node = start
+        while not reaches_root[node]:
+            if node in walked:
                 raise CoNLLUError(f"{path}:{first_line}: the heads form a cycle through word {node}")
-            seen.add(node)
+            walked[node] = None
             node = heads[node - 1]
+        for word in walked:
+            reaches_root[word] = True
 
 
 def write_conllu(sentences: list[Sentence], prefix: str) -> str:

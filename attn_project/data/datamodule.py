@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader
@@ -15,13 +15,12 @@ from transformers import PreTrainedTokenizerFast
 from attn_project.data.batches import BucketBatchSampler, ExampleBatches, SentenceBatches, SplitTensors
 from attn_project.data.conllu import Sentence, read_conllu_cached
 from attn_project.data.grammar import GENERATOR_VERSION, check_max_len, write_corpus
-from attn_project.data.labels import CONTENT, FUNCTION, IGNORE, LabelMap
+from attn_project.data.labels import IGNORE, LabelMap
+from attn_project.data.settings import SPLITS, DataSettings
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words, load_tokenizer
 from attn_project.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "dev", "test")
-BATCHINGS = ("sentences", "examples")
 # data.min_frequency=auto: a word keeps its own id when seen once per 100 training sentences,
 # and at least 5 and at most 20 times (README, "Small treebanks": measured on EWT subsamples)
 AUTO_MIN_FREQUENCY = {"sentences_per_occurrence": 100, "floor": 5, "cap": 20}
@@ -37,45 +36,17 @@ class MaskedTokenDataModule(L.LightningDataModule):
     """One example per content/function token of each sentence; see ``batches.py`` for batching.
 
     ``corpus="default"`` generates the embedded corpus under ``root`` on first use;
-    ``corpus="ud"`` reads ``{root}/*-ud-{train,dev,test}.conllu``. The defaults here are those
-    of ``conf/data/default.yaml``.
+    ``corpus="ud"`` reads ``{root}/*-ud-{train,dev,test}.conllu``. The settings are the keys of
+    ``conf/data/default.yaml`` (``DataSettings``), checked before anything is read.
     """
 
-    def __init__(self, root: str, corpus: str = "default", batching: str = "sentences",
-                 batch_size: int = 64, eval_batch_size: int = 256, max_len: int = 64,
-                 lowercase: bool = True, min_frequency: int | str = 1, skip_invalid: bool = False,
-                 content: Sequence[str] = CONTENT, function: Sequence[str] = FUNCTION,
-                 sizes: dict | None = None, corpus_seed: int = 0, seed: int = 0,
-                 tokenizer_path: str | None = None, cache_dir: str | None = None,
-                 num_workers: int = 0, num_samples: int = 2, train_limit: int | None = None,
-                 min_epoch_sentences: int = 0):
+    def __init__(self, **settings: Any):
         super().__init__()
-        self.save_hyperparameters()  # logged with the run and stored in its checkpoints
-        if corpus not in ("default", "ud"):
-            raise ConfigError(f"data.corpus='{corpus}': choose 'default' or 'ud'")
-        if batching not in BATCHINGS:
-            raise ConfigError(f"data.batching='{batching}': choose one of {BATCHINGS}")
-        if max_len <= 0:
-            raise ConfigError(f"data.max_len={max_len} must be a positive number of tokens")
-        if train_limit is not None and (type(train_limit) is not int or train_limit <= 0):
-            raise ConfigError(f"data.train_limit={train_limit!r}: give a positive number of training "
-                              f"sentences, or null for all of them")
-        if type(min_epoch_sentences) is not int or min_epoch_sentences < 0:
-            raise ConfigError(f"data.min_epoch_sentences={min_epoch_sentences!r}: give a number of "
-                              f"sentences (0: an epoch is one pass over the training sentences)")
-        if min_frequency != "auto" and (type(min_frequency) is not int or min_frequency < 1):
-            raise ConfigError(f"data.min_frequency={min_frequency!r}: give a number of occurrences "
-                              f"(1: every training word has an id) or 'auto'")
-        if corpus == "default":
-            check_max_len(max_len)
-        self.root, self.corpus, self.batching = Path(root), corpus, batching
-        self.batch_size, self.eval_batch_size, self.max_len = batch_size, eval_batch_size, max_len
-        self.lowercase, self.min_frequency, self.skip_invalid = lowercase, min_frequency, skip_invalid
-        self.label_map = LabelMap(content, function)
-        self.sizes = dict(sizes or {"train": 20000, "dev": 2000, "test": 2000})
-        self.corpus_seed, self.seed, self.num_workers = corpus_seed, seed, num_workers
-        self.tokenizer_path, self.cache_dir, self.num_samples = tokenizer_path, cache_dir, num_samples
-        self.train_limit, self.min_epoch_sentences = train_limit, min_epoch_sentences
+        self.save_hyperparameters(settings)  # logged with the run and stored in its checkpoints
+        self.settings = DataSettings.checked(settings)
+        if self.settings.corpus == "default":
+            check_max_len(self.settings.max_len)
+        self.label_map = LabelMap(self.settings.content, self.settings.function)
         self.tokenizer: PreTrainedTokenizerFast = None  # type: ignore[assignment]  # setup() sets it
         self.sentences: dict[str, list[Sentence]] = {}
         self.tensors: dict[str, SplitTensors] = {}
@@ -83,14 +54,16 @@ class MaskedTokenDataModule(L.LightningDataModule):
 
     # ── where the files are ────────────────────────────────────────────────────────────
     def corpus_folder(self) -> Path:
-        if self.corpus == "ud":
-            return self.root
-        sizes = "-".join(str(self.sizes[s]) for s in SPLITS)  # every generator input is in the name
-        return self.root / f"default_v{GENERATOR_VERSION}_seed{self.corpus_seed}_{sizes}_len{self.max_len}"
+        data = self.settings
+        if data.corpus == "ud":
+            return Path(data.root)
+        sizes = "-".join(str(data.sizes[s]) for s in SPLITS)  # every generator input is in the name
+        name = f"default_v{GENERATOR_VERSION}_seed{data.corpus_seed}_{sizes}_len{data.max_len}"
+        return Path(data.root) / name
 
     def split_path(self, split: str) -> Path:
         folder = self.corpus_folder()
-        if self.corpus == "default":
+        if self.settings.corpus == "default":
             return folder / f"default-ud-{split}.conllu"
         if not folder.is_dir():
             raise DataError(
@@ -106,9 +79,9 @@ class MaskedTokenDataModule(L.LightningDataModule):
 
     # ── Lightning hooks ────────────────────────────────────────────────────────────────
     def prepare_data(self) -> None:
-        if self.corpus == "default":
-            write_corpus(self.corpus_folder(), {s: self.sizes[s] for s in SPLITS},
-                         seed=self.corpus_seed, max_len=self.max_len)
+        if self.settings.corpus == "default":
+            write_corpus(self.corpus_folder(), {s: self.settings.sizes[s] for s in SPLITS},
+                         seed=self.settings.corpus_seed, max_len=self.settings.max_len)
 
     def setup(self, stage: str | None = None) -> None:
         if self.tensors:
@@ -117,41 +90,43 @@ class MaskedTokenDataModule(L.LightningDataModule):
         for split in SPLITS:
             self.sentences[split] = self.read_split(split)
         if self.tokenizer is None:  # a tokenizer set beforehand (e.g. a checkpoint's) is kept
-            self.tokenizer = (load_tokenizer(self.tokenizer_path) if self.tokenizer_path
+            self.tokenizer = (load_tokenizer(self.settings.tokenizer_path) if self.settings.tokenizer_path
                               else build_word_tokenizer((s.tokens for s in self.sentences["train"]),
-                                                        self.lowercase, self.word_min_frequency()))
+                                                        self.settings.lowercase, self.word_min_frequency()))
         self.relations = sorted({r for split in SPLITS for s in self.sentences[split] for r in s.deprels})
         for split in SPLITS:
             self.tensors[split] = self.tensorize(self.sentences[split])
 
     def read_split(self, split: str) -> list[Sentence]:
-        sentences = read_conllu_cached(self.split_path(split), self.cache_dir, self.skip_invalid)
-        kept = [s for s in sentences if len(s) <= self.max_len]
+        data = self.settings
+        sentences = read_conllu_cached(self.split_path(split), data.cache_dir, data.skip_invalid)
+        kept = [s for s in sentences if len(s) <= self.settings.max_len]
         if len(kept) < len(sentences):
             log.info("%s: dropped %d of %d sentences longer than data.max_len=%d", split,
-                     len(sentences) - len(kept), len(sentences), self.max_len)
+                     len(sentences) - len(kept), len(sentences), self.settings.max_len)
         if not kept:
             raise ConfigError(f"{self.split_path(split)}: no sentence has at most "
-                             f"data.max_len={self.max_len} tokens")
+                             f"data.max_len={self.settings.max_len} tokens")
         return self.limit(kept) if split == "train" else kept
 
     def limit(self, sentences: list[Sentence]) -> list[Sentence]:
         """``data.train_limit`` training sentences drawn with ``data.seed`` (in corpus order), for
         learning curves: another seed draws another subsample; dev and test are never cut."""
-        if self.train_limit is None or self.train_limit >= len(sentences):
-            if self.train_limit is not None:
+        if self.settings.train_limit is None or self.settings.train_limit >= len(sentences):
+            if self.settings.train_limit is not None:
                 log.warning("data.train_limit=%d: the train split has only %d sentences; using all",
-                            self.train_limit, len(sentences))
+                            self.settings.train_limit, len(sentences))
             return sentences
-        chosen = sorted(random.Random(self.seed).sample(range(len(sentences)), self.train_limit))
+        limit = self.settings.train_limit
+        chosen = sorted(random.Random(self.settings.seed).sample(range(len(sentences)), limit))
         log.info("train: %d of %d sentences (data.train_limit, seed %d)", len(chosen), len(sentences),
-                 self.seed)
+                 self.settings.seed)
         return [sentences[i] for i in chosen]
 
     def word_min_frequency(self) -> int:
         """``data.min_frequency``, with 'auto' resolved against the training sentences."""
-        if self.min_frequency != "auto":
-            return int(self.min_frequency)
+        if self.settings.min_frequency != "auto":
+            return int(self.settings.min_frequency)
         chosen = auto_min_frequency(len(self.sentences["train"]))
         log.info("data.min_frequency=auto: words seen fewer than %d times in %d training sentences "
                  "become [UNK]", chosen, len(self.sentences["train"]))
@@ -186,7 +161,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
     # ── loaders ───────────────────────────────────────────────────────────────────────
     def loader(self, split: str, batching: str | None = None, shuffle: bool = False,
                batch_size: int | None = None) -> DataLoader:
-        batching = batching or self.batching
+        batching = batching or self.settings.batching
         tensors = self.tensors[split]
         dataset: SentenceBatches | ExampleBatches
         if batching == "sentences":
@@ -194,17 +169,17 @@ class MaskedTokenDataModule(L.LightningDataModule):
         else:
             dataset = ExampleBatches(tensors, self.mask_id)
             lengths = dataset.lengths
-        size = batch_size or (self.batch_size if shuffle else self.eval_batch_size)
-        sampler = BucketBatchSampler(lengths, size, shuffle=shuffle, seed=self.seed,
+        size = batch_size or (self.settings.batch_size if shuffle else self.settings.eval_batch_size)
+        sampler = BucketBatchSampler(lengths, size, shuffle=shuffle, seed=self.settings.seed,
                                      passes=self.passes_per_epoch() if split == "train" else 1)
-        return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+        return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=self.settings.num_workers,
+                          persistent_workers=self.settings.num_workers > 0)
 
     def passes_per_epoch(self) -> int:
         """How often a training epoch goes over the training sentences: enough to see
         ``min_epoch_sentences`` of them, so a small corpus gets as many optimizer steps per epoch
         (and between validations) as a large one."""
-        return max(1, -(-self.min_epoch_sentences // len(self.tensors["train"])))
+        return max(1, -(-self.settings.min_epoch_sentences // len(self.tensors["train"])))
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=True)
@@ -218,7 +193,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
     # ── what callbacks and the analysis need ──────────────────────────────────────────
     def sample_indices(self, split: str = "dev", n: int | None = None) -> list[int]:
         """A fixed set of readable sentences (8–14 tokens, at least 4 targets) for heat maps."""
-        n = self.num_samples if n is None else n
+        n = self.settings.num_samples if n is None else n
         picked = []
         for i, sentence in enumerate(self.sentences[split]):
             targets = sum(label != IGNORE for label in self.label_map.labels(sentence.upos))

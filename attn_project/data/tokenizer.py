@@ -12,6 +12,7 @@ from attn_project.errors import DataError
 
 PAD, UNK, MASK = "[PAD]", "[UNK]", "[MASK]"
 SPECIALS = [PAD, UNK, MASK]
+MAX_TOKENIZER_BYTES = 256 * 1024 * 1024
 
 
 def build_word_tokenizer(
@@ -31,6 +32,10 @@ def build_word_tokenizer(
 
 
 def wrap_backend(backend: Tokenizer) -> PreTrainedTokenizerFast:
+    """The ``transformers`` tokenizer around a backend that holds [PAD], [UNK] and [MASK]."""
+    missing = [token for token in SPECIALS if backend.token_to_id(token) is None]
+    if missing:
+        raise ValueError(f"its vocabulary lacks the special token(s) {missing}")
     return PreTrainedTokenizerFast(
         tokenizer_object=backend, pad_token=PAD, unk_token=UNK, mask_token=MASK
     )
@@ -46,18 +51,26 @@ def tokenizer_to_json(tokenizer: PreTrainedTokenizerFast) -> str:
 
 
 def load_tokenizer(folder: str | Path) -> PreTrainedTokenizerFast:
-    """``from_pretrained`` on a saved folder, with an error that names the folder when it fails."""
-    folder = Path(folder)
-    if not (folder / "tokenizer.json").is_file():
+    """The tokenizer saved in a run's ``tokenizer/`` folder, from its ``tokenizer.json`` alone.
+
+    The folder may have been handed over by someone else: nothing else in it is read (no
+    ``tokenizer_config.json``, no ``auto_map``, no Python file), so it cannot name code to run.
+    The JSON is plain data for the ``tokenizers`` library; a broken one ends in one ``DataError``.
+    """
+    path = Path(folder) / "tokenizer.json"
+    if not path.is_file():
         raise DataError(
-            f"no tokenizer at {folder}/tokenizer.json: point to the 'tokenizer' folder of a run "
+            f"no tokenizer at {path}: point to the 'tokenizer' folder of a run "
             f"(written by save_pretrained) or delete the folder to refit it from the train split"
         )
+    if path.stat().st_size > MAX_TOKENIZER_BYTES:
+        raise DataError(f"tokenizer at {path} is larger than {MAX_TOKENIZER_BYTES:,} bytes; a word "
+                        f"vocabulary of this project is a few MB")
     try:
-        return PreTrainedTokenizerFast.from_pretrained(str(folder))
-    except Exception as err:  # the library raises several types for a corrupt file
+        return wrap_backend(Tokenizer.from_file(str(path)))
+    except Exception as err:  # the tokenizers library raises Exception for a malformed file
         raise DataError(
-            f"tokenizer at {folder}/tokenizer.json is corrupt ({type(err).__name__}: {err}); "
+            f"tokenizer at {path} is corrupt ({type(err).__name__}: {err}); "
             f"delete that folder and rerun to refit it from the train split"
         ) from err
 
