@@ -125,9 +125,9 @@ def test_broken_tokenizer_folder_ends_in_one_error_line(tmp_path, data_dir, caps
     (folder / "tokenizer.json").write_text(text)
     with pytest.raises(DataError, match="tokenizer"):
         load_tokenizer(folder)
-    code, output = run_cli("train", [f"data.tokenizer_path={folder}", f"paths.data_dir={data_dir}",
-                                     f"hydra.run.dir={tmp_path}/run", "data.sizes={train:1500,dev:200,test:200}"],
-                           capsys)
+    args = [f"data.tokenizer_path={folder}", f"paths.data_dir={data_dir}", f"hydra.run.dir={tmp_path}/run",
+            "data.sizes={train:1500,dev:200,test:200}"]
+    code, output = run_cli("train", args, capsys)
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert code not in (0, None) and len(errors) == 1 and fragment in errors[0], output[-2000:]
     assert "Traceback" not in output
