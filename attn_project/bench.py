@@ -33,6 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from attn_project.attention import SingleHeadAttention
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.module import MaskedTokenModule
+from attn_project.threads import set_threads
 from attn_project.train import build_module, compose_config
 
 
@@ -218,7 +219,9 @@ def examples_epoch_s(cfg: DictConfig, dm, device: str, reps: int) -> float:
 
 
 def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentences: int | None,
-                   log: Callable[[str], None] = print, batch_size: int | None = None) -> dict:
+                   log: Callable[[str], None] = print, batch_size: int | None = None,
+                   threads: int | str = "auto") -> dict:
+    set_threads(threads)
     cfg = compose_train_config(device, data_root)
     if batch_size:
         cfg.data.batch_size = batch_size

@@ -10,7 +10,8 @@ import json
 import logging
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import hydra
@@ -18,7 +19,7 @@ from omegaconf import DictConfig
 
 from attn_project import run_names
 from attn_project.configs import CONFIGS
-from attn_project.errors import PLAIN_APP, exit_on_user_error
+from attn_project.errors import PLAIN_APP, ConfigError, exit_on_user_error
 
 
 # ── Hydra apps ──────────────────────────────────────────────────────────────────────────────
@@ -51,8 +52,10 @@ def evaluate(cfg: DictConfig) -> None:
 def inspect(cfg: DictConfig) -> None:
     """attn-inspect ckpt_path=RUN/checkpoints/last.ckpt text="The old man the boats ." [file=…] [out=…]"""
     from attn_project.analysis.sentence_view import inspect_sentences
+    from attn_project.threads import set_threads
 
     with exit_on_user_error():
+        set_threads(cfg.get("threads", "auto"))
         inspect_sentences(cfg.ckpt_path, cfg.text, cfg.file, cfg.out)
 
 
@@ -124,7 +127,8 @@ BENCH = """Benchmark training speed; prints one JSON object on stdout and a read
 
 example: attn-bench
          attn-bench --data-root ../shared/data/ud_english_ewt --device cuda --reps 3
-See attn_project/bench.py for what each key measures."""
+         attn-bench --study --experiments single_head,multi_head --seeds 1,2,3
+See attn_project/bench.py (and study_bench.py for --study) for what each key measures."""
 
 
 @contextlib.contextmanager
@@ -145,8 +149,6 @@ def quiet_lightning() -> Iterator[None]:
 
 
 def bench() -> None:
-    from attn_project.bench import run_benchmarks
-
     parser = parser_for(BENCH)
     parser.add_argument("--data-root", help="a UD treebank folder (default: the generated corpus)")
     parser.add_argument("--device", default="cpu")
@@ -154,15 +156,45 @@ def bench() -> None:
     parser.add_argument("--train-sentences", type=positive_int, help="use only the first N train sentences")
     parser.add_argument("--batch-size", type=positive_int,
                         help="sentences per batch (default: data.batch_size)")
+    parser.add_argument("--threads", default="auto", type=threads_arg, help="torch threads (default: auto)")
+    study = parser.add_argument_group("--study: a small study, sequential and parallel launchers")
+    study.add_argument("--study", action="store_true", help="run experiments × seeds per launcher")
+    study.add_argument("--experiments", default="single_head,multi_head", help="comma-separated")
+    study.add_argument("--seeds", default="1,2,3", help="comma-separated")
+    study.add_argument("--launchers", default="basic,parallel", help="comma-separated: basic, parallel")
+    study.add_argument("--out", type=Path, help="folder for the sweeps (default: a temporary folder)")
+    study.add_argument("overrides", nargs="*", help="more overrides for every run, e.g. trainer.max_epochs=2")
     args = parser.parse_args()
+    log = partial(print, file=sys.stderr)
     with exit_on_user_error(full_error_env=PLAIN_APP), quiet_lightning():
-        result = run_benchmarks(args.data_root, args.device, args.reps, args.train_sentences,
-                                log=lambda line: print(line, file=sys.stderr), batch_size=args.batch_size)
-    width = max(map(len, result))
-    for key, value in result.items():
-        shown = f"{value:.4g}" if isinstance(value, float) else value
-        print(f"{key:>{width}}  {shown}", file=sys.stderr)
+        if args.study:
+            result = study_benchmark(args, log)
+        else:
+            from attn_project.bench import run_benchmarks
+
+            result = run_benchmarks(args.data_root, args.device, args.reps, args.train_sentences,
+                                    log=log, batch_size=args.batch_size, threads=args.threads)
+            width = max(map(len, result))
+            for key, value in result.items():
+                shown = f"{value:.4g}" if isinstance(value, float) else value
+                log(f"{key:>{width}}  {shown}")
     print(json.dumps(result))
+
+
+def threads_arg(text: str) -> int | str:
+    return text if text == "auto" else positive_int(text)
+
+
+def study_benchmark(args: argparse.Namespace, log: Callable[[str], None]) -> dict:
+    from attn_project.study_bench import run_study_benchmark
+
+    overrides = list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
+    try:
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+    except ValueError as err:
+        raise ConfigError(f"--seeds {args.seeds}: give integers separated by commas") from err
+    return run_study_benchmark(args.experiments.split(","), seeds, overrides,
+                               launchers=args.launchers.split(","), out=args.out, log=log)
 
 
 FETCH_UD = """Fetch a Universal Dependencies treebank's train/dev/test CoNLL-U files into a folder.

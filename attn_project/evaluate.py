@@ -15,6 +15,7 @@ from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.settings import DataSettings
 from attn_project.errors import CheckpointError, DataError
+from attn_project.threads import set_threads
 from attn_project.train import run_dir
 
 
@@ -56,6 +57,7 @@ def run_datamodule(ckpt_path: str, stored: DataSettings | None, local: DictConfi
 
 def evaluate(cfg: DictConfig) -> dict:
     """Test metrics of the checkpoint; printed, and written to ``<eval run folder>/metrics.json``."""
+    set_threads(cfg.get("threads", "auto"))
     L.seed_everything(cfg.seed, workers=True)
     module, tokenizer, settings = load_run(cfg.ckpt_path)
     chosen = names_data(task_overrides())

@@ -19,6 +19,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from attn_project.configs import repository
+from attn_project.threads import jobs_for_machine
 
 SWEPT = "ATTN_PROJECT_SWEPT"  # environment variable: {key: value as typed} of the sweep overrides
 MAX_NAME = 120
@@ -68,5 +69,5 @@ def project_root() -> str:
 
 
 for _name, _resolver in (("experiment_folder", experiment_folder), ("job_folder", job_folder),
-                         ("project_root", project_root)):
+                         ("project_root", project_root), ("parallel_jobs", jobs_for_machine)):
     OmegaConf.register_new_resolver(_name, _resolver, replace=True)

@@ -29,6 +29,7 @@ from attn_project.errors import ConfigError
 from attn_project.hparams import RUN_METRICS, hparams_of, log_hparams
 from attn_project.model import ModelConfig
 from attn_project.module import MaskedTokenModule
+from attn_project.threads import set_threads
 
 log = logging.getLogger(__name__)
 quiet_console()
@@ -131,6 +132,8 @@ def compose_config(*overrides: str, output_dir: str | Path | None = None) -> Dic
 def train(cfg: DictConfig) -> tuple[float | None, dict]:
     """Train and test one configuration; returns (optimised metric, all metrics)."""
     check_optimized_metric(cfg.get("optimized_metric"))
+    set_threads(cfg.get("threads", "auto"))
+    started = time.perf_counter()
     L.seed_everything(cfg.seed, workers=True)
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
@@ -156,7 +159,11 @@ def train(cfg: DictConfig) -> tuple[float | None, dict]:
         if callable(getattr(logger.experiment, "finish", None)):  # W&B: flush and close the run
             logger.experiment.finish()
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True))  # the run ended
-    print(f"run folder: {out}")
+    if in_sweep():  # one line per finished job: parallel jobs' progress stays readable
+        print(f"job {job_description()} finished in {time.perf_counter() - started:.0f} s: "
+              f"test/acc={metrics.get('test/acc', float('nan')):.4f}, folder {out}", flush=True)
+    else:
+        print(f"run folder: {out}")
     return optimized_value(cfg.get("optimized_metric"), metrics), metrics
 
 

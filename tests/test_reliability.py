@@ -177,21 +177,6 @@ def test_failing_sweep_job_does_not_stop_the_others(tmp_path, data_dir):
     assert "model.num_heads=3" in log and "must be ≥ 1 and divide model.d_model=16" in log
 
 
-@pytest.mark.slow
-def test_parallel_joblib_jobs_share_a_fresh_data_folder(tmp_path):
-    """Two jobs at once generate and cache the same corpus: atomic writes keep both whole."""
-    result = subprocess.run(
-        [sys.executable, "scripts/train.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-         "model.d_model=16,32", "trainer.max_epochs=1", "++trainer.limit_train_batches=3",
-         "++trainer.limit_val_batches=2", "data.sizes={train:1500,dev:200,test:200}",
-         f"paths.data_dir={tmp_path}/data", f"paths.log_dir={tmp_path}/logs"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    jobs = sorted((tmp_path / "logs").glob("multiruns/*/*/[0-9]_*"))
-    assert len(jobs) == 2 and all((job / "report" / "attention_report.json").is_file() for job in jobs)
-    assert not list((tmp_path / "data").rglob("*.tmp"))  # no half-written files left behind
-
-
 def test_resume_from_a_url_is_refused_before_any_request(tmp_path, data_dir):
     """A pickled payload served over HTTP: refused by its URL, never fetched, never run."""
     marker = tmp_path / "pwned"
