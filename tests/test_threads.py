@@ -72,8 +72,8 @@ def test_parallel_study_benchmark_end_to_end(tmp_path):
     tiny = ["trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_val_batches=2",
             "data.sizes={train:1500,dev:200,test:200}", "model.d_model=16",
             f"paths.data_dir={tmp_path}/data", f"paths.log_dir={tmp_path}/logs"]
-    result = run_study_benchmark(["single_head"], [1, 2], tiny, launchers=["parallel"], out=tmp_path / "sweeps",
-                                 log=lines.append)
+    result = run_study_benchmark(["single_head"], [1, 2], tiny, launchers=["parallel"],
+                                 out=tmp_path / "sweeps", log=lines.append)
     figures = result["parallel"]
     assert figures["runs"] == 2 and figures["skipped"] == 0 and figures["threads"] == [1]
     assert figures["jobs"] == jobs_for_machine() and 0 < figures["test_acc"]["single_head"] <= 1
