@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from attn_project import run_names
 from attn_project.configs import CONFIGS
 from attn_project.errors import PLAIN_APP, ConfigError, exit_on_user_error
+from attn_project.override_keys import exit_on_unknown_key
 
 
 # ── Hydra apps ──────────────────────────────────────────────────────────────────────────────
@@ -35,22 +36,33 @@ def _train(cfg: DictConfig) -> float | None:
 
 def train() -> None:
     """attn-train experiment=single_head [overrides]   (Hydra; -m for sweeps)"""
+    exit_on_unknown_key("train")
     run_names.remember_sweep(sys.argv[1:])
     _train()
 
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="eval")
-def evaluate(cfg: DictConfig) -> None:
-    """attn-eval ckpt_path=RUN/checkpoints/last.ckpt [experiment=NAME]"""
+def _evaluate(cfg: DictConfig) -> None:
     from attn_project.evaluate import evaluate as evaluate_run
 
     with exit_on_user_error():
         evaluate_run(cfg)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="inspect")
-def inspect(cfg: DictConfig) -> None:
+def evaluate() -> None:
+    """attn-eval ckpt_path=RUN/checkpoints/last.ckpt [data=… | experiment=NAME]"""
+    exit_on_unknown_key("eval")
+    _evaluate()
+
+
+def inspect() -> None:
     """attn-inspect ckpt_path=RUN/checkpoints/last.ckpt text="The old man the boats ." [file=…] [out=…]"""
+    exit_on_unknown_key("inspect")
+    _inspect()
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="inspect")
+def _inspect(cfg: DictConfig) -> None:
     from attn_project.analysis.sentence_view import inspect_sentences
     from attn_project.threads import set_threads
 
@@ -107,7 +119,7 @@ example: attn-train -m experiment=single_head,multi_head seed=1,2,3
 
 
 def study() -> None:
-    from attn_project.analysis.study import markdown, run_study, write_study
+    from attn_project.analysis.study import few_seeds_warnings, markdown, run_study, write_study
 
     parser = parser_for(STUDY)
     parser.add_argument("folders", nargs="+", type=Path, help="run or sweep folders (searched recursively)")
@@ -119,6 +131,8 @@ def study() -> None:
         result = run_study(args.folders, args.group_by)
         paths = write_study(result, args.out or args.folders[0] / "study")
     print(markdown(result))
+    for warning in few_seeds_warnings(result):
+        print(f"warning: {warning}", file=sys.stderr)
     for path in paths.values():
         print(f"wrote {path}")
 
@@ -166,7 +180,9 @@ def bench() -> None:
     study.add_argument("overrides", nargs="*", help="more overrides for every run, e.g. trainer.max_epochs=2")
     args = parser.parse_args()
     log = partial(print, file=sys.stderr)
-    with exit_on_user_error(full_error_env=PLAIN_APP), quiet_lightning():
+    errors = exit_on_user_error(full_error_env=PLAIN_APP)
+    # stdout holds the JSON object alone: what Lightning prints (its model summary) goes to stderr
+    with errors, quiet_lightning(), contextlib.redirect_stdout(sys.stderr):
         if args.study:
             result = study_benchmark(args, log)
         else:
@@ -178,7 +194,7 @@ def bench() -> None:
             for key, value in result.items():
                 shown = f"{value:.4g}" if isinstance(value, float) else value
                 log(f"{key:>{width}}  {shown}")
-    print(json.dumps(result))
+    print(json.dumps(result))  # after the redirect: the only line on stdout
 
 
 def threads_arg(text: str) -> int | str:

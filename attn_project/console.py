@@ -22,3 +22,25 @@ def quiet_console() -> None:
         if not any(isinstance(f, DropTips) for f in logger.filters):
             logger.addFilter(DropTips())
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
+LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+
+
+def one_line_per_message(parallel_sweep: bool = False) -> None:
+    """Inside a Hydra app: Lightning's own stderr handlers removed, so each of its lines reaches the
+    terminal once, through Hydra's handlers (which also write train.log). In a sweep whose jobs run
+    side by side the terminal shows warnings only; each job prints one line when it finishes, and
+    its train.log keeps everything."""
+    root = logging.getLogger()
+    if not root.handlers:  # not configured by Hydra (a notebook, a test): leave Lightning's handlers
+        return
+    for name in LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        for own in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
+            logger.removeHandler(own)
+        logger.propagate = True
+    if parallel_sweep:
+        for handler in root.handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                handler.setLevel(logging.WARNING)

@@ -8,15 +8,17 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from attn_project.checkpoint import load_run
+from attn_project.configs import plain
+from attn_project.console import one_line_per_message
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.settings import DataSettings
-from attn_project.errors import CheckpointError, DataError
+from attn_project.errors import CheckpointError, ConfigError, DataError
 from attn_project.threads import set_threads
-from attn_project.train import run_dir
+from attn_project.train import check_accelerator, run_dir
 
 
 def names_data(overrides: list[str]) -> bool:
@@ -55,11 +57,50 @@ def run_datamodule(ckpt_path: str, stored: DataSettings | None, local: DictConfi
     return dm
 
 
+DATA_SIZED = {"vocab_size", "max_len", "mask_id", "pad_id", "unk_id", "compile"}  # not the user's to set
+
+
+def contradicted_model_settings(command_line: dict, stored: dict) -> list[str]:
+    """``model.KEY=command line (checkpoint: stored)`` for each model setting that differs."""
+    return [f"model.{key}={value!r} (the checkpoint's: {stored[key]!r})"
+            for key, value in command_line.items()
+            if key in stored and key not in DATA_SIZED and value != stored[key]]
+
+
+def check_model_overrides(cfg: DictConfig, stored: dict, overrides: list[str]) -> None:
+    """A command line that names a model (``experiment=…``, ``model=…``, ``model.*=…``) must name
+    the checkpoint's: eval always tests the model the checkpoint holds, never another."""
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+    if not any(k in ("experiment", "model") or k.startswith("model.") for k in keys):
+        return
+    differ = contradicted_model_settings(plain(cfg.model), stored)
+    if differ:
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path}: the command line describes another model than the "
+                          f"checkpoint holds: {'; '.join(differ)}. Eval tests the checkpoint's own model: "
+                          f"leave model settings (and experiments of another model) out; data settings "
+                          f"(data=…, data.root=…) choose where to evaluate")
+
+
+def record_evaluated_model(out: Path, stored: dict) -> None:
+    """The eval folder's ``.hydra/config.yaml`` records the model that was evaluated (the checkpoint's)."""
+    saved = out / ".hydra" / "config.yaml"
+    if saved.is_file():
+        config = OmegaConf.load(saved)
+        config.model = {k: v for k, v in stored.items() if k != "compile"}
+        atomic_write_text(saved, OmegaConf.to_yaml(config))
+
+
 def evaluate(cfg: DictConfig) -> dict:
-    """Test metrics of the checkpoint; printed, and written to ``<eval run folder>/metrics.json``."""
+    """Test metrics of the checkpoint; printed, and written to ``<eval folder>/metrics.json``."""
+    one_line_per_message()
     set_threads(cfg.get("threads", "auto"))
     L.seed_everything(cfg.seed, workers=True)
     module, tokenizer, settings = load_run(cfg.ckpt_path)
+    stored_model = dict(module.hparams.model)
+    check_model_overrides(cfg, stored_model, task_overrides())
+    check_accelerator(cfg.trainer.get("accelerator"))
+    out = Path(run_dir(cfg))
+    record_evaluated_model(out, stored_model)
     chosen = names_data(task_overrides())
     dm = hydra.utils.instantiate(cfg.data) if chosen else run_datamodule(cfg.ckpt_path, settings, cfg.data)
     dm.tokenizer = tokenizer  # ids must mean what they meant in training
@@ -68,9 +109,8 @@ def evaluate(cfg: DictConfig) -> dict:
     print(f"evaluating {cfg.ckpt_path} on the test split of {dm.split_path('test')} ({source})")
     trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
     results = trainer.test(module, datamodule=dm)[0]
-    out = Path(run_dir(cfg)) / "metrics.json"
     record = {"ckpt_path": str(cfg.ckpt_path), "test_file": str(dm.split_path("test")), **results}
-    atomic_write_text(out, json.dumps(record, indent=1))
+    atomic_write_text(out / "metrics.json", json.dumps(record, indent=1))
     print({k: round(v, 4) for k, v in results.items()})
-    print(f"wrote {out}")
+    print(f"wrote {out / 'metrics.json'}")
     return results

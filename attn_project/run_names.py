@@ -62,6 +62,17 @@ def safe(name: str) -> str:
     return UNSAFE.sub("-", str(name))
 
 
+def eval_folder(ckpt_path: object, log_dir: str) -> str:
+    """Where ``eval.py`` writes: ``<run>/eval`` for a checkpoint in a run's ``checkpoints/``, else
+    ``eval/`` beside the checkpoint; ``<log_dir>/eval`` when that folder cannot be written (a
+    checkpoint handed over read-only) or the path is no local file (refused later, with a message)."""
+    ckpt = Path(str(ckpt_path))
+    folder = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    if "://" in str(ckpt_path) or not ckpt.is_file() or not os.access(folder, os.W_OK):
+        return str(Path(log_dir) / "eval")
+    return str(folder / "eval")
+
+
 def project_root() -> str:
     """The repository's folder when the package runs from one (editable install or checkout),
     else the current folder: logs/ and data/ do not follow the user's ``cd``."""
@@ -69,5 +80,6 @@ def project_root() -> str:
 
 
 for _name, _resolver in (("experiment_folder", experiment_folder), ("job_folder", job_folder),
-                         ("project_root", project_root), ("parallel_jobs", jobs_for_machine)):
+                         ("project_root", project_root), ("parallel_jobs", jobs_for_machine),
+                         ("eval_folder", eval_folder)):
     OmegaConf.register_new_resolver(_name, _resolver, replace=True)

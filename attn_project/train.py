@@ -21,15 +21,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
 from attn_project.checkpoint import check_fits, read_checkpoint
 from attn_project.configs import plain
-from attn_project.console import quiet_console
+from attn_project.console import one_line_per_message, quiet_console
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.tokenizer import tokenizer_to_json
-from attn_project.errors import ConfigError
+from attn_project.errors import ConfigError, root_message
 from attn_project.hparams import RUN_METRICS, hparams_of, log_hparams
 from attn_project.model import ModelConfig
 from attn_project.module import MaskedTokenModule
-from attn_project.threads import set_threads
+from attn_project.threads import parallel_jobs, set_threads
 
 log = logging.getLogger(__name__)
 quiet_console()
@@ -88,7 +88,18 @@ def config_keys(message: str) -> str:
     return re.sub(rf"(?<![\w.])({names})=", lambda m: f"{DATA_KEYS.get(m[1], 'model.' + m[1])}=", message)
 
 
+def check_accelerator(accelerator: object) -> None:
+    """``trainer=gpu`` (or mps) on a machine without one: one line that says so and what to run."""
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.accelerator={accelerator}: no CUDA GPU found (torch "
+                          f"{torch.__version__}, torch.cuda.is_available() is False); run on the CPU "
+                          f"with trainer=cpu (the default), or install a CUDA build of torch")
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("trainer.accelerator=mps: no Apple GPU found; run on the CPU with trainer=cpu")
+
+
 def build_trainer(cfg: DictConfig) -> L.Trainer:
+    check_accelerator(cfg.trainer.get("accelerator"))
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
     if cfg.get("scheduler"):  # the learning rate, epoch by epoch, to every logger
@@ -129,9 +140,23 @@ def compose_config(*overrides: str, output_dir: str | Path | None = None) -> Dic
     return cfg
 
 
+FAILED = "failed.txt"  # in a run folder: the run stopped before it finished, and why
+
+
 def train(cfg: DictConfig) -> tuple[float | None, dict]:
-    """Train and test one configuration; returns (optimised metric, all metrics)."""
+    """Train and test one configuration; returns (optimised metric, all metrics). A run that
+    stops with an error leaves ``failed.txt`` (the reason) in its folder beside train.log."""
+    try:
+        return fit_and_test(cfg)
+    except BaseException as err:
+        message = f"{type(err).__name__}: {root_message(err)}\n" if str(err) else f"{type(err).__name__}\n"
+        atomic_write_text(run_dir(cfg) / FAILED, message)
+        raise
+
+
+def fit_and_test(cfg: DictConfig) -> tuple[float | None, dict]:
     check_optimized_metric(cfg.get("optimized_metric"))
+    one_line_per_message(parallel_sweep=in_sweep() and parallel_jobs() > 1)
     set_threads(cfg.get("threads", "auto"))
     started = time.perf_counter()
     L.seed_everything(cfg.seed, workers=True)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -99,6 +100,16 @@ def test_report_has_every_key_and_numbers_in_range(short_run, short_run_metrics,
     assert {"entropy_histogram.png", "per_relation.png", "before_after_sample0.png"} <= pngs
 
 
+def test_one_head_gets_no_per_head_figure(tmp_path):
+    from attn_project.analysis.sentence_view import SentenceAttention, write_views
+
+    uniform = torch.full((1, 3, 3), 1 / 3)  # [H=1, T, T]
+    one_head = SentenceAttention(["the", "dog", "."], [False] * 3, [0.2, 0.9, 0.5], uniform)
+    written = [p.name for p in write_views([one_head], tmp_path)]
+    assert "sentence0_mask_map.png" in written and "sentence0_heads.png" not in written
+    assert one_head.predictions() == ["function (P=0.80)", "content (P=0.90)", None]
+
+
 def run_inspect(*args):
     return subprocess.run([sys.executable, "scripts/inspect_attention.py", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
@@ -109,9 +120,10 @@ def test_inspect_attention_writes_png_and_html(short_run, tmp_path):
     out = tmp_path / "inspect"
     result = run_inspect(f"ckpt_path={ckpt}", 'text="The zyxwv dog saw the boats ."', f"out={out}")
     assert result.returncode == 0, result.stderr
-    assert "zyxwv [UNK]" in result.stdout and "→ content" in result.stdout
+    assert "zyxwv [UNK]" in result.stdout
+    assert re.search(r"→ (content|function) \(P=0\.[5-9]\d\)", result.stdout)  # the predicted class's own P
     assert (out / "sentence0_mask_map.png").stat().st_size > 5000
-    assert (out / "sentence0_heads.png").stat().st_size > 5000
+    assert (out / "sentence0_heads.png").stat().st_size > 5000  # four heads: one map each
     page = (out / "attention.html").read_text()
     assert "<script>" in page and "src=" not in page and "https://" not in page  # no network
     # the page shows the model's own mask map, word for word
@@ -123,6 +135,8 @@ def test_inspect_attention_writes_png_and_html(short_run, tmp_path):
     data = json.loads(page[page.index("const DATA = ") + 13: page.index(";\nconst ROW")])
     [shown] = data["sentences"]
     assert shown["tokens"] == expected.words and shown["unknown"] == expected.unknown
+    assert shown["predictions"][-1] is None  # "." is punctuation: never a target, no prediction
+    assert shown["predictions"][0].startswith(("content (P=", "function (P="))
     torch.testing.assert_close(torch.tensor(shown["weights"]), expected.mask_map, atol=1e-6, rtol=0)
     exported = json.loads((out / "attention.json").read_text())["sentences"][0]  # to take away
     assert exported["tokens"] == expected.words and exported["p_content"] == pytest.approx(expected.p_content)

@@ -198,3 +198,28 @@ def test_bad_input_gets_a_clear_error(name, tmp_path, data_dir, trained_ckpt, ca
     assert digest(trained_ckpt.parent) == inputs_before  # nothing written over
     for path, sha in tmp_inputs.items():
         assert hashlib.sha1(path.read_bytes()).hexdigest() == sha, path
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_gpu_trainer_without_a_gpu_is_one_line_and_marks_the_run_failed(tmp_path, data_dir, capsys):
+    args = ["trainer=gpu", f"paths.data_dir={data_dir}", f"hydra.run.dir={tmp_path}/run",
+            "data.sizes={train:1500,dev:200,test:200}"]
+    code, output = run_cli("train", args, capsys)
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "no CUDA GPU found" in errors[0] and "trainer=cpu" in errors[0]
+    assert "Traceback" not in output and "MisconfigurationException" not in output
+    failed = (tmp_path / "run" / "failed.txt").read_text()  # the folder says the run did not happen
+    assert "no CUDA GPU found" in failed and not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("script, args, expected", [
+    ("train", ["model.dmodel=32"], "model.dmodel: no such setting; did you mean model.d_model?"),
+    ("train", ["-m", "experiment=ud_single_head,ud_multi_head", "callbacks.early_stoping.patience=3"],
+     "callbacks.early_stoping.patience: no such setting; did you mean callbacks.early_stopping.patience?"),
+    ("eval", ["ckpt_path=x.ckpt", "data.rooot=x"], "data.rooot: no such setting; did you mean data.root?"),
+    ("inspect_attention", ["ckpt_path=x.ckpt", "text=hi", "model.d_model=3"], "model.d_model: no such setting"),
+])
+def test_misspelt_key_gets_the_closest_real_one_first(script, args, expected, capsys):
+    code, output = run_cli(script, args, capsys)
+    assert code == 2 and f"error: {expected}" in output, output[-2000:]
+    assert "To append to your config" not in output and "Traceback" not in output

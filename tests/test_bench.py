@@ -42,6 +42,7 @@ def test_attn_bench_quiets_lightning_only_while_it_runs(monkeypatch, capsys, cap
 
     def fake_benchmarks(*args, **kwargs):
         seen["level"] = logger.level
+        print("┏━━━ a model summary Lightning prints ━━━┓")  # must not reach stdout
         warnings.warn("a warning the benchmark would print", UserWarning, stacklevel=2)  # ignored inside
         return {"epoch_s": 1.0}
 
@@ -52,4 +53,6 @@ def test_attn_bench_quiets_lightning_only_while_it_runs(monkeypatch, capsys, cap
         cli.bench()
     assert seen["level"] == logging.ERROR and not caught  # quiet while it ran
     assert logger.level == logging.INFO and list(warnings.filters) == filters_before  # restored after
-    assert json.loads(capsys.readouterr().out) == {"epoch_s": 1.0}
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"epoch_s": 1.0}  # stdout: the JSON object alone
+    assert "a model summary" in captured.err

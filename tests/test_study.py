@@ -87,6 +87,7 @@ def test_one_run_has_no_interval_and_the_table_says_so(tmp_path):
     assert group["metrics"]["test/acc"]["ci95"] is None and group["key"] == {}
     paths = write_study(study, tmp_path / "out")
     assert "| all runs | 1 (42) | 0.860 |" in paths["md"].read_text()
+    assert "**Warning:** all runs has 1 run(s)" in paths["md"].read_text()
     assert "no interval" in paths["md"].read_text()
 
 
@@ -104,7 +105,8 @@ def test_writes_json_csv_markdown_figures_and_tensorboard(sweep, tmp_path):
     csv_rows = paths["csv"].read_text().splitlines()
     assert len(csv_rows) == 3 and csv_rows[0].startswith("experiment,n_runs,seeds,")
     md = paths["md"].read_text()
-    assert "| experiment=multi_head | 3 (1, 2, 3) | 0.900 ± 0.025 |" in md  # t(2) · sem = 0.0248
+    assert "| experiment=multi_head | 3 (1, 2, 3) | 0.900 ± 0.025 | 0.520 |" in md  # t(2) · sem = 0.0248
+    assert "Columns: *test acc*" in md and "Warning" not in md  # a baseline the same in every run: no ±
     for name in ("study_accuracy", "study_attention", "study_relations"):
         assert paths[name].stat().st_size > 10_000
     assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
@@ -157,3 +159,29 @@ def test_a_learning_curve_when_grouped_by_train_limit(tmp_path):
     assert len(model_colors) == 3 and len(baseline_colors) == 2 and not model_colors & baseline_colors
     paths = write_study(study, tmp_path / "out")
     assert paths["study_learning_curve"].stat().st_size > 10_000
+
+
+def test_figures_clip_intervals_to_what_the_metric_can_reach_and_warn_nothing(sweep, recwarn):
+    from attn_project.analysis.study_plots import DIFFERENCE, SHARE, figures, mean_and_error
+
+    assert mean_and_error({"mean": 0.98, "ci95": [0.90, 1.06]}, SHARE) == (0.98, pytest.approx([0.08, 0.02]))
+    margin = {"mean": -0.9, "ci95": [-1.3, -0.5]}  # a difference of shares cannot be below -1
+    assert mean_and_error(margin, DIFFERENCE) == (-0.9, pytest.approx([0.1, 0.4]))
+    assert mean_and_error({"mean": 0.5, "ci95": [0.4, 0.6]}, SHARE) == (0.5, pytest.approx([0.1, 0.1]))
+    root, _ = sweep
+    drawn = figures(run_study([root]))
+    assert set(drawn) == {"study_accuracy", "study_attention", "study_relations"}
+    assert not [w for w in recwarn if "redundantly defined" in str(w.message)]
+    for fig in drawn.values():  # every legend sits outside the axes, beside the data
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            assert legend is None or legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1
+
+
+def test_study_warns_on_the_console_when_a_group_has_fewer_than_three_seeds(tmp_path):
+    for seed in (1, 2):
+        fake_run(tmp_path / f"{seed}", ["experiment=single_head"], seed, 0.8 + seed / 100)
+    result = subprocess.run([sys.executable, "scripts/study.py", str(tmp_path), "--out", str(tmp_path / "o")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "warning: all runs has 2 run(s); a finding needs at least 3 seeds" in result.stderr

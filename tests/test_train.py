@@ -344,10 +344,16 @@ def test_eval_uses_the_runs_own_data_and_reproduces_its_test_accuracy(make_cfg, 
 
     result = evaluate()  # no data named: the treebank the run trained on, not the default corpus
     assert result.returncode == 0, result.stderr[-2000:]
+    console = result.stdout + result.stderr
+    assert console.count("Seed set to 42") == 1, console  # one handler per line, not Lightning's and Hydra's
     assert f"{treebank}/en_mini-ud-test.conllu" in result.stdout
     assert "the data the run trained on" in result.stdout
     written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert written["test/acc"] == metrics["test/acc"]  # exactly the run's own test accuracy
+    recorded = OmegaConf.load(tmp_path / "eval" / ".hydra" / "config.yaml").model
+    assert recorded.relative_bias is True and recorded.dropout == 0.1  # the model evaluated, not eval.yaml's
+    other = evaluate("experiment=ud_multi_head")  # another model than the checkpoint's: refused
+    assert other.returncode == 2 and "model.num_heads=4 (the checkpoint's: 1)" in other.stderr, other.stderr
     shutil.rmtree(treebank)
     gone = evaluate()
     assert gone.returncode == 2 and f"data.root={treebank}, is gone" in gone.stderr
@@ -452,3 +458,26 @@ def test_eval_writes_only_where_this_machine_says(make_cfg, tmp_path):
     dm.setup()
     assert str(dm.settings.root) == cfg.data.root and dm.settings.cache_dir == cfg.data.cache_dir
     assert dm.settings.tokenizer_path is None and not outside.exists()
+
+
+@pytest.mark.parametrize("name", ALL_EXPERIMENTS)
+def test_eval_composes_with_every_experiment(tmp_path, data_dir, name):
+    from conftest import compose_cfg
+
+    cfg = compose_cfg(tmp_path, data_dir, f"ckpt_path={tmp_path}/last.ckpt", *experiment_overrides(name),
+                      config="eval")
+    dm = hydra.utils.instantiate(cfg.data)
+    assert dm.settings.corpus == ("ud" if name.startswith("ud_") else "default")
+    assert cfg.model.num_heads == (4 if "multi" in name else 1)
+
+
+def test_eval_writes_beside_the_run_it_evaluates(tmp_path, trained_ckpt):
+    from attn_project.run_names import eval_folder
+
+    run = trained_ckpt.parent.parent
+    assert eval_folder(str(trained_ckpt), str(tmp_path / "logs")) == str(run / "eval")
+    loose = tmp_path / "loose.ckpt"
+    loose.write_bytes(b"x")
+    assert eval_folder(str(loose), str(tmp_path / "logs")) == str(tmp_path / "eval")
+    for elsewhere in ("http://host/x.ckpt", str(tmp_path / "absent.ckpt")):  # refused later, by eval
+        assert eval_folder(elsewhere, str(tmp_path / "logs")) == str(tmp_path / "logs" / "eval")

@@ -75,7 +75,7 @@ DATA.sentences.forEach((sentence, n) => {
   view.className = "sentence"; view.id = "sentence" + n; view.dataset.head = 0;
   const h = document.createElement("h3"); h.textContent = sentence.text; view.appendChild(h);
   const p = document.createElement("p"); p.className = "pred";
-  p.textContent = sentence.tokens.map((t, k) => t + ": " + sentence.predictions[k]).join("  ·  ");
+  p.textContent = sentence.tokens.map((t, k) => sentence.predictions[k] === null ? t : t + ": " + sentence.predictions[k]).join("  ·  ");
   view.appendChild(p);
   const bar = document.createElement("div");
   sentence.weights.forEach((_, head) => {

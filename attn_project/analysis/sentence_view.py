@@ -38,8 +38,16 @@ class SentenceAttention:
     p_content: list[float]  # probability that the masked word is a content word
     mask_map: torch.Tensor  # [H, T, T]
 
-    def predictions(self) -> list[str]:
-        return [f"{CLASS_NAMES[int(p > 0.5)]} ({p:.2f})" for p in self.p_content]
+    def predictions(self) -> list[str | None]:
+        """``"function (P=0.91)"``: the predicted class and its own probability; None for
+        punctuation, which is never a target."""
+        return [f"{CLASS_NAMES[int(p > 0.5)]} (P={max(p, 1 - p):.2f})" if may_be_target(word) else None
+                for word, p in zip(self.words, self.p_content)]
+
+
+def may_be_target(word: str) -> bool:
+    """Punctuation (a token without a letter or digit) is never a target."""
+    return re.match(r"\w", word) is not None
 
 
 def read_sentences(text: str | None, file: str | None) -> list[str]:
@@ -90,8 +98,9 @@ def write_views(results: list[SentenceAttention], out: Path) -> list[Path]:
         title = f"Mask map: row i = what the [MASK] at i attends to{' (mean of heads)' if heads > 1 else ''}"
         fig = plots.single_map_figure(r.mask_map.mean(0), tokens, title)
         written.append(plots.save(fig, out / f"sentence{n}_mask_map.png"))
-        fig = plots.head_grid_figure(r.mask_map, tokens, "Mask map per head")
-        written.append(plots.save(fig, out / f"sentence{n}_heads.png"))
+        if heads > 1:  # with one head the per-head figure would repeat the mask map
+            fig = plots.head_grid_figure(r.mask_map, tokens, "Mask map per head")
+            written.append(plots.save(fig, out / f"sentence{n}_heads.png"))
     records = [{"text": " ".join(r.words), "tokens": r.words, "unknown": r.unknown,
                 "predictions": r.predictions(), "p_content": r.p_content, "weights": r.mask_map.tolist()}
                for r in results]
@@ -116,7 +125,7 @@ def export(records: list[dict], results: list[SentenceAttention], out: Path) -> 
 def print_predictions(result: SentenceAttention) -> None:
     print(" ".join(result.words))
     for word, unk, prediction in zip(result.words, result.unknown, result.predictions()):
-        if WORD.fullmatch(word) and re.match(r"\w", word):  # punctuation is never a target
+        if prediction is not None:
             print(f"  {word:>16s}{' [UNK]' if unk else '      '}  → {prediction}")
 
 

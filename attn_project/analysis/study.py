@@ -142,6 +142,9 @@ def broken_run_files(report: object, finished: object, config: object, overrides
 
 
 def why_unfinished(folder: Path) -> str:
+    reason = folder / "failed.txt"  # written by train.py when a run stops with an error
+    if reason.is_file():
+        return "failed: " + reason.read_text(encoding="utf-8", errors="replace").strip()[:200]
     log = folder / "train.log"
     text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
     failed = [line for line in text.splitlines() if "failed:" in line or "Error" in line]
@@ -235,10 +238,11 @@ def key_label(key: dict) -> str:
 
 
 def cell(summary: dict | None, digits: int = 3) -> str:
-    """``0.861 ± 0.012`` (half-width of the 95% CI), or the value alone with one run."""
+    """``0.861 ± 0.012`` (half-width of the 95% CI); the value alone with one run or when every run
+    has the same value (a baseline fitted on the same data)."""
     if not summary or summary["mean"] is None:
         return "–"
-    if summary["ci95"] is None:
+    if summary["ci95"] is None or len(set(summary["values"])) == 1:
         return f"{summary['mean']:.{digits}f}"
     return f"{summary['mean']:.{digits}f} ± {(summary['ci95'][1] - summary['ci95'][0]) / 2:.{digits}f}"
 
@@ -250,11 +254,26 @@ def markdown(study: dict) -> str:
         lines.append(f"| {key_label(g['key'])} | {g['n_runs']} ({', '.join(map(str, g['seeds']))}) | "
                      + " | ".join(cell(g["metrics"].get(name)) for name, _ in TABLE) + " |")
     notes = ["", "Mean ± half-width of the 95% confidence interval (Student's t over runs with "
-             "different seeds)."]
-    if any(g["n_runs"] < 2 for g in study["groups"]):
-        notes.append("A group with one run has no interval: its value is a demonstration, not a finding.")
+             "different seeds); a value without ± is the same in every run of its group.", "", COLUMNS]
+    notes += [f"**Warning:** {warning}" for warning in few_seeds_warnings(study)]
     notes += [f"Skipped {s['run']}: {s['why']}" for s in study["skipped"]]
     return "\n".join(lines + notes) + "\n"
+
+
+COLUMNS = ("Columns: *test acc* — accuracy on the test split; *majority*, *bag of neighbours*, "
+           "*ordered bigram* — the task baselines fitted on the train split (README, Results); "
+           "*entropy* — mean entropy of a [MASK]'s attention row ÷ log T (0 = one word, 1 = uniform), "
+           "before and after training; *alignment* — share of [MASK]s whose most-attended other word is "
+           "their head or a dependent; *best fixed offset* — that share for the best always-look-at-"
+           "offset-k rule; *margin over offset* — alignment after training minus the best offset's.")
+MIN_SEEDS = 3
+
+
+def few_seeds_warnings(study: dict) -> list[str]:
+    """One line per group with fewer than MIN_SEEDS runs: its interval is wide or missing."""
+    return [f"{key_label(g['key'])} has {g['n_runs']} run(s); a finding needs at least {MIN_SEEDS} "
+            f"seeds (with 1 there is no interval, with 2 it is very wide)"
+            for g in study["groups"] if g["n_runs"] < MIN_SEEDS]
 
 
 def write_csv(study: dict, path: Path) -> None:
@@ -274,7 +293,7 @@ def write_csv(study: dict, path: Path) -> None:
 
 def write_study(study: dict, out: Path) -> dict[str, Path]:
     """study.json, study.csv, study.md, the figures as PNGs, and all of it in TensorBoard."""
-    from attn_project.analysis import study_plots
+    from attn_project.analysis import plots, study_plots
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "study.json", "csv": out / "study.csv", "md": out / "study.md"}
@@ -283,6 +302,6 @@ def write_study(study: dict, out: Path) -> dict[str, Path]:
     paths["md"].write_text(markdown(study), encoding="utf-8")
     figures = study_plots.figures(study)
     for name, fig in figures.items():
-        paths[name] = study_plots.save(fig, out / f"{name}.png")
+        paths[name] = plots.save(fig, out / f"{name}.png")
     study_plots.to_tensorboard(out / "tensorboard", paths["md"].read_text(encoding="utf-8"), figures)
     return paths

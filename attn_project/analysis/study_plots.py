@@ -22,19 +22,37 @@ LINE_COLORS = [f"C{i}" for i in range(10) if f"C{i}" not in {color for *_, color
 TOP_RELATIONS = 10
 
 
-def mean_and_error(summary: dict | None) -> tuple[float, list[float]]:
-    """(mean, [below, above]) for an error bar; no bar without an interval."""
+SHARE = (0.0, 1.0)        # accuracies, entropy / log T, alignment: what a value can be
+DIFFERENCE = (-1.0, 1.0)  # a difference of two shares
+CLIPPED = "intervals clipped to what the metric can reach"
+
+
+Limits = tuple[float, float]
+
+
+def mean_and_error(summary: dict | None, limits: Limits | None = None) -> tuple[float, list[float]]:
+    """(mean, [below, above]) for an error bar, the interval clipped to ``limits`` (a t interval
+    over few seeds can run past 0 or 1); no bar without an interval."""
     if not summary or summary["mean"] is None:
         return np.nan, [0.0, 0.0]
     if summary["ci95"] is None:
         return summary["mean"], [0.0, 0.0]
     lo, hi = summary["ci95"]
-    return summary["mean"], [summary["mean"] - lo, hi - summary["mean"]]
+    if limits:
+        lo, hi = max(lo, limits[0]), min(hi, limits[1])
+    return summary["mean"], [max(0.0, summary["mean"] - lo), max(0.0, hi - summary["mean"])]
 
 
-def points(ax: Axes, x: np.ndarray | Sequence[float], summaries: list, **kwargs: Any) -> None:
-    means, errors = zip(*(mean_and_error(s) for s in summaries))
-    ax.errorbar(x, means, yerr=np.array(errors).T, fmt="o", capsize=4, **kwargs)
+def points(ax: Axes, x: np.ndarray | Sequence[float], summaries: list, limits: Limits = SHARE,
+           **kwargs: Any) -> None:
+    means, errors = zip(*(mean_and_error(s, limits) for s in summaries))
+    style = {"marker": "o", "linestyle": "none", **kwargs}
+    ax.errorbar(x, means, yerr=np.array(errors).T, capsize=4, **style)
+
+
+def legend_beside(ax: Axes, fontsize: int = 8) -> None:
+    """The legend right of the axes, never on top of the data."""
+    ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
 def wide_figure(ncols: int, groups: int) -> tuple[Figure, np.ndarray]:
@@ -63,8 +81,8 @@ def accuracy_figure(groups: list[dict]) -> Figure:
     points(ax, x, [g["metrics"].get("test/acc") for g in groups], color="C0", label="model (95% CI)")
     ax.set_xticks(x, labels_of(groups), fontsize=7)
     ax.set_ylabel("test accuracy")
-    ax.set_title("Test accuracy: mean and 95% CI over seeds (dashed: task baselines)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_title(f"Test accuracy: mean and 95% CI over seeds\ndashed: task baselines; {CLIPPED}", fontsize=9)
+    legend_beside(ax)
     return fig
 
 
@@ -80,8 +98,9 @@ def attention_figure(groups: list[dict]) -> Figure:
             points(ax, x + 0.25, [g["metrics"].get("best_offset") for g in groups], color="C3", marker="s",
                    label="best fixed offset")
         ax.set_xticks(x, labels, fontsize=7)
-        ax.set_title(f"{title}: before → after training (95% CI)", fontsize=10)
-        ax.legend(fontsize=8)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{title}: before → after training\n95% CI over seeds, {CLIPPED}", fontsize=9)
+        legend_beside(ax)
     return fig
 
 
@@ -96,14 +115,15 @@ def relations_figure(groups: list[dict]) -> Figure:
     height = 0.8 / max(1, len(groups))
     for k, g in enumerate(groups):
         summaries = [g["relations"].get(rel, {}).get("margin") for rel in relations]
-        means, errors = zip(*(mean_and_error(s) for s in summaries)) if summaries else ((), ())
+        means, errors = zip(*(mean_and_error(s, DIFFERENCE) for s in summaries)) if summaries else ((), ())
         ax.barh(y + k * height, means, height, xerr=np.array(errors).T if errors else None, capsize=3,
                 label=wrap(key_label(g["key"]), 40))
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y + 0.4 - height / 2, relations, fontsize=8)
     ax.set_xlabel("alignment to the head minus the best fixed offset's")
-    ax.set_title(f"Per relation (the {len(relations)} most frequent): above 0 = beats position", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.set_title(f"Per relation (the {len(relations)} most frequent): above 0 = beats position\n"
+                 f"95% CI over seeds, {CLIPPED}", fontsize=9)
+    legend_beside(ax, fontsize=7)
     return fig
 
 
@@ -132,9 +152,9 @@ def learning_curve_figure(groups: list[dict]) -> Figure:
     ax.set_xscale("log")
     ax.set_xlabel("training sentences (data.train_limit)")
     ax.set_ylabel("test accuracy")
-    ax.set_title("Learning curve: mean and 95% CI over seeds (dashed: baselines on the same sentences)",
+    ax.set_title("Learning curve: mean and 95% CI over seeds\n(dashed: baselines on the same sentences)",
                  fontsize=9)
-    ax.legend(fontsize=8)
+    legend_beside(ax)
     return fig
 
 
@@ -147,10 +167,6 @@ def figures(study: dict) -> dict[str, Figure]:
     if all(str(g["key"].get(CURVE_KEY, "None")).isdigit() for g in groups):  # grouped by train_limit
         out["study_learning_curve"] = learning_curve_figure(groups)
     return out
-
-
-def save(fig: Figure, path: Path) -> Path:
-    return plots.save(fig, path)
 
 
 def to_tensorboard(folder: Path, markdown: str, figures: dict[str, Figure]) -> None:
