@@ -24,7 +24,7 @@ def quiet_console() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
-LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")  # each may have its own handler
 
 
 def one_line_per_message(parallel_sweep: bool = False) -> None:
@@ -37,7 +37,8 @@ def one_line_per_message(parallel_sweep: bool = False) -> None:
         return
     for name in LIGHTNING_LOGGERS:
         logger = logging.getLogger(name)
-        for own in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
+        for own in [h for h in logger.handlers
+                    if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]:
             logger.removeHandler(own)
         logger.propagate = True
     if parallel_sweep:

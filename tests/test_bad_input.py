@@ -2,6 +2,7 @@
 config key), a non-zero exit, no traceback, and no input file changed."""
 
 import hashlib
+import logging
 import runpy
 import shutil
 import sys
@@ -164,10 +165,17 @@ def digest(folder: Path) -> dict:
     return {p: hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def logging_state() -> list:
+    """The root and Lightning loggers' handlers and propagation, which a Hydra app reconfigures."""
+    loggers = [logging.getLogger(name) for name in ("", "lightning", "lightning.pytorch", "lightning.fabric")]
+    return [(logger, list(logger.handlers), logger.propagate) for logger in loggers]
+
+
 def run_cli(script, args, capsys):
-    """Run scripts/<script>.py in this process, as the command line would; → (exit code, output)."""
+    """Run scripts/<script>.py in this process, as the command line would; → (exit code, output).
+    Logging is put back afterwards: a command's handlers write to streams that end with it."""
     GlobalHydra.instance().clear()
-    argv = sys.argv
+    argv, saved = sys.argv, logging_state()
     sys.argv = [str(ROOT / "scripts" / f"{script}.py"), *args]
     code = 0
     try:
@@ -177,6 +185,9 @@ def run_cli(script, args, capsys):
     finally:
         sys.argv = argv
         GlobalHydra.instance().clear()
+        for logger, handlers, propagate in saved:
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
