@@ -57,7 +57,8 @@ def run_datamodule(ckpt_path: str, stored: DataSettings | None, local: DictConfi
     return dm
 
 
-DATA_SIZED = {"vocab_size", "max_len", "mask_id", "pad_id", "unk_id", "compile"}  # not the user's to set
+DATA_SIZED = {"vocab_size", "max_len", "mask_id", "pad_id", "unk_id", "compile",  # set by the data,
+              "num_classes", "class_names"}                                       # not the user
 
 
 def contradicted_model_settings(command_line: dict, stored: dict) -> list[str]:

@@ -12,10 +12,11 @@ from omegaconf import DictConfig
 from attn_project.configs import plain
 
 # the HPARAMS columns of metrics: each is a scalar the run logs itself (its last value is shown)
-HPARAM_METRICS = ("val/acc_best", "test/acc", "test/f1", "attention/entropy", "attention/dep_alignment",
-                  "attention/alignment_margin")
+HPARAM_METRICS = ("val/acc_best", "test/acc", "test/f1", "test/balanced_acc", "test/macro_f1",
+                  "attention/entropy", "attention/dep_alignment", "attention/alignment_margin")
 # every scalar a run logs, for optimized_metric and monitors
-RUN_METRICS = ("train/loss", "val/loss", "val/acc", "val/f1", "val/acc_best", "test/acc", "test/f1",
+RUN_METRICS = ("train/loss", "val/loss", "val/acc", "val/f1", "val/balanced_acc", "val/macro_f1",
+               "val/acc_best", "test/acc", "test/f1", "test/balanced_acc", "test/macro_f1",
                "attention/entropy", "attention/dep_alignment", "attention/dep_mass",
                "attention/alignment_margin")
 
@@ -46,6 +47,7 @@ def hparams_of(cfg: DictConfig) -> dict:
                "data.max_len": data["max_len"], "data.min_frequency": data["min_frequency"],
                "data.train_limit": data.get("train_limit") or "all",
                "seed": c["seed"], "experiment": experiment_name(),
+               "task": (data.get("task") or {}).get("name", "content_function"),
                "trainer.max_epochs": c["trainer"]["max_epochs"],
                "trainer.precision": c["trainer"].get("precision", "32-true")}
     return {k: scalar(v) for k, v in sorted(params.items())}

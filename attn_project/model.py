@@ -64,6 +64,7 @@ class ModelConfig:
     relative_bias: bool = False
     embedding_std: float | None = None
     num_classes: int = 2
+    class_names: list[str] | None = None  # the task's classes, in label order (from the data)
 
     def __post_init__(self) -> None:
         if self.d_model <= 0:
@@ -71,6 +72,10 @@ class ModelConfig:
         for name in ("dropout", "embedding_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be a probability in [0, 1)")
+        if self.class_names is not None and (not isinstance(self.class_names, list)
+                                             or len(self.class_names) != self.num_classes
+                                             or not all(isinstance(n, str) for n in self.class_names)):
+            raise ConfigError(f"class_names={self.class_names!r}: give num_classes={self.num_classes} names")
         if self.directional_values and self.num_heads != 1:
             raise ConfigError("directional_values=true is a single-head design: set num_heads=1 "
                               "(several heads can keep sides apart on their own)")

@@ -13,12 +13,28 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchmetrics import MaxMetric, MetricCollection
-from torchmetrics.classification import BinaryAccuracy, BinaryF1Score
+from torchmetrics import MaxMetric, Metric, MetricCollection
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryF1Score,
+    MulticlassAccuracy,
+    MulticlassF1Score,
+)
 
 from attn_project.data.labels import IGNORE
 from attn_project.errors import ConfigError
 from attn_project.model import MaskedTokenClassifier, ModelConfig
+
+
+def stage_metrics(num_classes: int) -> dict[str, Metric | MetricCollection]:
+    """Two classes (content/function): accuracy and the F1 of class 1, ``acc`` and ``f1``. More
+    (upos, deprel, head_distance): accuracy, balanced accuracy (the mean recall over classes) and
+    macro-F1, named so that nobody reads them as the binary ``f1``."""
+    if num_classes == 2:
+        return {"acc": BinaryAccuracy(), "f1": BinaryF1Score()}
+    return {"acc": MulticlassAccuracy(num_classes, average="micro"),
+            "balanced_acc": MulticlassAccuracy(num_classes, average="macro"),
+            "macro_f1": MulticlassF1Score(num_classes, average="macro")}
 
 
 class MaskedTokenModule(L.LightningModule):
@@ -39,25 +55,25 @@ class MaskedTokenModule(L.LightningModule):
                 setattr(self.model, name, torch.compile(getattr(self.model, name), dynamic=True))
         # Accuracy and F1 on val and test; training logs its loss only (metric updates on every
         # training step cost as much as the step itself at this model size).
+        num_classes = self.model.config.num_classes
         self.metrics = torch.nn.ModuleDict({  # keys: "val"/"test" alone read fine, "train" would not
-            f"{stage}_metrics": MetricCollection({"acc": BinaryAccuracy(), "f1": BinaryF1Score()},
-                                                 prefix=f"{stage}/")
+            f"{stage}_metrics": MetricCollection(stage_metrics(num_classes), prefix=f"{stage}/")
             for stage in ("val", "test")
         })
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps its best
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """→ (logits [N, 2], labels [N]) over the batch's targets."""
+        """→ (logits [N, C], labels [N]) over the batch's targets."""
         logits, labels, _ = self.classify_targets(batch)
         return logits, labels
 
     def classify_targets(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor | None]:
-        """→ (logits [N, 2], labels [N], mask maps [B, H, T, T] or None with ``mask_pos``)."""
+        """→ (logits [N, C], labels [N], mask maps [B, H, T, T] or None with ``mask_pos``)."""
         if "mask_pos" in batch:
             logits, _ = self.model(batch["ids"], batch["mask_pos"], need_weights=False)
             return logits, batch["labels"], None
-        logits, mask_maps = self.model.forward_all_masks(batch["ids"])  # [B, T, 2]
+        logits, mask_maps = self.model.forward_all_masks(batch["ids"])  # [B, T, C]
         is_target = batch["labels"] != IGNORE
         return logits[is_target], batch["labels"][is_target], mask_maps  # [N, 2], [N]
 

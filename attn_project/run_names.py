@@ -42,12 +42,14 @@ def remember_sweep(args: list[str]) -> None:
     os.environ[SWEPT] = json.dumps(swept_overrides(args))
 
 
-def experiment_folder(choice: str | None) -> str:
-    """The experiment's name; for a sweep over experiments their names joined by '+'."""
+def experiment_folder(choice: str | None, task: str | None = None) -> str:
+    """The experiment's name; for a sweep over experiments their names joined by '+'; a task
+    other than the default is added (``single_head-upos``) unless the sweep varies it."""
     swept = json.loads(os.environ.get(SWEPT) or "{}")
-    if "experiment" in swept:
-        return safe(swept["experiment"].replace(",", "+"))
-    return safe(choice) if choice else "custom"
+    name = swept["experiment"].replace(",", "+") if "experiment" in swept else (choice or "custom")
+    if task and task != "content_function" and "task" not in swept:
+        name = f"{name}-{task}"
+    return safe(name)
 
 
 def job_folder(num, overrides, sweeper_params=None) -> str:

@@ -69,7 +69,7 @@ def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModul
     model = plain(cfg.model)
     compile_model = bool(model.pop("compile", False))
     model.update(vocab_size=dm.vocab_size, mask_id=dm.mask_id, pad_id=dm.pad_id, unk_id=dm.unk_id,
-                 max_len=cfg.data.max_len)
+                 max_len=cfg.data.max_len, num_classes=dm.num_classes, class_names=list(dm.task.classes))
     unknown = sorted(set(model) - {f.name for f in dataclasses.fields(ModelConfig)})
     if unknown:
         raise ConfigError(f"model.{unknown[0]}: not a model setting; see conf/model/single_head.yaml")

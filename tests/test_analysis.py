@@ -104,7 +104,8 @@ def test_one_head_gets_no_per_head_figure(tmp_path):
     from attn_project.analysis.sentence_view import SentenceAttention, write_views
 
     uniform = torch.full((1, 3, 3), 1 / 3)  # [H=1, T, T]
-    one_head = SentenceAttention(["the", "dog", "."], [False] * 3, [0.2, 0.9, 0.5], uniform)
+    probabilities = [[0.8, 0.2], [0.1, 0.9], [0.5, 0.5]]  # [T, C]: function, content
+    one_head = SentenceAttention(["the", "dog", "."], [False] * 3, probabilities, uniform)
     written = [p.name for p in write_views([one_head], tmp_path)]
     assert "sentence0_mask_map.png" in written and "sentence0_heads.png" not in written
     assert one_head.predictions() == ["function (P=0.80)", "content (P=0.90)", None]

@@ -1,8 +1,8 @@
 """Task baselines on the same splits: yardsticks for the classifier's accuracy.
 
 - majority: always the most frequent class of the train split;
-- bigram: logistic regression on the word left and the word right of the mask, each side with
-  its own weights (it knows which side a word stood on);
+- bigram: logistic regression (multinomial for more than two classes) on the word left and the
+  word right of the mask, each side with its own weights (it knows which side a word stood on);
 - bag_of_neighbours: the same two words sharing one weight per word (the side is lost) — what
   one attention head, a weighted average of value vectors, can see at best from two neighbours.
 
@@ -88,10 +88,12 @@ def task_baselines(train: SplitTensors, test: SplitTensors, vocab_size: int, see
 
 
 def scores(truth: np.ndarray, predicted: np.ndarray) -> dict:
-    """Accuracy, balanced accuracy and macro-F1 (scikit-learn), as the model is reported."""
+    """Accuracy, balanced accuracy and macro-F1 (scikit-learn; macro over the classes with test
+    targets), as the model is reported."""
+    classes = np.unique(truth)
     return {"acc": float(accuracy_score(truth, predicted)),
             "balanced_acc": float(balanced_accuracy_score(truth, predicted)),
-            "macro_f1": float(f1_score(truth, predicted, average="macro", labels=[0, 1], zero_division=0))}
+            "macro_f1": float(f1_score(truth, predicted, average="macro", labels=classes, zero_division=0))}
 
 
 def fingerprint(train: SplitTensors, test: SplitTensors, vocab_size: int, seed: int) -> str:

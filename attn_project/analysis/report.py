@@ -65,11 +65,17 @@ def markdown(report: dict) -> str:
         b = base[name]
         lines.append(f"| {label} | {fmt(b.get('acc'))} | {fmt(b.get('balanced_acc'))} | "
                      f"{fmt(b.get('macro_f1'))} | – |")
-    share = test.get("content_share")
-    lines += ["", f"Content words are {fmt(share)} of the test targets."]
-    if share is not None and max(share, 1 - share) >= SKEWED:
-        lines.append(f"**Warning:** one class is {fmt(max(share, 1 - share))} of the targets: accuracy alone "
+    share = test.get("majority_share")
+    lines += ["", f"Task: {report.get('run', {}).get('task', 'content_function')}; the most frequent class, "
+                  f"{test.get('majority_class')}, is {fmt(share)} of the test targets."]
+    if share is not None and share >= SKEWED:
+        lines.append(f"**Warning:** one class is {fmt(share)} of the targets: accuracy alone "
                      f"misleads here; read balanced accuracy and macro-F1.")
+    per_class = test.get("per_class") or {}
+    if per_class:
+        lines += ["", "| class | " + " | ".join(per_class) + " |", "|---|" + "---|" * len(per_class),
+                  "| recall | " + " | ".join(fmt(c["recall"]) for c in per_class.values()) + " |",
+                  "| test targets | " + " | ".join(str(c["support"]) for c in per_class.values()) + " |"]
     lines += [
         "",
         "## Attention of the [MASK] (mask map rows), before vs after training",
@@ -238,8 +244,9 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     config = model.config
     run = {**run, "corpus": dm.settings.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
            "init": config.init}
+    run["task"] = dm.task.name
     report = build_report(untrained, after, dev, dm.relations, before["baselines"], run, punct_edges,
-                          resamples, seed=dm.settings.seed)
+                          resamples, seed=dm.settings.seed, class_names=list(dm.task.classes))
     figures = {"entropy_histogram": entropy_histogram(np.nanmean(untrained.entropy, 1),
                                                       np.nanmean(after.entropy, 1)),
                "per_relation": relation_bars(report)}

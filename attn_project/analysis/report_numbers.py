@@ -114,7 +114,8 @@ def relation_tables(before: RowScores, after: RowScores, dev: RowScores | None, 
 
 
 def build_report(before: RowScores, after: RowScores, dev: RowScores | None, relations: list[str],
-                 baselines: dict, run: dict, punct_edges: bool, resamples: int, seed: int = 0) -> dict:
+                 baselines: dict, run: dict, punct_edges: bool, resamples: int, seed: int = 0,
+                 class_names: list[str] | None = None) -> dict:
     """The report dict (keys documented in the README's "Reading the report")."""
     if len(before.sentence) != len(after.sentence) or (before.sentence != after.sentence).any():
         raise ValueError("the before and after rows must be the same rows of the same split")
@@ -125,13 +126,13 @@ def build_report(before: RowScores, after: RowScores, dev: RowScores | None, rel
     entropy_change = np.nanmean(after.entropy, 1) - np.nanmean(before.entropy, 1)
     margin = np.nanmean(after.aligned.astype(float), 1) - best_hits
     valid = np.isfinite(entropy_change)
-    sentence, correct, label = after.classified()  # every target, one-word sentences included
+    sentence, predicted, label = after.classified()  # every target, one-word sentences included
     return cast(dict, clean({
         "run": run,
         "analysis": {"punct_edges": punct_edges, "bootstrap_resamples": resamples, "correction": CORRECTION,
                      "alpha": ALPHA, "min_rows_for_verdict": MIN_ROWS_FOR_VERDICT,
                      "best_head_chosen_on": "dev" if dev is not None else "test (one head)"},
-        "test": classification(correct, label, Bootstrap(sentence, resamples, seed)),
+        "test": classification(predicted, label, Bootstrap(sentence, resamples, seed), class_names),
         "baselines": baselines,
         "before": attention_summary(before, boot),
         "after": attention_summary(after, boot),

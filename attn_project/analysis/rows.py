@@ -34,7 +34,7 @@ class RowScores:
     to_head: np.ndarray  # [N, H] … is the head (meaningful where relation >= 0)
     dependent_rel: np.ndarray  # [N, H] relation of the attended word if it is a dependent, else -1
     correct: np.ndarray  # [N] the classifier's prediction was right
-    label: np.ndarray  # [N] 1 = content, 0 = function
+    label: np.ndarray  # [N] the task's class (content_function: 1 = content, 0 = function)
     link_row: np.ndarray  # [K] every gold link of every row: its row …
     link_offset: np.ndarray  # [K] … and its offset j - i
     dep_row: np.ndarray  # [D] every counted dependent of every row: its row, …
@@ -45,11 +45,14 @@ class RowScores:
     lone_sentence: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [L]
     lone_correct: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # [L]
     lone_label: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [L]
+    predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [N] the class chosen
+    lone_predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [L]
 
     def classified(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(sentence, correct, label) of every target the classifier saw: the rows and the lone ones."""
+        """(sentence, predicted class, label) of every target the classifier saw: the rows and
+        the lone ones."""
         return (np.concatenate([self.sentence, self.lone_sentence]),
-                np.concatenate([self.correct, self.lone_correct]),
+                np.concatenate([self.predicted, self.lone_predicted]),
                 np.concatenate([self.label, self.lone_label]))
 
     def to_state(self) -> dict:
@@ -98,6 +101,7 @@ def score_batch(batch: dict[str, Tensor], punct_edges: bool) -> dict:
         "label": labels[sb, si].numpy(),
         "lone_sentence": batch["index"][lb].numpy(), "lone_correct": (predicted == labels)[lb, li].numpy(),
         "lone_label": labels[lb, li].numpy(),
+        "predicted": predicted[sb, si].numpy(), "lone_predicted": predicted[lb, li].numpy(),
         **pairs("link", links[sb, si], si),
         **pairs("dep", is_dep[sb, si], si, rels[sb]),
     }

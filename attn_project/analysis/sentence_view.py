@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,14 +35,20 @@ def split_words(text: str) -> list[str]:
 class SentenceAttention:
     words: list[str]
     unknown: list[bool]
-    p_content: list[float]  # probability that the masked word is a content word
+    probabilities: list[list[float]]  # [T, C]: the task's classes for each word, were it masked
     mask_map: torch.Tensor  # [H, T, T]
+    class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
+
+    @property
+    def p_content(self) -> list[float]:
+        """content_function: the probability that each masked word is a content word."""
+        return [p[1] for p in self.probabilities]
 
     def predictions(self) -> list[str | None]:
         """``"function (P=0.91)"``: the predicted class and its own probability; None for
         punctuation, which is never a target."""
-        return [f"{CLASS_NAMES[int(p > 0.5)]} (P={max(p, 1 - p):.2f})" if may_be_target(word) else None
-                for word, p in zip(self.words, self.p_content)]
+        return [f"{self.class_names[max(range(len(p)), key=p.__getitem__)]} (P={max(p):.2f})"
+                if may_be_target(word) else None for word, p in zip(self.words, self.probabilities)]
 
 
 def may_be_target(word: str) -> bool:
@@ -80,9 +86,10 @@ def attend(module: MaskedTokenModule, tokenizer: PreTrainedTokenizerFast, senten
     ids = torch.tensor(encode_words(tokenizer, [words]))  # [1, T]
     with evaluating(classifier):
         logits, mask_map = classifier.forward_all_masks(ids)
-    p_content = torch.softmax(logits[0], -1)[:, 1]
-    return SentenceAttention(words, (ids[0] == tokenizer.unk_token_id).tolist(), p_content.tolist(),
-                             mask_map[0])
+    probabilities = torch.softmax(logits[0], -1)  # [T, C]
+    names = classifier.config.class_names or list(CLASS_NAMES)
+    return SentenceAttention(words, (ids[0] == tokenizer.unk_token_id).tolist(), probabilities.tolist(),
+                             mask_map[0], names)
 
 
 def labelled(words: list[str], unknown: list[bool]) -> list[str]:
@@ -101,12 +108,18 @@ def write_views(results: list[SentenceAttention], out: Path) -> list[Path]:
         if heads > 1:  # with one head the per-head figure would repeat the mask map
             fig = plots.head_grid_figure(r.mask_map, tokens, "Mask map per head")
             written.append(plots.save(fig, out / f"sentence{n}_heads.png"))
-    records = [{"text": " ".join(r.words), "tokens": r.words, "unknown": r.unknown,
-                "predictions": r.predictions(), "p_content": r.p_content, "weights": r.mask_map.tolist()}
-               for r in results]
+    records = [record(r) for r in results]
     written.append(write_html(out / "attention.html", records))
     written += export(records, results, out)
     return written
+
+
+def record(r: SentenceAttention) -> dict:
+    """One sentence for the HTML page and attention.json (``p_content`` for content_function)."""
+    binary = {"p_content": r.p_content} if r.class_names == list(CLASS_NAMES) else {}
+    return {"text": " ".join(r.words), "tokens": r.words, "unknown": r.unknown,
+            "predictions": r.predictions(), "class_names": r.class_names, "probabilities": r.probabilities,
+            **binary, "weights": r.mask_map.tolist()}
 
 
 def export(records: list[dict], results: list[SentenceAttention], out: Path) -> list[Path]:

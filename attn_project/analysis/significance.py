@@ -73,10 +73,18 @@ def adjust(pvalues: list[float]) -> list[float]:
     return [float(p) for p in stats.false_discovery_control(pvalues, method="bh")] if pvalues else []
 
 
-def classification(correct: np.ndarray, label: np.ndarray, boot: Bootstrap) -> dict:
+def classification(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap,
+                   class_names: list[str] | None = None) -> dict:
+    """The test block: two classes as ``binary``; more as ``multiclass``."""
+    names = class_names or ["function", "content"]
+    if len(names) == 2:
+        return {**binary(predicted, label, boot), **class_table(predicted, label, boot, names)}
+    return {**multiclass(predicted, label, boot, len(names)), **class_table(predicted, label, boot, names)}
+
+
+def binary(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap) -> dict:
     """Accuracy, F1 of the content class, balanced accuracy, macro-F1 and content share, each
-    with its bootstrap interval (from per-row correctness and labels)."""
-    predicted = np.where(correct, label, 1 - label)
+    with its bootstrap interval (from per-row predictions and labels)."""
     tp, fp = (predicted == 1) & (label == 1), (predicted == 1) & (label == 0)
     fn, tn = (predicted == 0) & (label == 1), (predicted == 0) & (label == 0)
     formulas = {
@@ -90,3 +98,48 @@ def classification(correct: np.ndarray, label: np.ndarray, boot: Bootstrap) -> d
     for name, formula in formulas.items():
         out[name], out[f"{name}_ci95"] = boot.statistic(formula, tp, fp, fn, tn)
     return out
+
+
+def multiclass(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap, num_classes: int) -> dict:
+    """Accuracy, balanced accuracy (mean recall over the classes with test targets) and macro-F1
+    (over the same classes), each with its bootstrap interval over sentences."""
+    classes = range(num_classes)
+    columns = ([(predicted == k) & (label == k) for k in classes]     # true positives per class
+               + [(predicted == k) & (label != k) for k in classes]  # false positives
+               + [(predicted != k) & (label == k) for k in classes])  # false negatives
+
+    def split(totals: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        stacked = np.stack(totals)  # [3K, R]
+        return stacked[:num_classes], stacked[num_classes:2 * num_classes], stacked[2 * num_classes:]
+
+    def acc(*totals: np.ndarray) -> np.ndarray:
+        tp, fp, fn = split(totals)
+        return tp.sum(0) / (tp + fn).sum(0)
+
+    def balanced(*totals: np.ndarray) -> np.ndarray:
+        tp, fp, fn = split(totals)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.nanmean(np.where(tp + fn > 0, tp / (tp + fn), np.nan), 0)
+
+    def macro_f1(*totals: np.ndarray) -> np.ndarray:
+        tp, fp, fn = split(totals)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.nanmean(np.where(tp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan), 0)
+
+    out: dict[str, float | list[float] | None] = {}
+    for name, formula in (("acc", acc), ("balanced_acc", balanced), ("macro_f1", macro_f1)):
+        out[name], out[f"{name}_ci95"] = boot.statistic(formula, *columns)
+    return out
+
+
+def class_table(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap, names: list[str]) -> dict:
+    """The majority class's share of the test targets (with its interval), and per class its
+    recall and support."""
+    support = np.bincount(label, minlength=len(names))
+    majority = int(support.argmax())
+    share, share_ci = boot.mean((label == majority).astype(float))
+    hits = np.bincount(label[predicted == label], minlength=len(names))
+    per_class = {name: {"support": int(n), "recall": float(hits[k] / n) if n else None}
+                 for k, (name, n) in enumerate(zip(names, support))}
+    return {"majority_class": names[majority], "majority_share": share, "majority_share_ci95": share_ci,
+            "per_class": per_class}

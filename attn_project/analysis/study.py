@@ -29,6 +29,10 @@ from attn_project.errors import DataError
 REPORT_METRICS = {
     "test/acc": ("test", "acc"), "test/f1": ("test", "f1"),
     "test/balanced_acc": ("test", "balanced_acc"), "test/macro_f1": ("test", "macro_f1"),
+    "test/majority_share": ("test", "majority_share"),
+    "baseline/majority_balanced": ("baselines", "majority", "balanced_acc"),
+    "baseline/bag_of_neighbours_balanced": ("baselines", "bag_of_neighbours", "balanced_acc"),
+    "baseline/bigram_balanced": ("baselines", "bigram", "balanced_acc"),
     "baseline/majority": ("baselines", "majority", "acc"),
     "baseline/bag_of_neighbours": ("baselines", "bag_of_neighbours", "acc"),
     "baseline/bigram": ("baselines", "bigram", "acc"),
@@ -228,6 +232,8 @@ def run_study(folders: list[Path], group_by: list[str] | None = None) -> dict:
 # ── writing it out ───────────────────────────────────────────────────────────────────────
 TABLE = [("test/acc", "test acc"), ("baseline/majority", "majority"),
          ("baseline/bag_of_neighbours", "bag of neighbours"), ("baseline/bigram", "ordered bigram"),
+         ("test/balanced_acc", "balanced acc"), ("baseline/bag_of_neighbours_balanced", "bag balanced"),
+         ("baseline/bigram_balanced", "bigram balanced"),
          ("entropy/before", "entropy before"), ("entropy/after", "entropy after"),
          ("dep_alignment/before", "alignment before"), ("dep_alignment/after", "alignment after"),
          ("best_offset", "best fixed offset"), ("alignment_margin", "margin over offset")]
@@ -262,6 +268,7 @@ def markdown(study: dict) -> str:
 
 COLUMNS = ("Columns: *test acc* — accuracy on the test split; *majority*, *bag of neighbours*, "
            "*ordered bigram* — the task baselines fitted on the train split (README, Results); "
+           "*balanced acc* — the mean recall over classes, of the model and of two baselines; "
            "*entropy* — mean entropy of a [MASK]'s attention row ÷ log T (0 = one word, 1 = uniform), "
            "before and after training; *alignment* — share of [MASK]s whose most-attended other word is "
            "their head or a dependent; *best fixed offset* — that share for the best always-look-at-"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from transformers import PreTrainedTokenizerFast
 from attn_project.data.batches import BucketBatchSampler, ExampleBatches, SentenceBatches, SplitTensors
 from attn_project.data.conllu import Sentence, read_conllu_cached
 from attn_project.data.grammar import GENERATOR_VERSION, check_max_len, write_corpus
-from attn_project.data.labels import IGNORE, LabelMap
+from attn_project.data.labels import IGNORE
 from attn_project.data.settings import SPLITS, DataSettings
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words, load_tokenizer
 from attn_project.errors import ConfigError, DataError
@@ -46,7 +45,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
         self.settings = DataSettings.checked(settings)
         if self.settings.corpus == "default":
             check_max_len(self.settings.max_len)
-        self.label_map = LabelMap(self.settings.content, self.settings.function)
+        self.task = self.settings.task_spec()
         self.tokenizer: PreTrainedTokenizerFast = None  # type: ignore[assignment]  # setup() sets it
         self.sentences: dict[str, list[Sentence]] = {}
         self.tensors: dict[str, SplitTensors] = {}
@@ -94,8 +93,10 @@ class MaskedTokenDataModule(L.LightningDataModule):
                               else build_word_tokenizer((s.tokens for s in self.sentences["train"]),
                                                         self.settings.lowercase, self.word_min_frequency()))
         self.relations = sorted({r for split in SPLITS for s in self.sentences[split] for r in s.deprels})
+        self.task.fit(self.sentences["train"])
         for split in SPLITS:
             self.tensors[split] = self.tensorize(self.sentences[split])
+        self.task.check(self.tensors["train"].labels.tolist(), str(self.split_path("train")))
 
     def read_split(self, split: str) -> list[Sentence]:
         data = self.settings
@@ -136,11 +137,15 @@ class MaskedTokenDataModule(L.LightningDataModule):
         rel_ids = {r: i for i, r in enumerate(self.relations)}
         return SplitTensors.build(
             encode_words(self.tokenizer, [s.tokens for s in sentences]),
-            [self.label_map.labels(s.upos) for s in sentences],
+            [self.task.labels(s) for s in sentences],
             [s.heads for s in sentences],
             [[rel_ids[r] for r in s.deprels] for s in sentences],
             [[tag == "PUNCT" for tag in s.upos] for s in sentences],
         )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.task.classes)
 
     @property
     def vocab_size(self) -> int:
@@ -196,7 +201,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
         n = self.settings.num_samples if n is None else n
         picked = []
         for i, sentence in enumerate(self.sentences[split]):
-            targets = sum(label != IGNORE for label in self.label_map.labels(sentence.upos))
+            targets = sum(label != IGNORE for label in self.task.labels(sentence))
             if 8 <= len(sentence) <= 14 and targets >= 4:
                 picked.append(i)
             if len(picked) == n:
@@ -205,22 +210,3 @@ class MaskedTokenDataModule(L.LightningDataModule):
 
     def tokens_of(self, split: str, index: int) -> list[str]:
         return self.sentences[split][index].tokens
-
-    def statistics(self) -> dict:
-        """Sentences, tokens, examples, content share, majority-class accuracy, relations."""
-        stats: dict[str, object] = {}
-        for split in SPLITS:
-            labels = self.tensors[split].labels
-            targets = labels[labels != IGNORE]
-            content = float(targets.float().mean()) if len(targets) else 0.0
-            stats[split] = {
-                "sentences": len(self.sentences[split]),
-                "tokens": int(self.tensors[split].lengths.sum()),
-                "examples": len(targets),
-                "content_share": content,
-                "majority_acc": max(content, 1 - content),
-                "relations": dict(Counter(r for s in self.sentences[split] for r in s.deprels)
-                                  .most_common()),
-            }
-        stats["vocab_size"] = self.vocab_size
-        return stats

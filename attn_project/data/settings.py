@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from attn_project.data.labels import CONTENT, FUNCTION
+from attn_project.data.tasks import Task
 from attn_project.errors import ConfigError
 
 SPLITS = ("train", "dev", "test")
@@ -50,6 +51,7 @@ class DataSettings:
     num_samples: int = 2
     train_limit: int | None = None
     min_epoch_sentences: int = 0
+    task: dict | None = None  # conf/task/*.yaml: what is predicted (None: content_function)
 
     @classmethod
     def checked(cls, settings: Mapping[str, Any]) -> DataSettings:
@@ -98,7 +100,14 @@ class DataSettings:
                      f"training sentences)")
         self.require(self.min_frequency == "auto" or is_int(self.min_frequency, 1, None), "min_frequency",
                      "give a number of occurrences (1: every training word has an id) or 'auto'")
+        self.require(self.task is None or isinstance(self.task, Mapping), "task",
+                     "give the task's settings, e.g. {name: upos}")
+        self.task_spec()  # its own checks: name, min_count, bins
         self.sizes = {split: self.sizes[split] for split in SPLITS}  # plain dict, fixed order
+
+    def task_spec(self) -> Task:
+        """The task these settings describe (its classes not yet fitted to the data)."""
+        return Task.from_settings(self.task, self.content, self.function)
 
     def require(self, ok: bool, key: str, advice: str) -> None:
         if not ok:
