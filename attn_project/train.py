@@ -105,9 +105,10 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     if cfg.get("scheduler"):  # the learning rate, epoch by epoch, to every logger
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     overrides = {}
-    if in_sweep():  # no progress bars in sweeps: their output interleaves
+    if in_sweep():  # no progress bars or summary tables in sweeps: their output interleaves
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
         overrides["enable_progress_bar"] = False
+        overrides["enable_model_summary"] = False
     return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                    **overrides)
 
@@ -177,7 +178,7 @@ def fit_and_test(cfg: DictConfig) -> tuple[float | None, dict]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test", True):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        trainer.test(module, datamodule=dm, ckpt_path=best or None, weights_only=True)
+        trainer.test(module, datamodule=dm, ckpt_path=best or None, weights_only=True, verbose=not in_sweep())
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     for logger in trainer.loggers:
         logger.finalize("success")

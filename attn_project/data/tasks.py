@@ -4,7 +4,9 @@ Every task has the same targets — the words whose UPOS is in ``data.content`` 
 ``data.function`` (PUNCT, SYM, X, INTJ never are) — and differs only in the label:
 
 - ``content_function``: content word (1) or function word (0), the seed's task;
-- ``upos``: the word's UPOS tag, one class per tag of ``data.content`` + ``data.function``;
+- ``upos``: the word's UPOS tag, one class per tag of ``data.content`` + ``data.function`` that
+  the training targets hold (a tag the train split lacks cannot be learnt: it is left out, said
+  in the log, and a test word with it is not a target);
 - ``deprel``: the universal part of its relation to its head (``nmod:poss`` → ``nmod``);
   relations with fewer than ``min_count`` training targets are merged into ``other``;
 - ``head_distance``: where its head is — ``root``, or left/right by a binned distance
@@ -16,6 +18,7 @@ the generated corpus and on any UD treebank alike.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +27,7 @@ from attn_project.data.conllu import Sentence
 from attn_project.data.labels import CONTENT, FUNCTION, IGNORE
 from attn_project.errors import ConfigError, DataError
 
+log = logging.getLogger(__name__)
 TASKS = ("content_function", "upos", "deprel", "head_distance")
 OTHER = "other"
 
@@ -69,7 +73,7 @@ class Task:
         if self.name == "content_function":
             return ["function", "content"]
         if self.name == "upos":
-            return sorted(self.targets)
+            return sorted(self.targets)  # until fitted to the tags the training targets hold
         if self.name == "head_distance":
             return ["root"] + [f"{side} {span}" for side in ("left", "right") for span in self.spans()]
         return []
@@ -83,13 +87,19 @@ class Task:
         return [*spans, f">={low}"]
 
     def fit(self, train: Iterable[Sentence]) -> None:
-        """The relation classes from the training targets (deprel); the others have fixed classes."""
-        if self.name != "deprel":
-            return
-        counts = Counter(universal(rel) for s in train for rel, tag in zip(s.deprels, s.upos)
-                         if tag in self.targets)
-        kept = sorted(rel for rel, n in counts.items() if n >= self.min_count)
-        self.classes = kept + ([OTHER] if len(kept) < len(counts) else [])
+        """The classes the training targets hold: relations (deprel), tags (upos); the other
+        tasks' classes are fixed."""
+        if self.name == "upos":
+            seen = {tag for s in train for tag in s.upos if tag in self.targets}
+            missing = sorted(self.targets - seen)
+            if missing:
+                log.info("task=upos: the training targets have no %s; those tags are not classes", missing)
+            self.classes = sorted(seen)
+        elif self.name == "deprel":
+            counts = Counter(universal(rel) for s in train for rel, tag in zip(s.deprels, s.upos)
+                             if tag in self.targets)
+            kept = sorted(rel for rel, n in counts.items() if n >= self.min_count)
+            self.classes = kept + ([OTHER] if len(kept) < len(counts) else [])
 
     def check(self, train_labels: Iterable[Iterable[int]], source: str) -> None:
         """At least two classes, each with a training target."""
@@ -113,7 +123,7 @@ class Task:
             elif self.name == "content_function":
                 out.append(int(tag in self.content))
             elif self.name == "upos":
-                out.append(index[tag])
+                out.append(index.get(tag, IGNORE))
             elif self.name == "deprel":
                 out.append(index.get(universal(sentence.deprels[i]), index.get(OTHER, IGNORE)))
             else:
