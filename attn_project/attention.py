@@ -12,6 +12,7 @@ of every masked variant of a sentence in one pass (see ``swap_diagonal_attention
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -55,16 +56,20 @@ def fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None,
     return out * mask.any(dim=-1, keepdim=True)  # fully masked rows: 0, as the explicit path
 
 
+ReplaceWeights = Callable[[Tensor], Tensor]  # weights [B, H, T, T] → other weights of that shape
+
+
 def swap_diagonal_attention(
     q: Tensor, k: Tensor, v: Tensor, k_diag: Tensor, v_diag: Tensor, mask: Tensor | None = None,
-    bias: Tensor | None = None,
+    bias: Tensor | None = None, replace_weights: ReplaceWeights | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Attention of T masked variants at once: row i uses key/value ``k_diag[i], v_diag[i]`` at i.
 
     With q = queries of [MASK] at each position, k/v = keys/values of the real tokens and
     k_diag/v_diag = key/value of [MASK] at each position, row i equals row i of ordinary
     attention over the sentence whose token i was replaced by [MASK]. Shapes [..., T, d]
-    (q, k_diag and v_diag may have batch size 1: they broadcast).
+    (q, k_diag and v_diag may have batch size 1: they broadcast). ``replace_weights`` swaps the
+    softmax's rows for others before the values are mixed (interventions, ``analysis/interventions``).
     """
     scale = 1.0 / math.sqrt(q.size(-1))
     scores = q @ k.transpose(-2, -1)  # [..., T, T]
@@ -74,6 +79,8 @@ def swap_diagonal_attention(
     if bias is not None:
         scores = scores + bias
     weights = masked_softmax(scores, mask)
+    if replace_weights is not None:
+        weights = replace_weights(weights)
     diag_weights = weights.diagonal(dim1=-2, dim2=-1).unsqueeze(-1)  # [..., T, 1]
     out = weights @ v + diag_weights * (v_diag - v)
     return out, weights
@@ -124,7 +131,7 @@ class SingleHeadAttention(nn.Module):
 
     def forward_mask_rows(
         self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None,
-        attn_bias: Tensor | None = None,
+        attn_bias: Tensor | None = None, replace_weights: ReplaceWeights | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Row i of the attention of every sentence with token i masked: → ([B,T,d_head], [B,1,T,T]).
 
@@ -132,8 +139,8 @@ class SingleHeadAttention(nn.Module):
         """
         q, k_diag, v_diag = (w(x_mask).unsqueeze(1) for w in (self.w_q, self.w_k, self.w_v))  # [B|1,1,T,d]
         k, v = self.w_k(x).unsqueeze(1), self.w_v(x).unsqueeze(1)  # each [B, 1, T, d_head]
-        out, weights = swap_diagonal_attention(q, k, v, k_diag, v_diag,
-                                               padding_to_attend_mask(key_padding_mask), attn_bias)
+        mask = padding_to_attend_mask(key_padding_mask)  # [B, 1, 1, T]
+        out, weights = swap_diagonal_attention(q, k, v, k_diag, v_diag, mask, attn_bias, replace_weights)
         return out.squeeze(1), weights  # [B, T, d_head]
 
 
@@ -180,14 +187,14 @@ class MultiHeadAttention(nn.Module):
 
     def forward_mask_rows(
         self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None,
-        attn_bias: Tensor | None = None,
+        attn_bias: Tensor | None = None, replace_weights: ReplaceWeights | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Row i of every sentence with token i masked, all heads: → ([B,T,d_model], [B,H,T,T])."""
         q = self.split_heads(self.w_q(x_mask))
         k, v = self.split_heads(self.w_k(x)), self.split_heads(self.w_v(x))
         k_diag, v_diag = self.split_heads(self.w_k(x_mask)), self.split_heads(self.w_v(x_mask))
         mask = padding_to_attend_mask(key_padding_mask)  # [B, 1, 1, T]
-        out, weights = swap_diagonal_attention(q, k, v, k_diag, v_diag, mask, attn_bias)
+        out, weights = swap_diagonal_attention(q, k, v, k_diag, v_diag, mask, attn_bias, replace_weights)
         return self.w_o(self.merge_heads(out)), weights
 
 
@@ -228,10 +235,12 @@ class DirectionalSingleHeadAttention(SingleHeadAttention):
         return self.mix(weights, x, x), weights
 
     def forward_mask_rows(self, x: Tensor, x_mask: Tensor, key_padding_mask: Tensor | None = None,
-                          attn_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                          attn_bias: Tensor | None = None, replace_weights: ReplaceWeights | None = None
+                          ) -> tuple[Tensor, Tensor]:
         k, k_mask = self.w_k(x).unsqueeze(1), self.w_k(x_mask).unsqueeze(1)  # [B|1, 1, T, d_head]
         _, weights = swap_diagonal_attention(self.w_q(x_mask).unsqueeze(1), k, k, k_mask, k_mask,
-                                             padding_to_attend_mask(key_padding_mask), attn_bias)
+                                             padding_to_attend_mask(key_padding_mask), attn_bias,
+                                             replace_weights)
         return self.mix(weights, x, x_mask), weights
 
 

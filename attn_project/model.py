@@ -20,6 +20,7 @@ from attn_project.attention import (
     DirectionalSingleHeadAttention,
     MultiHeadAttention,
     RelativePositionBias,
+    ReplaceWeights,
     SingleHeadAttention,
 )
 from attn_project.embeddings import TokenAndPositionEmbedding
@@ -170,12 +171,16 @@ class MaskedTokenClassifier(nn.Module):
         h = self.block(x, attended)  # [B, T, d]
         return self.classifier(h[rows, mask_positions]), weights  # [B, C]
 
-    def forward_all_masks(self, ids: Tensor) -> tuple[Tensor, Tensor]:
-        """ids [B, T] unmasked → (logits [B, T, C] of "token t masked", mask map [B, H, T, T])."""
+    def forward_all_masks(self, ids: Tensor, replace_weights: ReplaceWeights | None = None
+                          ) -> tuple[Tensor, Tensor]:
+        """ids [B, T] unmasked → (logits [B, T, C] of "token t masked", mask map [B, H, T, T]).
+        ``replace_weights`` (weights → weights) swaps the mask map's rows before the values are
+        mixed: the classifier then reads what another attention would give it (interventions)."""
         x = self.embed_words(ids)  # [B, T, d]
         # the same for every sentence: [1, T, d], broadcast against the batch (projected once)
         x_mask = self.embed.masked(self.mask_id, ids.size(1)).unsqueeze(0)
         attended, weights = self.attention.forward_mask_rows(x, x_mask, ids.eq(self.pad_id),
-                                                             attn_bias=self.bias(ids.size(1)))
+                                                             attn_bias=self.bias(ids.size(1)),
+                                                             replace_weights=replace_weights)
         h = self.block(x_mask, attended)  # [B, T, d]: row t = the [MASK]'s vector at t
         return self.classifier(h), weights

@@ -17,8 +17,10 @@ from matplotlib.figure import Figure
 
 from attn_project.analysis import plots
 from attn_project.analysis.baselines import cached_task_baselines, every_word_splits
+from attn_project.analysis.interventions import interventions
 from attn_project.analysis.mask_maps import analyse_split, mask_map, sentence_ids
-from attn_project.analysis.report_numbers import build_report
+from attn_project.analysis.position import offset_alignment
+from attn_project.analysis.report_numbers import build_report, clean
 from attn_project.analysis.rows import RowScores
 
 if TYPE_CHECKING:
@@ -38,6 +40,22 @@ def with_ci(entry: dict, key: str, digits: int = 3) -> str:
     ci = entry.get(f"{key}_ci95")
     value = fmt(entry.get(key), digits)
     return value if not ci else f"{value} [{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]"
+
+
+def intervention_lines(table: dict) -> list[str]:
+    """The interventions as a Markdown table (empty without them)."""
+    if not table:
+        return []
+    lines = ["", "## Does the classifier depend on its attention? (the [MASK]'s row replaced at test time)",
+             "", "| row replaced by | accuracy | balanced accuracy | change in accuracy |",
+             "|---|---|---|---|"]
+    for name, r in table.items():
+        label = f"{name} ({r['offset']})" if "offset" in r else name
+        lines.append(f"| {label} | {with_ci(r, 'acc')} | {with_ci(r, 'balanced_acc')} | "
+                     f"{with_ci(r, 'delta')} |")
+    return lines + ["", "Read as: does the *trained* classifier depend on its attention — not as: would "
+                        "syntax help the task (a classifier trained on its own rows may do worse with a "
+                        "one-hot row it never saw). Intervals: paired bootstrap over test sentences."]
 
 
 def markdown(report: dict) -> str:
@@ -76,6 +94,7 @@ def markdown(report: dict) -> str:
         lines += ["", "| class | " + " | ".join(per_class) + " |", "|---|" + "---|" * len(per_class),
                   "| recall | " + " | ".join(fmt(c["recall"]) for c in per_class.values()) + " |",
                   "| test targets | " + " | ".join(str(c["support"]) for c in per_class.values()) + " |"]
+    lines += intervention_lines(report.get("interventions") or {})
     lines += [
         "",
         "## Attention of the [MASK] (mask map rows), before vs after training",
@@ -247,6 +266,11 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     run["task"] = dm.task.name
     report = build_report(untrained, after, dev, dm.relations, before["baselines"], run, punct_edges,
                           resamples, seed=dm.settings.seed, class_names=list(dm.task.classes))
+    dev_rows = dev or analyse_split(model, dm.tensors["dev"], punct_edges=punct_edges)
+    dev_offsets = offset_alignment(dev_rows)
+    best_dev_offset = max(dev_offsets, key=lambda offset: dev_offsets[offset])
+    report["interventions"] = clean(interventions(model, dm.tensors["test"], best_dev_offset,
+                                                  list(dm.task.classes), resamples, seed=dm.settings.seed))
     figures = {"entropy_histogram": entropy_histogram(np.nanmean(untrained.entropy, 1),
                                                       np.nanmean(after.entropy, 1)),
                "per_relation": relation_bars(report)}

@@ -43,6 +43,9 @@ REPORT_METRICS = {
     "best_offset": ("best_offset", "dep_alignment"),
     "alignment_margin": ("alignment_margin", "mean"), "entropy_change": ("entropy_change", "mean"),
 }
+INTERVENTIONS = ("uniform", "best_offset", "gold_head", "gold_neighbourhood", "self")
+REPORT_METRICS |= {f"intervention/{rule}/{value}": ("interventions", rule, value)
+                   for rule in INTERVENTIONS for value in ("acc", "delta")}
 PLUMBING = ("paths.", "hydra.", "ckpt_path", "seed")  # overrides that never make a setting
 RECENT_S = 600  # a run without metrics.json whose log changed this recently may still be running
 
