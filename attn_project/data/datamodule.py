@@ -32,7 +32,8 @@ def auto_min_frequency(train_sentences: int) -> int:
 
 
 class MaskedTokenDataModule(L.LightningDataModule):
-    """One example per content/function token of each sentence; see ``batches.py`` for batching.
+    """One example per target word of each sentence, labelled by the task (``tasks.py``); see
+    ``batches.py`` for batching.
 
     ``corpus="default"`` generates the embedded corpus under ``root`` on first use;
     ``corpus="ud"`` reads ``{root}/*-ud-{train,dev,test}.conllu``. The settings are the keys of

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from attn_project.data.conllu import Sentence
-from attn_project.data.labels import CONTENT, FUNCTION, IGNORE
+from attn_project.data.labels import CONTENT, FUNCTION, IGNORE, LabelMap
 from attn_project.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,8 @@ class Task:
         if (not isinstance(self.bins, Sequence) or not self.bins or any(type(b) is not int for b in self.bins)
                 or list(self.bins) != sorted(set(self.bins)) or self.bins[0] < 1):
             raise ConfigError(f"task.bins={self.bins!r}: give increasing positive distances, e.g. [1, 3]")
-        overlap = set(self.content) & set(self.function)
-        if overlap:
-            raise ConfigError(f"data.content and data.function both list {sorted(overlap)}")
-        self.targets = frozenset(self.content) | frozenset(self.function)
+        self.label_map = LabelMap(self.content, self.function)  # refuses a tag listed as both
+        self.targets = self.label_map.content | self.label_map.function
         if not self.classes:
             self.classes = self.fixed_classes()
 
@@ -121,7 +119,7 @@ class Task:
             if tag not in self.targets:
                 out.append(IGNORE)
             elif self.name == "content_function":
-                out.append(int(tag in self.content))
+                out.append(self.label_map.label(tag))
             elif self.name == "upos":
                 out.append(index.get(tag, IGNORE))
             elif self.name == "deprel":
