@@ -12,8 +12,16 @@ from omegaconf import DictConfig
 from attn_project.configs import plain
 
 # the HPARAMS columns of metrics: each is a scalar the run logs itself (its last value is shown)
-HPARAM_METRICS = ("val/acc_best", "test/acc", "test/f1", "test/balanced_acc", "test/macro_f1",
-                  "attention/entropy", "attention/dep_alignment", "attention/alignment_margin")
+HPARAM_METRICS = ("val/acc_best", "test/acc", "test/f1", "attention/entropy", "attention/dep_alignment",
+                  "attention/alignment_margin")
+MULTICLASS_TEST = ("test/balanced_acc", "test/macro_f1")  # what a task of more than two classes logs
+
+
+def hparam_metrics(num_classes: int) -> tuple[str, ...]:
+    """The HPARAMS metric columns: the binary F1 for two classes, balanced accuracy and macro-F1 else."""
+    if num_classes == 2:
+        return HPARAM_METRICS
+    return tuple(m for m in HPARAM_METRICS if m != "test/f1") + MULTICLASS_TEST
 # every scalar a run logs, for optimized_metric and monitors
 RUN_METRICS = ("train/loss", "val/loss", "val/acc", "val/f1", "val/balanced_acc", "val/macro_f1",
                "val/acc_best", "test/acc", "test/f1", "test/balanced_acc", "test/macro_f1",
@@ -53,14 +61,14 @@ def hparams_of(cfg: DictConfig) -> dict:
     return {k: scalar(v) for k, v in sorted(params.items())}
 
 
-def log_hparams(loggers, params: dict) -> None:
+def log_hparams(loggers, params: dict, metrics: tuple[str, ...] = HPARAM_METRICS) -> None:
     """HPARAMS for TensorBoard (metric columns by name: their values are the run's own scalars,
     nothing is logged at step 0 for them); plain hyperparameters for any other logger."""
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             from torch.utils.tensorboard.summary import hparams
 
-            for summary in hparams(params, dict.fromkeys(HPARAM_METRICS, 0.0)):
+            for summary in hparams(params, dict.fromkeys(metrics, 0.0)):
                 logger.experiment.file_writer.add_summary(summary)
             logger.experiment.flush()
         else:

@@ -26,7 +26,7 @@ from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.tokenizer import tokenizer_to_json
 from attn_project.errors import ConfigError, root_message
-from attn_project.hparams import RUN_METRICS, hparams_of, log_hparams
+from attn_project.hparams import RUN_METRICS, hparam_metrics, hparams_of, log_hparams
 from attn_project.model import ModelConfig
 from attn_project.module import MaskedTokenModule
 from attn_project.threads import parallel_jobs, set_threads
@@ -170,7 +170,7 @@ def fit_and_test(cfg: DictConfig) -> tuple[float | None, dict]:
     module = build_module(cfg, dm)
     trainer = build_trainer(cfg)
     trainer.callbacks.append(TokenizerInCheckpoint(tokenizer_to_json(dm.tokenizer)))
-    log_hparams(trainer.loggers, hparams_of(cfg))
+    log_hparams(trainer.loggers, hparams_of(cfg), hparam_metrics(dm.num_classes))
     if cfg.get("train", True):
         ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), module)
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)

@@ -188,3 +188,11 @@ def test_the_task_is_in_run_names_hparams_and_model_size(tmp_path, data_dir, mon
     assert run_names.experiment_folder("single_head", "upos") == "single_head"  # the job folders say it
     cfg = compose_cfg(tmp_path, data_dir, "task=head_distance")
     assert hparams_of(cfg)["task"] == "head_distance" and cfg.data.task.bins == [1, 3]
+
+
+def test_hparams_metric_columns_follow_the_number_of_classes():
+    from attn_project.hparams import hparam_metrics
+
+    assert "test/f1" in hparam_metrics(2) and "test/macro_f1" not in hparam_metrics(2)
+    multiclass = set(hparam_metrics(7))
+    assert {"test/balanced_acc", "test/macro_f1"} <= multiclass and "test/f1" not in multiclass
