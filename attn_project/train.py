@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -151,7 +152,8 @@ def train(cfg: DictConfig) -> tuple[float | None, dict]:
         return fit_and_test(cfg)
     except BaseException as err:
         message = f"{type(err).__name__}: {root_message(err)}\n" if str(err) else f"{type(err).__name__}\n"
-        atomic_write_text(run_dir(cfg) / FAILED, message)
+        with contextlib.suppress(OSError):  # a folder that cannot take it must not hide the error
+            atomic_write_text(run_dir(cfg) / FAILED, message)
         raise
 
 

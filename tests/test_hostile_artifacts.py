@@ -186,8 +186,9 @@ def test_study_skips_a_broken_run_with_its_reason(kind, tmp_path, capsys):
     assert [s["run"].endswith("9_seed=9") for s in study["skipped"]] == [True]
     assert BROKEN_RUNS[kind] in study["skipped"][0]["why"]
     assert study["groups"][0]["n_runs"] == 3 and study["groups"][0]["seeds"] == [1, 2, 3]
-    code, output = run_cli("study", [str(root), "--out", str(tmp_path / "out")], capsys)
-    assert code in (0, None) and "Traceback" not in output and "Skipped" in output
+    if kind == "truncated report":  # the command as well (once: it draws and writes every figure)
+        code, output = run_cli("study", [str(root), "--out", str(tmp_path / "out")], capsys)
+        assert code in (0, None) and "Traceback" not in output and "Skipped" in output
 
 
 def test_study_of_a_config_whose_interpolation_does_not_resolve(tmp_path):
