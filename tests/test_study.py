@@ -1,6 +1,7 @@
 """scripts/study.py: runs grouped by setting, mean and 95% CI over seeds, skipped runs said why."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -185,3 +186,13 @@ def test_study_warns_on_the_console_when_a_group_has_fewer_than_three_seeds(tmp_
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "warning: all runs has 2 run(s); a finding needs at least 3 seeds" in result.stderr
+
+
+def test_an_eval_folder_inside_a_run_is_not_a_run(tmp_path):
+    fake_run(tmp_path / "run", ["experiment=single_head"], 1, 0.8)
+    fake_run(tmp_path / "run" / "eval" / "2026-11-29", [], 1, 0.8)
+    evaluated = tmp_path / "run" / "eval" / "2026-11-29"
+    (evaluated / ".hydra" / "config.yaml").write_text("task_name: eval\nseed: 1\n")
+    shutil.rmtree(evaluated / "report")  # eval writes metrics.json only
+    study = run_study([tmp_path])
+    assert study["groups"][0]["n_runs"] == 1 and "eval.py result" in study["skipped"][0]["why"]

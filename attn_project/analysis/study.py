@@ -100,6 +100,8 @@ def read_run(folder: Path) -> Run | str:
     """The run, or why it cannot count: a half-written, edited or broken folder is a reason,
     never a traceback."""
     report_path, metrics_path = folder / "report" / "attention_report.json", folder / "metrics.json"
+    if written_by_eval(folder):
+        return "an eval.py result (<run>/eval/…), not a training run"
     if not metrics_path.is_file():
         return why_unfinished(folder)
     if not report_path.is_file():
@@ -122,6 +124,15 @@ def read_run(folder: Path) -> Run | str:
                  if is_number(r.get("after")) and is_number(r.get("best_offset"))}
     parsed = dict(str(o).lstrip("+~").split("=", 1) for o in overrides if "=" in str(o))
     return Run(folder, parsed, config, metrics, relations)
+
+
+def written_by_eval(folder: Path) -> bool:
+    """The folder's saved config is eval.py's (``task_name: eval``)."""
+    try:
+        config = OmegaConf.load(folder / ".hydra" / "config.yaml")
+    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException):
+        return False  # read_run says why it cannot be read
+    return isinstance(config, DictConfig) and config_value(config, "task_name") == "eval"
 
 
 def is_number(value: object) -> TypeGuard[int | float]:
