@@ -115,3 +115,8 @@ def test_learned_is_the_models_own_accuracy_and_every_rule_is_reported():
     for name, row in table.items():
         assert {"acc", "acc_ci95", "balanced_acc", "delta", "delta_ci95"} <= set(row), name
     assert table["best_offset"]["offset"] == "-1"
+
+
+def test_per_head_rows_only_up_to_sixteen_heads():
+    assert "uniform_head3" in iv.rules(4, -1) and "uniform_head0" not in iv.rules(1, -1)
+    assert not any(name.startswith("uniform_head") for name in iv.rules(64, -1))  # 64 passes: left out

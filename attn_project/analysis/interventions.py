@@ -12,7 +12,8 @@ mask-map path (``forward_all_masks(replace_weights=…)``). The rules (every hea
   the **dev** split; where that word is off the sentence, on the [MASK] itself;
 - ``gold_head``: all weight on the gold head; the root, which has none, on itself;
 - ``gold_neighbourhood``: equal weight on the gold head and dependents (the root: its dependents);
-- with several heads, ``uniform_head<h>``: head h alone made uniform (which head carries the task).
+- with 2–16 heads, ``uniform_head<h>``: head h alone made uniform (which head carries the task;
+  one pass per head, so more heads leave these out).
 
 Read these as "does the *trained* classifier depend on its attention?", not "would syntax help
 the task?": a classifier trained on its own attention may do worse with a one-hot row it never
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from attn_project.model import MaskedTokenClassifier
 
 Rule = Callable[[Tensor, dict], Tensor]  # (weights [B, H, T, T], batch) → replacement weights
+MAX_HEADS_ONE_BY_ONE = 16  # one pass over the test split per head: beyond this, per-head rows are left out
 
 
 def real_words(batch: dict) -> Tensor:
@@ -121,7 +123,7 @@ def rules(num_heads: int, best_offset: int) -> dict[str, Rule | None]:
     out: dict[str, Rule | None] = {"learned": None, "uniform": uniform, "best_offset": at_offset(best_offset),
                                    "gold_head": gold_head, "gold_neighbourhood": gold_neighbourhood,
                                    "self": self_rows}
-    if num_heads > 1:
+    if 1 < num_heads <= MAX_HEADS_ONE_BY_ONE:
         out |= {f"uniform_head{h}": one_head(uniform, h) for h in range(num_heads)}
     return out
 
