@@ -21,9 +21,14 @@ from attn_project.threads import set_threads
 from attn_project.train import check_accelerator, run_dir
 
 
+def override_keys(overrides: list[str]) -> list[str]:
+    """The keys of command-line overrides (``+data.root=x`` → ``data.root``)."""
+    return [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+
+
 def names_data(overrides: list[str]) -> bool:
     """True when the command line chose the data (``data=ud``, ``data.root=…``, ``experiment=…``)."""
-    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+    keys = override_keys(overrides)
     return any(k == "data" or k.startswith("data.") or k == "experiment" for k in keys)
 
 
@@ -71,8 +76,7 @@ def contradicted_model_settings(command_line: dict, stored: dict) -> list[str]:
 def check_model_overrides(cfg: DictConfig, stored: dict, overrides: list[str]) -> None:
     """A command line that names a model (``experiment=…``, ``model=…``, ``model.*=…``) must name
     the checkpoint's: eval always tests the model the checkpoint holds, never another."""
-    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
-    if not any(k in ("experiment", "model") or k.startswith("model.") for k in keys):
+    if not any(k in ("experiment", "model") or k.startswith("model.") for k in override_keys(overrides)):
         return
     differ = contradicted_model_settings(plain(cfg.model), stored)
     if differ:

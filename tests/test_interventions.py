@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from attn_project.analysis import interventions as iv
-from attn_project.data.batches import SplitTensors
+from attn_project.data.batches import SentenceBatches, SplitTensors
 from attn_project.model import MaskedTokenClassifier, ModelConfig
 
 OPTIONS = [{}, {"num_heads": 2}, {"residual": True, "layer_norm": True, "feed_forward": True},
@@ -54,7 +54,7 @@ def test_every_rule_matches_one_masked_pass_per_position(options, rule):
     rules = {"uniform": iv.uniform, "self": iv.self_rows, "offset-1": iv.at_offset(-1),
              "offset+2": iv.at_offset(2), "gold_head": iv.gold_head,
              "gold_neighbourhood": iv.gold_neighbourhood}
-    batch = iv.SentenceBatches(split)[list(range(len(split)))]
+    batch = SentenceBatches(split)[list(range(len(split)))]
     batch["heads"] = split.heads[:, : batch["ids"].size(1)]
     seen = {}
 
@@ -75,7 +75,7 @@ def test_every_rule_matches_one_masked_pass_per_position(options, rule):
 
 def test_rules_put_weight_where_they_say():
     split = toy_split()
-    batch = iv.SentenceBatches(split)[[0]]
+    batch = SentenceBatches(split)[[0]]
     batch["heads"] = split.heads[:1, :5]
     weights = torch.full((1, 1, 5, 5), 0.2)
     assert iv.gold_head(weights, batch)[0, 0].argmax(-1).tolist() == [1, 1, 1, 4, 1]  # the root: itself

@@ -23,22 +23,20 @@ over test sentences (``delta_ci95``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from attn_project.analysis.mask_maps import evaluating
+from attn_project.analysis.mask_maps import Rule, mask_map_batches
 from attn_project.analysis.significance import Bootstrap, classification
-from attn_project.data.batches import SentenceBatches, SplitTensors
+from attn_project.data.batches import SplitTensors
 from attn_project.data.labels import IGNORE
 
 if TYPE_CHECKING:
     from attn_project.model import MaskedTokenClassifier
 
-Rule = Callable[[Tensor, dict], Tensor]  # (weights [B, H, T, T], batch) → replacement weights
 MAX_HEADS_ONE_BY_ONE = 16  # one pass over the test split per head: beyond this, per-head rows are left out
 
 
@@ -59,14 +57,18 @@ def uniform(weights: Tensor, batch: dict) -> Tensor:
     return words / words.sum(-1, keepdim=True)
 
 
+def own_positions(weights: Tensor) -> Tensor:
+    """[B, T]: each row's own position i (where the [MASK] is)."""
+    return torch.arange(weights.size(-1)).expand(weights.size(0), -1)
+
+
 def self_rows(weights: Tensor, batch: dict) -> Tensor:
-    positions = torch.arange(weights.size(-1)).expand(weights.size(0), -1)  # [B, T]
-    return one_hot_rows(weights, positions)
+    return one_hot_rows(weights, own_positions(weights))
 
 
 def at_offset(offset: int) -> Rule:
     def rule(weights: Tensor, batch: dict) -> Tensor:
-        positions = torch.arange(weights.size(-1)).expand(weights.size(0), -1)  # [B, T]
+        positions = own_positions(weights)
         target = positions + offset
         inside = (target >= 0) & (target < batch["lengths"][:, None])
         return one_hot_rows(weights, torch.where(inside, target, positions))
@@ -74,9 +76,8 @@ def at_offset(offset: int) -> Rule:
 
 
 def gold_head(weights: Tensor, batch: dict) -> Tensor:
-    positions = torch.arange(weights.size(-1)).expand(weights.size(0), -1)  # [B, T]
     heads = batch["heads"]
-    return one_hot_rows(weights, torch.where(heads >= 0, heads, positions))
+    return one_hot_rows(weights, torch.where(heads >= 0, heads, own_positions(weights)))
 
 
 def gold_neighbourhood(weights: Tensor, batch: dict) -> Tensor:
@@ -99,23 +100,16 @@ def one_head(rule: Rule, head: int) -> Rule:
     return replaced
 
 
-def predictions(model: MaskedTokenClassifier, split: SplitTensors, rule: Rule | None,
-                batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sentence, predicted class, label) of every target under ``rule``, batched as the report's
-    mask maps are (sentences by length), so that ``learned`` reproduces ``test.acc`` exactly."""
-    dataset = SentenceBatches(split)
-    order = sorted(range(len(split)), key=lambda i: int(split.lengths[i]))  # as mask_map_batches
+def predictions(model: MaskedTokenClassifier, split: SplitTensors, rule: Rule | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sentence, predicted class, label) of every target under ``rule``, from the report's own
+    mask-map batches, so that ``learned`` reproduces ``test.acc`` exactly."""
     sentences, predicted, labels = [], [], []
-    with evaluating(model):
-        for start in range(0, len(order), batch_size):
-            batch = dataset[order[start: start + batch_size]]
-            batch["heads"] = split.heads[batch["index"], : batch["ids"].size(1)]
-            replace = None if rule is None else (lambda w, b=batch: rule(w, b))  # noqa: E731
-            logits, _ = model.forward_all_masks(batch["ids"], replace_weights=replace)
-            target = batch["labels"] != IGNORE  # [B, T]
-            sentences.append(batch["index"][:, None].expand_as(target)[target].numpy())
-            predicted.append(logits.argmax(-1)[target].numpy())
-            labels.append(batch["labels"][target].numpy())
+    for batch in mask_map_batches(model, split, rule=rule):
+        target = batch["labels"] != IGNORE  # [B, T]
+        sentences.append(batch["index"][:, None].expand_as(target)[target].numpy())
+        predicted.append(batch["logits"].argmax(-1)[target].numpy())
+        labels.append(batch["labels"][target].numpy())
     return np.concatenate(sentences), np.concatenate(predicted), np.concatenate(labels)
 
 

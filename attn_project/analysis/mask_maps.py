@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -28,10 +28,19 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
+Rule = Callable[[Tensor, dict], Tensor]  # (weights [B, H, T, T], batch) → replacement weights
+
+
+def bound(rule: Rule, batch: dict) -> Callable[[Tensor], Tensor]:
+    """``rule`` for this batch: weights → the weights it replaces them with."""
+    return lambda weights: rule(weights, batch)
+
+
 def mask_map_batches(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
-                     indices: list[int] | None = None,
-                     batch_size: int = 256) -> Iterator[dict[str, Tensor]]:
-    """Mask maps of whole sentences, batch by batch, with the gold syntax needed to score them."""
+                     indices: list[int] | None = None, batch_size: int = 256,
+                     rule: Rule | None = None) -> Iterator[dict[str, Tensor]]:
+    """Mask maps of whole sentences, batch by batch, with the gold syntax needed to score them;
+    with ``rule``, the classifier reads the rows the rule gives instead (``interventions``)."""
     dataset = SentenceBatches(split_tensors)
     indices = list(range(len(split_tensors))) if indices is None else list(indices)
     order = sorted(indices, key=lambda i: int(split_tensors.lengths[i]))  # little padding
@@ -39,10 +48,12 @@ def mask_map_batches(classifier: MaskedTokenClassifier, split_tensors: SplitTens
     with evaluating(classifier):
         for start in range(0, len(order), batch_size):
             batch = dataset[order[start: start + batch_size]]
-            logits, weights = classifier.forward_all_masks(batch["ids"].to(device))
+            batch |= gold_syntax(split_tensors, batch["index"], batch["ids"].size(1))
+            replace = None if rule is None else bound(rule, batch)
+            logits, weights = classifier.forward_all_masks(batch["ids"].to(device), replace_weights=replace)
             yield {"weights": weights.float().cpu(), "logits": logits.float().cpu(),
                    "lengths": batch["lengths"], "labels": batch["labels"], "index": batch["index"],
-                   **gold_syntax(split_tensors, batch["index"], batch["ids"].size(1))}
+                   "heads": batch["heads"], "rels": batch["rels"], "punct": batch["punct"]}
 
 
 def gold_syntax(split_tensors: SplitTensors, index: Tensor, width: int) -> dict[str, Tensor]:
