@@ -18,12 +18,13 @@ PREFIXES = ("+", "~")  # +key adds, ++key forces, ~key deletes: deliberate, neve
 
 
 def parsed_overrides(args: list[str]) -> list:
+    """Hydra's parse of the command line's ``key=value`` overrides ([] when one is malformed)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     try:
         return OverridesParser.create().parse_overrides(overrides)
-    except Exception:  # a malformed override: Hydra reports it itself
+    except Exception:  # a malformed override: Hydra reports it itself, with a better message
         return []
 
 

@@ -15,10 +15,10 @@ import os
 import re
 from pathlib import Path
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from attn_project.configs import repository
+from attn_project.override_keys import parsed_overrides
 from attn_project.threads import jobs_for_machine
 
 SWEPT = "ATTN_PROJECT_SWEPT"  # environment variable: {key: value as typed} of the sweep overrides
@@ -28,13 +28,8 @@ UNSAFE = re.compile(r"[^\w.=,+\-]")
 
 def swept_overrides(args: list[str]) -> dict[str, str]:
     """{key: value text} of the command-line overrides that sweep (``seed=1,2,3``, ``range(…)``)."""
-    overrides = [a for a in args if "=" in a and not a.startswith("-")]
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception:  # Hydra reports a malformed override itself, with a better message
-        return {}
     return {o.get_key_element().lstrip("+~"): (o.input_line or "").split("=", 1)[1]
-            for o in parsed if o.is_sweep_override()}
+            for o in parsed_overrides(args) if o.is_sweep_override()}
 
 
 def remember_sweep(args: list[str]) -> None:
