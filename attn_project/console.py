@@ -45,3 +45,19 @@ def one_line_per_message(parallel_sweep: bool = False) -> None:
         for handler in root.handlers:
             if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
                 handler.setLevel(logging.WARNING)
+
+
+def parameter_summary(module) -> str:
+    """The model's top-level layers and parameter counts — Lightning's model summary without its
+    FLOPs column and total, which are 0 for a module with no example input and read as a claim."""
+    from lightning.pytorch.utilities.model_summary import ModelSummary, get_human_readable_count
+
+    summary = ModelSummary(module, max_depth=1)
+    layers = [(name, kind, get_human_readable_count(count)) for name, kind, count in
+              zip(summary.layer_names, summary.layer_types, summary.param_nums, strict=True) if count]
+    rows = [("layer", "type", "params"), *layers]
+    widths = [max(len(str(row[k])) for row in rows) for k in range(3)]
+    lines = ["  ".join(f"{cell:<{width}}" for cell, width in zip(row, widths, strict=True)) for row in rows]
+    trainable, total = (get_human_readable_count(n) for n in (summary.trainable_parameters,
+                                                                summary.total_parameters))
+    return "\n".join([*lines, f"{trainable} trainable parameters of {total}, {summary.model_size:.2f} MB"])

@@ -3,6 +3,9 @@ values, and the metrics a sweep is compared on — so the runs of a sweep line u
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -10,6 +13,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
 from attn_project.configs import plain
+from attn_project.run_names import SWEPT
 
 # the HPARAMS columns of metrics: each is a scalar the run logs itself (its last value is shown)
 HPARAM_METRICS = ("val/acc_best", "test/acc", "test/f1", "attention/entropy", "attention/dep_alignment",
@@ -61,14 +65,45 @@ def hparams_of(cfg: DictConfig) -> dict:
     return {k: scalar(v) for k, v in sorted(params.items())}
 
 
+# shown first in HPARAMS whatever a sweep varies: which experiment, which seed
+ALWAYS_SHOWN = ("experiment", "seed")
+# sweep keys that are Hydra config groups, by the HPARAMS column that names their choice
+GROUP_COLUMNS = {"optimizer": "optimizer.name", "scheduler": "scheduler.name", "data": "data.name",
+                 "data.root": "data.name", "data.train_limit": "data.train_limit"}
+
+
+def swept_columns() -> set[str]:
+    """The HPARAMS columns a sweep varies: its command-line sweep keys and Optuna's parameters."""
+    keys = set(json.loads(os.environ.get(SWEPT) or "{}"))
+    with contextlib.suppress(ValueError):  # composed outside a Hydra app: no sweeper
+        keys |= set(HydraConfig.get().sweeper.get("params") or {})
+    return {GROUP_COLUMNS.get(key, key) for key in keys}
+
+
+def shown_first(experiment_summary, columns: set[str]):
+    """The experiment summary with ``columns`` marked as differing: TensorBoard's HPARAMS tab sorts
+    those first and ticks its first columns, so a sweep's varied keys are what a user sees."""
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    value = experiment_summary.value[0]
+    data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = info.name in columns
+    value.metadata.plugin_data.content = data.SerializeToString()
+    return experiment_summary
+
+
 def log_hparams(loggers, params: dict, metrics: tuple[str, ...] = HPARAM_METRICS) -> None:
     """HPARAMS for TensorBoard (metric columns by name: their values are the run's own scalars,
-    nothing is logged at step 0 for them); plain hyperparameters for any other logger."""
+    nothing is logged at step 0 for them; the swept keys, experiment and seed first); plain
+    hyperparameters for any other logger."""
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             from torch.utils.tensorboard.summary import hparams
 
-            for summary in hparams(params, dict.fromkeys(metrics, 0.0)):
+            experiment, session_start, session_end = hparams(params, dict.fromkeys(metrics, 0.0))
+            for summary in (shown_first(experiment, swept_columns() | set(ALWAYS_SHOWN)),
+                            session_start, session_end):
                 logger.experiment.file_writer.add_summary(summary)
             logger.experiment.flush()
         else:

@@ -1,6 +1,8 @@
 """Where runs go: the project root, and run-folder names that tell runs apart — the
 experiment's name, and in a sweep the overrides that differ between its jobs
-(``logs/multiruns/single_head/<date_time>/2_seed=3``).
+(``logs/multiruns/single_head/<date_time>/2_seed=3``; over experiments
+``0_single_head_seed=1``: what differs comes first and short, so TensorBoard's run list can tell
+the jobs apart at its default width).
 
 Hydra resolves the folder names in each job's process (a joblib worker too), where the sweep's
 command line is gone; the parent process notes the swept keys in an environment variable
@@ -48,9 +50,15 @@ def experiment_folder(choice: str | None, task: str | None = None) -> str:
 
 
 def job_folder(num, overrides, sweeper_params=None) -> str:
-    """``<job number>_<the job's values of the swept keys>``, e.g. ``2_seed=3``."""
+    """``<job number>_<the job's values of the swept keys>``, e.g. ``2_seed=3``: an experiment or
+    task by its name alone (``0_single_head_seed=1``), a dotted key by its last part where that
+    is unambiguous (``model.num_heads=4`` → ``num_heads=4``)."""
     keys = set(json.loads(os.environ.get(SWEPT) or "{}")) | set(sweeper_params or {})
-    parts = [o.lstrip("+~") for o in overrides if o.split("=", 1)[0].lstrip("+~") in keys]
+    swept = [o.lstrip("+~").split("=", 1) for o in overrides if o.split("=", 1)[0].lstrip("+~") in keys]
+    last_parts = [key.rsplit(".", 1)[-1] for key, _ in swept]
+    parts = [value if key in ("experiment", "task") else
+             f"{short if last_parts.count(short) == 1 else key}={value}"
+             for (key, value), short in zip(swept, last_parts, strict=True)]
     return safe("_".join([str(num), *parts]))[:MAX_NAME]
 
 

@@ -17,12 +17,13 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ProgressBar
+from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
 from attn_project.checkpoint import check_fits, read_checkpoint
 from attn_project.configs import plain
-from attn_project.console import one_line_per_message, quiet_console
+from attn_project.console import one_line_per_message, parameter_summary, quiet_console
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.tokenizer import tokenizer_to_json
@@ -105,11 +106,10 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
     if cfg.get("scheduler"):  # the learning rate, epoch by epoch, to every logger
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
-    overrides = {}
+    overrides = {"enable_model_summary": False}  # train.py prints its own (console.parameter_summary)
     if in_sweep():  # no progress bars or summary tables in sweeps: their output interleaves
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
         overrides["enable_progress_bar"] = False
-        overrides["enable_model_summary"] = False
     return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                    **overrides)
 
@@ -173,6 +173,8 @@ def fit_and_test(cfg: DictConfig) -> tuple[float | None, dict]:
     trainer = build_trainer(cfg)
     trainer.callbacks.append(TokenizerInCheckpoint(tokenizer_to_json(dm.tokenizer)))
     log_hparams(trainer.loggers, hparams_of(cfg), hparam_metrics(dm.num_classes))
+    if cfg.get("train", True) and cfg.trainer.get("enable_model_summary", True) and not in_sweep():
+        rank_zero_info(f"model:\n{parameter_summary(module)}")
     if cfg.get("train", True):
         ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), module)
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)

@@ -118,7 +118,7 @@ def test_short_run_logs_figures_per_epoch_and_scalars(make_cfg, tmp_path, batchi
     cfg = make_cfg("experiment=multi_head", "trainer.max_epochs=2", "trainer.log_every_n_steps=5",
                    f"data.batching={batching}")
     value, metrics = train(cfg)
-    events = read_events(tmp_path / "run" / "tensorboard")
+    events = read_events(tmp_path / "run")
     figures = sorted(t for t in events.Tags()["images"] if t.startswith("attention/"))
     samples = cfg.data.num_samples
     assert figures == sorted([f"attention/sample{k}" for k in range(samples)]  # mask map + 4 heads
@@ -219,14 +219,14 @@ def test_basic_multirun_writes_one_folder_per_job_and_compares_in_hparams(tmp_pa
                         "data.sizes={train:1500,dev:200,test:200}")
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = sorted(tmp_path.glob("multiruns/single_head/*/[0-9]_*"))
-    assert [job.name for job in jobs] == ["0_model.d_model=16", "1_model.d_model=32"]  # swept values only
+    assert [job.name for job in jobs] == ["0_d_model=16", "1_d_model=32"]  # swept values only, short
     widths = []
     for job in jobs:
-        assert (job / "tensorboard").is_dir() and (job / "tokenizer").is_dir()
+        assert list(job.glob("events.out.tfevents.*")) and (job / "tokenizer").is_dir()
         checkpoint = torch.load(job / "checkpoints" / "last.ckpt", weights_only=True)
         widths.append(checkpoint["hyper_parameters"]["model"]["d_model"])
     assert widths == [16, 32]  # each job trained the model its override asked for
-    columns = [hparams_columns(job / "tensorboard") for job in jobs]
+    columns = [hparams_columns(job) for job in jobs]
     for params, metrics in columns:
         assert {"model.d_model", "model.num_heads", "model.relative_bias", "model.directional_values",
                 "optimizer.lr", "optimizer.weight_decay", "data.name", "data.batching", "data.batch_size",
@@ -236,7 +236,19 @@ def test_basic_multirun_writes_one_folder_per_job_and_compares_in_hparams(tmp_pa
                                 "attention/dep_alignment", "attention/alignment_margin"}
         assert params["experiment"] == "single_head" and params["data.name"] == "default"
     assert [params["model.d_model"] for params, _ in columns] == [16, 32]  # the swept column differs
-    assert "hp_metric" not in read_events(jobs[0] / "tensorboard").Tags()["scalars"]
+    assert "hp_metric" not in read_events(jobs[0]).Tags()["scalars"]
+    seen_in_tensorboard(jobs[0].parent, [job.name for job in jobs])
+
+
+def seen_in_tensorboard(sweep, job_names):
+    """In a real browser at 1600 px: HPARAMS ticks the swept key, experiment and seed first, and
+    the run list shows each job's name whole (the swept value first, no /tensorboard suffix)."""
+    from tensorboard_ui import browser_page, need_browser, run_names_shown_whole, tensorboard, ticked_hparams
+
+    need_browser()
+    with tensorboard(sweep) as address, browser_page() as page:
+        assert ticked_hparams(page, address)[:3] == ["experiment", "model.d_model", "seed"]
+        assert run_names_shown_whole(page, address, job_names) == dict.fromkeys(job_names, True)
 
 
 def hparams_columns(folder):
@@ -283,6 +295,8 @@ def test_ddp_cpu_fast_dev_run(tmp_path, data_dir):
     assert "run folder:" in result.stdout
     output = result.stdout + result.stderr
     assert "GLOBAL_RANK: 0, MEMBER: 1/2" in output and "GLOBAL_RANK: 1, MEMBER: 2/2" in output  # 2 procs
+    assert output.count("trainable parameters of") == 1  # the model summary, once (rank zero)
+    assert "FLOPs" not in output and "Flops" not in output  # Lightning's "Total FLOPs: 0" meant nothing
 
 
 @pytest.mark.slow
@@ -414,7 +428,7 @@ def test_csv_and_many_loggers_get_every_scalar(make_cfg, tmp_path, logger, tenso
     with (tmp_path / "run" / "csv" / "metrics.csv").open() as handle:
         columns = set(next(csv.reader(handle)))
     assert {"val/acc", "test/acc", "attention/entropy", "attention/alignment_margin"} <= columns
-    assert (tmp_path / "run" / "tensorboard").is_dir() == tensorboard
+    assert bool(list((tmp_path / "run").glob("events.out.tfevents.*"))) == tensorboard
     assert (tmp_path / "run" / "report" / "attention_report.json").is_file()  # written whatever logs
 
 
