@@ -86,6 +86,14 @@ def swap_diagonal_attention(
     return out, weights
 
 
+def with_own_key(per_key: Tensor, own: Tensor) -> Tensor:
+    """per_key [B, H, T] (key j's value, for every row) and own [B|1, H, T] (row i's [MASK] value,
+    at key i) → [B, H, T, T]: what key j brings to row i."""
+    t = per_key.size(-1)
+    eye = torch.eye(t, dtype=torch.bool, device=per_key.device)
+    return torch.where(eye, own.unsqueeze(-1), per_key.unsqueeze(-2).expand(-1, -1, t, -1))
+
+
 def padding_to_attend_mask(key_padding_mask: Tensor | None) -> Tensor | None:
     """[B, T] True = padding  →  [B, 1, 1, T] True = may attend (broadcast over heads, queries)."""
     if key_padding_mask is None:
@@ -143,6 +151,11 @@ class SingleHeadAttention(nn.Module):
         out, weights = swap_diagonal_attention(q, k, v, k_diag, v_diag, mask, attn_bias, replace_weights)
         return out.squeeze(1), weights  # [B, T, d_head]
 
+    def contribution_norms(self, x: Tensor, x_mask: Tensor) -> Tensor:
+        """‖the value key j adds to the [MASK] at row i‖ before weighting: [B, 1, T, T] (Kobayashi
+        et al. 2020: effective attention is weight × this norm, renormalised per row)."""
+        return with_own_key(self.w_v(x).norm(dim=-1)[:, None], self.w_v(x_mask).norm(dim=-1)[:, None])
+
 
 class MultiHeadAttention(nn.Module):
     """H heads of size d_model / H side by side, concatenated and mixed by W_O."""
@@ -197,6 +210,17 @@ class MultiHeadAttention(nn.Module):
         out, weights = swap_diagonal_attention(q, k, v, k_diag, v_diag, mask, attn_bias, replace_weights)
         return self.w_o(self.merge_heads(out)), weights
 
+    def through_output(self, v: Tensor) -> Tensor:
+        """Each head's values through its own slice of W_O: [B, H, T, d_head] → [B, H, T, d_model]."""
+        w_o = self.w_o.weight.view(self.d_model, self.num_heads, self.d_head)  # [d_model, H, d_head]
+        return torch.einsum("bhtk,dhk->bhtd", v, w_o)
+
+    def contribution_norms(self, x: Tensor, x_mask: Tensor) -> Tensor:
+        """‖head h's value of key j through its slice of W_O‖ at the [MASK] of row i: [B, H, T, T]."""
+        per_key = self.through_output(self.split_heads(self.w_v(x))).norm(dim=-1)  # [B, H, T]
+        own = self.through_output(self.split_heads(self.w_v(x_mask))).norm(dim=-1)  # [1, H, T]
+        return with_own_key(per_key, own)
+
 
 def split_by_side(weights: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """weights [..., T, T] → (left of the query, the query itself [..., T, 1], right of it)."""
@@ -242,6 +266,17 @@ class DirectionalSingleHeadAttention(SingleHeadAttention):
                                              padding_to_attend_mask(key_padding_mask), attn_bias,
                                              replace_weights)
         return self.mix(weights, x, x_mask), weights
+
+    def contribution_norms(self, x: Tensor, x_mask: Tensor) -> Tensor:
+        """The value's norm by side: W_V⁻ left of the [MASK], W_V⁺ right, W_V at it: [B, 1, T, T]."""
+        left, right = (w(x).norm(dim=-1)[:, None, None, :]  # each [B, 1, 1, T]
+                       for w in (self.w_v_left, self.w_v_right))
+        t = x.size(1)
+        j, i = torch.arange(t, device=x.device), torch.arange(t, device=x.device)[:, None]
+        per_key = torch.where(j < i, left, right)  # [B, 1, T, T]: the key's side of each row
+        own = self.w_v(x_mask).norm(dim=-1)[:, None]  # [1, 1, T]
+        eye = torch.eye(t, dtype=torch.bool, device=x.device)
+        return torch.where(eye, own.unsqueeze(-1), per_key)
 
 
 class RelativePositionBias(nn.Module):

@@ -23,10 +23,14 @@ from attn_project.attention import (
     ReplaceWeights,
     SingleHeadAttention,
 )
+from attn_project.controls import GOLD, rule_scores
 from attn_project.embeddings import TokenAndPositionEmbedding
 from attn_project.errors import ConfigError
 
 INITS = ("default", "normal")
+# where the attention scores come from: the trained model (content), its trained controls (position,
+# uniform, offset) and oracles (gold_head, gold_neighbourhood: they read the gold tree)
+SCORES = ("content", "position", "uniform", "offset", *GOLD)
 
 
 def init_projections(attention: nn.Module, init: str) -> None:
@@ -38,6 +42,13 @@ def init_projections(attention: nn.Module, init: str) -> None:
             linear = getattr(attention, name)
             nn.init.normal_(linear.weight, 0.0, 1.0)
             nn.init.zeros_(linear.bias)
+
+
+def silence_queries(attention: nn.Module) -> None:
+    """W_Q fixed at zero: every Q·K score is 0, so only a bias (or nothing: uniform) ranks the keys."""
+    for parameter in attention.w_q.parameters():
+        nn.init.zeros_(parameter)
+        parameter.requires_grad_(False)
 
 
 @dataclass
@@ -66,6 +77,8 @@ class ModelConfig:
     embedding_std: float | None = None
     num_classes: int = 2
     class_names: list[str] | None = None  # the task's classes, in label order (from the data)
+    scores: str = "content"  # content: Q·K (+ relative bias) | position | uniform | offset | gold_*
+    fixed_offset: int | None = None  # scores=offset: the offset j − i attended (train.py: best on dev)
 
     def __post_init__(self) -> None:
         if self.d_model <= 0:
@@ -77,6 +90,10 @@ class ModelConfig:
                                              or len(self.class_names) != self.num_classes
                                              or not all(isinstance(n, str) for n in self.class_names)):
             raise ConfigError(f"class_names={self.class_names!r}: give num_classes={self.num_classes} names")
+        if self.scores not in SCORES:
+            raise ConfigError(f"scores={self.scores!r}: choose one of {SCORES}")
+        if self.scores == "offset" and not isinstance(self.fixed_offset, int):
+            raise ConfigError(f"fixed_offset={self.fixed_offset!r}: scores=offset needs an offset j - i")
         if self.directional_values and self.num_heads != 1:
             raise ConfigError("directional_values=true is a single-head design: set num_heads=1 "
                               "(several heads can keep sides apart on their own)")
@@ -106,7 +123,10 @@ class MaskedTokenClassifier(nn.Module):
             self.embed.token.weight[config.pad_id].zero_()
         self.attention = attention_layer(config)
         init_projections(self.attention, config.init)
-        self.relative_bias = RelativePositionBias(config.num_heads) if config.relative_bias else None
+        if config.scores != "content":  # a trained control: no Q·K, the scores are position alone
+            silence_queries(self.attention)
+        learned_bias = config.relative_bias or config.scores == "position"
+        self.relative_bias = RelativePositionBias(config.num_heads) if learned_bias else None
         self.residual = config.residual
         self.dropout = nn.Dropout(config.dropout)
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
@@ -139,24 +159,31 @@ class MaskedTokenClassifier(nn.Module):
             h = self.ff_norm(h + self.dropout(self.ff(h)))
         return h
 
-    def bias(self, length: int) -> Tensor | None:
-        """The relative-position bias [H, T, T], or None."""
+    def bias(self, length: int, heads: Tensor | None = None) -> Tensor | None:
+        """The score bias: the relative-position bias [H, T, T], a rule's [B|1, 1, T, T] (an offset,
+        the gold tree ``heads`` [B, T]: ``controls``), or None."""
+        if self.config.scores in ("offset", *GOLD):
+            return rule_scores(self.config.scores, length, self.config.fixed_offset, heads,
+                               self.classifier.weight.device)
         return None if self.relative_bias is None else self.relative_bias(length)
 
-    def bias_rows(self, length: int, positions: Tensor) -> Tensor | None:
-        """The bias of the query rows at ``positions`` [B]: [B, H, 1, T], or None."""
-        if self.relative_bias is None:
+    def bias_rows(self, length: int, positions: Tensor, heads: Tensor | None = None) -> Tensor | None:
+        """The bias of the query rows at ``positions`` [B]: [B, H|1, 1, T], or None."""
+        bias = self.bias(length, heads)
+        if bias is None:
             return None
-        rows = self.relative_bias(length)[:, positions]  # [H, B, T]
-        return rows.transpose(0, 1).unsqueeze(2)  # [B, H, 1, T]
+        bias = (bias if bias.dim() == 4 else bias.unsqueeze(0)).expand(len(positions), -1, -1, -1)
+        rows = torch.arange(len(positions), device=positions.device)
+        return bias[rows, :, positions].unsqueeze(2)  # [B, H|1, T] → [B, H|1, 1, T]
 
-    def forward(self, ids: Tensor, mask_positions: Tensor, need_weights: bool = True
-                ) -> tuple[Tensor, Tensor | None]:
+    def forward(self, ids: Tensor, mask_positions: Tensor, need_weights: bool = True,
+                heads: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """ids [B, T] with [MASK] at mask_positions [B] → (logits [B, C], weights [B, H, T, T]).
 
         Without ``need_weights`` only the [MASK]'s own row is computed: the classifier reads
         nothing else, and what follows attention acts position by position. (The directional
         head always computes every row: its values need the whole weight matrix split by side.)
+        ``heads`` [B, T]: the gold tree, read by the oracles (``scores=gold_*``) only.
         """
         x = self.embed_words(ids)  # [B, T, d]
         padding = ids.eq(self.pad_id)
@@ -164,23 +191,31 @@ class MaskedTokenClassifier(nn.Module):
         if not need_weights and self.attention.attends_from_query:
             x_mask = x[rows, mask_positions].unsqueeze(1)  # [B, 1, d]
             attended, _ = self.attention(x, padding, need_weights=False, query=x_mask,
-                                         attn_bias=self.bias_rows(ids.size(1), mask_positions))
+                                         attn_bias=self.bias_rows(ids.size(1), mask_positions, heads))
             return self.classifier(self.block(x_mask, attended)[:, 0]), None  # [B, C]
         attended, weights = self.attention(x, padding, need_weights=need_weights,
-                                           attn_bias=self.bias(ids.size(1)))
+                                           attn_bias=self.bias(ids.size(1), heads))
         h = self.block(x, attended)  # [B, T, d]
         return self.classifier(h[rows, mask_positions]), weights  # [B, C]
 
-    def forward_all_masks(self, ids: Tensor, replace_weights: ReplaceWeights | None = None
-                          ) -> tuple[Tensor, Tensor]:
+    def contribution_norms(self, ids: Tensor) -> Tensor:
+        """ids [B, T] → [B, H, T, T]: the norm of what key j adds to the [MASK] at row i (before the
+        attention weight; several heads: through W_O), as ``forward_all_masks`` mixes it."""
+        x = self.embed_words(ids)  # [B, T, d]
+        x_mask = self.embed.masked(self.mask_id, ids.size(1)).unsqueeze(0)  # [1, T, d]
+        return self.attention.contribution_norms(x, x_mask)
+
+    def forward_all_masks(self, ids: Tensor, replace_weights: ReplaceWeights | None = None,
+                          heads: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """ids [B, T] unmasked → (logits [B, T, C] of "token t masked", mask map [B, H, T, T]).
         ``replace_weights`` (weights → weights) swaps the mask map's rows before the values are
-        mixed: the classifier then reads what another attention would give it (interventions)."""
+        mixed: the classifier then reads what another attention would give it (interventions).
+        ``heads`` [B, T]: the gold tree, read by the oracles (``scores=gold_*``) only."""
         x = self.embed_words(ids)  # [B, T, d]
         # the same for every sentence: [1, T, d], broadcast against the batch (projected once)
         x_mask = self.embed.masked(self.mask_id, ids.size(1)).unsqueeze(0)
         attended, weights = self.attention.forward_mask_rows(x, x_mask, ids.eq(self.pad_id),
-                                                             attn_bias=self.bias(ids.size(1)),
+                                                             attn_bias=self.bias(ids.size(1), heads),
                                                              replace_weights=replace_weights)
         h = self.block(x_mask, attended)  # [B, T, d]: row t = the [MASK]'s vector at t
         return self.classifier(h), weights

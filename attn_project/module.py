@@ -71,9 +71,10 @@ class MaskedTokenModule(L.LightningModule):
     def classify_targets(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor | None]:
         """→ (logits [N, C], labels [N], mask maps [B, H, T, T] or None with ``mask_pos``)."""
         if "mask_pos" in batch:
-            logits, _ = self.model(batch["ids"], batch["mask_pos"], need_weights=False)
+            logits, _ = self.model(batch["ids"], batch["mask_pos"], need_weights=False,
+                                   heads=batch.get("heads"))
             return logits, batch["labels"], None
-        logits, mask_maps = self.model.forward_all_masks(batch["ids"])  # [B, T, C]
+        logits, mask_maps = self.model.forward_all_masks(batch["ids"], heads=batch.get("heads"))  # [B, T, C]
         is_target = batch["labels"] != IGNORE
         return logits[is_target], batch["labels"][is_target], mask_maps  # [N, 2], [N]
 

@@ -20,6 +20,8 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Prog
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from attn_project.analysis.mask_maps import analyse_split
+from attn_project.analysis.position import best_offset
 from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
 from attn_project.checkpoint import check_fits, read_checkpoint
 from attn_project.configs import plain
@@ -29,7 +31,7 @@ from attn_project.data.files import atomic_write_text
 from attn_project.data.tokenizer import tokenizer_to_json
 from attn_project.errors import ConfigError, root_message
 from attn_project.hparams import RUN_METRICS, hparam_metrics, hparams_of, log_hparams
-from attn_project.model import ModelConfig
+from attn_project.model import MaskedTokenClassifier, ModelConfig
 from attn_project.module import MaskedTokenModule
 from attn_project.threads import parallel_jobs, set_threads
 
@@ -75,12 +77,24 @@ def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModul
     unknown = sorted(set(model) - {f.name for f in dataclasses.fields(ModelConfig)})
     if unknown:
         raise ConfigError(f"model.{unknown[0]}: not a model setting; see conf/model/single_head.yaml")
+    if model.get("scores") == "offset" and model.get("fixed_offset") is None:
+        model["fixed_offset"] = best_dev_offset(dm, bool(cfg.analysis.punct_edges))
+        log.info("model.scores=offset: all attention on the word at offset %+d (best on dev)",
+                 model["fixed_offset"])
     try:
         return MaskedTokenModule(model=model, optimizer=plain(cfg.optimizer),
                                  scheduler=plain(cfg.scheduler) if cfg.get("scheduler") else None,
                                  compile=compile_model)
     except ConfigError as err:
         raise ConfigError(config_keys(str(err))) from err
+
+
+def best_dev_offset(dm: MaskedTokenDataModule, punct_edges: bool) -> int:
+    """The fixed offset most often a gold link on the dev split, as the report defines it."""
+    any_model = MaskedTokenClassifier(ModelConfig(vocab_size=dm.vocab_size, max_len=dm.settings.max_len,
+                                                  mask_id=dm.mask_id, pad_id=dm.pad_id))
+    rows = analyse_split(any_model, dm.tensors["dev"], punct_edges=punct_edges)  # gold links: any model
+    return best_offset(rows)
 
 
 def config_keys(message: str) -> str:

@@ -51,9 +51,9 @@ def test_every_rule_matches_one_masked_pass_per_position(options, rule):
     torch.manual_seed(0)
     model = MaskedTokenClassifier(ModelConfig(vocab_size=20, d_model=16, **options)).eval()
     split = toy_split()
-    rules = {"uniform": iv.uniform, "self": iv.self_rows, "offset-1": iv.at_offset(-1),
-             "offset+2": iv.at_offset(2), "gold_head": iv.gold_head,
-             "gold_neighbourhood": iv.gold_neighbourhood}
+    rules = {"uniform": iv.fixed("uniform"), "self": iv.fixed("self"), "offset-1": iv.fixed("offset", -1),
+             "offset+2": iv.fixed("offset", 2), "gold_head": iv.fixed("gold_head"),
+             "gold_neighbourhood": iv.fixed("gold_neighbourhood")}
     batch = SentenceBatches(split)[list(range(len(split)))]
     batch["heads"] = split.heads[:, : batch["ids"].size(1)]
     seen = {}
@@ -78,12 +78,13 @@ def test_rules_put_weight_where_they_say():
     batch = SentenceBatches(split)[[0]]
     batch["heads"] = split.heads[:1, :5]
     weights = torch.full((1, 1, 5, 5), 0.2)
-    assert iv.gold_head(weights, batch)[0, 0].argmax(-1).tolist() == [1, 1, 1, 4, 1]  # the root: itself
-    assert iv.at_offset(-1)(weights, batch)[0, 0].argmax(-1).tolist() == [0, 0, 1, 2, 3]  # edge: itself
-    neighbourhood = iv.gold_neighbourhood(weights, batch)[0, 0]
+    assert iv.fixed("gold_head")(weights, batch)[0, 0].argmax(-1).tolist() == [1, 1, 1, 4, 1]  # root: itself
+    assert iv.fixed("offset", -1)(weights, batch)[0, 0].argmax(-1).tolist() == [0, 0, 1, 2, 3]  # edge: itself
+    neighbourhood = iv.fixed("gold_neighbourhood")(weights, batch)[0, 0]
     assert neighbourhood[1].nonzero().flatten().tolist() == [0, 2, 4]  # the root's dependents
     assert neighbourhood[3].nonzero().flatten().tolist() == [4]  # its head (it has no dependents)
-    torch.testing.assert_close(iv.uniform(weights, batch)[0, 0], torch.full((5, 5), 0.2))
+    torch.testing.assert_close(iv.fixed("uniform")(weights, batch)[0, 0], torch.full((5, 5), 0.2))
+    assert ((iv.fixed("gold_head")(weights, batch)[0, 0] == 1).sum(-1) == 1).all()  # one-hot, exactly
 
 
 def test_uniform_reads_the_mean_of_the_values():
@@ -95,7 +96,7 @@ def test_uniform_reads_the_mean_of_the_values():
     x_mask = model.embed.masked(model.mask_id, 5)[None]
     batch = {"ids": ids, "lengths": split.lengths[:1]}
     with torch.no_grad():
-        out, _ = model.attention.forward_mask_rows(x, x_mask, replace_weights=lambda w: iv.uniform(w, batch))
+        out, _ = model.attention.forward_mask_rows(x, x_mask, replace_weights=lambda w: iv.fixed("uniform")(w, batch))
         v = model.attention.w_v(x)[0]  # [T, d]
         for i in range(5):
             values = torch.cat([v[:i], model.attention.w_v(x_mask)[0, i:i + 1], v[i + 1:]])

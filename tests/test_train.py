@@ -27,6 +27,7 @@ from attn_project.train import build_module, build_trainer, train
 TINY = ["trainer.max_epochs=1", "++trainer.limit_train_batches=4", "++trainer.limit_val_batches=2",
         "++trainer.limit_test_batches=2", "callbacks.progress_bar=null"]
 EXPERIMENTS = ["single_head", "multi_head", "ud_single_head", "ud_multi_head"]  # each also run (fdr)
+CONTROLS = ("position", "uniform", "offset", "gold_head", "gold_neighbourhood")  # model.scores
 ALL_EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
 
 
@@ -51,8 +52,11 @@ def test_experiment_composes_and_instantiates(make_cfg, name):
     assert isinstance(model, MaskedTokenClassifier)
     assert model.num_heads == (4 if "multi" in name else 1)
     assert model.config.directional_values == ("directional" in name)
-    assert (model.relative_bias is not None) == cfg.model.relative_bias
-    assert cfg.model.relative_bias == ("relative" in name or name == "ud_single_head")  # the treebank default
+    control = next((c for c in CONTROLS if name.endswith(f"_{c}")), "content")
+    assert model.config.scores == control  # a trained control's experiment fixes its attention
+    assert (model.relative_bias is not None) == (cfg.model.relative_bias or control == "position")
+    base = name.removesuffix(f"_{control}")
+    assert cfg.model.relative_bias == ("relative" in name or base == "ud_single_head")  # the treebank default
     assert dm.settings.corpus == ("ud" if name.startswith("ud_") else "default")
     trainer = hydra.utils.instantiate(cfg.trainer)
     assert trainer.max_epochs == 2

@@ -3,7 +3,8 @@ time and read the accuracy (``interventions`` in the report).
 
 With one attention layer the classifier reads Σ_j α_ij v_j at the [MASK] i, so swapping the row
 α_i for another is exact and cheap: one pass over the test split per rule, in the one-pass
-mask-map path (``forward_all_masks(replace_weights=…)``). The rules (every head at once):
+mask-map path (``forward_all_masks(replace_weights=…)``). The rules (every head at once; the
+fixed ones are ``attn_project.controls``' rules, as the trained controls use them):
 
 - ``learned``: the model's own row — a built-in check, its accuracy is ``test.acc``;
 - ``uniform``: equal weight on the sentence's words (the [MASK]'s own position included);
@@ -12,6 +13,8 @@ mask-map path (``forward_all_masks(replace_weights=…)``). The rules (every hea
   the **dev** split; where that word is off the sentence, on the [MASK] itself;
 - ``gold_head``: all weight on the gold head; the root, which has none, on itself;
 - ``gold_neighbourhood``: equal weight on the gold head and dependents (the root: its dependents);
+- ``untrained``: the untrained model's rows (its weights at fit start), with the trained values
+  and classifier (left out where the run kept no untrained weights: eval of an older checkpoint);
 - with 2–16 heads, ``uniform_head<h>``: head h alone made uniform (which head carries the task;
   one pass per head, so more heads leave these out).
 
@@ -26,11 +29,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from torch import Tensor
 
-from attn_project.analysis.mask_maps import Rule, mask_map_batches
+from attn_project.analysis.mask_maps import Rule, evaluating, mask_map_batches
 from attn_project.analysis.significance import Bootstrap, classification
+from attn_project.controls import rule_rows
 from attn_project.data.batches import SplitTensors
 from attn_project.data.labels import IGNORE
 
@@ -40,55 +43,22 @@ if TYPE_CHECKING:
 MAX_HEADS_ONE_BY_ONE = 16  # one pass over the test split per head: beyond this, per-head rows are left out
 
 
-def real_words(batch: dict) -> Tensor:
-    """[B, 1, 1, T]: True where a key is a word of the sentence (not padding)."""
-    t = batch["ids"].size(1)
-    return (torch.arange(t)[None, :] < batch["lengths"][:, None])[:, None, None, :]
+def fixed(rule: str, offset: int | None = None) -> Rule:
+    """Every head's rows replaced by ``controls`` rule ``rule`` (the same rows a trained control uses)."""
+    def rows(weights: Tensor, batch: dict) -> Tensor:
+        return rule_rows(rule, batch["lengths"], weights.size(-1), weights.size(1), offset,
+                         batch.get("heads")).to(weights)
+    return rows
 
 
-def one_hot_rows(weights: Tensor, columns: Tensor) -> Tensor:
-    """Rows of zeros with a one at ``columns`` [B, T] (the same for every head): [B, H, T, T]."""
-    out = torch.zeros_like(weights)
-    return out.scatter_(-1, columns[:, None, :, None].expand(-1, weights.size(1), -1, 1), 1.0)
-
-
-def uniform(weights: Tensor, batch: dict) -> Tensor:
-    words = real_words(batch).to(weights.dtype).expand_as(weights)  # [B, H, T, T]
-    return words / words.sum(-1, keepdim=True)
-
-
-def own_positions(weights: Tensor) -> Tensor:
-    """[B, T]: each row's own position i (where the [MASK] is)."""
-    return torch.arange(weights.size(-1)).expand(weights.size(0), -1)
-
-
-def self_rows(weights: Tensor, batch: dict) -> Tensor:
-    return one_hot_rows(weights, own_positions(weights))
-
-
-def at_offset(offset: int) -> Rule:
-    def rule(weights: Tensor, batch: dict) -> Tensor:
-        positions = own_positions(weights)
-        target = positions + offset
-        inside = (target >= 0) & (target < batch["lengths"][:, None])
-        return one_hot_rows(weights, torch.where(inside, target, positions))
-    return rule
-
-
-def gold_head(weights: Tensor, batch: dict) -> Tensor:
-    heads = batch["heads"]
-    return one_hot_rows(weights, torch.where(heads >= 0, heads, own_positions(weights)))
-
-
-def gold_neighbourhood(weights: Tensor, batch: dict) -> Tensor:
-    heads, t = batch["heads"], weights.size(-1)
-    j = torch.arange(t)
-    links = (heads[:, :, None] == j) | (heads[:, None, :] == j[None, :, None])  # [B, T, T]: head or dependent
-    links = links & real_words(batch)[:, 0]
-    lonely = ~links.any(-1, keepdim=True)  # a one-word sentence: itself
-    links = links | (lonely & torch.eye(t, dtype=torch.bool))
-    rows = links.to(weights.dtype)[:, None].expand_as(weights)
-    return rows / rows.sum(-1, keepdim=True)
+def untrained_rows(untrained: MaskedTokenClassifier) -> Rule:
+    """The untrained model's rows (its weights as they were at fit start) for the same sentences."""
+    def rows(weights: Tensor, batch: dict) -> Tensor:
+        with evaluating(untrained):
+            _, before = untrained.forward_all_masks(batch["ids"].to(weights.device),
+                                                    heads=batch["heads"].to(weights.device))
+        return before.to(weights)
+    return rows
 
 
 def one_head(rule: Rule, head: int) -> Rule:
@@ -113,21 +83,26 @@ def predictions(model: MaskedTokenClassifier, split: SplitTensors, rule: Rule | 
     return np.concatenate(sentences), np.concatenate(predicted), np.concatenate(labels)
 
 
-def rules(num_heads: int, best_offset: int) -> dict[str, Rule | None]:
-    out: dict[str, Rule | None] = {"learned": None, "uniform": uniform, "best_offset": at_offset(best_offset),
-                                   "gold_head": gold_head, "gold_neighbourhood": gold_neighbourhood,
-                                   "self": self_rows}
+def rules(num_heads: int, best_offset: int, untrained: MaskedTokenClassifier | None = None
+          ) -> dict[str, Rule | None]:
+    out: dict[str, Rule | None] = {"learned": None, "uniform": fixed("uniform"),
+                                   "best_offset": fixed("offset", best_offset)}
+    out |= {name: fixed(name) for name in ("gold_head", "gold_neighbourhood", "self")}
+    if untrained is not None:
+        out["untrained"] = untrained_rows(untrained)
     if 1 < num_heads <= MAX_HEADS_ONE_BY_ONE:
-        out |= {f"uniform_head{h}": one_head(uniform, h) for h in range(num_heads)}
+        out |= {f"uniform_head{h}": one_head(fixed("uniform"), h) for h in range(num_heads)}
     return out
 
 
 def interventions(model: MaskedTokenClassifier, test: SplitTensors, best_offset: int,
-                  class_names: list[str], resamples: int = 1000, seed: int = 0) -> dict:
-    """{rule: acc, balanced_acc, macro_f1 (with intervals), delta and delta_ci95 against learned}."""
+                  class_names: list[str], resamples: int = 1000, seed: int = 0,
+                  untrained: MaskedTokenClassifier | None = None) -> dict:
+    """{rule: acc, balanced_acc, macro_f1 (with intervals), delta and delta_ci95 against learned};
+    ``untrained``: the model as it was at fit start (the ``untrained`` rule; left out without it)."""
     out: dict[str, dict] = {}
     learned_hits = boot = None
-    for name, rule in rules(model.num_heads, best_offset).items():
+    for name, rule in rules(model.num_heads, best_offset, untrained).items():
         sentence, predicted, label = predictions(model, test, rule)
         boot = boot or Bootstrap(sentence, resamples, seed)
         scores = classification(predicted, label, boot, class_names)

@@ -36,11 +36,19 @@ def bound(rule: Rule, batch: dict) -> Callable[[Tensor], Tensor]:
     return lambda weights: rule(weights, batch)
 
 
+def effective_rows(weights: Tensor, norms: Tensor) -> Tensor:
+    """Norm-based effective attention (Kobayashi et al. 2020): weight × ‖what the key brings‖,
+    renormalised per row; [B, H, T, T] (a row of zeros stays zeros)."""
+    scaled = weights * norms
+    return scaled / scaled.sum(-1, keepdim=True).clamp_min(torch.finfo(scaled.dtype).tiny)
+
+
 def mask_map_batches(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
                      indices: list[int] | None = None, batch_size: int = 256,
-                     rule: Rule | None = None) -> Iterator[dict[str, Tensor]]:
+                     rule: Rule | None = None, effective: bool = False) -> Iterator[dict[str, Tensor]]:
     """Mask maps of whole sentences, batch by batch, with the gold syntax needed to score them;
-    with ``rule``, the classifier reads the rows the rule gives instead (``interventions``)."""
+    with ``rule``, the classifier reads the rows the rule gives instead (``interventions``); with
+    ``effective``, the maps are the effective attention (``effective_rows``), the logits unchanged."""
     dataset = SentenceBatches(split_tensors)
     indices = list(range(len(split_tensors))) if indices is None else list(indices)
     order = sorted(indices, key=lambda i: int(split_tensors.lengths[i]))  # little padding
@@ -50,7 +58,11 @@ def mask_map_batches(classifier: MaskedTokenClassifier, split_tensors: SplitTens
             batch = dataset[order[start: start + batch_size]]
             batch |= gold_syntax(split_tensors, batch["index"], batch["ids"].size(1))
             replace = None if rule is None else bound(rule, batch)
-            logits, weights = classifier.forward_all_masks(batch["ids"].to(device), replace_weights=replace)
+            ids = batch["ids"].to(device)
+            logits, weights = classifier.forward_all_masks(ids, replace_weights=replace,
+                                                           heads=batch["heads"].to(device))
+            if effective:
+                weights = effective_rows(weights, classifier.contribution_norms(ids))
             yield {"weights": weights.float().cpu(), "logits": logits.float().cpu(),
                    "lengths": batch["lengths"], "labels": batch["labels"], "index": batch["index"],
                    "heads": batch["heads"], "rels": batch["rels"], "punct": batch["punct"]}
@@ -64,9 +76,10 @@ def gold_syntax(split_tensors: SplitTensors, index: Tensor, width: int) -> dict[
 
 def analyse_split(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
                   indices: list[int] | None = None,
-                  punct_edges: bool = False) -> RowScores:
-    """Per-row scores of the mask maps of ``indices`` (default: the whole split)."""
-    return collect(mask_map_batches(classifier, split_tensors, indices), punct_edges)
+                  punct_edges: bool = False, effective: bool = False) -> RowScores:
+    """Per-row scores of the mask maps of ``indices`` (default: the whole split); ``effective``:
+    of the effective attention instead of the weights."""
+    return collect(mask_map_batches(classifier, split_tensors, indices, effective=effective), punct_edges)
 
 
 def sentence_ids(split_tensors: SplitTensors, index: int) -> Tensor:
@@ -74,20 +87,32 @@ def sentence_ids(split_tensors: SplitTensors, index: int) -> Tensor:
     return split_tensors.ids[index, : int(split_tensors.lengths[index])]
 
 
-def mask_map(classifier: MaskedTokenClassifier, ids: Tensor) -> Tensor:
-    """The mask map of one sentence ids [T]: [H, T, T] (row i = what the [MASK] at i attends to)."""
+def mask_map(classifier: MaskedTokenClassifier, ids: Tensor, heads: Tensor | None = None) -> Tensor:
+    """The mask map of one sentence ids [T]: [H, T, T] (row i = what the [MASK] at i attends to);
+    ``heads`` [T]: its gold tree (read by the oracles only)."""
     device = next(classifier.parameters()).device
     with evaluating(classifier):
-        _, weights = classifier.forward_all_masks(ids.to(device)[None])
+        _, weights = classifier.forward_all_masks(ids.to(device)[None], heads=batched(heads, device))
     return weights[0].float().cpu()
 
 
-def sample_attention(classifier: MaskedTokenClassifier, ids: Tensor, mask_id: int, position: int
-                     ) -> tuple[Tensor, Tensor]:
+def batched(heads: Tensor | None, device: torch.device) -> Tensor | None:
+    """One sentence's gold heads [T] → [1, T] on ``device`` (None stays None)."""
+    return None if heads is None else heads.to(device)[None]
+
+
+def sentence_heads(split_tensors: SplitTensors, index: int) -> Tensor:
+    """The gold heads [T] of one sentence of a split, without padding."""
+    return split_tensors.heads[index, : int(split_tensors.lengths[index])]
+
+
+def sample_attention(classifier: MaskedTokenClassifier, ids: Tensor, mask_id: int, position: int,
+                     heads: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """For one sentence ids [T]: (mask map [H, T, T], attention of the input masked at position)."""
     device = next(classifier.parameters()).device
     masked = ids.to(device).clone()
     masked[position] = mask_id
     with evaluating(classifier):
-        _, raw = classifier(masked[None], torch.tensor([position], device=device))
-    return mask_map(classifier, ids), raw[0].float().cpu()
+        _, raw = classifier(masked[None], torch.tensor([position], device=device),
+                            heads=batched(heads, device))
+    return mask_map(classifier, ids, heads), raw[0].float().cpu()

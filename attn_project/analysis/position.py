@@ -19,6 +19,12 @@ def offset_alignment(rows: RowScores) -> dict[int, float]:
     return {o: float(counts[o - low] / len(rows.sentence)) for o in range(low, high + 1) if o != 0}
 
 
+def best_offset(rows: RowScores) -> int:
+    """The fixed offset whose word is most often a gold link of the row (ties: the first)."""
+    alignment = offset_alignment(rows)
+    return max(alignment, key=lambda offset: alignment[offset])
+
+
 def offset_hits(rows: RowScores, offset: int) -> np.ndarray:
     """[N]: the word at ``offset`` is one of the row's gold links."""
     hits = np.zeros(len(rows.sentence), dtype=bool)

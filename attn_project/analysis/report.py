@@ -7,6 +7,7 @@ the same rows and builds the numbers (``report_numbers``), the text and the figu
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,9 +19,9 @@ from matplotlib.figure import Figure
 from attn_project.analysis import plots
 from attn_project.analysis.baselines import cached_task_baselines, every_word_splits
 from attn_project.analysis.interventions import interventions
-from attn_project.analysis.mask_maps import analyse_split, mask_map, sentence_ids
-from attn_project.analysis.position import offset_alignment
-from attn_project.analysis.report_numbers import build_report, clean
+from attn_project.analysis.mask_maps import analyse_split, mask_map, sentence_heads, sentence_ids
+from attn_project.analysis.position import best_offset
+from attn_project.analysis.report_numbers import build_report, clean, effective_block
 from attn_project.analysis.rows import RowScores
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 MIN_ROWS = 20  # relations with fewer rows are kept in the JSON but left out of the tables
 SKEWED = 0.7  # a majority share from which accuracy alone misleads
+
+log = logging.getLogger(__name__)
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -112,6 +115,7 @@ def markdown(report: dict) -> str:
         "",
         verdict(report),
         "",
+        *effective_lines(report),
     ]
     if heads > 1:
         ph = after["per_head"]
@@ -136,6 +140,29 @@ def markdown(report: dict) -> str:
                          + (f" {r['best_head']} → {fmt(r['best_head_after'])} |" if heads > 1 else ""))
         lines.append("")
     return "\n".join(lines)
+
+
+def effective_lines(report: dict) -> list[str]:
+    """Weights vs effective attention (norm-based), side by side (empty without the block)."""
+    effective = report.get("effective")
+    if not effective:
+        return []
+
+    def beating(block: dict) -> str:
+        verdicts = [r["beats_position"] for key in ("per_relation", "per_relation_to_dependent")
+                    for r in block[key].values() if r["beats_position"] is not None]
+        return f"{sum(verdicts)} of {len(verdicts)}"
+
+    rows = [(name, block["after"], block["alignment_margin"], block["best_offset"], beating(block))
+            for name, block in (("weights", report), ("effective", effective))]
+    return ["## Weights vs effective attention (‖α v‖, Kobayashi et al. 2020)", "",
+            "| trained maps | entropy / log T | dependency alignment | margin over best offset | "
+            "best offset | relations beating position |", "|---|---|---|---|---|---|",
+            *(f"| {name} | {with_ci(a, 'entropy')} | {with_ci(a, 'dep_alignment')} | {with_ci(m, 'mean')} | "
+              f"{b['offset']} ({fmt(b['dep_alignment'])}) | {n} |" for name, a, m, b, n in rows),
+            "", "Effective attention weighs each word by the norm of what it brings to the [MASK] "
+                "(several heads: through W_O); both rows score the same test rows. Verdicts per relation "
+                "of the effective maps: `effective.per_relation*` in the JSON.", ""]
 
 
 def excludes_zero(ci: list[float] | None) -> int:
@@ -223,32 +250,72 @@ def write_report(folder: Path, report: dict, figures: dict) -> dict[str, Path]:
 
 # ── assembling the report of one run ─────────────────────────────────────────────────────
 SNAPSHOT_TYPES = {"rows": dict, "samples": list, "baselines": dict, "seconds": float}
+OPTIONAL_SNAPSHOT = {"untrained_state": dict}  # the model's weights at fit start (the untrained rule)
 
 
 def untrained_snapshot(model: MaskedTokenClassifier, dm: MaskedTokenDataModule,
                        punct_edges: bool = False) -> dict:
     """What the report compares with, taken at fit start: the test split's rows, the sample
-    sentences' mask maps, the task baselines, and how long it took."""
-    start = time.perf_counter()
+    sentences' mask maps, the task baselines, the untrained weights, and how long it took."""
+    start, test = time.perf_counter(), dm.tensors["test"]
     return {
         "rows": analyse_split(model, dm.tensors["test"], punct_edges=punct_edges).to_state(),
-        "samples": [mask_map(model, sentence_ids(dm.tensors["test"], i)) for i in dm.sample_indices("test")],
+        "samples": [mask_map(model, sentence_ids(test, i), sentence_heads(test, i))
+                    for i in dm.sample_indices("test")],
         "baselines": cached_task_baselines(*every_word_splits(dm), dm.settings.cache_dir),
+        "untrained_state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "seconds": time.perf_counter() - start,
     }
 
 
 def valid_snapshot(before: object) -> bool:
     """True when ``before`` has the keys and types ``untrained_snapshot`` gives (checkpoint input)."""
-    if not (isinstance(before, dict) and set(before) == set(SNAPSHOT_TYPES)
-            and all(isinstance(before[k], t) for k, t in SNAPSHOT_TYPES.items())
-            and all(isinstance(p, torch.Tensor) and p.dim() == 3 for p in before["samples"])):
+    types = SNAPSHOT_TYPES | {k: t for k, t in OPTIONAL_SNAPSHOT.items() if k in before}
+    if not (isinstance(before, dict) and set(before) == set(types)
+            and all(isinstance(before[k], t) for k, t in types.items())
+            and all(isinstance(p, torch.Tensor) and p.dim() == 3 for p in before["samples"])
+            and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                    for k, v in before.get("untrained_state", {}).items())):
         return False
     try:
         RowScores.from_state(before["rows"])
     except (TypeError, KeyError, AttributeError):
         return False
     return True
+
+
+def untrained_model(model: MaskedTokenClassifier, before: dict) -> MaskedTokenClassifier | None:
+    """The model with the weights it had at fit start, or None where the snapshot kept none (or
+    they do not fit this model)."""
+    state = before.get("untrained_state")
+    if not state:
+        return None
+    from attn_project.model import MaskedTokenClassifier
+
+    untrained = MaskedTokenClassifier(model.config).to(next(model.parameters()).device)
+    try:
+        untrained.load_state_dict(state)
+    except RuntimeError:
+        log.warning("the report's untrained weights do not fit this model: the untrained intervention "
+                    "is left out")
+        return None
+    return untrained
+
+
+def effective_attention(model: MaskedTokenClassifier, untrained_weights: MaskedTokenClassifier | None,
+                        dm: MaskedTokenDataModule, untrained_rows: RowScores, punct_edges: bool,
+                        resamples: int) -> dict:
+    """The ``effective`` block: the report's attention numbers on the norm-based effective attention
+    (compared with the untrained model's effective attention, or its weights where the run kept no
+    untrained weights: ``effective.before_is``)."""
+    test = dm.tensors["test"]
+    after = analyse_split(model, test, punct_edges=punct_edges, effective=True)
+    dev = (analyse_split(model, dm.tensors["dev"], punct_edges=punct_edges, effective=True)
+           if model.num_heads > 1 else None)
+    before = (untrained_rows if untrained_weights is None else
+              analyse_split(untrained_weights, test, punct_edges=punct_edges, effective=True))
+    block = effective_block(before, after, dev, dm.relations, resamples, seed=dm.settings.seed)
+    return {"before_is": "weights" if untrained_weights is None else "effective", **block}
 
 
 def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, before: dict, run: dict,
@@ -267,15 +334,18 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     report = build_report(untrained, after, dev, dm.relations, before["baselines"], run, punct_edges,
                           resamples, seed=dm.settings.seed, class_names=list(dm.task.classes))
     dev_rows = dev or analyse_split(model, dm.tensors["dev"], punct_edges=punct_edges)
-    dev_offsets = offset_alignment(dev_rows)
-    best_dev_offset = max(dev_offsets, key=lambda offset: dev_offsets[offset])
+    best_dev_offset = best_offset(dev_rows)
+    untrained_weights = untrained_model(model, before)
     report["interventions"] = clean(interventions(model, dm.tensors["test"], best_dev_offset,
-                                                  list(dm.task.classes), resamples, seed=dm.settings.seed))
+                                                  list(dm.task.classes), resamples, seed=dm.settings.seed,
+                                                  untrained=untrained_weights))
+    report["effective"] = effective_attention(model, untrained_weights, dm, untrained, punct_edges, resamples)
     figures = {"entropy_histogram": entropy_histogram(np.nanmean(untrained.entropy, 1),
                                                       np.nanmean(after.entropy, 1)),
                "per_relation": relation_bars(report)}
     for k, index in enumerate(dm.sample_indices("test")):
-        after_map = mask_map(model, sentence_ids(dm.tensors["test"], index))  # [H, T, T]
+        after_map = mask_map(model, sentence_ids(dm.tensors["test"], index),
+                             sentence_heads(dm.tensors["test"], index))  # [H, T, T]
         figures[f"before_after_sample{k}"] = plots.before_after_figure(
             before["samples"][k].mean(0), after_map.mean(0), dm.tokens_of("test", index),
             f"Mask map of test sample {k}: row i = what the [MASK] at i attends to"

@@ -16,6 +16,7 @@ from typing import cast
 import numpy as np
 
 from attn_project.analysis.position import (
+    best_offset,
     best_relation_offset,
     model_hits,
     offset_alignment,
@@ -120,11 +121,7 @@ def build_report(before: RowScores, after: RowScores, dev: RowScores | None, rel
     if len(before.sentence) != len(after.sentence) or (before.sentence != after.sentence).any():
         raise ValueError("the before and after rows must be the same rows of the same split")
     boot = Bootstrap(after.sentence, resamples, seed)
-    offsets = offset_alignment(after)
-    best = max(offsets, key=lambda offset: offsets[offset])
-    best_hits = offset_hits(after, best)
     entropy_change = np.nanmean(after.entropy, 1) - np.nanmean(before.entropy, 1)
-    margin = np.nanmean(after.aligned.astype(float), 1) - best_hits
     valid = np.isfinite(entropy_change)
     sentence, predicted, label = after.classified()  # every target, one-word sentences included
     return cast(dict, clean({
@@ -135,11 +132,32 @@ def build_report(before: RowScores, after: RowScores, dev: RowScores | None, rel
         "test": classification(predicted, label, Bootstrap(sentence, resamples, seed), class_names),
         "baselines": baselines,
         "before": attention_summary(before, boot),
-        "after": attention_summary(after, boot),
         "entropy_change": dict(zip(("mean", "mean_ci95"), boot.mean(np.nan_to_num(entropy_change), valid))),
+        **attention_block(before, after, dev, boot, relations),
+    }))
+
+
+def attention_block(before: RowScores, after: RowScores, dev: RowScores | None, boot: Bootstrap,
+                    relations: list[str]) -> dict:
+    """Where the trained maps look: ``after``, ``alignment_margin``, ``offset_baselines``,
+    ``best_offset`` and both per-relation tables (of the weights, or of the effective attention)."""
+    offsets = offset_alignment(after)
+    best = best_offset(after)
+    best_hits = offset_hits(after, best)
+    margin = np.nanmean(after.aligned.astype(float), 1) - best_hits
+    return {
+        "after": attention_summary(after, boot),
         "alignment_margin": dict(zip(("mean", "mean_ci95"), boot.mean(margin))),
         "offset_baselines": {f"{o:+d}": {"dep_alignment": v} for o, v in offsets.items()},
         "best_offset": {"offset": f"{best:+d}", **dict(zip(("dep_alignment", "dep_alignment_ci95"),
                                                            boot.mean(best_hits.astype(float))))},
         **relation_tables(before, after, dev, boot, relations),
-    }))
+    }
+
+
+def effective_block(before: RowScores, after: RowScores, dev: RowScores | None, relations: list[str],
+                    resamples: int, seed: int = 0) -> dict:
+    """The report's ``effective`` block: ``attention_block`` of the effective attention (the same
+    rows and bootstrap resamples as the weights')."""
+    return cast(dict, clean(attention_block(before, after, dev, Bootstrap(after.sentence, resamples, seed),
+                                            relations)))

@@ -42,8 +42,11 @@ REPORT_METRICS = {
     "self_share/before": ("before", "self_share"), "self_share/after": ("after", "self_share"),
     "best_offset": ("best_offset", "dep_alignment"),
     "alignment_margin": ("alignment_margin", "mean"), "entropy_change": ("entropy_change", "mean"),
+    "effective/entropy": ("effective", "after", "entropy"),
+    "effective/dep_alignment": ("effective", "after", "dep_alignment"),
+    "effective/alignment_margin": ("effective", "alignment_margin", "mean"),
 }
-INTERVENTIONS = ("uniform", "best_offset", "gold_head", "gold_neighbourhood", "self")
+INTERVENTIONS = ("uniform", "best_offset", "gold_head", "gold_neighbourhood", "self", "untrained")
 REPORT_METRICS |= {f"intervention/{rule}/{value}": ("interventions", rule, value)
                    for rule in INTERVENTIONS for value in ("acc", "delta")}
 PLUMBING = ("paths.", "hydra.", "ckpt_path", "seed")  # overrides that never make a setting

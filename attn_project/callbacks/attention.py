@@ -12,7 +12,13 @@ from lightning.pytorch.trainer.states import RunningStage
 from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
 
-from attn_project.analysis.mask_maps import analyse_split, gold_syntax, sample_attention, sentence_ids
+from attn_project.analysis.mask_maps import (
+    analyse_split,
+    gold_syntax,
+    sample_attention,
+    sentence_heads,
+    sentence_ids,
+)
 from attn_project.analysis.position import offset_alignment
 from attn_project.analysis.report import assemble_report, untrained_snapshot, valid_snapshot, write_report
 from attn_project.analysis.rows import RowScores, collect, summary
@@ -36,7 +42,8 @@ def sample_inputs(classifier, datamodule, index: int, split: str = "dev") -> dic
     ids = sentence_ids(datamodule.tensors[split], index)
     targets = (datamodule.tensors[split].labels[index, : len(ids)] != IGNORE).nonzero().flatten()
     position = int(targets[len(targets) // 2]) if len(targets) else 0
-    mask_map, raw = sample_attention(classifier, ids, datamodule.mask_id, position)
+    mask_map, raw = sample_attention(classifier, ids, datamodule.mask_id, position,
+                                     sentence_heads(datamodule.tensors[split], index))
     tokens = datamodule.tokens_of(split, index)
     return {"mask_map": mask_map.numpy(), "raw": raw.numpy(), "tokens": tokens,
             "masked_tokens": tokens[:position] + ["[MASK]"] + tokens[position + 1:],

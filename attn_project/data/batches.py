@@ -81,7 +81,7 @@ class SentenceBatches(Dataset):
         lengths = self.split.lengths[index]
         width = int(lengths.max())
         return {"ids": self.split.ids[index, :width], "labels": self.split.labels[index, :width],
-                "lengths": lengths, "index": index}
+                "heads": self.split.heads[index, :width], "lengths": lengths, "index": index}
 
 
 class ExampleBatches(Dataset):
@@ -104,7 +104,7 @@ class ExampleBatches(Dataset):
         rows = torch.arange(len(index))
         ids[rows, position] = self.mask_id
         return {"ids": ids, "labels": self.split.labels[sentence, position], "mask_pos": position,
-                "lengths": lengths, "index": sentence}
+                "heads": self.split.heads[sentence, :width], "lengths": lengths, "index": sentence}
 
 
 class BucketBatchSampler(Sampler[list[int]]):
