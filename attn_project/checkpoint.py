@@ -10,16 +10,19 @@ from __future__ import annotations
 import pickle
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
+from attn_project.data.pieces import piece_tokenizer_from_json
 from attn_project.data.settings import MAX_TOKENS, DataSettings
 from attn_project.data.tokenizer import tokenizer_from_json
 from attn_project.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
+    from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
     from attn_project.module import MaskedTokenModule
@@ -84,15 +87,24 @@ def checked_contents(path: str | Path) -> tuple[dict, dict, torch.Tensor]:
     return checkpoint, hparams, embedding
 
 
-def load_module(path: str | Path) -> tuple[MaskedTokenModule, PreTrainedTokenizerFast]:
-    """(MaskedTokenModule in eval mode, its tokenizer) from one of our checkpoints."""
-    module, tokenizer, _ = load_run(path)
-    return module, tokenizer
+@dataclass
+class LoadedRun:
+    """What a checkpoint holds: the module (eval mode), its word tokenizer, its piece vocabulary
+    (``data.tokenizer=pieces``, else None) and the checked settings of the data it was trained on
+    (None in checkpoints written before they were kept)."""
+
+    module: MaskedTokenModule
+    tokenizer: PreTrainedTokenizerFast
+    pieces: Tokenizer | None
+    data: DataSettings | None
+
+    @property
+    def max_pieces(self) -> int:
+        return self.data.max_pieces if self.data is not None else DataSettings.max_pieces
 
 
-def load_run(path: str | Path) -> tuple[MaskedTokenModule, PreTrainedTokenizerFast, DataSettings | None]:
-    """(MaskedTokenModule in eval mode, its tokenizer, the checked settings of the data it was
-    trained on — or None in checkpoints written before they were kept).
+def load_run(path: str | Path) -> LoadedRun:
+    """The module, tokenizers and data settings of one of our checkpoints (``LoadedRun``).
 
     Only the model's settings build anything; the stored optimizer and scheduler configs (which
     name classes by ``_target_``) are dropped, so nothing a checkpoint names is ever instantiated.
@@ -113,7 +125,26 @@ def load_run(path: str | Path) -> tuple[MaskedTokenModule, PreTrainedTokenizerFa
                               f"{err}") from err
     check_fits(path, module, checkpoint["state_dict"])
     module.load_state_dict(checkpoint["state_dict"])
-    return module.eval(), tokenizer, data
+    return LoadedRun(module.eval(), tokenizer, read_pieces(path, checkpoint.get("pieces_json"), module), data)
+
+
+def read_pieces(path: str | Path, text: object, module: MaskedTokenModule) -> Tokenizer | None:
+    """The checkpoint's piece vocabulary, checked against the model's piece embedding."""
+    expected = module.model.config.piece_vocab_size
+    if text is None and not expected:
+        return None
+    if not isinstance(text, str):
+        raise CheckpointError(f"ckpt_path={path}: the model has {expected} piece embeddings but no "
+                              f"'pieces_json' text; the checkpoint was altered")
+    try:
+        pieces = piece_tokenizer_from_json(text)
+    except Exception as err:  # the tokenizers library raises Exception for malformed JSON
+        raise CheckpointError(f"ckpt_path={path}: its stored piece vocabulary is malformed "
+                              f"({type(err).__name__}: {err})") from err
+    if pieces.get_vocab_size() != expected:
+        raise CheckpointError(f"ckpt_path={path}: the model has {expected} piece embeddings but its piece "
+                              f"vocabulary has {pieces.get_vocab_size()}; they come from different runs")
+    return pieces
 
 
 def stored_data_settings(path: str | Path, data: object) -> DataSettings | None:

@@ -66,6 +66,7 @@ def rule_scores(rule: str, length: int, offset: int | None = None, heads: Tensor
             raise ConfigError("model.fixed_offset: the offset rule needs an offset j - i")
         return picked_scores(offset_keys(length, offset, device))
     if rule in GOLD:
+        assert heads is not None  # refused above
         to_head, links = gold_links(heads[:, :length])
         return picked_scores(to_head if rule == "gold_head" else links)
     raise ConfigError(f"attention rule {rule!r}: choose one of {RULES}")

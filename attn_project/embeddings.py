@@ -43,18 +43,39 @@ class PositionalEncoding(nn.Module):
 
 
 class TokenAndPositionEmbedding(nn.Module):
-    """ids [B, T] → token embedding + position vector, [B, T, d_model]."""
+    """ids [B, T] → token embedding + position vector, [B, T, d_model].
+
+    With ``piece_vocab_size`` (``data.tokenizer=pieces``), ids are [B, T, 1 + P]: each word's id and
+    its subword pieces ([PAD] where it has fewer than P), and a word's vector is its word embedding
+    plus the mean of its pieces' embeddings — so words with the same pieces get the same vector
+    beyond their word id (a rare word's id is [UNK]).
+    """
 
     def __init__(self, vocab_size: int, d_model: int, max_len: int, positional: str = "sinusoidal",
-                 padding_idx: int | None = None):
+                 padding_idx: int | None = None, piece_vocab_size: int = 0):
         super().__init__()
         self.token = nn.Embedding(vocab_size, d_model, padding_idx=padding_idx)
+        self.piece = (nn.Embedding(piece_vocab_size, d_model, padding_idx=padding_idx)
+                      if piece_vocab_size else None)
         self.position = PositionalEncoding(max_len, d_model, positional)
 
     def forward(self, ids: Tensor) -> Tensor:
-        return self.token(ids) + self.position(ids.size(1))  # [B, T, d] + [T, d]
+        if self.piece is None:
+            return self.token(ids) + self.position(ids.size(1))  # [B, T, d] + [T, d]
+        return self.token(ids[..., 0]) + self.mean_of_pieces(ids[..., 1:]) + self.position(ids.size(1))
+
+    def mean_of_pieces(self, pieces: Tensor) -> Tensor:
+        """pieces [B, T, P] → the mean of each word's piece vectors, [B, T, d] ([PAD] pieces left out)."""
+        assert self.piece is not None
+        pad = self.piece.padding_idx if self.piece.padding_idx is not None else -1
+        present = pieces.ne(pad)  # [B, T, P]
+        summed = (self.piece(pieces) * present.unsqueeze(-1)).sum(-2)  # [B, T, P, d] → [B, T, d]
+        return summed / present.sum(-1, keepdim=True).clamp_min(1)
 
     def masked(self, mask_id: int, length: int) -> Tensor:
-        """The embedding of [MASK] at every position 0..length-1: [length, d_model]."""
+        """The embedding of [MASK] at every position 0..length-1: [length, d_model] (with pieces: a
+        masked word's pieces are all [MASK] too)."""
         mask_vec = self.token.weight[mask_id]  # [d]
+        if self.piece is not None:
+            mask_vec = mask_vec + self.piece.weight[mask_id]
         return mask_vec + self.position(length)  # [T, d]

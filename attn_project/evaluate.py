@@ -100,7 +100,8 @@ def evaluate(cfg: DictConfig) -> dict:
     one_line_per_message()
     set_threads(cfg.get("threads", "auto"))
     L.seed_everything(cfg.seed, workers=True)
-    module, tokenizer, settings = load_run(cfg.ckpt_path)
+    loaded = load_run(cfg.ckpt_path)
+    module, settings = loaded.module, loaded.data
     stored_model = dict(module.hparams.model)
     check_model_overrides(cfg, stored_model, task_overrides())
     check_accelerator(cfg.trainer.get("accelerator"))
@@ -108,7 +109,7 @@ def evaluate(cfg: DictConfig) -> dict:
     record_evaluated_model(out, stored_model)
     chosen = names_data(task_overrides())
     dm = hydra.utils.instantiate(cfg.data) if chosen else run_datamodule(cfg.ckpt_path, settings, cfg.data)
-    dm.tokenizer = tokenizer  # ids must mean what they meant in training
+    dm.tokenizer, dm.pieces = loaded.tokenizer, loaded.pieces  # ids must mean what they meant in training
     dm.setup()
     source = "as the command line says" if chosen else "the data the run trained on"
     print(f"evaluating {cfg.ckpt_path} on the test split of {dm.split_path('test')} ({source})")

@@ -44,7 +44,7 @@ def init_projections(attention: nn.Module, init: str) -> None:
             nn.init.zeros_(linear.bias)
 
 
-def silence_queries(attention: nn.Module) -> None:
+def silence_queries(attention: SingleHeadAttention | MultiHeadAttention) -> None:
     """W_Q fixed at zero: every Q·K score is 0, so only a bias (or nothing: uniform) ranks the keys."""
     for parameter in attention.w_q.parameters():
         nn.init.zeros_(parameter)
@@ -79,6 +79,7 @@ class ModelConfig:
     class_names: list[str] | None = None  # the task's classes, in label order (from the data)
     scores: str = "content"  # content: Q·K (+ relative bias) | position | uniform | offset | gold_*
     fixed_offset: int | None = None  # scores=offset: the offset j − i attended (train.py: best on dev)
+    piece_vocab_size: int = 0  # data.tokenizer=pieces: subword pieces per word (ids [B, T, 1 + P]); 0: words
 
     def __post_init__(self) -> None:
         if self.d_model <= 0:
@@ -116,7 +117,7 @@ class MaskedTokenClassifier(nn.Module):
         d_model = config.d_model
         self.mask_id, self.pad_id, self.num_heads = config.mask_id, config.pad_id, config.num_heads
         self.embed = TokenAndPositionEmbedding(config.vocab_size, d_model, config.max_len,
-                                               config.positional, config.pad_id)
+                                               config.positional, config.pad_id, config.piece_vocab_size)
         # token vectors of norm ~1 (std 1/√d), so the position vectors are not drowned out
         nn.init.normal_(self.embed.token.weight, 0.0, config.embedding_std or d_model ** -0.5)
         with torch.no_grad():
@@ -138,14 +139,22 @@ class MaskedTokenClassifier(nn.Module):
             self.ff_norm = nn.LayerNorm(d_model) if config.layer_norm else nn.Identity()
         self.classifier = nn.Linear(d_model, config.num_classes)
 
+    def word_ids(self, ids: Tensor) -> Tensor:
+        """[B, T]: the word ids (with pieces, ids is [B, T, 1 + P] and the word id comes first)."""
+        return ids if ids.dim() == 2 else ids[..., 0]
+
     def drop_words(self, ids: Tensor) -> Tensor:
         """In training, each word becomes [UNK] with probability ``word_dropout`` ([MASK] and
-        padding stay): the model learns to use context it has not memorised, and [UNK] is trained."""
+        padding stay): the model learns to use context it has not memorised, and [UNK] is trained.
+        With pieces only the word id is dropped: the word is then known by its pieces alone, as a
+        rare word is."""
         if not self.training or self.config.word_dropout == 0:
             return ids
-        is_word = ids.ne(self.pad_id) & ids.ne(self.mask_id)
-        drop = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
-        return ids.masked_fill(drop & is_word, self.config.unk_id)
+        words = self.word_ids(ids)
+        is_word = words.ne(self.pad_id) & words.ne(self.mask_id)
+        drop = torch.rand(words.shape, device=ids.device) < self.config.word_dropout
+        dropped = words.masked_fill(drop & is_word, self.config.unk_id)
+        return dropped if ids.dim() == 2 else torch.cat([dropped.unsqueeze(-1), ids[..., 1:]], -1)
 
     def embed_words(self, ids: Tensor) -> Tensor:
         """ids [B, T] → [B, T, d]: word dropout, embeddings + positions, embedding dropout."""
@@ -186,7 +195,7 @@ class MaskedTokenClassifier(nn.Module):
         ``heads`` [B, T]: the gold tree, read by the oracles (``scores=gold_*``) only.
         """
         x = self.embed_words(ids)  # [B, T, d]
-        padding = ids.eq(self.pad_id)
+        padding = self.word_ids(ids).eq(self.pad_id)
         rows = torch.arange(ids.size(0), device=ids.device)
         if not need_weights and self.attention.attends_from_query:
             x_mask = x[rows, mask_positions].unsqueeze(1)  # [B, 1, d]
@@ -214,7 +223,7 @@ class MaskedTokenClassifier(nn.Module):
         x = self.embed_words(ids)  # [B, T, d]
         # the same for every sentence: [1, T, d], broadcast against the batch (projected once)
         x_mask = self.embed.masked(self.mask_id, ids.size(1)).unsqueeze(0)
-        attended, weights = self.attention.forward_mask_rows(x, x_mask, ids.eq(self.pad_id),
+        attended, weights = self.attention.forward_mask_rows(x, x_mask, self.word_ids(ids).eq(self.pad_id),
                                                              attn_bias=self.bias(ids.size(1), heads),
                                                              replace_weights=replace_weights)
         h = self.block(x_mask, attended)  # [B, T, d]: row t = the [MASK]'s vector at t

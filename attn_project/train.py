@@ -28,6 +28,7 @@ from attn_project.configs import plain
 from attn_project.console import one_line_per_message, parameter_summary, quiet_console
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
+from attn_project.data.pieces import PIECES_FILE
 from attn_project.data.tokenizer import tokenizer_to_json
 from attn_project.errors import ConfigError, root_message
 from attn_project.hparams import RUN_METRICS, hparam_metrics, hparams_of, log_hparams
@@ -73,7 +74,8 @@ def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModul
     model = plain(cfg.model)
     compile_model = bool(model.pop("compile", False))
     model.update(vocab_size=dm.vocab_size, mask_id=dm.mask_id, pad_id=dm.pad_id, unk_id=dm.unk_id,
-                 max_len=cfg.data.max_len, num_classes=dm.num_classes, class_names=list(dm.task.classes))
+                 max_len=cfg.data.max_len, num_classes=dm.num_classes, class_names=list(dm.task.classes),
+                 piece_vocab_size=dm.piece_vocab_size)
     unknown = sorted(set(model) - {f.name for f in dataclasses.fields(ModelConfig)})
     if unknown:
         raise ConfigError(f"model.{unknown[0]}: not a model setting; see conf/model/single_head.yaml")
@@ -183,9 +185,12 @@ def fit_and_test(cfg: DictConfig) -> tuple[float | None, dict]:
     dm: MaskedTokenDataModule = hydra.utils.instantiate(cfg.data)
     dm.setup()
     dm.tokenizer.save_pretrained(str(out / "tokenizer"))
+    if dm.pieces is not None:
+        dm.pieces.save(str(out / "tokenizer" / PIECES_FILE))
     module = build_module(cfg, dm)
     trainer = build_trainer(cfg)
-    trainer.callbacks.append(TokenizerInCheckpoint(tokenizer_to_json(dm.tokenizer)))
+    trainer.callbacks.append(TokenizerInCheckpoint(tokenizer_to_json(dm.tokenizer),
+                                                   None if dm.pieces is None else dm.pieces.to_str()))
     log_hparams(trainer.loggers, hparams_of(cfg), hparam_metrics(dm.num_classes))
     if cfg.get("train", True) and cfg.trainer.get("enable_model_summary", True) and not in_sweep():
         rank_zero_info(f"model:\n{parameter_summary(module)}")

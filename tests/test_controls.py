@@ -14,7 +14,8 @@ from attn_project.errors import ConfigError
 from attn_project.model import MaskedTokenClassifier, ModelConfig
 
 CONTROLS = [{"scores": "position"}, {"scores": "uniform"}, {"scores": "offset", "fixed_offset": -1},
-            {"scores": "offset", "fixed_offset": 2}, {"scores": "gold_head"}, {"scores": "gold_neighbourhood"}]
+            {"scores": "offset", "fixed_offset": 2}, {"scores": "gold_head"},
+            {"scores": "gold_neighbourhood"}]
 BLOCKS = [{}, {"num_heads": 2}, {"directional_values": True}, {"residual": True, "layer_norm": True}]
 VOCAB = 23
 
@@ -28,12 +29,14 @@ def planted_split(n: int, seed: int) -> SplitTensors:
         length = int(torch.randint(4, 10, (1,), generator=g))
         words = torch.randint(3, VOCAB, (length,), generator=g).tolist()
         root = int(torch.randint(0, length, (1,), generator=g))
-        head = [-1 if i == root else int(torch.randint(0, length - 1, (1,), generator=g)) for i in range(length)]
+        head = [-1 if i == root else int(torch.randint(0, length - 1, (1,), generator=g))
+                for i in range(length)]
         head = [h if h < 0 or h < i else h + 1 for i, h in enumerate(head)]  # never itself
         ids.append(words)
         heads.append(head)
         labels.append([IGNORE if h < 0 else words[h] % 2 for h in head])
-    return SplitTensors.build(ids, labels, heads, [[0] * len(w) for w in ids], [[False] * len(w) for w in ids])
+    return SplitTensors.build(ids, labels, heads, [[0] * len(w) for w in ids],
+                              [[False] * len(w) for w in ids])
 
 
 def batch_of(split: SplitTensors, indices) -> dict:
@@ -64,7 +67,8 @@ def test_one_masked_input_and_all_masks_at_once_agree_for_every_control(control,
 
 def test_position_only_head_ignores_the_words():
     torch.manual_seed(0)
-    model = MaskedTokenClassifier(ModelConfig(vocab_size=VOCAB, d_model=16, num_heads=2, scores="position")).eval()
+    config = ModelConfig(vocab_size=VOCAB, d_model=16, num_heads=2, scores="position")
+    model = MaskedTokenClassifier(config).eval()
     torch.nn.init.normal_(model.relative_bias.bias)  # a trained-looking bias, not zeros
     ids = torch.randint(3, VOCAB, (2, 7))
     with torch.no_grad():
@@ -86,7 +90,7 @@ def train_on_planted(scores: str, steps: int = 150) -> float:
     train, test = planted_split(1000, seed=2), planted_split(300, seed=3)
     model = MaskedTokenClassifier(ModelConfig(vocab_size=VOCAB, d_model=32, scores=scores))
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.02)
-    for step in range(steps):
+    for _ in range(steps):
         batch = batch_of(train, torch.randint(0, len(train), (64,)).tolist())
         logits, _ = model.forward_all_masks(batch["ids"], heads=batch["heads"])  # [B, T, C]
         loss = F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)

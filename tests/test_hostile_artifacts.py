@@ -86,7 +86,7 @@ def test_callables_named_in_a_checkpoint_are_never_instantiated(tmp_path, traine
     code, output = run_cli("inspect_attention", [f"ckpt_path={path}", "text=the dog runs .",
                                                  f"out={tmp_path}/view"], capsys)
     assert code in (0, None), output[-2000:]
-    module, _, _ = load_run(path)
+    module = load_run(path).module
     with pytest.raises(ConfigError, match="no optimizer"):
         module.configure_optimizers()
     assert not marker.exists()

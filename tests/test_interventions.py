@@ -96,7 +96,8 @@ def test_uniform_reads_the_mean_of_the_values():
     x_mask = model.embed.masked(model.mask_id, 5)[None]
     batch = {"ids": ids, "lengths": split.lengths[:1]}
     with torch.no_grad():
-        out, _ = model.attention.forward_mask_rows(x, x_mask, replace_weights=lambda w: iv.fixed("uniform")(w, batch))
+        uniform = iv.fixed("uniform")
+        out, _ = model.attention.forward_mask_rows(x, x_mask, replace_weights=lambda w: uniform(w, batch))
         v = model.attention.w_v(x)[0]  # [T, d]
         for i in range(5):
             values = torch.cat([v[:i], model.attention.w_v(x_mask)[0, i:i + 1], v[i + 1:]])

@@ -17,7 +17,7 @@ from conftest import ROOT, compose_cfg
 from lightning.pytorch.trainer.states import TrainerFn
 
 from attn_project.callbacks.checkpointing import BestCheckpoint, InterruptCheckpoint, StopOnNonFiniteLoss
-from attn_project.checkpoint import CheckpointError, load_module
+from attn_project.checkpoint import CheckpointError, load_run
 from attn_project.data.files import atomic_write_text
 from attn_project.errors import ConfigError, DataError, NonFiniteLossError, exit_on_user_error, is_user_error
 from attn_project.train import train
@@ -144,7 +144,7 @@ def test_non_finite_loss_end_to_end(tmp_path, data_dir):
     assert "Traceback" not in result.stderr
     output = result.stdout + result.stderr  # a quiet console: no advertising, no library deprecations
     assert "💡 Tip" not in output and "LeafSpec" not in output
-    assert "Trainable params" in output  # the model summary, at the start of fit
+    assert "trainable parameters of" in output  # the model summary, at the start of fit
     assert not list((tmp_path / "run").glob("checkpoints/*.ckpt"))
 
 
@@ -158,7 +158,7 @@ def test_checkpoint_with_pickled_callable_is_refused(tmp_path):
     torch.save({"hyper_parameters": {}, "state_dict": {}, "payload": Boom()}, path,
                pickle_protocol=pickle.DEFAULT_PROTOCOL)
     with pytest.raises(CheckpointError, match="refused to load"):
-        load_module(path)
+        load_run(path)
 
 
 @pytest.mark.slow

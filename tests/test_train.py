@@ -325,7 +325,7 @@ def test_an_attention_metric_can_be_the_optimized_metric(make_cfg):
 
 def test_the_test_split_is_scored_with_the_best_checkpoint_not_the_last(make_cfg, tmp_path):
     """Monitoring val/acc in mode=min makes the *worst* epoch "best", so best ≠ last for sure."""
-    from attn_project.checkpoint import load_module
+    from attn_project.checkpoint import load_run
 
     cfg = make_cfg("trainer.max_epochs=2", "callbacks.model_checkpoint.mode=min",
                    "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null",
@@ -337,7 +337,7 @@ def test_the_test_split_is_scored_with_the_best_checkpoint_not_the_last(make_cfg
     dm.setup()
 
     def test_acc(path):
-        module, _ = load_module(path)
+        module = load_run(path).module
         trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
         return trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"]
 

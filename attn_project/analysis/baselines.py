@@ -4,7 +4,9 @@
 - bigram: logistic regression (multinomial for more than two classes) on the word left and the
   word right of the mask, each side with its own weights (it knows which side a word stood on);
 - bag_of_neighbours: the same two words sharing one weight per word (the side is lost) — what
-  one attention head, a weighted average of value vectors, can see at best from two neighbours.
+  one attention head, a weighted average of value vectors, can see at best from two neighbours;
+- with ``data.tokenizer=pieces``, ``bigram_pieces`` and ``bag_of_pieces``: the same with each
+  neighbour's subword pieces as features beside its word — what the model is given, made fair.
 
 The baselines read every training word as its own feature (``every_word_splits``), whatever
 vocabulary the model uses: raising the model's ``min_frequency`` does not weaken its yardsticks.
@@ -39,24 +41,29 @@ VERSION = 3  # of the baselines' definition: bump it when task_baselines changes
 
 def every_word_splits(dm: MaskedTokenDataModule) -> tuple[SplitTensors, SplitTensors, int]:
     """The DataModule's train and test splits with every training word its own id (the model's
-    tokenizer may fold rare words into [UNK]); → (train, test, vocabulary size)."""
+    tokenizer may fold rare words into [UNK]) — and, with pieces, the model's pieces beside it;
+    → (train, test, vocabulary size)."""
     tokenizer = build_word_tokenizer((s.tokens for s in dm.sentences["train"]), dm.settings.lowercase)
     splits = []
     for name in ("train", "test"):
         split = dm.tensors[name]
-        ids = torch.zeros_like(split.ids)  # [N, L], padded as the split is
+        ids = torch.zeros(split.ids.shape[:2], dtype=torch.long)  # [N, L], padded as the split is
         for row, words in enumerate(encode_words(tokenizer, [s.tokens for s in dm.sentences[name]])):
             ids[row, : len(words)] = torch.tensor(words)
+        if split.ids.dim() == 3:  # [N, L, 1 + P]: every word's own id, then the model's pieces
+            ids = torch.cat([ids.unsqueeze(-1), split.ids[..., 1:]], -1)
         splits.append(dataclasses.replace(split, ids=ids))
     return splits[0], splits[1], len(tokenizer)
 
 
 def neighbours(split: SplitTensors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For every target: (left word id, right word id, label); -1 where the sentence ends."""
+    """For every target: (left word id, right word id, label); -1 where the sentence ends. With
+    pieces, each side is [n, 1 + P]: the word id and its pieces."""
     sentence, position = split.examples()
-    left = np.where(position > 0, split.ids[sentence, (position - 1).clamp_min(0)], -1)
+    edge = (1,) * (split.ids.dim() - 2)  # broadcast the [n] tests over the pieces
+    left = np.where((position > 0).view(-1, *edge), split.ids[sentence, (position - 1).clamp_min(0)], -1)
     right_pos = position + 1
-    inside = right_pos < split.lengths[sentence]
+    inside = (right_pos < split.lengths[sentence]).view(-1, *edge)
     right = np.where(inside, split.ids[sentence, right_pos.clamp_max(split.ids.size(1) - 1)], -1)
     return left, right, split.labels[sentence, position].numpy()
 
@@ -73,18 +80,49 @@ def features(left: np.ndarray, right: np.ndarray, vocab_size: int, ordered: bool
     return sp.csr_matrix((data, (rows, cols)), shape=(len(left), width * (2 if ordered else 1)))
 
 
+def piece_features(left: np.ndarray, right: np.ndarray, vocab_size: int, piece_vocab: int,
+                   ordered: bool) -> sp.csr_matrix:
+    """The word one-hots of ``features`` beside each neighbour's pieces (multi-hot, [PAD] left out;
+    per side when ``ordered``): left/right are [n, 1 + P]."""
+    words = features(left[:, 0], right[:, 0], vocab_size, ordered)
+    sides = []
+    for side in (left, right):
+        pieces = np.where(side[:, :1] < 0, 0, side[:, 1:])  # off the sentence: no pieces
+        rows, cols = np.nonzero(pieces)
+        sides.append(sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, pieces[rows, cols])),
+                                   shape=(len(side), piece_vocab)))
+    piece_part = sp.hstack(sides) if ordered else sides[0] + sides[1]
+    return sp.hstack([words, piece_part]).tocsr()
+
+
 def task_baselines(train: SplitTensors, test: SplitTensors, vocab_size: int, seed: int = 0) -> dict:
-    """Accuracy of the three baselines on ``test``, fitted on ``train``."""
+    """Accuracy of the baselines on ``test``, fitted on ``train`` (with pieces: five of them)."""
     left_tr, right_tr, y_tr = neighbours(train)
     left_te, right_te, y_te = neighbours(test)
     majority = int(np.bincount(y_tr, minlength=2).argmax())
     out = {"majority": {**scores(y_te, np.full_like(y_te, majority)), "class": majority}}
+    with_pieces = left_tr.ndim == 2
+    piece_vocab = int(max(train.ids[..., 1:].max(), test.ids[..., 1:].max())) + 1 if with_pieces else 0
     for name, ordered in (("bigram", True), ("bag_of_neighbours", False)):
-        clf = LogisticRegression(max_iter=300, C=1.0, random_state=seed)
-        clf.fit(features(left_tr, right_tr, vocab_size, ordered), y_tr)
-        predicted = clf.predict(features(left_te, right_te, vocab_size, ordered))
-        out[name] = scores(y_te, predicted)
+        out[name] = fit_and_score(features(word(left_tr), word(right_tr), vocab_size, ordered), y_tr,
+                                  features(word(left_te), word(right_te), vocab_size, ordered), y_te, seed)
+        if with_pieces:
+            out["bigram_pieces" if ordered else "bag_of_pieces"] = fit_and_score(
+                piece_features(left_tr, right_tr, vocab_size, piece_vocab, ordered), y_tr,
+                piece_features(left_te, right_te, vocab_size, piece_vocab, ordered), y_te, seed)
     return out
+
+
+def word(side: np.ndarray) -> np.ndarray:
+    """[n]: the word ids of one side (with pieces, its first column)."""
+    return side if side.ndim == 1 else side[:, 0]
+
+
+def fit_and_score(x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_matrix, y_test: np.ndarray,
+                  seed: int) -> dict:
+    clf = LogisticRegression(max_iter=300, C=1.0, random_state=seed)
+    clf.fit(x_train, y_train)
+    return scores(y_test, clf.predict(x_test))
 
 
 def scores(truth: np.ndarray, predicted: np.ndarray) -> dict:

@@ -82,7 +82,10 @@ def markdown(report: dict) -> str:
         f"{with_ci(test, 'macro_f1')} | {with_ci(test, 'f1')} |",
     ]
     for name, label in (("majority", "majority"), ("bag_of_neighbours", "bag of neighbours"),
-                        ("bigram", "ordered bigram")):
+                        ("bigram", "ordered bigram"), ("bag_of_pieces", "bag of neighbours + pieces"),
+                        ("bigram_pieces", "ordered bigram + pieces")):
+        if name not in base:  # the piece baselines: data.tokenizer=pieces only
+            continue
         b = base[name]
         lines.append(f"| {label} | {fmt(b.get('acc'))} | {fmt(b.get('balanced_acc'))} | "
                      f"{fmt(b.get('macro_f1'))} | – |")
@@ -270,8 +273,10 @@ def untrained_snapshot(model: MaskedTokenClassifier, dm: MaskedTokenDataModule,
 
 def valid_snapshot(before: object) -> bool:
     """True when ``before`` has the keys and types ``untrained_snapshot`` gives (checkpoint input)."""
+    if not isinstance(before, dict):
+        return False
     types = SNAPSHOT_TYPES | {k: t for k, t in OPTIONAL_SNAPSHOT.items() if k in before}
-    if not (isinstance(before, dict) and set(before) == set(types)
+    if not (set(before) == set(types)
             and all(isinstance(before[k], t) for k, t in types.items())
             and all(isinstance(p, torch.Tensor) and p.dim() == 3 for p in before["samples"])
             and all(isinstance(k, str) and isinstance(v, torch.Tensor)

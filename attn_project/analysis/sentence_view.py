@@ -15,13 +15,11 @@ from attn_project.analysis import plots
 from attn_project.analysis.html_view import write_html
 from attn_project.analysis.mask_maps import evaluating
 from attn_project.data.labels import CLASS_NAMES
-from attn_project.data.tokenizer import encode_words
+from attn_project.data.pieces import encode
 from attn_project.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerFast
-
-    from attn_project.module import MaskedTokenModule
+    from attn_project.checkpoint import LoadedRun
 
 WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 
@@ -74,21 +72,22 @@ def read_sentences(text: str | None, file: str | None) -> list[str]:
     return sentences
 
 
-def attend(module: MaskedTokenModule, tokenizer: PreTrainedTokenizerFast, sentence: str) -> SentenceAttention:
+def attend(loaded: LoadedRun, sentence: str) -> SentenceAttention:
     """Classify every word as if it alone were masked, and keep the mask map."""
-    classifier = module.model
+    classifier, tokenizer = loaded.module.model, loaded.tokenizer
     words = split_words(sentence)
     max_len = classifier.embed.position.max_len
     if len(words) > max_len:
         raise ConfigError(f"text has {len(words)} tokens but the model was trained with "
                          f"data.max_len={max_len}; the sentence is refused, not truncated — "
                          f"split it into shorter sentences.")
-    ids = torch.tensor(encode_words(tokenizer, [words]))  # [1, T]
+    ids = torch.tensor(encode(tokenizer, loaded.pieces, [words], loaded.max_pieces))  # [1, T] / [1, T, 1+P]
     with evaluating(classifier):
         logits, mask_map = classifier.forward_all_masks(ids)
     probabilities = torch.softmax(logits[0], -1)  # [T, C]
     names = classifier.config.class_names or list(CLASS_NAMES)
-    return SentenceAttention(words, (ids[0] == tokenizer.unk_token_id).tolist(), probabilities.tolist(),
+    return SentenceAttention(words, (classifier.word_ids(ids)[0] == tokenizer.unk_token_id).tolist(),
+                             probabilities.tolist(),
                              mask_map[0], names)
 
 
@@ -154,10 +153,10 @@ def inspect_sentences(ckpt_path: str, text: str | None, file: str | None, out: s
     if not ckpt_path:
         raise ConfigError("ckpt_path: required, e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
     sentences = read_sentences(text, file)
-    from attn_project.checkpoint import load_module  # the model stack: only when inspecting
+    from attn_project.checkpoint import load_run  # the model stack: only when inspecting
 
-    module, tokenizer = load_module(ckpt_path)
-    results = [attend(module, tokenizer, sentence) for sentence in sentences]
+    loaded = load_run(ckpt_path)
+    results = [attend(loaded, sentence) for sentence in sentences]
     for result in results:
         print_predictions(result)
     written = write_views(results, Path(out) if out else default_output(ckpt_path))

@@ -36,6 +36,8 @@ REPORT_METRICS = {
     "baseline/majority": ("baselines", "majority", "acc"),
     "baseline/bag_of_neighbours": ("baselines", "bag_of_neighbours", "acc"),
     "baseline/bigram": ("baselines", "bigram", "acc"),
+    "baseline/bigram_pieces_balanced": ("baselines", "bigram_pieces", "balanced_acc"),
+    "baseline/bag_of_pieces_balanced": ("baselines", "bag_of_pieces", "balanced_acc"),
     "entropy/before": ("before", "entropy"), "entropy/after": ("after", "entropy"),
     "dep_alignment/before": ("before", "dep_alignment"), "dep_alignment/after": ("after", "dep_alignment"),
     "dep_mass/before": ("before", "dep_mass"), "dep_mass/after": ("after", "dep_mass"),

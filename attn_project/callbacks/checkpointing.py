@@ -158,10 +158,13 @@ class BestCheckpoint(ModelCheckpoint):
 
 
 class TokenizerInCheckpoint(L.Callback):
-    """Stores the tokenizer (JSON text) inside every checkpoint, so a checkpoint is self-contained."""
+    """Stores the tokenizer (JSON text) inside every checkpoint, so a checkpoint is self-contained;
+    with ``data.tokenizer=pieces`` the piece vocabulary too (``pieces_json``)."""
 
-    def __init__(self, tokenizer_json: str):
-        self.tokenizer_json = tokenizer_json
+    def __init__(self, tokenizer_json: str, pieces_json: str | None = None):
+        self.tokenizer_json, self.pieces_json = tokenizer_json, pieces_json
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint):
         checkpoint["tokenizer_json"] = self.tokenizer_json
+        if self.pieces_json is not None:
+            checkpoint["pieces_json"] = self.pieces_json

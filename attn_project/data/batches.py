@@ -27,7 +27,8 @@ PAD_HEAD = -100
 @dataclass
 class SplitTensors:
     """One split, padded to its longest sentence: ids/labels/heads/rels [N, L], lengths [N],
-    punct [N, L] (True where the word's UPOS is PUNCT)."""
+    punct [N, L] (True where the word's UPOS is PUNCT). With subword pieces, ids is [N, L, 1 + P]:
+    each word's id and its pieces (``pieces.py``)."""
 
     ids: Tensor
     labels: Tensor
@@ -37,7 +38,7 @@ class SplitTensors:
     punct: Tensor
 
     @classmethod
-    def build(cls, ids: list[list[int]], labels: list[list[int]], heads: list[list[int]],
+    def build(cls, ids: Sequence[Sequence], labels: list[list[int]], heads: list[list[int]],
               rels: list[list[int]], punct: list[list[bool]] | None = None) -> SplitTensors:
         lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
         width = int(lengths.max()) if len(ids) else 1
@@ -45,9 +46,10 @@ class SplitTensors:
         row = torch.repeat_interleave(torch.arange(len(ids)), lengths)  # [total tokens]
         col = torch.arange(len(row)) - torch.repeat_interleave(lengths.cumsum(0) - lengths, lengths)
 
-        def pad(rows: Sequence[Sequence[int]], value: int) -> Tensor:
-            out = torch.full((len(rows), width), value, dtype=torch.long)
-            out[row, col] = torch.tensor(list(itertools.chain.from_iterable(rows)), dtype=torch.long)
+        def pad(rows: Sequence[Sequence], value: int) -> Tensor:
+            flat = torch.tensor(list(itertools.chain.from_iterable(rows)), dtype=torch.long)  # [tokens, *P]
+            out = torch.full((len(rows), width, *flat.shape[1:]), value, dtype=torch.long)
+            out[row, col] = flat
             return out
 
         punct = punct if punct is not None else [[False] * len(x) for x in ids]

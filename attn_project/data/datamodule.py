@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from tokenizers import Tokenizer
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerFast
 
@@ -15,8 +16,9 @@ from attn_project.data.batches import BucketBatchSampler, ExampleBatches, Senten
 from attn_project.data.conllu import Sentence, read_conllu_cached
 from attn_project.data.grammar import GENERATOR_VERSION, check_max_len, write_corpus
 from attn_project.data.labels import IGNORE
+from attn_project.data.pieces import build_piece_tokenizer, encode, load_piece_tokenizer
 from attn_project.data.settings import SPLITS, DataSettings
-from attn_project.data.tokenizer import build_word_tokenizer, encode_words, load_tokenizer
+from attn_project.data.tokenizer import build_word_tokenizer, load_tokenizer
 from attn_project.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
             check_max_len(self.settings.max_len)
         self.task = self.settings.task_spec()
         self.tokenizer: PreTrainedTokenizerFast = None  # type: ignore[assignment]  # setup() sets it
+        self.pieces: Tokenizer | None = None  # data.tokenizer=pieces: the subword vocabulary (setup)
         self.sentences: dict[str, list[Sentence]] = {}
         self.tensors: dict[str, SplitTensors] = {}
         self.relations: list[str] = []
@@ -93,11 +96,21 @@ class MaskedTokenDataModule(L.LightningDataModule):
             self.tokenizer = (load_tokenizer(self.settings.tokenizer_path) if self.settings.tokenizer_path
                               else build_word_tokenizer((s.tokens for s in self.sentences["train"]),
                                                         self.settings.lowercase, self.word_min_frequency()))
+        if self.settings.tokenizer == "pieces" and self.pieces is None:  # a checkpoint's is kept
+            self.pieces = self.piece_vocabulary()
         self.relations = sorted({r for split in SPLITS for s in self.sentences[split] for r in s.deprels})
         self.task.fit(self.sentences["train"])
         for split in SPLITS:
             self.tensors[split] = self.tensorize(self.sentences[split])
         self.task.check(self.tensors["train"].labels.tolist(), str(self.split_path("train")))
+
+    def piece_vocabulary(self) -> Tokenizer:
+        """The saved one of ``data.tokenizer_path``, or a WordPiece vocabulary fitted on train's words."""
+        data = self.settings
+        if data.tokenizer_path:
+            return load_piece_tokenizer(data.tokenizer_path)
+        return build_piece_tokenizer((s.tokens for s in self.sentences["train"]), data.piece_vocab_size,
+                                     data.lowercase)
 
     def read_split(self, split: str) -> list[Sentence]:
         data = self.settings
@@ -137,12 +150,21 @@ class MaskedTokenDataModule(L.LightningDataModule):
     def tensorize(self, sentences: list[Sentence]) -> SplitTensors:
         rel_ids = {r: i for i, r in enumerate(self.relations)}
         return SplitTensors.build(
-            encode_words(self.tokenizer, [s.tokens for s in sentences]),
+            self.encode([s.tokens for s in sentences]),
             [self.task.labels(s) for s in sentences],
             [s.heads for s in sentences],
             [[rel_ids[r] for r in s.deprels] for s in sentences],
             [[tag == "PUNCT" for tag in s.upos] for s in sentences],
         )
+
+    def encode(self, sentences: list[list[str]]) -> list[list]:
+        """Word ids per word, or with pieces ``[word id, piece 1, …, piece P]`` per word."""
+        return encode(self.tokenizer, self.pieces, sentences, self.settings.max_pieces)
+
+    @property
+    def piece_vocab_size(self) -> int:
+        """The number of subword pieces (0 without ``data.tokenizer=pieces``)."""
+        return 0 if self.pieces is None else self.pieces.get_vocab_size()
 
     @property
     def num_classes(self) -> int:

@@ -21,6 +21,7 @@ from attn_project.errors import ConfigError
 SPLITS = ("train", "dev", "test")
 CORPORA = ("default", "ud")
 BATCHINGS = ("sentences", "examples")
+TOKENIZERS = ("word", "pieces")  # pieces: word vectors from subword pieces (data/pieces.py)
 # Upper bounds, so that a hostile or mistyped value (a checkpoint's, a config's) fails at once
 # instead of allocating or generating without end: no treebank has a 4,096-word sentence.
 MAX_TOKENS = 4096
@@ -52,6 +53,9 @@ class DataSettings:
     train_limit: int | None = None
     min_epoch_sentences: int = 0
     task: dict | None = None  # conf/task/*.yaml: what is predicted (None: content_function)
+    tokenizer: str = "word"  # word | pieces: each word's vector also from its subword pieces
+    piece_vocab_size: int = 4000  # pieces: WordPiece vocabulary size, fitted on the train split
+    max_pieces: int = 4  # pieces: pieces kept per word (the first and the last max_pieces - 1)
 
     @classmethod
     def checked(cls, settings: Mapping[str, Any]) -> DataSettings:
@@ -78,6 +82,10 @@ class DataSettings:
             self.require(value is None or is_path(value), key, "give a folder path, or null")
         self.require(self.corpus in CORPORA, "corpus", f"choose one of {CORPORA}")
         self.require(self.batching in BATCHINGS, "batching", f"choose one of {BATCHINGS}")
+        self.require(self.tokenizer in TOKENIZERS, "tokenizer", f"choose one of {TOKENIZERS}")
+        self.require(is_int(self.piece_vocab_size, 16, 1_000_000), "piece_vocab_size",
+                     "give a vocabulary size in [16, 1000000]")
+        self.require(is_int(self.max_pieces, 1, 32), "max_pieces", "give a number of pieces in [1, 32]")
         for key in ("batch_size", "eval_batch_size"):
             self.require(is_int(getattr(self, key), 1, MAX_COUNT), key, "must be a positive integer")
         self.require(is_int(self.max_len, 1, MAX_TOKENS), "max_len",
