@@ -101,9 +101,11 @@ def explain() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sentence", action="append", help="a sentence to use (repeat for more); the "
                         "first is drawn. Default: three example sentences")
+    parser.add_argument("--pieces", action="store_true", help="step 1 also shows each word's subword "
+                        "pieces (data.tokenizer=pieces)")
     args = parser.parse_args()
     written = run_guide(args.out, args.sentence or EXAMPLES, d_model=args.d_model, num_heads=args.heads,
-                        seed=args.seed)
+                        seed=args.seed, pieces=args.pieces)
     print(f"\n{len(written)} figures in {args.out}:")
     for path in written:
         print(f"  {path}")

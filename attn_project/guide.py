@@ -14,15 +14,18 @@ from pathlib import Path
 
 import torch
 from matplotlib.figure import Figure
+from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerFast
 
 from attn_project.analysis import plots
 from attn_project.analysis.metrics import normalised_entropy
 from attn_project.attention import MultiHeadAttention, SingleHeadAttention
+from attn_project.data.pieces import build_piece_tokenizer, pieces_of
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words
 from attn_project.embeddings import TokenAndPositionEmbedding
 from attn_project.model import MaskedTokenClassifier, ModelConfig, init_projections
 
+GUIDE_PIECES = 60  # a tiny piece vocabulary: the example words split into visible pieces
 EXAMPLES = [
     "the old man saw the boats on the river .",
     "she will read the book that her friend wrote .",
@@ -41,14 +44,17 @@ class GuideInputs:
     x: torch.Tensor  # [1, T, d_model]: its token + position embeddings
     head: SingleHeadAttention
     num_heads: int
+    pieces: Tokenizer | None = None  # --pieces: a WordPiece vocabulary of the same sentences
 
     @classmethod
-    def build(cls, sentences: Sequence[str], d_model: int, num_heads: int) -> GuideInputs:
+    def build(cls, sentences: Sequence[str], d_model: int, num_heads: int,
+              pieces: bool = False) -> GuideInputs:
         words = [s.split() for s in sentences]
         tokenizer = build_word_tokenizer(words)
         ids = torch.tensor(encode_words(tokenizer, words[:1]))  # [1, T]
         x = TokenAndPositionEmbedding(len(tokenizer), d_model, max_len=64)(ids)  # [1, T, d]
-        return cls(words, tokenizer, ids, x, SingleHeadAttention(d_model), num_heads)
+        piece_vocabulary = build_piece_tokenizer(words, GUIDE_PIECES) if pieces else None
+        return cls(words, tokenizer, ids, x, SingleHeadAttention(d_model), num_heads, piece_vocabulary)
 
     @property
     def tokens(self) -> list[str]:
@@ -70,9 +76,17 @@ def tokenization(g: GuideInputs) -> tuple[str, Figure]:
             "are reserved ids 0, 1, 2.\n"
             + "\n".join("  " + "  ".join(f"{w}={i}" for w, i in zip(s, row)) for s, row in zip(g.words, ids)))
     width = max(len(s) for s in g.words)
-    cells = [cell for s, row in zip(g.words, ids)
-             for cell in (s + [""] * (width - len(s)), [str(i) for i in row] + [""] * (width - len(row)))]
-    labels = [f"{kind} {n + 1}" for n in range(len(g.words)) for kind in ("tokens", "ids")]
+    rows = {"tokens": [list(s) for s in g.words], "ids": [[str(i) for i in row] for row in ids]}
+    if g.pieces is not None:  # data.tokenizer=pieces: each word also brings its subword pieces
+        shown = [[" ".join(pieces_of(g.pieces, w)) for w in s] for s in g.words]
+        rows["pieces"] = shown
+        text += ("\n  With pieces (data.tokenizer=pieces), each word is also split into WordPiece pieces "
+                 "(## continues a word) and its vector adds the mean of their embeddings:\n"
+                 + "\n".join("  " + "  ".join(f"{w}=[{p}]" for w, p in zip(s, row))
+                              for s, row in zip(g.words, shown)))
+    cells = [row + [""] * (width - len(row)) for n in range(len(g.words)) for row in
+             (rows[kind][n] for kind in rows)]
+    labels = [f"{kind} {n + 1}" for n in range(len(g.words)) for kind in rows]
     fig, axes = plots.new_figure(1, cell=3.0)
     fig.set_size_inches(12, 2.2 + 0.6 * len(g.words))
     axes[0].axis("off")
@@ -216,12 +230,14 @@ STEPS: list[tuple[str, Callable[[GuideInputs], tuple[str, Figure]]]] = [
 
 
 def run_guide(out_dir: str | Path, sentences: Sequence[str] = EXAMPLES, d_model: int = 64,
-              num_heads: int = 4, seed: int = 0, say: Callable[[str], None] = print) -> list[Path]:
-    """Every step in order: its narration to ``say``, its figure to ``out_dir/NN_name.png``."""
+              num_heads: int = 4, seed: int = 0, say: Callable[[str], None] = print,
+              pieces: bool = False) -> list[Path]:
+    """Every step in order: its narration to ``say``, its figure to ``out_dir/NN_name.png``;
+    ``pieces``: step 1 also shows each word's subword pieces."""
     torch.manual_seed(seed)
     written = []
     with torch.no_grad():
-        inputs = GuideInputs.build(sentences, d_model, num_heads)
+        inputs = GuideInputs.build(sentences, d_model, num_heads, pieces)
         for number, (name, step) in enumerate(STEPS, start=1):
             text, fig = step(inputs)
             written.append(plots.save(fig, Path(out_dir) / f"{number:02d}_{name}.png"))

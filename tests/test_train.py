@@ -286,7 +286,7 @@ def test_optuna_sweep_survives_a_failing_trial_and_lists_it(tmp_path, data_dir):
     trials = [set(OmegaConf.load(job / ".hydra" / "overrides.yaml")) for job in jobs]
     assert len({frozenset(t) for t in trials}) == 3  # the sampler proposed three different settings
     assert all(any(o.startswith("optimizer.lr=") for o in trial) for trial in trials)
-    assert "model.d_model=32" in jobs[0].name and not (jobs[0] / "metrics.json").exists()
+    assert "d_model=32" in jobs[0].name and not (jobs[0] / "metrics.json").exists()
     assert all((job / "metrics.json").is_file() for job in jobs[1:])
     assert "sweep: 2 of 3 jobs finished" in result.stdout and f"failed: {jobs[0].name}" in result.stdout
 

@@ -28,17 +28,24 @@ PREFIX = "##"  # WordPiece's mark of a piece that continues a word
 def build_piece_tokenizer(sentences: Iterable[Sequence[str]], vocab_size: int,
                           lowercase: bool = True) -> Tokenizer:
     """A WordPiece vocabulary of at most ``vocab_size`` pieces over the given (train) words;
-    [PAD]=0, [UNK]=1, [MASK]=2 as in the word vocabulary."""
-    backend = Tokenizer(models.WordPiece(unk_token=SPECIALS[1], continuing_subword_prefix=PREFIX,
-                                         max_input_chars_per_word=100))
+    [PAD]=0, [UNK]=1, [MASK]=2 as in the word vocabulary, the other pieces in sorted order (the
+    trainer numbers them in an order that changes from run to run)."""
+    backend = Tokenizer(wordpiece())
     if lowercase:
         backend.normalizer = normalizers.Lowercase()
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()  # a FORM with a space: pieces of each part
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
                                         continuing_subword_prefix=PREFIX, show_progress=False)
     backend.train_from_iterator((word for words in sentences for word in words), trainer=trainer)
+    pieces = sorted(set(backend.get_vocab()) - set(SPECIALS))
+    backend.model = wordpiece({piece: i for i, piece in enumerate([*SPECIALS, *pieces])})
     check_specials(backend)
     return backend
+
+
+def wordpiece(vocab: dict[str, int] | None = None) -> models.WordPiece:
+    return models.WordPiece(vocab=vocab, unk_token=SPECIALS[1], continuing_subword_prefix=PREFIX,
+                            max_input_chars_per_word=100)
 
 
 def check_specials(backend: Tokenizer) -> None:
