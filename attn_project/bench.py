@@ -228,7 +228,7 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
     dm: MaskedTokenDataModule = instantiate(cfg.data)
     dm.setup()
     if train_sentences:
-        dm.tensors["train"] = dm.tensors["train"].head(train_sentences)
+        dm.tensors["train"] = dm.tensors["train"].first(train_sentences)
     examples = len(dm.tensors["train"].examples()[0])
     log(f"data: {'EWT' if data_root else 'default corpus'} train, {len(dm.tensors['train'])} "
         f"sentences, {examples} examples; device {device}")

@@ -121,7 +121,7 @@ example: attn-train -m experiment=single_head,multi_head seed=1,2,3
 
 
 def study() -> None:
-    from attn_project.analysis.study import few_seeds_warnings, markdown, run_study, write_study
+    from attn_project.analysis.study import few_seeds_warnings, run_study, study_markdown, write_study
 
     parser = parser_for(STUDY)
     parser.add_argument("folders", nargs="+", type=Path, help="run or sweep folders (searched recursively)")
@@ -132,7 +132,7 @@ def study() -> None:
     with exit_on_user_error(full_error_env=PLAIN_APP):
         result = run_study(args.folders, args.group_by)
         paths = write_study(result, args.out or args.folders[0] / "study")
-    print(markdown(result))
+    print(study_markdown(result))
     for warning in few_seeds_warnings(result):
         print(f"warning: {warning}", file=sys.stderr)
     for path in paths.values():

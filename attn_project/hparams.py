@@ -57,6 +57,7 @@ def hparams_of(cfg: DictConfig) -> dict:
                "data.name": Path(data["root"]).name if data["corpus"] == "ud" else "default",
                "data.batching": data["batching"], "data.batch_size": data["batch_size"],
                "data.max_len": data["max_len"], "data.min_frequency": data["min_frequency"],
+               "data.tokenizer": data.get("tokenizer", "word"),
                "data.train_limit": data.get("train_limit") or "all",
                "seed": c["seed"], "experiment": experiment_name(),
                "task": (data.get("task") or {}).get("name", "content_function"),

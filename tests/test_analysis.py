@@ -128,10 +128,10 @@ def test_inspect_attention_writes_png_and_html(short_run, tmp_path):
     page = (out / "attention.html").read_text()
     assert "<script>" in page and "src=" not in page and "https://" not in page  # no network
     # the page shows the model's own mask map, word for word
-    from attn_project.analysis.sentence_view import attend
+    from attn_project.analysis.sentence_view import classify_sentence
     from attn_project.checkpoint import load_run
 
-    expected = attend(load_run(ckpt), "The zyxwv dog saw the boats .")
+    expected = classify_sentence(load_run(ckpt), "The zyxwv dog saw the boats .")
     data = json.loads(page[page.index("const DATA = ") + 13: page.index(";\nconst ROW")])
     [shown] = data["sentences"]
     assert shown["tokens"] == expected.words and shown["unknown"] == expected.unknown

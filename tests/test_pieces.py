@@ -8,8 +8,8 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT, compose_cfg
+
 from attn_project.data.batches import ExampleBatches
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.pieces import fit, pieces_of, word_pieces
@@ -103,7 +103,8 @@ def test_a_run_with_pieces_trains_checkpoints_evaluates_and_inspects(tmp_path, d
     assert {"bigram_pieces", "bag_of_pieces", "bigram"} <= set(report["baselines"])  # fair and word-level
     last = run_dir / "checkpoints" / "last.ckpt"
     loaded = load_run(last)
-    assert loaded.pieces is not None and loaded.pieces.get_vocab_size() == loaded.module.model.config.piece_vocab_size
+    assert loaded.pieces is not None
+    assert loaded.pieces.get_vocab_size() == loaded.module.model.config.piece_vocab_size
     evaluated = run("eval", f"ckpt_path={last}", f"hydra.run.dir={tmp_path}/eval")
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["test/acc"] >= 0  # it scored

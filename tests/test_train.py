@@ -234,7 +234,7 @@ def test_basic_multirun_writes_one_folder_per_job_and_compares_in_hparams(tmp_pa
     for params, metrics in columns:
         assert {"model.d_model", "model.num_heads", "model.relative_bias", "model.directional_values",
                 "optimizer.lr", "optimizer.weight_decay", "data.name", "data.batching", "data.batch_size",
-                "data.max_len", "seed", "experiment", "task", "trainer.max_epochs",
+                "data.max_len", "data.tokenizer", "seed", "experiment", "task", "trainer.max_epochs",
                 "trainer.precision"} <= set(params)
         assert set(metrics) == {"val/acc_best", "test/acc", "test/f1", "attention/entropy",
                                 "attention/dep_alignment", "attention/alignment_margin"}

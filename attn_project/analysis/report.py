@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from attn_project.data.datamodule import MaskedTokenDataModule
     from attn_project.model import MaskedTokenClassifier
 
-MIN_ROWS = 20  # relations with fewer rows are kept in the JSON but left out of the tables
+MIN_ROWS_SHOWN = 20  # relations with fewer rows are kept in the JSON but left out of the tables
 SKEWED = 0.7  # a majority share from which accuracy alone misleads
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def intervention_lines(table: dict) -> list[str]:
                         "one-hot row it never saw). Intervals: paired bootstrap over test sentences."]
 
 
-def markdown(report: dict) -> str:
+def report_markdown(report: dict) -> str:
     run, test, base, analysis = report["run"], report["test"], report["baselines"], report["analysis"]
     before, after, best = report["before"], report["after"], report["best_offset"]
     heads = len(after["per_head"]["entropy"])
@@ -134,7 +134,7 @@ def markdown(report: dict) -> str:
                   + (" best head (dev) → test |" if heads > 1 else ""),
                   "|---|---|---|---|---|---|---|" + ("---|" if heads > 1 else "")]
         for rel, r in sorted(report[key].items(), key=lambda kv: -kv[1]["n"]):
-            if r["n"] < MIN_ROWS:
+            if r["n"] < MIN_ROWS_SHOWN:
                 continue
             beats = {True: "yes", False: "no", None: "n < 50: untested"}[r["beats_position"]]
             lines.append(f"| {rel} | {r['n']} | {fmt(r['before'])} | {with_ci(r, 'after')} | "
@@ -216,7 +216,7 @@ def entropy_histogram(before: np.ndarray, after: np.ndarray) -> Figure:
 
 
 def relation_bars(report: dict, key: str = "per_relation", top: int = 14) -> Figure:
-    rows = [(rel, r) for rel, r in report[key].items() if r["n"] >= MIN_ROWS]
+    rows = [(rel, r) for rel, r in report[key].items() if r["n"] >= MIN_ROWS_SHOWN]
     rows = sorted(rows, key=lambda kv: -kv[1]["n"])[:top]
     fig, axes = plots.new_figure(1)
     fig.set_size_inches(max(7, 0.8 * len(rows) + 2), 4.5)
@@ -245,7 +245,7 @@ def write_report(folder: Path, report: dict, figures: dict) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"json": folder / "attention_report.json", "md": folder / "attention_report.md"}
     paths["json"].write_text(json.dumps(report, indent=2))
-    paths["md"].write_text(markdown(report))
+    paths["md"].write_text(report_markdown(report))
     for name, fig in figures.items():
         paths[name] = plots.save(fig, folder / f"{name}.png")
     return paths

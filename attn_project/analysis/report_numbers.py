@@ -64,7 +64,7 @@ def attention_summary(rows: RowScores, boot: Bootstrap) -> dict:
     return out
 
 
-def best_heads(dev: RowScores | None, direction: str, relation: int, fallback: int) -> int:
+def best_head(dev: RowScores | None, direction: str, relation: int, fallback: int) -> int:
     """The head that hits this relation most often on dev (Clark et al.); ``fallback`` without dev rows."""
     if dev is None:
         return fallback
@@ -80,7 +80,7 @@ def relation_entry(before: RowScores, after: RowScores, dev: RowScores | None, b
     hits = model_hits(after, direction, relation, where)  # [n, H]
     untrained = model_hits(before, direction, relation, where)
     offset, offset_hit = best_relation_offset(after, direction, relation, where)
-    head = best_heads(dev, direction, relation, fallback_head)
+    head = best_head(dev, direction, relation, fallback_head)
     per_row = np.zeros(len(where))
     per_row[where] = hits.mean(1)  # head-averaged, on the relation's rows
     mean, ci = boot.mean(per_row, where)

@@ -72,7 +72,7 @@ def read_sentences(text: str | None, file: str | None) -> list[str]:
     return sentences
 
 
-def attend(loaded: LoadedRun, sentence: str) -> SentenceAttention:
+def classify_sentence(loaded: LoadedRun, sentence: str) -> SentenceAttention:
     """Classify every word as if it alone were masked, and keep the mask map."""
     classifier, tokenizer = loaded.module.model, loaded.tokenizer
     words = split_words(sentence)
@@ -156,7 +156,7 @@ def inspect_sentences(ckpt_path: str, text: str | None, file: str | None, out: s
     from attn_project.checkpoint import load_run  # the model stack: only when inspecting
 
     loaded = load_run(ckpt_path)
-    results = [attend(loaded, sentence) for sentence in sentences]
+    results = [classify_sentence(loaded, sentence) for sentence in sentences]
     for result in results:
         print_predictions(result)
     written = write_views(results, Path(out) if out else default_output(ckpt_path))

@@ -272,7 +272,7 @@ def cell(summary: dict | None, digits: int = 3) -> str:
     return f"{summary['mean']:.{digits}f} ± {(summary['ci95'][1] - summary['ci95'][0]) / 2:.{digits}f}"
 
 
-def markdown(study: dict) -> str:
+def study_markdown(study: dict) -> str:
     lines = ["| setting | runs (seeds) | " + " | ".join(label for _, label in TABLE) + " |",
              "|---|---|" + "---|" * len(TABLE)]
     for g in study["groups"]:
@@ -325,7 +325,7 @@ def write_study(study: dict, out: Path) -> dict[str, Path]:
     paths = {"json": out / "study.json", "csv": out / "study.csv", "md": out / "study.md"}
     paths["json"].write_text(json.dumps(study, indent=1), encoding="utf-8")
     write_csv(study, paths["csv"])
-    paths["md"].write_text(markdown(study), encoding="utf-8")
+    paths["md"].write_text(study_markdown(study), encoding="utf-8")
     figures = study_plots.figures(study)
     for name, fig in figures.items():
         paths[name] = plots.save(fig, out / f"{name}.png")

@@ -56,7 +56,7 @@ class SplitTensors:
         return cls(pad(ids, 0), pad(labels, IGNORE), pad(heads, PAD_HEAD), pad(rels, -1), lengths,
                    pad(punct, 0).bool())
 
-    def head(self, n: int) -> SplitTensors:
+    def first(self, n: int) -> SplitTensors:
         """The first ``n`` sentences."""
         return SplitTensors(*(getattr(self, f.name)[:n] for f in fields(self)))
 
