@@ -100,6 +100,26 @@ def test_report_has_every_key_and_numbers_in_range(short_run, short_run_metrics,
     assert {"entropy_histogram.png", "per_relation.png", "before_after_sample0.png"} <= pngs
 
 
+def test_report_has_interventions_and_effective_attention_for_several_heads(short_run, short_run_metrics):
+    from attn_project.analysis.study import REPORT_METRICS, pick
+
+    report = json.loads((short_run / "report" / "attention_report.json").read_text())
+    interventions = report["interventions"]
+    assert {"learned", "uniform", "best_offset", "gold_head", "gold_neighbourhood", "self", "untrained",
+            "uniform_head0", "uniform_head3"} <= set(interventions)  # multi_head: 4 heads, each in turn
+    assert interventions["learned"]["acc"] == pytest.approx(short_run_metrics[1]["test/acc"], abs=1e-7)
+    effective = report["effective"]
+    assert effective["before_is"] == "effective"  # the untrained weights travelled with the run
+    assert {"after", "alignment_margin", "best_offset", "offset_baselines", "per_relation",
+            "per_relation_to_dependent"} <= set(effective)
+    assert len(effective["after"]["per_head"]["entropy"]) == 4
+    assert effective["after"]["dep_alignment"] != report["after"]["dep_alignment"]  # another map
+    md = (short_run / "report" / "attention_report.md").read_text()
+    assert "| untrained |" in md and "| effective |" in md and "Weights vs effective attention" in md
+    for name in ("intervention/untrained/acc", "effective/dep_alignment", "effective/alignment_margin"):
+        assert isinstance(pick(report, REPORT_METRICS[name]), float), name  # study.py reads them
+
+
 def test_one_head_gets_no_per_head_figure(tmp_path):
     from attn_project.analysis.sentence_view import SentenceAttention, write_views
 

@@ -101,6 +101,8 @@ def test_a_run_with_pieces_trains_checkpoints_evaluates_and_inspects(tmp_path, d
     assert (run_dir / "tokenizer" / "pieces.json").is_file()
     report = json.loads((run_dir / "report" / "attention_report.json").read_text())
     assert {"bigram_pieces", "bag_of_pieces", "bigram"} <= set(report["baselines"])  # fair and word-level
+    assert {"untrained", "uniform"} <= set(report["interventions"]) and "effective" in report  # one head
+    assert not any(name.startswith("uniform_head") for name in report["interventions"])
     last = run_dir / "checkpoints" / "last.ckpt"
     loaded = load_run(last)
     assert loaded.pieces is not None
