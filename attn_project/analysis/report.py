@@ -16,13 +16,13 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from attn_project.analysis import plots
 from attn_project.analysis.baselines import cached_task_baselines, every_word_splits
 from attn_project.analysis.interventions import interventions
 from attn_project.analysis.mask_maps import analyse_split, mask_map, sentence_heads, sentence_ids
 from attn_project.analysis.position import best_offset
 from attn_project.analysis.report_numbers import build_report, clean, effective_block
 from attn_project.analysis.rows import RowScores
+from attn_project.viz import plots
 
 if TYPE_CHECKING:
     from attn_project.data.datamodule import MaskedTokenDataModule
