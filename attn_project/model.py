@@ -126,7 +126,9 @@ class MaskedTokenClassifier(nn.Module):
         init_projections(self.attention, config.init)
         if config.scores != "content":  # a trained control: no Q·K, the scores are position alone
             silence_queries(self.attention)
-        learned_bias = config.relative_bias or config.scores == "position"
+        # the learned relative bias: the trained model's option, the position-only head's only scores;
+        # the fixed rules (uniform, offset, gold_*) have none, whatever model.relative_bias says
+        learned_bias = (config.relative_bias and config.scores == "content") or config.scores == "position"
         self.relative_bias = RelativePositionBias(config.num_heads) if learned_bias else None
         self.residual = config.residual
         self.dropout = nn.Dropout(config.dropout)

@@ -54,7 +54,8 @@ def test_experiment_composes_and_instantiates(make_cfg, name):
     assert model.config.directional_values == ("directional" in name)
     control = next((c for c in CONTROLS if name.endswith(f"_{c}")), "content")
     assert model.config.scores == control  # a trained control's experiment fixes its attention
-    assert (model.relative_bias is not None) == (cfg.model.relative_bias or control == "position")
+    assert (model.relative_bias is not None) == ((cfg.model.relative_bias and control == "content")
+                                                 or control == "position")
     base = name.removesuffix(f"_{control}")
     assert cfg.model.relative_bias == ("relative" in name or base == "ud_single_head")  # the treebank default
     assert dm.settings.corpus == ("ud" if name.startswith("ud_") else "default")
