@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, compose_cfg
+from conftest import MINI_UD, ROOT, compose_cfg
 
 from attn_project.analysis.baselines import task_baselines
 from attn_project.data.batches import SplitTensors
@@ -245,19 +245,26 @@ def test_sample_figure_frames_show_only_the_latest_values_at_tensorboard_width()
 
 def test_baselines_are_cached_per_data_and_refit_when_the_data_change(tmp_path, monkeypatch):
     from attn_project.analysis import baselines
+    from attn_project.data.datamodule import MaskedTokenDataModule
 
-    fitted = baselines.cached_task_baselines(toy_split(200), toy_split(50), 7, tmp_path)
+    def datamodule(**settings):
+        dm = MaskedTokenDataModule(root=str(MINI_UD), corpus="ud", cache_dir=str(tmp_path), **settings)
+        dm.setup()
+        return dm
+
+    fitted = baselines.datamodule_baselines(datamodule())
     assert len(list(tmp_path.glob("baselines-*.json"))) == 1
 
-    def refit(*args):
+    def refit(*args, **kwargs):
         raise AssertionError("refitted although the cache holds these data")
 
     monkeypatch.setattr(baselines, "task_baselines", refit)
-    assert baselines.cached_task_baselines(toy_split(200), toy_split(50), 7, tmp_path) == fitted
-    with pytest.raises(AssertionError, match="refitted"):  # other test data: another key
-        baselines.cached_task_baselines(toy_split(200), toy_split(60), 7, tmp_path)
-    with pytest.raises(AssertionError, match="refitted"):  # another vocabulary size
-        baselines.cached_task_baselines(toy_split(200), toy_split(50), 8, tmp_path)
+    assert baselines.datamodule_baselines(datamodule()) == fitted  # no re-tokenising either
+    for other in ({"task": {"name": "upos"}}, {"lowercase": False}, {"tokenizer": "pieces"}):
+        with pytest.raises(AssertionError, match="refitted"):  # other labels, words or pieces: another key
+            baselines.datamodule_baselines(datamodule(**other))
+    with pytest.raises(AssertionError, match="refitted"):  # another seed
+        baselines.datamodule_baselines(datamodule(), seed=1)
 
 
 def test_one_word_sentences_count_in_the_test_accuracy_but_not_as_attention_rows():

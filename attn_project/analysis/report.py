@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from attn_project.analysis.baselines import cached_task_baselines, every_word_splits
+from attn_project.analysis.baselines import datamodule_baselines
 from attn_project.analysis.interventions import interventions
 from attn_project.analysis.mask_maps import analyse_split, mask_map, sentence_heads, sentence_ids
 from attn_project.analysis.position import best_offset
@@ -262,10 +262,10 @@ def untrained_snapshot(model: MaskedTokenClassifier, dm: MaskedTokenDataModule,
     sentences' mask maps, the task baselines, the untrained weights, and how long it took."""
     start, test = time.perf_counter(), dm.tensors["test"]
     return {
-        "rows": analyse_split(model, dm.tensors["test"], punct_edges=punct_edges).to_state(),
+        "rows": analyse_split(model, test, punct_edges=punct_edges).to_state(),
         "samples": [mask_map(model, sentence_ids(test, i), sentence_heads(test, i))
                     for i in dm.sample_indices("test")],
-        "baselines": cached_task_baselines(*every_word_splits(dm), dm.settings.cache_dir),
+        "baselines": datamodule_baselines(dm),
         "untrained_state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "seconds": time.perf_counter() - start,
     }
