@@ -285,5 +285,5 @@ def test_one_word_sentences_count_in_the_test_accuracy_but_not_as_attention_rows
         logits, _ = model.forward_all_masks(split.ids)  # [B, T, 2]
     targets = split.labels != IGNORE
     expected = float((logits.argmax(-1)[targets] == split.labels[targets]).float().mean())
-    report = build_report(rows, rows, None, ["x", "y"], {}, {}, False, resamples=50)
+    report = build_report(rows, rows, None, relations=["x", "y"], resamples=50)
     assert report["test"]["acc"] == pytest.approx(expected)  # all four targets, as the test loop counts

@@ -336,8 +336,9 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     run = {**run, "corpus": dm.settings.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
            "init": config.init}
     run["task"] = dm.task.name
-    report = build_report(untrained, after, dev, dm.relations, before["baselines"], run, punct_edges,
-                          resamples, seed=dm.settings.seed, class_names=list(dm.task.classes))
+    report = build_report(untrained, after, dev, relations=dm.relations, baselines=before["baselines"],
+                          run=run, punct_edges=punct_edges, resamples=resamples, seed=dm.settings.seed,
+                          class_names=list(dm.task.classes))
     dev_rows = dev or analyse_split(model, dm.tensors["dev"], punct_edges=punct_edges)
     best_dev_offset = best_offset(dev_rows)
     untrained_weights = untrained_model(model, before)
