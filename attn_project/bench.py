@@ -33,7 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from attn_project.attention import SingleHeadAttention
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.module import MaskedTokenModule
-from attn_project.threads import set_threads
+from attn_project.run.threads import set_threads
 from attn_project.train import build_module, compose_config
 
 

@@ -19,7 +19,7 @@ import torch
 from attn_project.data.pieces import piece_tokenizer_from_json
 from attn_project.data.settings import MAX_TOKENS, DataSettings
 from attn_project.data.tokenizer import tokenizer_from_json
-from attn_project.errors import CheckpointError, ConfigError
+from attn_project.run.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

@@ -17,10 +17,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from attn_project import run_names
-from attn_project.configs import CONFIGS
-from attn_project.errors import PLAIN_APP, ConfigError, exit_on_user_error
-from attn_project.override_keys import exit_on_unknown_key
+from attn_project.run import run_names
+from attn_project.run.configs import CONFIGS
+from attn_project.run.errors import PLAIN_APP, ConfigError, exit_on_user_error
+from attn_project.run.override_keys import exit_on_unknown_key
 
 
 # ── Hydra apps ──────────────────────────────────────────────────────────────────────────────
@@ -63,8 +63,8 @@ def inspect() -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="inspect")
 def _inspect(cfg: DictConfig) -> None:
-    from attn_project.analysis.sentence_view import inspect_sentences
-    from attn_project.threads import set_threads
+    from attn_project.inspect_sentences import inspect_sentences
+    from attn_project.run.threads import set_threads
 
     with exit_on_user_error():
         set_threads(cfg.get("threads", "auto"))
@@ -121,7 +121,9 @@ example: attn-train -m experiment=single_head,multi_head seed=1,2,3
 
 
 def study() -> None:
-    from attn_project.analysis.study import few_seeds_warnings, run_study, study_markdown, write_study
+    from attn_project.study.aggregate import run_study
+    from attn_project.study.table import few_seeds_warnings, study_markdown
+    from attn_project.study.write import write_study
 
     parser = parser_for(STUDY)
     parser.add_argument("folders", nargs="+", type=Path, help="run or sweep folders (searched recursively)")

@@ -11,13 +11,13 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from attn_project.checkpoint import load_run
-from attn_project.configs import plain
-from attn_project.console import one_line_per_message
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.settings import DataSettings
-from attn_project.errors import CheckpointError, ConfigError, DataError
-from attn_project.threads import set_threads
+from attn_project.run.configs import plain
+from attn_project.run.console import one_line_per_message
+from attn_project.run.errors import CheckpointError, ConfigError, DataError
+from attn_project.run.threads import set_threads
 from attn_project.train import check_accelerator, run_dir
 
 

@@ -25,7 +25,7 @@ from attn_project.attention import (
 )
 from attn_project.controls import GOLD, rule_scores
 from attn_project.embeddings import TokenAndPositionEmbedding
-from attn_project.errors import ConfigError
+from attn_project.run.errors import ConfigError
 
 INITS = ("default", "normal")
 # where the attention scores come from: the trained model (content), its trained controls (position,

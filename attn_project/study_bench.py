@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from attn_project.analysis.study import run_study
-from attn_project.errors import UserError
-from attn_project.threads import jobs_for_machine
+from attn_project.run.errors import UserError
+from attn_project.run.threads import jobs_for_machine
+from attn_project.study.aggregate import run_study
 
 LAUNCHERS = {"basic": 1, "parallel": None}  # jobs at once (None: from the machine)
 THREADS_LINE = re.compile(r"torch threads: (\d+)")

@@ -24,17 +24,17 @@ from attn_project.analysis.mask_maps import analyse_split
 from attn_project.analysis.position import best_offset
 from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
 from attn_project.checkpoint import check_fits, read_checkpoint
-from attn_project.configs import plain
-from attn_project.console import one_line_per_message, parameter_summary, quiet_console
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.pieces import PIECES_FILE
 from attn_project.data.tokenizer import tokenizer_to_json
-from attn_project.errors import ConfigError, root_message
-from attn_project.hparams import RUN_METRICS, hparam_metrics, hparams_of, log_hparams
 from attn_project.model import MaskedTokenClassifier, ModelConfig
 from attn_project.module import MaskedTokenModule
-from attn_project.threads import parallel_jobs, set_threads
+from attn_project.run.configs import plain
+from attn_project.run.console import one_line_per_message, parameter_summary, quiet_console
+from attn_project.run.errors import ConfigError, root_message
+from attn_project.run.hparams import RUN_METRICS, hparam_metrics, hparams_of, log_hparams
+from attn_project.run.threads import parallel_jobs, set_threads
 
 log = logging.getLogger(__name__)
 quiet_console()
@@ -146,8 +146,8 @@ def compose_config(*overrides: str, output_dir: str | Path | None = None) -> Dic
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from attn_project import run_names  # noqa: F401  (registers ${project_root:} and the folder resolvers)
-    from attn_project.configs import CONFIGS
+    from attn_project.run import run_names  # noqa: F401  (registers ${project_root:} and the folder resolvers)
+    from attn_project.run.configs import CONFIGS
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(CONFIGS, version_base="1.3"):

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, compose_cfg
+from conftest import MINI_UD, ROOT, compose_cfg
 
 from attn_project.analysis.baselines import task_baselines
 from attn_project.data.batches import SplitTensors
@@ -101,7 +101,7 @@ def test_report_has_every_key_and_numbers_in_range(short_run, short_run_metrics,
 
 
 def test_report_has_interventions_and_effective_attention_for_several_heads(short_run, short_run_metrics):
-    from attn_project.analysis.study import REPORT_METRICS, pick
+    from attn_project.study.runs import REPORT_METRICS, pick
 
     report = json.loads((short_run / "report" / "attention_report.json").read_text())
     interventions = report["interventions"]
@@ -121,7 +121,7 @@ def test_report_has_interventions_and_effective_attention_for_several_heads(shor
 
 
 def test_one_head_gets_no_per_head_figure(tmp_path):
-    from attn_project.analysis.sentence_view import SentenceAttention, write_views
+    from attn_project.inspect_sentences import SentenceAttention, write_views
 
     uniform = torch.full((1, 3, 3), 1 / 3)  # [H=1, T, T]
     probabilities = [[0.8, 0.2], [0.1, 0.9], [0.5, 0.5]]  # [T, C]: function, content
@@ -148,8 +148,8 @@ def test_inspect_attention_writes_png_and_html(short_run, tmp_path):
     page = (out / "attention.html").read_text()
     assert "<script>" in page and "src=" not in page and "https://" not in page  # no network
     # the page shows the model's own mask map, word for word
-    from attn_project.analysis.sentence_view import classify_sentence
     from attn_project.checkpoint import load_run
+    from attn_project.inspect_sentences import classify_sentence
 
     expected = classify_sentence(load_run(ckpt), "The zyxwv dog saw the boats .")
     data = json.loads(page[page.index("const DATA = ") + 13: page.index(";\nconst ROW")])
@@ -176,7 +176,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true",
                     reason="no chromium installed (.ci/run installs it; there a missing one fails)")
 def test_html_view_draws_in_a_real_browser(tmp_path):
-    from attn_project.analysis.html_view import write_html
+    from attn_project.viz.html_view import write_html
 
     weights = torch.softmax(torch.randn(2, 4, 4), -1).tolist()
     page = write_html(tmp_path / "view.html", [{
@@ -192,7 +192,7 @@ def test_html_view_draws_in_a_real_browser(tmp_path):
 
 
 def test_html_view_data_cannot_end_its_script_and_title_is_filled_once(tmp_path):
-    from attn_project.analysis.html_view import write_html
+    from attn_project.viz.html_view import write_html
 
     hostile = ["<!--<script>", "</script><b>x</b>", "&amp;", "__TITLE__"]
     page = write_html(tmp_path / "view.html", [{"text": "t", "tokens": hostile, "unknown": [False] * 4,
@@ -207,7 +207,7 @@ def test_html_view_data_cannot_end_its_script_and_title_is_filled_once(tmp_path)
 
 
 def test_inspect_writes_into_the_run_folder_or_beside_a_loose_checkpoint(tmp_path):
-    from attn_project.analysis.sentence_view import default_output
+    from attn_project.inspect_sentences import default_output
 
     assert default_output(tmp_path / "run" / "checkpoints" / "last.ckpt") == tmp_path / "run" / "inspect"
     assert default_output(tmp_path / "downloads" / "model.ckpt") == tmp_path / "downloads" / "inspect"
@@ -223,7 +223,7 @@ def decode_png(png: bytes):
 
 
 def test_sample_figure_frames_show_only_the_latest_values_at_tensorboard_width():
-    from attn_project.analysis import sample_figure
+    from attn_project.viz import sample_figure
 
     tokens = "the old man saw a dog in the internationally known park .".split()
     t = len(tokens)
@@ -245,19 +245,26 @@ def test_sample_figure_frames_show_only_the_latest_values_at_tensorboard_width()
 
 def test_baselines_are_cached_per_data_and_refit_when_the_data_change(tmp_path, monkeypatch):
     from attn_project.analysis import baselines
+    from attn_project.data.datamodule import MaskedTokenDataModule
 
-    fitted = baselines.cached_task_baselines(toy_split(200), toy_split(50), 7, tmp_path)
+    def datamodule(**settings):
+        dm = MaskedTokenDataModule(root=str(MINI_UD), corpus="ud", cache_dir=str(tmp_path), **settings)
+        dm.setup()
+        return dm
+
+    fitted = baselines.datamodule_baselines(datamodule())
     assert len(list(tmp_path.glob("baselines-*.json"))) == 1
 
-    def refit(*args):
+    def refit(*args, **kwargs):
         raise AssertionError("refitted although the cache holds these data")
 
     monkeypatch.setattr(baselines, "task_baselines", refit)
-    assert baselines.cached_task_baselines(toy_split(200), toy_split(50), 7, tmp_path) == fitted
-    with pytest.raises(AssertionError, match="refitted"):  # other test data: another key
-        baselines.cached_task_baselines(toy_split(200), toy_split(60), 7, tmp_path)
-    with pytest.raises(AssertionError, match="refitted"):  # another vocabulary size
-        baselines.cached_task_baselines(toy_split(200), toy_split(50), 8, tmp_path)
+    assert baselines.datamodule_baselines(datamodule()) == fitted  # no re-tokenising either
+    for other in ({"task": {"name": "upos"}}, {"lowercase": False}, {"tokenizer": "pieces"}):
+        with pytest.raises(AssertionError, match="refitted"):  # other labels, words or pieces: another key
+            baselines.datamodule_baselines(datamodule(**other))
+    with pytest.raises(AssertionError, match="refitted"):  # another seed
+        baselines.datamodule_baselines(datamodule(), seed=1)
 
 
 def test_one_word_sentences_count_in_the_test_accuracy_but_not_as_attention_rows():
@@ -278,5 +285,5 @@ def test_one_word_sentences_count_in_the_test_accuracy_but_not_as_attention_rows
         logits, _ = model.forward_all_masks(split.ids)  # [B, T, 2]
     targets = split.labels != IGNORE
     expected = float((logits.argmax(-1)[targets] == split.labels[targets]).float().mean())
-    report = build_report(rows, rows, None, ["x", "y"], {}, {}, False, resamples=50)
+    report = build_report(rows, rows, None, relations=["x", "y"], resamples=50)
     assert report["test"]["acc"] == pytest.approx(expected)  # all four targets, as the test loop counts

@@ -10,13 +10,14 @@ from attn_project.analysis.mask_maps import effective_rows, mask_map_batches
 from attn_project.controls import rule_rows
 from attn_project.data.batches import SentenceBatches, SplitTensors
 from attn_project.data.labels import IGNORE
-from attn_project.errors import ConfigError
 from attn_project.model import MaskedTokenClassifier, ModelConfig
+from attn_project.run.errors import ConfigError
 
 CONTROLS = [{"scores": "position"}, {"scores": "uniform"}, {"scores": "offset", "fixed_offset": -1},
             {"scores": "offset", "fixed_offset": 2}, {"scores": "gold_head"},
             {"scores": "gold_neighbourhood"}]
-BLOCKS = [{}, {"num_heads": 2}, {"directional_values": True}, {"residual": True, "layer_norm": True}]
+BLOCKS = [{}, {"num_heads": 2}, {"directional_values": True}, {"residual": True, "layer_norm": True},
+          {"num_heads": 2, "relative_bias": True}]  # a fixed rule ignores the learned bias
 VOCAB = 23
 
 
@@ -48,6 +49,10 @@ def batch_of(split: SplitTensors, indices) -> dict:
 def test_one_masked_input_and_all_masks_at_once_agree_for_every_control(control, block):
     torch.manual_seed(0)
     model = MaskedTokenClassifier(ModelConfig(vocab_size=VOCAB, d_model=16, **control, **block)).eval()
+    with torch.no_grad():  # trained-looking weights (a zero-initialised bias would hide a bias in use)
+        for parameter in model.parameters():
+            if parameter.requires_grad:  # W_Q of a control stays zero: it is not trained
+                parameter.normal_()
     split = planted_split(6, seed=1)
     batch = batch_of(split, range(6))
     with torch.no_grad():

@@ -16,7 +16,7 @@ from attn_project.data.datamodule import MaskedTokenDataModule, auto_min_frequen
 from attn_project.data.grammar import GENERATOR_VERSION, generate, write_corpus
 from attn_project.data.labels import IGNORE, LabelMap
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words, load_tokenizer
-from attn_project.errors import ConfigError, DataError
+from attn_project.run.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT / "tests" / "fixtures" / "ud_mini"

@@ -20,6 +20,8 @@ LENGTHS = torch.tensor([4])
 LABELS = torch.tensor([[0, 1, 1, -100]])  # "." is never a target
 PUNCT = torch.tensor([[False, False, False, True]])
 
+RELATIONS = ["root", "near", "far"]
+
 
 def batch(weights, index=0, **gold):
     return {"weights": weights, "lengths": gold.get("lengths", LENGTHS), "heads": gold.get("heads", HEADS),
@@ -158,9 +160,12 @@ def shuffled(i, heads, gen):
     return int(torch.randint(0, 8, (1,), generator=gen)) if i == 6 else neighbour(i, heads, gen)
 
 
+def report_of(before, after):
+    return build_report(before, after, None, relations=RELATIONS, punct_edges=True, resamples=200)
+
+
 def report_for(after, n):
-    before = synthetic(n, neighbour)
-    return build_report(before, after, None, ["root", "near", "far"], {}, {}, punct_edges=True, resamples=200)
+    return report_of(synthetic(n, neighbour), after)
 
 
 def test_a_planted_relation_beats_position_and_a_shuffled_one_does_not():
@@ -194,11 +199,11 @@ def test_planted_relation_against_a_position_that_varies_is_significant():
         return collect(batches_before, True), collect(batches_after, True)
 
     before, after = varied(90)
-    far = build_report(before, after, None, ["root", "near", "far"], {}, {}, True, 200)["per_relation"]["far"]
+    far = report_of(before, after)["per_relation"]["far"]
     assert far["after"] == 1.0 and far["best_offset"] == pytest.approx(1 / 3, abs=0.01)
     assert far["beats_position"] is True and far["p_adjusted"] < 0.05
     before, after = varied(45)  # the same effect on too few rows: no verdict at all
-    far = build_report(before, after, None, ["root", "near", "far"], {}, {}, True, 200)["per_relation"]["far"]
+    far = report_of(before, after)["per_relation"]["far"]
     assert far["n"] == 45 and far["beats_position"] is None and far["p_adjusted"] is None
 
 

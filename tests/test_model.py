@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from attn_project.attention import RelativePositionBias
-from attn_project.errors import ConfigError
 from attn_project.model import MaskedTokenClassifier, ModelConfig
+from attn_project.run.errors import ConfigError
 
 VOCAB, MASK, PAD = 50, 2, 0
 CONFIGS = {

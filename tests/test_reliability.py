@@ -19,7 +19,13 @@ from lightning.pytorch.trainer.states import TrainerFn
 from attn_project.callbacks.checkpointing import BestCheckpoint, InterruptCheckpoint, StopOnNonFiniteLoss
 from attn_project.checkpoint import CheckpointError, load_run
 from attn_project.data.files import atomic_write_text
-from attn_project.errors import ConfigError, DataError, NonFiniteLossError, exit_on_user_error, is_user_error
+from attn_project.run.errors import (
+    ConfigError,
+    DataError,
+    NonFiniteLossError,
+    exit_on_user_error,
+    is_user_error,
+)
 from attn_project.train import train
 
 RESUME = ["data.sizes={train:4000,dev:300,test:300}", "trainer.max_epochs=4",

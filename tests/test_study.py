@@ -11,9 +11,10 @@ from conftest import ROOT
 from matplotlib.colors import to_hex
 from scipy import stats
 
-from attn_project.analysis.study import run_study, write_study
-from attn_project.analysis.study_plots import learning_curve_figure
-from attn_project.errors import DataError
+from attn_project.run.errors import DataError
+from attn_project.study.aggregate import run_study
+from attn_project.study.figures import learning_curve_figure
+from attn_project.study.write import write_study
 
 
 def fake_run(folder, overrides, seed, acc, alignment=0.40, report=True, finished=True, log=""):
@@ -163,7 +164,7 @@ def test_a_learning_curve_when_grouped_by_train_limit(tmp_path):
 
 
 def test_figures_clip_intervals_to_what_the_metric_can_reach_and_warn_nothing(sweep, recwarn):
-    from attn_project.analysis.study_plots import DIFFERENCE, SHARE, figures, mean_and_error
+    from attn_project.study.figures import DIFFERENCE, SHARE, figures, mean_and_error
 
     assert mean_and_error({"mean": 0.98, "ci95": [0.90, 1.06]}, SHARE) == (0.98, pytest.approx([0.08, 0.02]))
     margin = {"mean": -0.9, "ci95": [-1.3, -0.5]}  # a difference of shares cannot be below -1

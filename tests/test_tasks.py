@@ -17,8 +17,8 @@ from attn_project.data.batches import SplitTensors
 from attn_project.data.conllu import read_conllu
 from attn_project.data.labels import IGNORE
 from attn_project.data.tasks import Task, universal
-from attn_project.errors import ConfigError, DataError
 from attn_project.module import MaskedTokenModule
+from attn_project.run.errors import ConfigError, DataError
 
 CONLLU = """# text = Ali's dog sleeps in the garden .
 1\tAli\t_\tPROPN\t_\t_\t3\tnmod:poss\t_\t_
@@ -176,8 +176,8 @@ def test_every_task_trains_end_to_end_and_reports_its_classes(tmp_path, data_dir
 
 
 def test_the_task_is_in_run_names_hparams_and_model_size(tmp_path, data_dir, monkeypatch):
-    from attn_project import run_names
-    from attn_project.hparams import hparams_of
+    from attn_project.run import run_names
+    from attn_project.run.hparams import hparams_of
 
     monkeypatch.delenv(run_names.SWEPT, raising=False)
     assert run_names.experiment_folder("single_head", "upos") == "single_head-upos"
@@ -189,7 +189,7 @@ def test_the_task_is_in_run_names_hparams_and_model_size(tmp_path, data_dir, mon
 
 
 def test_hparams_metric_columns_follow_the_number_of_classes():
-    from attn_project.hparams import hparam_metrics
+    from attn_project.run.hparams import hparam_metrics
 
     assert "test/f1" in hparam_metrics(2) and "test/macro_f1" not in hparam_metrics(2)
     multiclass = set(hparam_metrics(7))

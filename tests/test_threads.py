@@ -7,9 +7,9 @@ import pytest
 import torch
 from conftest import compose_cfg
 
-from attn_project import threads
-from attn_project.errors import ConfigError
-from attn_project.threads import choose_threads, jobs_for_machine, set_threads
+from attn_project.run import threads
+from attn_project.run.errors import ConfigError
+from attn_project.run.threads import choose_threads, jobs_for_machine, set_threads
 
 
 @pytest.mark.parametrize("setting, cores, jobs, env, expected", [
@@ -46,10 +46,10 @@ def test_set_threads_sets_torch_and_says_why_once(monkeypatch, caplog):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = torch.get_num_threads()
     try:
-        with caplog.at_level(logging.INFO, logger="attn_project.threads"):
+        with caplog.at_level(logging.INFO, logger="attn_project.run.threads"):
             assert set_threads(2) == 2 and torch.get_num_threads() == 2
             assert set_threads("auto") == 1 and torch.get_num_threads() == 1
-        lines = [r.getMessage() for r in caplog.records if r.name == "attn_project.threads"]
+        lines = [r.getMessage() for r in caplog.records if r.name == "attn_project.run.threads"]
         assert lines == ["torch threads: 2 (threads setting)", lines[1]] and "auto:" in lines[1]
     finally:
         torch.set_num_threads(before)

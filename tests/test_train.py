@@ -491,7 +491,7 @@ def test_eval_composes_with_every_experiment(tmp_path, data_dir, name):
 
 
 def test_eval_writes_beside_the_run_it_evaluates(tmp_path, trained_ckpt):
-    from attn_project.run_names import eval_folder
+    from attn_project.run.run_names import eval_folder
 
     run = trained_ckpt.parent.parent
     assert eval_folder(str(trained_ckpt), str(tmp_path / "logs")) == str(run / "eval")

@@ -1,1 +1,2 @@
-"""Measuring attention: metrics, baselines, reports, studies and figures."""
+"""One run → its report: scoring mask maps, statistics, baselines, interventions, and the
+report's numbers and writer."""

@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from attn_project.data.datamodule import MaskedTokenDataModule
 
 log = logging.getLogger(__name__)
-VERSION = 3  # of the baselines' definition: bump it when task_baselines changes
+VERSION = 4  # of the baselines' definition: bump it when task_baselines changes
 
 
 def every_word_splits(dm: MaskedTokenDataModule) -> tuple[SplitTensors, SplitTensors, int]:
@@ -134,27 +135,39 @@ def scores(truth: np.ndarray, predicted: np.ndarray) -> dict:
             "macro_f1": float(f1_score(truth, predicted, average="macro", labels=classes, zero_division=0))}
 
 
-def fingerprint(train: SplitTensors, test: SplitTensors, vocab_size: int, seed: int) -> str:
-    """A hash of everything the baselines depend on: both splits' words and labels, and settings."""
-    digest = hashlib.sha1(f"{VERSION}/{sklearn.__version__}/{vocab_size}/{seed}".encode())
-    for split in (train, test):
-        for tensor in (split.ids, split.labels, split.lengths):
+def data_fingerprint(dm: MaskedTokenDataModule, seed: int) -> str:
+    """A hash of everything the baselines depend on — the train and test words as written, their
+    labels, the model's pieces when it has them, the settings — read straight from the
+    DataModule, so a cached result is found without tokenising the splits again (``every_word_splits``
+    takes ~2 s on the default corpus: most of a run's report time, before this key)."""
+    digest = hashlib.sha1(f"{VERSION}/{sklearn.__version__}/{seed}/{dm.settings.lowercase}".encode())
+    for name in ("train", "test"):
+        digest.update("\n".join("\t".join(s.tokens) for s in dm.sentences[name]).encode())
+        split = dm.tensors[name]
+        tensors = (split.labels, split.lengths) + ((split.ids[..., 1:],) if split.ids.dim() == 3 else ())
+        for tensor in tensors:
             digest.update(tensor.contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
-def cached_task_baselines(train: SplitTensors, test: SplitTensors, vocab_size: int,
-                          cache_dir: str | Path | None, seed: int = 0) -> dict:
-    """``task_baselines``, kept in ``cache_dir`` under a hash of its inputs: the logistic
-    regressions take seconds, and every run (every sweep job) on the same data would refit them."""
+def datamodule_baselines(dm: MaskedTokenDataModule, seed: int = 0) -> dict:
+    """``task_baselines`` of the DataModule's splits, kept in ``data.cache_dir`` under
+    ``data_fingerprint``: the logistic regressions take seconds, and every run (every sweep job) on
+    the same data would refit them."""
+    return cached_baselines(dm.settings.cache_dir, data_fingerprint(dm, seed),
+                            lambda: task_baselines(*every_word_splits(dm), seed=seed))
+
+
+def cached_baselines(cache_dir: str | Path | None, key: str, compute: Callable[[], dict]) -> dict:
+    """``compute()``, or its result stored under ``key`` in ``cache_dir`` (no cache: computed)."""
     if cache_dir is None:
-        return task_baselines(train, test, vocab_size, seed)
-    path = Path(cache_dir) / f"baselines-{fingerprint(train, test, vocab_size, seed)}.json"
+        return compute()
+    path = Path(cache_dir) / f"baselines-{key}.json"
     if path.is_file():
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             log.warning("ignoring unreadable cache %s", path)
-    result = task_baselines(train, test, vocab_size, seed)
+    result = compute()
     atomic_write_text(path, json.dumps(result))
     return result

@@ -16,13 +16,13 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from attn_project.analysis import plots
-from attn_project.analysis.baselines import cached_task_baselines, every_word_splits
+from attn_project.analysis.baselines import datamodule_baselines
 from attn_project.analysis.interventions import interventions
 from attn_project.analysis.mask_maps import analyse_split, mask_map, sentence_heads, sentence_ids
 from attn_project.analysis.position import best_offset
 from attn_project.analysis.report_numbers import build_report, clean, effective_block
 from attn_project.analysis.rows import RowScores
+from attn_project.viz import plots
 
 if TYPE_CHECKING:
     from attn_project.data.datamodule import MaskedTokenDataModule
@@ -262,10 +262,10 @@ def untrained_snapshot(model: MaskedTokenClassifier, dm: MaskedTokenDataModule,
     sentences' mask maps, the task baselines, the untrained weights, and how long it took."""
     start, test = time.perf_counter(), dm.tensors["test"]
     return {
-        "rows": analyse_split(model, dm.tensors["test"], punct_edges=punct_edges).to_state(),
+        "rows": analyse_split(model, test, punct_edges=punct_edges).to_state(),
         "samples": [mask_map(model, sentence_ids(test, i), sentence_heads(test, i))
                     for i in dm.sample_indices("test")],
-        "baselines": cached_task_baselines(*every_word_splits(dm), dm.settings.cache_dir),
+        "baselines": datamodule_baselines(dm),
         "untrained_state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "seconds": time.perf_counter() - start,
     }
@@ -336,8 +336,9 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     run = {**run, "corpus": dm.settings.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
            "init": config.init}
     run["task"] = dm.task.name
-    report = build_report(untrained, after, dev, dm.relations, before["baselines"], run, punct_edges,
-                          resamples, seed=dm.settings.seed, class_names=list(dm.task.classes))
+    report = build_report(untrained, after, dev, relations=dm.relations, baselines=before["baselines"],
+                          run=run, punct_edges=punct_edges, resamples=resamples, seed=dm.settings.seed,
+                          class_names=list(dm.task.classes))
     dev_rows = dev or analyse_split(model, dm.tensors["dev"], punct_edges=punct_edges)
     best_dev_offset = best_offset(dev_rows)
     untrained_weights = untrained_model(model, before)

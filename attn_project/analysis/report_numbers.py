@@ -114,9 +114,9 @@ def relation_tables(before: RowScores, after: RowScores, dev: RowScores | None, 
     return tables
 
 
-def build_report(before: RowScores, after: RowScores, dev: RowScores | None, relations: list[str],
-                 baselines: dict, run: dict, punct_edges: bool, resamples: int, seed: int = 0,
-                 class_names: list[str] | None = None) -> dict:
+def build_report(before: RowScores, after: RowScores, dev: RowScores | None, *, relations: list[str],
+                 baselines: dict | None = None, run: dict | None = None, punct_edges: bool = False,
+                 resamples: int = 1000, seed: int = 0, class_names: list[str] | None = None) -> dict:
     """The report dict (keys documented in the README's "Reading the report")."""
     if len(before.sentence) != len(after.sentence) or (before.sentence != after.sentence).any():
         raise ValueError("the before and after rows must be the same rows of the same split")
@@ -125,12 +125,12 @@ def build_report(before: RowScores, after: RowScores, dev: RowScores | None, rel
     valid = np.isfinite(entropy_change)
     sentence, predicted, label = after.classified()  # every target, one-word sentences included
     return cast(dict, clean({
-        "run": run,
+        "run": run or {},
         "analysis": {"punct_edges": punct_edges, "bootstrap_resamples": resamples, "correction": CORRECTION,
                      "alpha": ALPHA, "min_rows_for_verdict": MIN_ROWS_FOR_VERDICT,
                      "best_head_chosen_on": "dev" if dev is not None else "test (one head)"},
         "test": classification(predicted, label, Bootstrap(sentence, resamples, seed), class_names),
-        "baselines": baselines,
+        "baselines": baselines or {},
         "before": attention_summary(before, boot),
         "entropy_change": dict(zip(("mean", "mean_ci95"), boot.mean(np.nan_to_num(entropy_change), valid))),
         **attention_block(before, after, dev, boot, relations),

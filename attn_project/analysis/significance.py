@@ -4,6 +4,7 @@ the Benjamini–Hochberg correction across the relations of a table (scipy)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -21,10 +22,7 @@ class Bootstrap:
     def __init__(self, sentence: np.ndarray, resamples: int = RESAMPLES, seed: int = 0):
         ids, self.index = np.unique(sentence, return_inverse=True)
         self.num_sentences = len(ids)
-        rng = np.random.default_rng(seed)
-        # how often each sentence is drawn in each resample: [R, S]
-        uniform = np.full(len(ids), 1 / len(ids))
-        self.draws = rng.multinomial(len(ids), uniform, size=resamples).astype(float)
+        self.draws = draws(len(ids), resamples, seed)  # [R, S]
 
     def sentence_sums(self, values: np.ndarray, rows: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -51,6 +49,18 @@ class Bootstrap:
         with np.errstate(invalid="ignore", divide="ignore"):
             resampled = fn(*(self.draws @ s for s in sums))
         return float(estimate), interval(resampled)
+
+
+@functools.lru_cache(maxsize=8)
+def draws(num_sentences: int, resamples: int, seed: int) -> np.ndarray:
+    """How often each sentence is drawn in each resample, [R, S] (read-only): the same for every
+    Bootstrap of a split — the report's sections, the interventions and the effective block build
+    one each and share the draws, so their intervals stay paired and are drawn once."""
+    rng = np.random.default_rng(seed)
+    uniform = np.full(num_sentences, 1 / num_sentences)
+    out = rng.multinomial(num_sentences, uniform, size=resamples).astype(float)
+    out.flags.writeable = False
+    return out
 
 
 def interval(resampled: np.ndarray) -> list[float] | None:

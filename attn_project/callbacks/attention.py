@@ -22,8 +22,8 @@ from attn_project.analysis.mask_maps import (
 from attn_project.analysis.position import offset_alignment
 from attn_project.analysis.report import assemble_report, untrained_snapshot, valid_snapshot, write_report
 from attn_project.analysis.rows import RowScores, collect, summary
-from attn_project.analysis.sample_figure import SampleFigure, short
 from attn_project.data.labels import IGNORE
+from attn_project.viz.sample_figure import SampleFigure, short
 
 log = logging.getLogger(__name__)
 

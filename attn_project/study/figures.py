@@ -12,8 +12,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from attn_project.analysis import plots
-from attn_project.analysis.study import key_label
+from attn_project.study.table import key_label
+from attn_project.viz import plots
 
 BASELINES = [("baseline/majority", "majority", "0.6"),
              ("baseline/bag_of_neighbours", "bag of neighbours", "C2"),

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from attn_project.analysis import plots
-from attn_project.analysis.html_view import write_html
 from attn_project.analysis.mask_maps import evaluating
 from attn_project.data.labels import CLASS_NAMES
 from attn_project.data.pieces import encode
-from attn_project.errors import ConfigError, DataError
+from attn_project.run.errors import ConfigError, DataError
+from attn_project.viz import plots
+from attn_project.viz.html_view import write_html
 
 if TYPE_CHECKING:
     from attn_project.checkpoint import LoadedRun

@@ -12,8 +12,8 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
-from attn_project.configs import plain
-from attn_project.run_names import SWEPT
+from attn_project.run.configs import plain
+from attn_project.run.run_names import SWEPT
 
 # the HPARAMS columns of metrics: each is a scalar the run logs itself (its last value is shown)
 HPARAM_METRICS = ("val/acc_best", "test/acc", "test/f1", "attention/entropy", "attention/dep_alignment",

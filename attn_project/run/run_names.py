@@ -19,9 +19,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from attn_project.configs import repository
-from attn_project.override_keys import parsed_overrides
-from attn_project.threads import jobs_for_machine
+from attn_project.run.configs import repository
+from attn_project.run.override_keys import parsed_overrides
+from attn_project.run.threads import jobs_for_machine
 
 SWEPT = "ATTN_PROJECT_SWEPT"  # environment variable: {key: value as typed} of the sweep overrides
 MAX_NAME = 120

@@ -12,7 +12,7 @@ import sys
 
 from omegaconf import DictConfig
 
-from attn_project.configs import CONFIGS
+from attn_project.run.configs import CONFIGS
 
 PREFIXES = ("+", "~")  # +key adds, ++key forces, ~key deletes: deliberate, never checked
 

@@ -1,0 +1,86 @@
+"""Many runs → groups by setting → mean and 95% confidence interval over seeds.
+
+Runs are grouped by their overrides other than ``seed`` (or by the keys asked for); a group's
+key shows the overrides that differ between groups. The interval is Student's t over the group's
+runs (none for a single run).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from attn_project.study.runs import PLUMBING, Group, Run, config_value, find_run_folders, read_run
+
+
+def setting_of(run: Run, group_by: list[str] | None) -> dict[str, str]:
+    if group_by:
+        return {key: str(run.overrides.get(key, config_value(run.config, key))) for key in group_by}
+    return {k: v for k, v in run.overrides.items() if not k.startswith(PLUMBING)}
+
+
+def group_runs(runs: list[Run], group_by: list[str] | None = None) -> list[Group]:
+    """Runs with the same setting in one group; the key keeps what differs between groups."""
+    settings = [setting_of(run, group_by) for run in runs]
+    keys = sorted({k for s in settings for k in s})
+    varying = [k for k in keys if len({s.get(k) for s in settings}) > 1] if not group_by else group_by
+    groups: dict[tuple, Group] = {}
+    for run, setting in zip(runs, settings):
+        key = {k: setting.get(k, "(default)") for k in varying}
+        groups.setdefault(tuple(sorted(setting.items())), Group(key)).runs.append(run)
+    return sorted(groups.values(), key=lambda g: [natural(g.key[k]) for k in sorted(g.key)])
+
+
+def natural(value: str) -> tuple:
+    """Sort numbers as numbers (250 before 1000), then text."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def mean_ci(measured: list[float | None], level: float = 0.95) -> dict:
+    """Mean and the Student's t interval over runs (``ci95`` None with one run)."""
+    values = [v for v in measured if v is not None and not math.isnan(v)]
+    if not values:
+        return {"mean": None, "ci95": None, "values": []}
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return {"mean": mean, "ci95": None, "values": values}
+    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * stats.sem(values))
+    return {"mean": mean, "ci95": [mean - half, mean + half], "values": values}
+
+
+def summarise(group: Group) -> dict:
+    group.runs.sort(key=lambda run: (str(run.seed), str(run.folder)))
+    names = sorted({name for run in group.runs for name in run.metrics})
+    relations = sorted({rel for run in group.runs for rel in run.relations})
+    return {
+        "key": group.key, "n_runs": len(group.runs), "seeds": [run.seed for run in group.runs],
+        "runs": [str(run.folder) for run in group.runs],
+        "metrics": {name: mean_ci([run.metrics.get(name) for run in group.runs]) for name in names},
+        "relations": {rel: relation_summary(group.runs, rel) for rel in relations},
+    }
+
+
+def relation_summary(runs: list[Run], rel: str) -> dict:
+    """Mean number of rows, and the margin over the best offset with its CI, of one relation."""
+    present = [run.relations[rel] for run in runs if rel in run.relations]
+    verdicts = [r["beats_position"] for r in present if r["beats_position"] is not None]
+    return {"n": float(np.mean([r["n"] for r in present])), "margin": mean_ci([r["margin"] for r in present]),
+            "beats_position_runs": sum(verdicts), "tested_runs": len(verdicts)}
+
+
+def run_study(folders: list[Path], group_by: list[str] | None = None) -> dict:
+    """study.json's content for the runs under ``folders``."""
+    runs, skipped = [], []
+    for folder in find_run_folders(folders):
+        run = read_run(folder)
+        if isinstance(run, Run):
+            runs.append(run)
+        else:
+            skipped.append({"run": str(folder), "why": run})
+    return {"groups": [summarise(g) for g in group_runs(runs, group_by)], "skipped": skipped}

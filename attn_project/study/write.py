@@ -1,0 +1,24 @@
+"""A study written out: study.json, study.csv, study.md, the figures, and all of it in TensorBoard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from attn_project.study import figures as study_plots
+from attn_project.study.table import study_markdown, write_csv
+from attn_project.viz import plots
+
+
+def write_study(study: dict, out: Path) -> dict[str, Path]:
+    """study.json, study.csv, study.md, the figures as PNGs, and all of it in TensorBoard."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "study.json", "csv": out / "study.csv", "md": out / "study.md"}
+    paths["json"].write_text(json.dumps(study, indent=1), encoding="utf-8")
+    write_csv(study, paths["csv"])
+    paths["md"].write_text(study_markdown(study), encoding="utf-8")
+    figures = study_plots.figures(study)
+    for name, fig in figures.items():
+        paths[name] = plots.save(fig, out / f"{name}.png")
+    study_plots.to_tensorboard(out / "tensorboard", paths["md"].read_text(encoding="utf-8"), figures)
+    return paths
