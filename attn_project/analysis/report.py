@@ -62,10 +62,18 @@ def intervention_lines(table: dict) -> list[str]:
 
 
 def report_markdown(report: dict) -> str:
-    run, test, base, analysis = report["run"], report["test"], report["baselines"], report["analysis"]
-    before, after, best = report["before"], report["after"], report["best_offset"]
-    heads = len(after["per_head"]["entropy"])
-    lines = [
+    """The report as Markdown: accuracy, interventions, attention before → after, effective
+    attention, per head, per relation."""
+    heads = len(report["after"]["per_head"]["entropy"])
+    return "\n".join([*header_lines(report), *accuracy_lines(report),
+                      *intervention_lines(report.get("interventions") or {}), *attention_lines(report),
+                      *effective_lines(report), *per_head_lines(report["after"]["per_head"], heads),
+                      *relation_lines(report, heads)])
+
+
+def header_lines(report: dict) -> list[str]:
+    run, analysis, after = report["run"], report["analysis"], report["after"]
+    return [
         f"# Attention report — {run.get('experiment', '')}",
         "",
         f"Model: {run.get('num_heads')} head(s), d_model={run.get('d_model')}, init=`{run.get('init')}` "
@@ -73,22 +81,24 @@ def report_markdown(report: dict) -> str:
         f"split ({after.get('rows')} masked positions). Brackets: 95% bootstrap intervals over test "
         f"sentences ({analysis['bootstrap_resamples']} resamples). Punctuation edges "
         f"{'count' if analysis['punct_edges'] else 'do not count'} as syntax.",
-        "",
-        "## Accuracy (test split)",
-        "",
-        "| | accuracy | balanced accuracy | macro-F1 | F1 (content) |",
-        "|---|---|---|---|---|",
-        f"| classifier | {with_ci(test, 'acc')} | {with_ci(test, 'balanced_acc')} | "
-        f"{with_ci(test, 'macro_f1')} | {with_ci(test, 'f1')} |",
     ]
-    for name, label in (("majority", "majority"), ("bag_of_neighbours", "bag of neighbours"),
-                        ("bigram", "ordered bigram"), ("bag_of_pieces", "bag of neighbours + pieces"),
-                        ("bigram_pieces", "ordered bigram + pieces")):
-        if name not in base:  # the piece baselines: data.tokenizer=pieces only
-            continue
-        b = base[name]
-        lines.append(f"| {label} | {fmt(b.get('acc'))} | {fmt(b.get('balanced_acc'))} | "
-                     f"{fmt(b.get('macro_f1'))} | – |")
+
+
+BASELINE_LABELS = (("majority", "majority"), ("bag_of_neighbours", "bag of neighbours"),
+                   ("bigram", "ordered bigram"), ("bag_of_pieces", "bag of neighbours + pieces"),
+                   ("bigram_pieces", "ordered bigram + pieces"))
+
+
+def accuracy_lines(report: dict) -> list[str]:
+    """The classifier against the baselines, the task's skew and the recall per class."""
+    test, base = report["test"], report["baselines"]
+    lines = ["", "## Accuracy (test split)", "",
+             "| | accuracy | balanced accuracy | macro-F1 | F1 (content) |", "|---|---|---|---|---|",
+             f"| classifier | {with_ci(test, 'acc')} | {with_ci(test, 'balanced_acc')} | "
+             f"{with_ci(test, 'macro_f1')} | {with_ci(test, 'f1')} |"]
+    lines += [f"| {label} | {fmt(base[name].get('acc'))} | {fmt(base[name].get('balanced_acc'))} | "
+              f"{fmt(base[name].get('macro_f1'))} | – |"
+              for name, label in BASELINE_LABELS if name in base]  # the piece ones: data.tokenizer=pieces
     share = test.get("majority_share")
     lines += ["", f"Task: {report.get('run', {}).get('task', 'content_function')}; the most frequent class, "
                   f"{test.get('majority_class')}, is {fmt(share)} of the test targets."]
@@ -100,8 +110,13 @@ def report_markdown(report: dict) -> str:
         lines += ["", "| class | " + " | ".join(per_class) + " |", "|---|" + "---|" * len(per_class),
                   "| recall | " + " | ".join(fmt(c["recall"]) for c in per_class.values()) + " |",
                   "| test targets | " + " | ".join(str(c["support"]) for c in per_class.values()) + " |"]
-    lines += intervention_lines(report.get("interventions") or {})
-    lines += [
+    return lines
+
+
+def attention_lines(report: dict) -> list[str]:
+    """Entropy, alignment, mass and self share before and after training, the offsets, the verdict."""
+    before, after, best = report["before"], report["after"], report["best_offset"]
+    return [
         "",
         "## Attention of the [MASK] (mask map rows), before vs after training",
         "",
@@ -118,15 +133,22 @@ def report_markdown(report: dict) -> str:
         "",
         verdict(report),
         "",
-        *effective_lines(report),
     ]
-    if heads > 1:
-        ph = after["per_head"]
-        lines += ["## Per head (after training)", "", "| head | entropy | alignment | mass | self share |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {h} | {fmt(ph['entropy'][h])} | {fmt(ph['dep_alignment'][h])} | "
-                  f"{fmt(ph['dep_mass'][h])} | {fmt(ph['self_share'][h])} |" for h in range(heads)]
-        lines.append("")
+
+
+def per_head_lines(per_head: dict, heads: int) -> list[str]:
+    if heads == 1:
+        return []
+    return ["## Per head (after training)", "", "| head | entropy | alignment | mass | self share |",
+            "|---|---|---|---|---|",
+            *(f"| {h} | {fmt(per_head['entropy'][h])} | {fmt(per_head['dep_alignment'][h])} | "
+              f"{fmt(per_head['dep_mass'][h])} | {fmt(per_head['self_share'][h])} |" for h in range(heads)),
+            ""]
+
+
+def relation_lines(report: dict, heads: int) -> list[str]:
+    """Both per-relation tables (relations with at least ``MIN_ROWS_SHOWN`` rows)."""
+    lines = []
     for key, title in (("per_relation", "the [MASK] attends to its head"),
                        ("per_relation_to_dependent", "the [MASK] attends to a dependent")):
         lines += [f"## Per relation: {title}", "",
@@ -142,7 +164,7 @@ def report_markdown(report: dict) -> str:
                          f"{fmt(r['p_adjusted'], 4)} | {beats} |"
                          + (f" {r['best_head']} → {fmt(r['best_head_after'])} |" if heads > 1 else ""))
         lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def effective_lines(report: dict) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from attn_project.study import figures as study_plots
+from attn_project.study import figures as study_figures
 from attn_project.study.table import study_markdown, write_csv
 from attn_project.viz import plots
 
@@ -17,8 +17,8 @@ def write_study(study: dict, out: Path) -> dict[str, Path]:
     paths["json"].write_text(json.dumps(study, indent=1), encoding="utf-8")
     write_csv(study, paths["csv"])
     paths["md"].write_text(study_markdown(study), encoding="utf-8")
-    figures = study_plots.figures(study)
+    figures = study_figures.figures(study)
     for name, fig in figures.items():
         paths[name] = plots.save(fig, out / f"{name}.png")
-    study_plots.to_tensorboard(out / "tensorboard", paths["md"].read_text(encoding="utf-8"), figures)
+    study_figures.to_tensorboard(out / "tensorboard", paths["md"].read_text(encoding="utf-8"), figures)
     return paths

@@ -22,7 +22,7 @@ def as_numpy(matrix: Tensor | np.ndarray) -> np.ndarray:
 
 
 def heatmap(ax: Axes, matrix: Tensor | np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str],
-            title: str,
+            title: str, *,
             vmin: float | None = 0.0, vmax: float | None = 1.0, cmap: str = "viridis",
             cbar_label: str = "attention weight") -> None:
     """Token-labelled heat map on ``ax``: rows = queries (attending), columns = keys (attended)."""
