@@ -28,13 +28,11 @@ NOT_THERE = -1e4  # the query's own score where the rule did not pick it: its we
 ELSEWHERE = -2e4  # every other key's score (finite: a padding row stays a number)
 
 
-def picked_scores(picked: Tensor, own_is_fallback: bool = True) -> Tensor:
-    """picked [B|1, T, T] (True: the rule attends there) → scores [B|1, 1, T, T]."""
-    t = picked.size(-1)
-    eye = torch.eye(t, dtype=torch.bool, device=picked.device)
-    scores = torch.full(picked.shape, ELSEWHERE, device=picked.device)
-    if own_is_fallback:
-        scores = scores.masked_fill(eye, NOT_THERE)
+def picked_scores(picked: Tensor) -> Tensor:
+    """picked [B|1, T, T] (True: the rule attends there) → scores [B|1, 1, T, T]; the query's own
+    key is the fallback (``NOT_THERE``) of a row that picks nothing."""
+    eye = torch.eye(picked.size(-1), dtype=torch.bool, device=picked.device)
+    scores = torch.full(picked.shape, ELSEWHERE, device=picked.device).masked_fill(eye, NOT_THERE)
     return scores.masked_fill(picked, 0.0).unsqueeze(1)
 
 
