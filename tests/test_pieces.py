@@ -114,3 +114,20 @@ def test_a_run_with_pieces_trains_checkpoints_evaluates_and_inspects(tmp_path, d
                     f"out={tmp_path}/view")
     assert inspected.returncode == 0, inspected.stderr[-2000:]
     assert "Küçükler" in inspected.stdout and (tmp_path / "view" / "attention.html").is_file()
+    broken_pieces_are_one_error(last, tmp_path)
+
+
+def broken_pieces_are_one_error(checkpoint_path, tmp_path):
+    """A checkpoint whose piece vocabulary is missing, malformed or from another run: refused."""
+    from attn_project.checkpoint import CheckpointError, load_run
+    from attn_project.data.pieces import build_piece_tokenizer
+
+    other = build_piece_tokenizer([["a", "b", "ab"]], 50).to_str()
+    for edit, message in ((lambda c: c.pop("pieces_json"), "no 'pieces_json'"),
+                          (lambda c: c.update(pieces_json="{not json"), "piece vocabulary is malformed"),
+                          (lambda c: c.update(pieces_json=other), "come from different runs")):
+        checkpoint = torch.load(checkpoint_path, weights_only=True)
+        edit(checkpoint)
+        torch.save(checkpoint, tmp_path / "edited.ckpt")
+        with pytest.raises(CheckpointError, match=message):
+            load_run(tmp_path / "edited.ckpt")
