@@ -331,7 +331,7 @@ def untrained_model(model: MaskedTokenClassifier, before: dict) -> MaskedTokenCl
 
 def effective_attention(model: MaskedTokenClassifier, untrained_weights: MaskedTokenClassifier | None,
                         dm: MaskedTokenDataModule, untrained_rows: RowScores, punct_edges: bool,
-                        resamples: int) -> dict:
+                        resamples: int, bootstrap_seed: int) -> dict:
     """The ``effective`` block: the report's attention numbers on the norm-based effective attention
     (compared with the untrained model's effective attention, or its weights where the run kept no
     untrained weights: ``effective.before_is``)."""
@@ -341,13 +341,13 @@ def effective_attention(model: MaskedTokenClassifier, untrained_weights: MaskedT
            if model.num_heads > 1 else None)
     before = (untrained_rows if untrained_weights is None else
               analyse_split(untrained_weights, test, punct_edges=punct_edges, effective=True))
-    block = effective_block(before, after, dev, dm.relations, resamples, seed=dm.settings.seed)
+    block = effective_block(before, after, dev, dm.relations, resamples, seed=bootstrap_seed)
     return {"before_is": "weights" if untrained_weights is None else "effective", **block}
 
 
 def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, before: dict, run: dict,
-                    punct_edges: bool = False,
-                    resamples: int = 1000) -> tuple[dict, dict]:
+                    punct_edges: bool = False, resamples: int = 1000,
+                    bootstrap_seed: int = 0) -> tuple[dict, dict]:
     """(report, figures) of the trained ``model`` against the ``before`` snapshot; ``run`` gets the
     model's and corpus's settings and the analysis time (both ends, figures included)."""
     start = time.perf_counter()
@@ -359,15 +359,16 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
            "init": config.init}
     run["task"] = dm.task.name
     report = build_report(untrained, after, dev, relations=dm.relations, baselines=before["baselines"],
-                          run=run, punct_edges=punct_edges, resamples=resamples, seed=dm.settings.seed,
+                          run=run, punct_edges=punct_edges, resamples=resamples, seed=bootstrap_seed,
                           class_names=list(dm.task.classes))
     dev_rows = dev or analyse_split(model, dm.tensors["dev"], punct_edges=punct_edges)
     best_dev_offset = best_offset(dev_rows)
     untrained_weights = untrained_model(model, before)
     report["interventions"] = clean(interventions(model, dm.tensors["test"], best_dev_offset,
-                                                  list(dm.task.classes), resamples, seed=dm.settings.seed,
+                                                  list(dm.task.classes), resamples, seed=bootstrap_seed,
                                                   untrained=untrained_weights))
-    report["effective"] = effective_attention(model, untrained_weights, dm, untrained, punct_edges, resamples)
+    report["effective"] = effective_attention(model, untrained_weights, dm, untrained, punct_edges, resamples,
+                                              bootstrap_seed)
     figures = {"entropy_histogram": entropy_histogram(np.nanmean(untrained.entropy, 1),
                                                       np.nanmean(after.entropy, 1)),
                "per_relation": relation_bars(report)}

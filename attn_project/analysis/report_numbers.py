@@ -126,7 +126,8 @@ def build_report(before: RowScores, after: RowScores, dev: RowScores | None, *, 
     sentence, predicted, label = after.classified()  # every target, one-word sentences included
     return cast(dict, clean({
         "run": run or {},
-        "analysis": {"punct_edges": punct_edges, "bootstrap_resamples": resamples, "correction": CORRECTION,
+        "analysis": {"punct_edges": punct_edges, "bootstrap_resamples": resamples, "bootstrap_seed": seed,
+                     "correction": CORRECTION,
                      "alpha": ALPHA, "min_rows_for_verdict": MIN_ROWS_FOR_VERDICT,
                      "best_head_chosen_on": "dev" if dev is not None else "test (one head)"},
         "test": classification(predicted, label, Bootstrap(sentence, resamples, seed), class_names),

@@ -191,9 +191,10 @@ class AttentionReport(L.Callback):
     """Before/after analysis of the whole test split: snapshot at fit start, report at test end."""
 
     def __init__(self, dirpath: str | Path, experiment: str = "", punct_edges: bool = False,
-                 bootstrap_resamples: int = 1000):
+                 bootstrap_resamples: int = 1000, bootstrap_seed: int = 0):
         self.dirpath, self.experiment = Path(dirpath), experiment
         self.punct_edges, self.resamples = punct_edges, bootstrap_resamples
+        self.bootstrap_seed = bootstrap_seed
         self.before = None
 
     def state_dict(self) -> dict:
@@ -223,7 +224,7 @@ class AttentionReport(L.Callback):
                "global_step": trainer.global_step,
                "test_loop": {k: float(v) for k, v in metrics.items() if k.startswith("test/")}}
         report, figures = assemble_report(pl_module.model, trainer.datamodule, self.before, run,
-                                          self.punct_edges, self.resamples)
+                                          self.punct_edges, self.resamples, self.bootstrap_seed)
         paths = write_report(self.dirpath, report, figures)
         writer = tensorboard(trainer)
         if writer is not None:
