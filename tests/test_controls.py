@@ -6,7 +6,12 @@ import torch
 import torch.nn.functional as F
 
 from attn_project.analysis import interventions as iv
-from attn_project.analysis.mask_maps import effective_rows, mask_map_batches
+from attn_project.analysis.mask_maps import (
+    analyse_split,
+    analyse_split_and_effective,
+    effective_rows,
+    mask_map_batches,
+)
 from attn_project.controls import rule_rows
 from attn_project.data.batches import SentenceBatches, SplitTensors
 from attn_project.data.labels import IGNORE
@@ -147,10 +152,14 @@ def test_effective_maps_come_through_the_report_path():
     torch.manual_seed(0)
     model = MaskedTokenClassifier(ModelConfig(vocab_size=VOCAB, d_model=16, num_heads=2)).eval()
     split = planted_split(5, seed=4)
-    raw, effective = (next(mask_map_batches(model, split, effective=e)) for e in (False, True))
+    raw, both = (next(mask_map_batches(model, split, effective=e)) for e in (False, True))
     norms = model.contribution_norms(batch_of(split, raw["index"].tolist())["ids"]).detach()
-    torch.testing.assert_close(effective["weights"], effective_rows(raw["weights"], norms))
-    torch.testing.assert_close(effective["logits"], raw["logits"])  # what the classifier reads is unchanged
+    torch.testing.assert_close(both["effective"], effective_rows(raw["weights"], norms))
+    torch.testing.assert_close(both["weights"], raw["weights"])  # the weights themselves beside them
+    torch.testing.assert_close(both["logits"], raw["logits"])  # what the classifier reads is unchanged
+    rows, effective_scores = analyse_split_and_effective(model, split)  # one pass, two row sets
+    assert (rows.aligned == analyse_split(model, split).aligned).all()
+    assert effective_scores.entropy.shape == rows.entropy.shape
 
 
 def test_untrained_intervention_reads_the_untrained_models_rows():

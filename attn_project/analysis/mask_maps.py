@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from attn_project.analysis.rows import RowScores, collect
+from attn_project.analysis.rows import RowScores, collect, collect_maps
 from attn_project.data.batches import SentenceBatches, SplitTensors
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def mask_map_batches(classifier: MaskedTokenClassifier, split_tensors: SplitTens
                      rule: Rule | None = None, effective: bool = False) -> Iterator[dict[str, Tensor]]:
     """Mask maps of whole sentences, batch by batch, with the gold syntax needed to score them;
     with ``rule``, the classifier reads the rows the rule gives instead (``interventions``); with
-    ``effective``, the maps are the effective attention (``effective_rows``), the logits unchanged."""
+    ``effective``, each batch also holds the effective attention (``effective_rows``)."""
     dataset = SentenceBatches(split_tensors)
     indices = list(range(len(split_tensors))) if indices is None else list(indices)
     order = sorted(indices, key=lambda i: int(split_tensors.lengths[i]))  # little padding
@@ -61,11 +61,12 @@ def mask_map_batches(classifier: MaskedTokenClassifier, split_tensors: SplitTens
             ids = batch["ids"].to(device)
             logits, weights = classifier.forward_all_masks(ids, replace_weights=replace,
                                                            heads=batch["heads"].to(device))
-            if effective:
-                weights = effective_rows(weights, classifier.contribution_norms(ids))
-            yield {"weights": weights.float().cpu(), "logits": logits.float().cpu(),
+            out = {"weights": weights.float().cpu(), "logits": logits.float().cpu(),
                    "lengths": batch["lengths"], "labels": batch["labels"], "index": batch["index"],
                    "heads": batch["heads"], "rels": batch["rels"], "punct": batch["punct"]}
+            if effective:
+                out["effective"] = effective_rows(weights, classifier.contribution_norms(ids)).float().cpu()
+            yield out
 
 
 def gold_syntax(split_tensors: SplitTensors, index: Tensor, width: int) -> dict[str, Tensor]:
@@ -76,10 +77,17 @@ def gold_syntax(split_tensors: SplitTensors, index: Tensor, width: int) -> dict[
 
 def analyse_split(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
                   indices: list[int] | None = None,
-                  punct_edges: bool = False, effective: bool = False) -> RowScores:
-    """Per-row scores of the mask maps of ``indices`` (default: the whole split); ``effective``:
-    of the effective attention instead of the weights."""
-    return collect(mask_map_batches(classifier, split_tensors, indices, effective=effective), punct_edges)
+                  punct_edges: bool = False) -> RowScores:
+    """Per-row scores of the mask maps of ``indices`` (default: the whole split)."""
+    return collect(mask_map_batches(classifier, split_tensors, indices), punct_edges)
+
+
+def analyse_split_and_effective(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
+                                punct_edges: bool = False) -> tuple[RowScores, RowScores]:
+    """Per-row scores of the weights and of the effective attention, from one pass over the split."""
+    rows, effective = collect_maps(mask_map_batches(classifier, split_tensors, effective=True),
+                                   ("weights", "effective"), punct_edges)
+    return rows, effective
 
 
 def sentence_ids(split_tensors: SplitTensors, index: int) -> Tensor:

@@ -18,7 +18,13 @@ from matplotlib.figure import Figure
 
 from attn_project.analysis.baselines import datamodule_baselines
 from attn_project.analysis.interventions import interventions
-from attn_project.analysis.mask_maps import analyse_split, mask_map, sentence_heads, sentence_ids
+from attn_project.analysis.mask_maps import (
+    analyse_split,
+    analyse_split_and_effective,
+    mask_map,
+    sentence_heads,
+    sentence_ids,
+)
 from attn_project.analysis.position import best_offset
 from attn_project.analysis.report_numbers import build_report, clean, effective_block
 from attn_project.analysis.rows import RowScores
@@ -329,18 +335,14 @@ def untrained_model(model: MaskedTokenClassifier, before: dict) -> MaskedTokenCl
     return untrained
 
 
-def effective_attention(model: MaskedTokenClassifier, untrained_weights: MaskedTokenClassifier | None,
-                        dm: MaskedTokenDataModule, untrained_rows: RowScores, punct_edges: bool,
-                        resamples: int, bootstrap_seed: int) -> dict:
-    """The ``effective`` block: the report's attention numbers on the norm-based effective attention
-    (compared with the untrained model's effective attention, or its weights where the run kept no
-    untrained weights: ``effective.before_is``)."""
-    test = dm.tensors["test"]
-    after = analyse_split(model, test, punct_edges=punct_edges, effective=True)
-    dev = (analyse_split(model, dm.tensors["dev"], punct_edges=punct_edges, effective=True)
-           if model.num_heads > 1 else None)
+def effective_attention(after: RowScores, dev: RowScores | None, dm: MaskedTokenDataModule, *,
+                        untrained_weights: MaskedTokenClassifier | None, untrained_rows: RowScores,
+                        punct_edges: bool, resamples: int, bootstrap_seed: int) -> dict:
+    """The ``effective`` block from the trained model's effective rows (test, and dev for several
+    heads): compared with the untrained model's effective attention, or its weights where the run
+    kept no untrained weights (``effective.before_is``)."""
     before = (untrained_rows if untrained_weights is None else
-              analyse_split(untrained_weights, test, punct_edges=punct_edges, effective=True))
+              analyse_split_and_effective(untrained_weights, dm.tensors["test"], punct_edges)[1])
     block = effective_block(before, after, dev, dm.relations, resamples, seed=bootstrap_seed)
     return {"before_is": "weights" if untrained_weights is None else "effective", **block}
 
@@ -351,8 +353,9 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     """(report, figures) of the trained ``model`` against the ``before`` snapshot; ``run`` gets the
     model's and corpus's settings and the analysis time (both ends, figures included)."""
     start = time.perf_counter()
-    after = analyse_split(model, dm.tensors["test"], punct_edges=punct_edges)
-    dev = analyse_split(model, dm.tensors["dev"], punct_edges=punct_edges) if model.num_heads > 1 else None
+    after, after_effective = analyse_split_and_effective(model, dm.tensors["test"], punct_edges)
+    dev, dev_effective = (analyse_split_and_effective(model, dm.tensors["dev"], punct_edges)
+                          if model.num_heads > 1 else (None, None))
     untrained = RowScores.from_state(before["rows"])
     config = model.config
     run = {**run, "corpus": dm.settings.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
@@ -367,8 +370,9 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     report["interventions"] = clean(interventions(model, dm.tensors["test"], best_dev_offset,
                                                   list(dm.task.classes), resamples, seed=bootstrap_seed,
                                                   untrained=untrained_weights))
-    report["effective"] = effective_attention(model, untrained_weights, dm, untrained, punct_edges, resamples,
-                                              bootstrap_seed)
+    report["effective"] = effective_attention(
+        after_effective, dev_effective, dm, untrained_weights=untrained_weights, untrained_rows=untrained,
+        punct_edges=punct_edges, resamples=resamples, bootstrap_seed=bootstrap_seed)
     figures = {"entropy_histogram": entropy_histogram(np.nanmean(untrained.entropy, 1),
                                                       np.nanmean(after.entropy, 1)),
                "per_relation": relation_bars(report)}

@@ -118,7 +118,22 @@ def pairs(name: str, linked: Tensor, position: Tensor, rels: Tensor | None = Non
 
 def collect(batches: Iterable[dict[str, Tensor]], punct_edges: bool = False) -> RowScores:
     """RowScores of every target row of the batches (``mask_maps.mask_map_batches``)."""
-    parts = [score_batch(batch, punct_edges) for batch in batches]
+    return collect_maps(batches, ("weights",), punct_edges)[0]
+
+
+def collect_maps(batches: Iterable[dict[str, Tensor]], maps: tuple[str, ...],
+                 punct_edges: bool = False) -> tuple[RowScores, ...]:
+    """RowScores of each of the batches' maps (e.g. ``weights`` and ``effective``), in one pass
+    over the batches."""
+    parts: list[list[dict]] = [[] for _ in maps]
+    for batch in batches:
+        for scored, name in zip(parts, maps, strict=True):
+            scored.append(score_batch(batch | {"weights": batch[name]}, punct_edges))
+    return tuple(combine(scored) for scored in parts)
+
+
+def combine(parts: list[dict]) -> RowScores:
+    """One RowScores from the scores of consecutive batches (row indices shifted to match)."""
     if not parts:
         raise ValueError("no sentences to score")
     first_row = np.cumsum([0] + [len(p["sentence"]) for p in parts[:-1]])  # where each batch's rows start
