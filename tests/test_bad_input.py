@@ -61,6 +61,15 @@ def other_vocabulary(checkpoint):
     checkpoint["tokenizer_json"] = tokenizer_to_json(build_word_tokenizer([["a", "b", "c"]]))
 
 
+def oracle_checkpoint(tmp_path, ckpt):
+    """The shared checkpoint relabelled as a gold-head oracle (its weights fit: the rule adds none)."""
+    checkpoint = torch.load(ckpt, weights_only=True)
+    checkpoint["hyper_parameters"]["model"]["scores"] = "gold_head"
+    path = tmp_path / "oracle.ckpt"
+    torch.save(checkpoint, path)
+    return path
+
+
 CKPT_EDITS = {  # kind: an edit of a good checkpoint's plain data (each passes weights_only=True)
     "other_vocab": other_vocabulary,
     "unknown_hparam": lambda c: c["hyper_parameters"].update(surprise=1),
@@ -88,6 +97,11 @@ CASES = {
     "min_frequency not a count": ("train", lambda t, c: ["data.min_frequency=often"], ["data.min_frequency='often'", "'auto'"]),
     "word_dropout not a probability": ("train", lambda t, c: ["model.word_dropout=1.5"], ["model.word_dropout=1.5", "probability"]),
     "unknown recipe": ("train", lambda t, c: ["recipe=tiny"], ["recipe", "tiny"]),
+    "unknown attention scores": ("train", lambda t, c: ["model.scores=psychic"], ["model.scores='psychic'", "choose one of"]),
+    "unknown tokenizer kind": ("train", lambda t, c: ["data.tokenizer=bytes"], ["data.tokenizer='bytes'", "choose one of"]),
+    "max_pieces zero": ("train", lambda t, c: ["data.max_pieces=0"], ["data.max_pieces=0", "number of pieces"]),
+    "oracle on raw text": ("inspect_attention", lambda t, c: [f"ckpt_path={oracle_checkpoint(t, c)}", "text=the dog runs ."],
+                           ["model.scores=gold_head", "gold tree"]),
     "max_len zero": ("train", lambda t, c: ["data.max_len=0"], ["data.max_len=0"]),
     "max_len negative": ("train", lambda t, c: ["data.max_len=-5"], ["data.max_len=-5"]),
     "treebank folder missing": ("train", lambda t, c: ["data=ud", f"data.root={t}/absent"],
