@@ -101,7 +101,7 @@ def test_report_has_every_key_and_numbers_in_range(short_run, short_run_metrics,
 
 
 def test_report_has_interventions_and_effective_attention_for_several_heads(short_run, short_run_metrics):
-    from attn_project.study.runs import REPORT_METRICS, pick
+    from attn_project.report_schema import Report
 
     report = json.loads((short_run / "report" / "attention_report.json").read_text())
     interventions = report["interventions"]
@@ -116,8 +116,11 @@ def test_report_has_interventions_and_effective_attention_for_several_heads(shor
     assert effective["after"]["dep_alignment"] != report["after"]["dep_alignment"]  # another map
     md = (short_run / "report" / "attention_report.md").read_text()
     assert "| untrained |" in md and "| effective |" in md and "Weights vs effective attention" in md
+    typed = Report.from_json(report)
+    assert typed.to_json() == report  # the schema reads and writes every key of a real report
+    metrics = typed.study_metrics()  # what study.py reads
     for name in ("intervention/untrained/acc", "effective/dep_alignment", "effective/alignment_margin"):
-        assert isinstance(pick(report, REPORT_METRICS[name]), float), name  # study.py reads them
+        assert isinstance(metrics[name], float), name
 
 
 def test_one_head_gets_no_per_head_figure(tmp_path):
@@ -286,4 +289,4 @@ def test_one_word_sentences_count_in_the_test_accuracy_but_not_as_attention_rows
     targets = split.labels != IGNORE
     expected = float((logits.argmax(-1)[targets] == split.labels[targets]).float().mean())
     report = build_report(rows, rows, None, relations=["x", "y"], resamples=50)
-    assert report["test"]["acc"] == pytest.approx(expected)  # all four targets, as the test loop counts
+    assert report.test.acc.value == pytest.approx(expected)  # all four targets, as the test loop counts

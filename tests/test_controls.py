@@ -167,7 +167,7 @@ def test_untrained_intervention_reads_the_untrained_models_rows():
     model = MaskedTokenClassifier(ModelConfig(vocab_size=VOCAB, d_model=16, num_heads=2)).eval()
     split = planted_split(20, seed=5)
     same = iv.interventions(model, split, -1, ["0", "1"], resamples=20, untrained=model)
-    assert same["untrained"]["acc"] == same["learned"]["acc"] and same["untrained"]["delta"] == 0
+    assert same["untrained"].acc == same["learned"].acc and same["untrained"].delta.value == 0
     other = MaskedTokenClassifier(ModelConfig(vocab_size=VOCAB, d_model=16, num_heads=2)).eval()
     batch = batch_of(split, range(3))
     batch["heads"] = split.heads[:3, : batch["ids"].size(1)]

@@ -108,7 +108,8 @@ def test_learned_is_the_models_own_accuracy_and_every_rule_is_reported():
     torch.manual_seed(0)
     model = MaskedTokenClassifier(ModelConfig(vocab_size=20, d_model=16, num_heads=2)).eval()
     split = toy_split()
-    table = iv.interventions(model, split, best_offset=-1, class_names=["function", "content"], resamples=50)
+    typed = iv.interventions(model, split, best_offset=-1, class_names=["function", "content"], resamples=50)
+    table = {name: row.to_json() for name, row in typed.items()}  # as the report's JSON holds them
     assert set(table) == {"learned", "uniform", "best_offset", "gold_head", "gold_neighbourhood", "self",
                           "uniform_head0", "uniform_head1"}
     _, predicted, label = iv.predictions(model, split, None)

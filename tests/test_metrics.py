@@ -118,7 +118,7 @@ def test_classification_metrics_match_scikit_learn():
     rng = np.random.default_rng(0)
     label = (rng.random(500) < 0.8).astype(int)
     predicted = np.where(rng.random(500) < 0.7, label, 1 - label)
-    out = classification(predicted, label, Bootstrap(np.arange(500) // 5, seed=0))
+    out = classification(predicted, label, Bootstrap(np.arange(500) // 5, seed=0)).to_json()
     assert out["acc"] == pytest.approx((predicted == label).mean())
     assert out["f1"] == pytest.approx(f1_score(label, predicted))
     assert out["balanced_acc"] == pytest.approx(balanced_accuracy_score(label, predicted))
@@ -161,7 +161,7 @@ def shuffled(i, heads, gen):
 
 
 def report_of(before, after):
-    return build_report(before, after, None, relations=RELATIONS, punct_edges=True, resamples=200)
+    return build_report(before, after, None, relations=RELATIONS, punct_edges=True, resamples=200).to_json()
 
 
 def report_for(after, n):

@@ -112,7 +112,7 @@ def test_multiclass_report_block_matches_scikit_learn():
     label = rng.integers(0, 4, 600)
     predicted = np.where(rng.random(600) < 0.6, label, rng.integers(0, 4, 600))
     out = classification(predicted, label, Bootstrap(np.arange(600) // 6, resamples=100),
-                         ["a", "b", "c", "d"])
+                         ["a", "b", "c", "d"]).to_json()
     assert out["acc"] == pytest.approx(accuracy_score(label, predicted))
     assert out["balanced_acc"] == pytest.approx(balanced_accuracy_score(label, predicted))
     assert out["macro_f1"] == pytest.approx(f1_score(label, predicted, average="macro"))

@@ -36,6 +36,7 @@ from attn_project.analysis.significance import Bootstrap, classification
 from attn_project.controls import rule_rows
 from attn_project.data.batches import SplitTensors
 from attn_project.data.labels import IGNORE
+from attn_project.report_schema import Intervention
 
 if TYPE_CHECKING:
     from attn_project.model import MaskedTokenClassifier
@@ -97,10 +98,10 @@ def rules(num_heads: int, best_offset: int, untrained: MaskedTokenClassifier | N
 
 def interventions(model: MaskedTokenClassifier, test: SplitTensors, best_offset: int,
                   class_names: list[str], resamples: int = 1000, seed: int = 0,
-                  untrained: MaskedTokenClassifier | None = None) -> dict:
-    """{rule: acc, balanced_acc, macro_f1 (with intervals), delta and delta_ci95 against learned};
+                  untrained: MaskedTokenClassifier | None = None) -> dict[str, Intervention]:
+    """{rule: acc, balanced_acc, macro_f1 (with intervals), delta against learned};
     ``untrained``: the model as it was at fit start (the ``untrained`` rule; left out without it)."""
-    out: dict[str, dict] = {}
+    out: dict[str, Intervention] = {}
     learned_hits = boot = None
     for name, rule in rules(model.num_heads, best_offset, untrained).items():
         sentence, predicted, label = predictions(model, test, rule)
@@ -108,9 +109,7 @@ def interventions(model: MaskedTokenClassifier, test: SplitTensors, best_offset:
         scores = classification(predicted, label, boot, class_names)
         hits = (predicted == label).astype(float)
         learned_hits = hits if learned_hits is None else learned_hits
-        delta, delta_ci = boot.mean(hits - learned_hits)
-        out[name] = {k: scores[k] for k in ("acc", "acc_ci95", "balanced_acc", "balanced_acc_ci95",
-                                            "macro_f1", "macro_f1_ci95")}
-        out[name] |= {"delta": delta, "delta_ci95": delta_ci}
-    out["best_offset"]["offset"] = f"{best_offset:+d}"
+        out[name] = Intervention(scores.acc, scores.balanced_acc, scores.macro_f1,
+                                 delta=boot.estimate(hits - learned_hits),
+                                 offset=f"{best_offset:+d}" if name == "best_offset" else None)
     return out

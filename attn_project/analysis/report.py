@@ -26,8 +26,17 @@ from attn_project.analysis.mask_maps import (
     sentence_ids,
 )
 from attn_project.analysis.position import best_offset
-from attn_project.analysis.report_numbers import build_report, clean, effective_block
+from attn_project.analysis.report_numbers import build_report, effective_block
 from attn_project.analysis.rows import RowScores
+from attn_project.report_schema import (
+    MEASURES,
+    AttentionBlock,
+    AttentionSummary,
+    EffectiveBlock,
+    Intervention,
+    Report,
+    fmt,
+)
 from attn_project.viz import plots
 
 if TYPE_CHECKING:
@@ -40,18 +49,7 @@ SKEWED = 0.7  # a majority share from which accuracy alone misleads
 log = logging.getLogger(__name__)
 
 
-def fmt(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def with_ci(entry: dict, key: str, digits: int = 3) -> str:
-    """``0.428 [0.421, 0.436]``: the value and its 95% bootstrap interval."""
-    ci = entry.get(f"{key}_ci95")
-    value = fmt(entry.get(key), digits)
-    return value if not ci else f"{value} [{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]"
-
-
-def intervention_lines(table: dict) -> list[str]:
+def intervention_lines(table: dict[str, Intervention]) -> list[str]:
     """The interventions as a Markdown table (empty without them)."""
     if not table:
         return []
@@ -59,34 +57,34 @@ def intervention_lines(table: dict) -> list[str]:
              "", "| row replaced by | accuracy | balanced accuracy | change in accuracy |",
              "|---|---|---|---|"]
     for name, r in table.items():
-        label = f"{name} ({r['offset']})" if "offset" in r else name
-        lines.append(f"| {label} | {with_ci(r, 'acc')} | {with_ci(r, 'balanced_acc')} | "
-                     f"{with_ci(r, 'delta')} |")
+        label = f"{name} ({r.offset})" if r.offset else name
+        lines.append(f"| {label} | {r.acc.format()} | {r.balanced_acc.format()} | {r.delta.format()} |")
     return lines + ["", "Read as: does the *trained* classifier depend on its attention — not as: would "
                         "syntax help the task (a classifier trained on its own rows may do worse with a "
                         "one-hot row it never saw). Intervals: paired bootstrap over test sentences."]
 
 
-def report_markdown(report: dict) -> str:
+def report_markdown(report: Report) -> str:
     """The report as Markdown: accuracy, interventions, attention before → after, effective
     attention, per head, per relation."""
-    heads = len(report["after"]["per_head"]["entropy"])
+    heads = report.weights.after.num_heads
     return "\n".join([*header_lines(report), *accuracy_lines(report),
-                      *intervention_lines(report.get("interventions") or {}), *attention_lines(report),
-                      *effective_lines(report), *per_head_lines(report["after"]["per_head"], heads),
-                      *relation_lines(report, heads)])
+                      *intervention_lines(report.interventions), *attention_lines(report),
+                      *effective_lines(report), *per_head_lines(report.weights.after.per_head, heads),
+                      *relation_lines(report.weights, heads)])
 
 
-def header_lines(report: dict) -> list[str]:
-    run, analysis, after = report["run"], report["analysis"], report["after"]
+def header_lines(report: Report) -> list[str]:
+    run, analysis = report.run, report.analysis
+    assert analysis is not None, "a report built by this code records its analysis settings"
     return [
         f"# Attention report — {run.get('experiment', '')}",
         "",
         f"Model: {run.get('num_heads')} head(s), d_model={run.get('d_model')}, init=`{run.get('init')}` "
         f"(\"before\" = this initialisation, untrained). Corpus: {run.get('corpus')}; the whole test "
-        f"split ({after.get('rows')} masked positions). Brackets: 95% bootstrap intervals over test "
-        f"sentences ({analysis['bootstrap_resamples']} resamples). Punctuation edges "
-        f"{'count' if analysis['punct_edges'] else 'do not count'} as syntax.",
+        f"split ({report.weights.after.rows} masked positions). Brackets: 95% bootstrap intervals over test "
+        f"sentences ({analysis.bootstrap_resamples} resamples). Punctuation edges "
+        f"{'count' if analysis.punct_edges else 'do not count'} as syntax.",
     ]
 
 
@@ -95,47 +93,52 @@ BASELINE_LABELS = (("majority", "majority"), ("bag_of_neighbours", "bag of neigh
                    ("bigram_pieces", "ordered bigram + pieces"))
 
 
-def accuracy_lines(report: dict) -> list[str]:
+def accuracy_lines(report: Report) -> list[str]:
     """The classifier against the baselines, the task's skew and the recall per class."""
-    test, base = report["test"], report["baselines"]
+    test, base = report.test, report.baselines
+    f1 = test.f1.format() if test.f1 else "–"
     lines = ["", "## Accuracy (test split)", "",
              "| | accuracy | balanced accuracy | macro-F1 | F1 (content) |", "|---|---|---|---|---|",
-             f"| classifier | {with_ci(test, 'acc')} | {with_ci(test, 'balanced_acc')} | "
-             f"{with_ci(test, 'macro_f1')} | {with_ci(test, 'f1')} |"]
+             f"| classifier | {test.acc.format()} | {test.balanced_acc.format()} | "
+             f"{test.macro_f1.format()} | {f1} |"]
     lines += [f"| {label} | {fmt(base[name].get('acc'))} | {fmt(base[name].get('balanced_acc'))} | "
               f"{fmt(base[name].get('macro_f1'))} | – |"
               for name, label in BASELINE_LABELS if name in base]  # the piece ones: data.tokenizer=pieces
-    share = test.get("majority_share")
-    lines += ["", f"Task: {report.get('run', {}).get('task', 'content_function')}; the most frequent class, "
-                  f"{test.get('majority_class')}, is {fmt(share)} of the test targets."]
+    share = test.majority_share.value if test.majority_share else None
+    lines += ["", f"Task: {report.run.get('task', 'content_function')}; the most frequent class, "
+                  f"{test.majority_class}, is {fmt(share)} of the test targets."]
     if share is not None and share >= SKEWED:
         lines.append(f"**Warning:** one class is {fmt(share)} of the targets: accuracy alone "
                      f"misleads here; read balanced accuracy and macro-F1.")
-    per_class = test.get("per_class") or {}
-    if per_class:
+    if test.per_class:
+        per_class = test.per_class
         lines += ["", "| class | " + " | ".join(per_class) + " |", "|---|" + "---|" * len(per_class),
                   "| recall | " + " | ".join(fmt(c["recall"]) for c in per_class.values()) + " |",
                   "| test targets | " + " | ".join(str(c["support"]) for c in per_class.values()) + " |"]
     return lines
 
 
-def attention_lines(report: dict) -> list[str]:
+def summary_cells(s: AttentionSummary) -> str:
+    return " | ".join(getattr(s, name).format() for name in MEASURES)
+
+
+def attention_lines(report: Report) -> list[str]:
     """Entropy, alignment, mass and self share before and after training, the offsets, the verdict."""
-    before, after, best = report["before"], report["after"], report["best_offset"]
+    weights = report.weights
     return [
         "",
         "## Attention of the [MASK] (mask map rows), before vs after training",
         "",
         "| | entropy / log T | dependency alignment | dependency mass | self share |",
         "|---|---|---|---|---|",
-        *(f"| {stage} | {with_ci(s, 'entropy')} | {with_ci(s, 'dep_alignment')} | {with_ci(s, 'dep_mass')} | "
-          f"{with_ci(s, 'self_share')} |" for stage, s in (("before", before), ("after", after))),
-        f"| best fixed offset ({best['offset']}) | – | {with_ci(best, 'dep_alignment')} | – | – |",
+        f"| before | {summary_cells(report.before)} |",
+        f"| after | {summary_cells(weights.after)} |",
+        f"| best fixed offset ({weights.best_offset_name}) | – | {weights.best_offset.format()} | – | – |",
         "",
-        "Fixed offsets −3…+3: " + ", ".join(f"{o}: {fmt(report['offset_baselines'][o]['dep_alignment'])}"
+        "Fixed offsets −3…+3: " + ", ".join(f"{o}: {fmt(weights.offset_baselines[o])}"
                                            for o in ("-3", "-2", "-1", "+1", "+2", "+3")
-                                           if o in report["offset_baselines"])
-        + f" (searched over {len(report['offset_baselines'])} offsets; all in the JSON).",
+                                           if o in weights.offset_baselines)
+        + f" (searched over {len(weights.offset_baselines)} offsets; all in the JSON).",
         "",
         verdict(report),
         "",
@@ -152,80 +155,70 @@ def per_head_lines(per_head: dict, heads: int) -> list[str]:
             ""]
 
 
-def relation_lines(report: dict, heads: int) -> list[str]:
+def relation_lines(block: AttentionBlock, heads: int) -> list[str]:
     """Both per-relation tables (relations with at least ``MIN_ROWS_SHOWN`` rows)."""
     lines = []
-    for key, title in (("per_relation", "the [MASK] attends to its head"),
-                       ("per_relation_to_dependent", "the [MASK] attends to a dependent")):
+    for table, title in ((block.per_relation, "the [MASK] attends to its head"),
+                         (block.per_relation_to_dependent, "the [MASK] attends to a dependent")):
         lines += [f"## Per relation: {title}", "",
                   "| relation | n | before | after | best offset | adjusted p | beats position? |"
                   + (" best head (dev) → test |" if heads > 1 else ""),
                   "|---|---|---|---|---|---|---|" + ("---|" if heads > 1 else "")]
-        for rel, r in sorted(report[key].items(), key=lambda kv: -kv[1]["n"]):
-            if r["n"] < MIN_ROWS_SHOWN:
+        for rel, r in sorted(table.items(), key=lambda kv: -kv[1].n):
+            if r.n < MIN_ROWS_SHOWN:
                 continue
-            beats = {True: "yes", False: "no", None: "n < 50: untested"}[r["beats_position"]]
-            lines.append(f"| {rel} | {r['n']} | {fmt(r['before'])} | {with_ci(r, 'after')} | "
-                         f"{fmt(r['best_offset'])} ({r['best_offset_name']}) | "
-                         f"{fmt(r['p_adjusted'], 4)} | {beats} |"
-                         + (f" {r['best_head']} → {fmt(r['best_head_after'])} |" if heads > 1 else ""))
+            beats = {True: "yes", False: "no", None: "n < 50: untested"}[r.beats_position]
+            lines.append(f"| {rel} | {r.n} | {fmt(r.before)} | {r.after.format()} | "
+                         f"{fmt(r.best_offset)} ({r.best_offset_name}) | {fmt(r.p_adjusted, 4)} | {beats} |"
+                         + (f" {r.best_head} → {fmt(r.best_head_after)} |" if heads > 1 else ""))
         lines.append("")
     return lines
 
 
-def effective_lines(report: dict) -> list[str]:
+def effective_lines(report: Report) -> list[str]:
     """Weights vs effective attention (norm-based), side by side (empty without the block)."""
-    effective = report.get("effective")
-    if not effective:
+    if report.effective is None:
         return []
 
-    def beating(block: dict) -> str:
-        verdicts = [r["beats_position"] for key in ("per_relation", "per_relation_to_dependent")
-                    for r in block[key].values() if r["beats_position"] is not None]
-        return f"{sum(verdicts)} of {len(verdicts)}"
+    def row(name: str, block: AttentionBlock) -> str:
+        verdicts = [beats for _, _, beats in block.tested()]
+        return (f"| {name} | {block.after.entropy.format()} | {block.after.dep_alignment.format()} | "
+                f"{block.alignment_margin.format()} | "
+                f"{block.best_offset_name} ({fmt(block.best_offset.value)}) | "
+                f"{sum(verdicts)} of {len(verdicts)} |")
 
-    rows = [(name, block["after"], block["alignment_margin"], block["best_offset"], beating(block))
-            for name, block in (("weights", report), ("effective", effective))]
     return ["## Weights vs effective attention (‖α v‖, Kobayashi et al. 2020)", "",
             "| trained maps | entropy / log T | dependency alignment | margin over best offset | "
             "best offset | relations beating position |", "|---|---|---|---|---|---|",
-            *(f"| {name} | {with_ci(a, 'entropy')} | {with_ci(a, 'dep_alignment')} | {with_ci(m, 'mean')} | "
-              f"{b['offset']} ({fmt(b['dep_alignment'])}) | {n} |" for name, a, m, b, n in rows),
+            row("weights", report.weights), row("effective", report.effective),
             "", "Effective attention weighs each word by the norm of what it brings to the [MASK] "
                 "(several heads: through W_O); both rows score the same test rows. Verdicts per relation "
                 "of the effective maps: `effective.per_relation*` in the JSON.", ""]
 
 
-def excludes_zero(ci: list[float] | None) -> int:
-    """+1 when the interval lies above 0, −1 below, 0 when it contains 0 (or is missing)."""
-    if not ci:
-        return 0
-    return 1 if ci[0] > 0 else -1 if ci[1] < 0 else 0
-
-
-def verdict(report: dict) -> str:
+def verdict(report: Report) -> str:
     """Plain words for what the numbers say, each claim only when its interval or test allows it."""
-    before, after, best = report["before"], report["after"], report["best_offset"]
-    change, margin = report["entropy_change"], report["alignment_margin"]
-    direction = excludes_zero(change["mean_ci95"])
+    before, weights, analysis = report.before, report.weights, report.analysis
+    after, best, margin = weights.after, weights.best_offset, weights.alignment_margin
+    change = report.entropy_change
+    assert analysis is not None
     words = [{-1: "Training made attention sharper", 1: "Training made attention smoother",
-              0: "Training did not change attention's entropy clearly"}[direction]
-             + f" (entropy {fmt(before['entropy'])} → {fmt(after['entropy'])}, "
-             f"change {with_ci(change, 'mean')}); "
-             f"the [MASK]'s weight on itself went {fmt(before['self_share'])} → {fmt(after['self_share'])}."]
-    side = excludes_zero(margin["mean_ci95"])
-    words.append(f"Overall alignment with syntax ({fmt(after['dep_alignment'])}) "
+              0: "Training did not change attention's entropy clearly"}[change.side_of_zero()]
+             + f" (entropy {fmt(before.entropy.value)} → {fmt(after.entropy.value)}, "
+             f"change {change.format()}); "
+             f"the [MASK]'s weight on itself went {fmt(before.self_share.value)} → "
+             f"{fmt(after.self_share.value)}."]
+    side = margin.side_of_zero()
+    words.append(f"Overall alignment with syntax ({fmt(after.dep_alignment.value)}) "
                  + {1: "beats", -1: "is below", 0: "cannot be told apart from"}[side]
-                 + f" the best fixed offset ({best['offset']}: {fmt(best['dep_alignment'])}; difference "
-                 f"{with_ci(margin, 'mean')})" + (": overall, it tracks position at least as much as syntax."
-                                                 if side <= 0 else "."))
-    tested = [(key, rel) for key in ("per_relation", "per_relation_to_dependent")
-              for rel, r in report[key].items() if r["beats_position"] is not None]
-    beats = [f"{rel} ({'head' if key == 'per_relation' else 'dependent'})" for key, rel in tested
-             if report[key][rel]["beats_position"]]
+                 + f" the best fixed offset ({weights.best_offset_name}: {fmt(best.value)}; difference "
+                 f"{margin.format()})" + (": overall, it tracks position at least as much as syntax."
+                                         if side <= 0 else "."))
+    tested = weights.tested()
+    beats = [f"{rel} ({side})" for rel, side, beats in tested if beats]
     words.append(f"Relations where attention beats both the best fixed offset and the untrained model "
-                 f"(McNemar, {report['analysis']['correction']}-adjusted p < {report['analysis']['alpha']}, "
-                 f"{len(tested)} tested with n ≥ {report['analysis']['min_rows_for_verdict']}): "
+                 f"(McNemar, {analysis.correction}-adjusted p < {analysis.alpha}, "
+                 f"{len(tested)} tested with n ≥ {analysis.min_rows_for_verdict}): "
                  + (", ".join(sorted(beats)) if beats else "none") + ".")
     return " ".join(words)
 
@@ -243,23 +236,21 @@ def entropy_histogram(before: np.ndarray, after: np.ndarray) -> Figure:
     return fig
 
 
-def relation_bars(report: dict, key: str = "per_relation", top: int = 14) -> Figure:
-    rows = [(rel, r) for rel, r in report[key].items() if r["n"] >= MIN_ROWS_SHOWN]
-    rows = sorted(rows, key=lambda kv: -kv[1]["n"])[:top]
+def relation_bars(block: AttentionBlock, top: int = 14) -> Figure:
+    rows = sorted([(rel, r) for rel, r in block.per_relation.items() if r.n >= MIN_ROWS_SHOWN],
+                  key=lambda kv: -kv[1].n)[:top]
     fig, axes = plots.new_figure(1)
     fig.set_size_inches(max(7, 0.8 * len(rows) + 2), 4.5)
     ax, x = axes[0], np.arange(len(rows))
-    bars = (("before", "before"), ("after", "after"), ("best fixed offset", "best_offset"))
-    for k, (label, field) in enumerate(bars):
-        values = [r[field] or 0 for _, r in rows]
-        errors = None
-        if field == "after":
-            errors = np.array([[r["after"] - r["after_ci95"][0], r["after_ci95"][1] - r["after"]]
-                               if r.get("after_ci95") else [0, 0] for _, r in rows]).T.reshape(2, -1)
-        ax.bar(x + (k - 1) * 0.27, values, width=0.27, yerr=errors, capsize=2, label=label)
+    bars = {"before": [r.before or 0 for _, r in rows], "after": [r.after.value or 0 for _, r in rows],
+            "best fixed offset": [r.best_offset or 0 for _, r in rows]}
+    errors = np.array([r.after.errors() for _, r in rows]).T.reshape(2, -1)  # [2, relations]: below, above
+    for k, (label, values) in enumerate(bars.items()):
+        ax.bar(x + (k - 1) * 0.27, values, width=0.27, yerr=errors if label == "after" else None, capsize=2,
+               label=label)
     for i, (_, r) in enumerate(rows):
-        if r["beats_position"]:
-            ax.text(i, min(0.97, (r["after"] or 0) + 0.05), "*", ha="center")
+        if r.beats_position:
+            ax.text(i, min(0.97, (r.after.value or 0) + 0.05), "*", ha="center")
     ax.set_xticks(x, [rel for rel, _ in rows], rotation=45, ha="right")
     ax.set_ylabel("share of [MASK]s whose top other token is the head")
     ax.set_ylim(0, 1)
@@ -268,11 +259,11 @@ def relation_bars(report: dict, key: str = "per_relation", top: int = 14) -> Fig
     return fig
 
 
-def write_report(folder: Path, report: dict, figures: dict) -> dict[str, Path]:
+def write_report(folder: Path, report: Report, figures: dict) -> dict[str, Path]:
     """Write attention_report.json, attention_report.md and the PNGs; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"json": folder / "attention_report.json", "md": folder / "attention_report.md"}
-    paths["json"].write_text(json.dumps(report, indent=2))
+    paths["json"].write_text(json.dumps(report.to_json(), indent=2))
     paths["md"].write_text(report_markdown(report))
     for name, fig in figures.items():
         paths[name] = plots.save(fig, folder / f"{name}.png")
@@ -337,19 +328,19 @@ def untrained_model(model: MaskedTokenClassifier, before: dict) -> MaskedTokenCl
 
 def effective_attention(after: RowScores, dev: RowScores | None, dm: MaskedTokenDataModule, *,
                         untrained_weights: MaskedTokenClassifier | None, untrained_rows: RowScores,
-                        punct_edges: bool, resamples: int, bootstrap_seed: int) -> dict:
+                        punct_edges: bool, resamples: int, bootstrap_seed: int) -> EffectiveBlock:
     """The ``effective`` block from the trained model's effective rows (test, and dev for several
     heads): compared with the untrained model's effective attention, or its weights where the run
     kept no untrained weights (``effective.before_is``)."""
     before = (untrained_rows if untrained_weights is None else
               analyse_split_and_effective(untrained_weights, dm.tensors["test"], punct_edges)[1])
-    block = effective_block(before, after, dev, dm.relations, resamples, seed=bootstrap_seed)
-    return {"before_is": "weights" if untrained_weights is None else "effective", **block}
+    return effective_block(before, after, dev, dm.relations, resamples, seed=bootstrap_seed,
+                           before_is="weights" if untrained_weights is None else "effective")
 
 
 def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, before: dict, run: dict,
                     punct_edges: bool = False, resamples: int = 1000,
-                    bootstrap_seed: int = 0) -> tuple[dict, dict]:
+                    bootstrap_seed: int = 0) -> tuple[Report, dict]:
     """(report, figures) of the trained ``model`` against the ``before`` snapshot; ``run`` gets the
     model's and corpus's settings and the analysis time (both ends, figures included)."""
     start = time.perf_counter()
@@ -367,15 +358,14 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     dev_rows = dev or analyse_split(model, dm.tensors["dev"], punct_edges=punct_edges)
     best_dev_offset = best_offset(dev_rows)
     untrained_weights = untrained_model(model, before)
-    report["interventions"] = clean(interventions(model, dm.tensors["test"], best_dev_offset,
-                                                  list(dm.task.classes), resamples, seed=bootstrap_seed,
-                                                  untrained=untrained_weights))
-    report["effective"] = effective_attention(
+    report.interventions = interventions(model, dm.tensors["test"], best_dev_offset, list(dm.task.classes),
+                                         resamples, seed=bootstrap_seed, untrained=untrained_weights)
+    report.effective = effective_attention(
         after_effective, dev_effective, dm, untrained_weights=untrained_weights, untrained_rows=untrained,
         punct_edges=punct_edges, resamples=resamples, bootstrap_seed=bootstrap_seed)
     figures = {"entropy_histogram": entropy_histogram(np.nanmean(untrained.entropy, 1),
                                                       np.nanmean(after.entropy, 1)),
-               "per_relation": relation_bars(report)}
+               "per_relation": relation_bars(report.weights)}
     for k, index in enumerate(dm.sample_indices("test")):
         after_map = mask_map(model, sentence_ids(dm.tensors["test"], index),
                              sentence_heads(dm.tensors["test"], index))  # [H, T, T]
@@ -384,5 +374,5 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
             f"Mask map of test sample {k}: row i = what the [MASK] at i attends to"
             + (" (mean of heads)" if after_map.size(0) > 1 else ""),
             before_title=f"before training (init={config.init})")
-    report["run"]["analysis_s"] = round(before["seconds"] + time.perf_counter() - start, 2)
+    report.run["analysis_s"] = round(before["seconds"] + time.perf_counter() - start, 2)
     return report, figures

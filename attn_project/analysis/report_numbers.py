@@ -10,7 +10,6 @@ least ``MIN_ROWS_FOR_VERDICT`` rows (else ``null``).
 
 from __future__ import annotations
 
-import math
 from typing import cast
 
 import numpy as np
@@ -33,35 +32,30 @@ from attn_project.analysis.significance import (
     classification,
     mcnemar_greater,
 )
+from attn_project.report_schema import (
+    MEASURES,
+    RELATION_TABLES,
+    AnalysisSettings,
+    AttentionBlock,
+    AttentionSummary,
+    EffectiveBlock,
+    RelationEntry,
+    Report,
+    clean,
+)
 
-ATTENTION = ("entropy", "dep_alignment", "dep_mass", "self_share")
-FIELDS = {"entropy": "entropy", "dep_alignment": "aligned", "dep_mass": "mass", "self_share": "self_share"}
-
-
-def clean(value: object) -> object:
-    """JSON-safe: NaN → None, numpy scalars → Python, recursively."""
-    if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.integer | np.bool_):
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean(v) for v in value]
-    return value
+FIELDS = dict(zip(MEASURES, ("entropy", "aligned", "mass", "self_share")))  # measure → RowScores field
 
 
-def attention_summary(rows: RowScores, boot: Bootstrap) -> dict:
+def attention_summary(rows: RowScores, boot: Bootstrap) -> AttentionSummary:
     """Head-averaged entropy, alignment, mass and self share with intervals; a per-head table."""
-    out: dict[str, object] = {}
+    estimates = {}
     for name, field in FIELDS.items():
         per_row = np.nanmean(getattr(rows, field).astype(float), axis=1)  # [N]: mean over heads
-        valid = np.isfinite(per_row)
-        out[name], out[f"{name}_ci95"] = boot.mean(np.nan_to_num(per_row), valid)
-    out["per_head"] = {name: np.nanmean(getattr(rows, field).astype(float), axis=0).tolist()
-                       for name, field in FIELDS.items()}
-    out["rows"] = len(rows.sentence)
-    return out
+        estimates[name] = boot.estimate(np.nan_to_num(per_row), np.isfinite(per_row))
+    per_head = {name: cast(list, clean(np.nanmean(getattr(rows, field).astype(float), axis=0).tolist()))
+                for name, field in FIELDS.items()}
+    return AttentionSummary(**estimates, per_head=per_head, rows=len(rows.sentence))
 
 
 def best_head(dev: RowScores | None, direction: str, relation: int, fallback: int) -> int:
@@ -75,7 +69,7 @@ def best_head(dev: RowScores | None, direction: str, relation: int, fallback: in
 
 
 def relation_entry(before: RowScores, after: RowScores, dev: RowScores | None, boot: Bootstrap,
-                   direction: str, relation: int, fallback_head: int) -> dict:
+                   direction: str, relation: int, fallback_head: int) -> RelationEntry:
     where = relation_rows(after, direction, relation)
     hits = model_hits(after, direction, relation, where)  # [n, H]
     untrained = model_hits(before, direction, relation, where)
@@ -83,82 +77,82 @@ def relation_entry(before: RowScores, after: RowScores, dev: RowScores | None, b
     head = best_head(dev, direction, relation, fallback_head)
     per_row = np.zeros(len(where))
     per_row[where] = hits.mean(1)  # head-averaged, on the relation's rows
-    mean, ci = boot.mean(per_row, where)
     p_value = max(mcnemar_greater(hits[:, head], offset_hit),  # both must be beaten
                   mcnemar_greater(hits[:, head], untrained[:, head]))
-    return {"n": int(where.sum()), "before": float(untrained.mean()), "after": mean, "after_ci95": ci,
-            "after_per_head": hits.mean(0).tolist(), "best_offset": float(offset_hit.mean()),
-            "best_offset_name": None if offset is None else f"{offset:+d}",
-            "best_head": head, "best_head_after": float(hits[:, head].mean()), "p_value": p_value}
+    return RelationEntry(n=int(where.sum()), before=float(untrained.mean()),
+                         after=boot.estimate(per_row, where),
+                         after_per_head=clean(hits.mean(0).tolist()),  # type: ignore[arg-type]
+                         best_offset=float(offset_hit.mean()),
+                         best_offset_name=None if offset is None else f"{offset:+d}",
+                         best_head=head, best_head_after=float(hits[:, head].mean()), p_value=p_value)
 
 
 def relation_tables(before: RowScores, after: RowScores, dev: RowScores | None, boot: Bootstrap,
-                    relations: list[str]) -> dict[str, dict]:
+                    relations: list[str]) -> dict[str, dict[str, RelationEntry]]:
     """Both directions' tables, with BH-adjusted p-values and verdicts over both at once."""
     per_head = np.nanmean(dev.aligned, axis=0) if dev is not None else np.nanmean(after.aligned, axis=0)
     fallback = int(np.argmax(per_head))  # the best head overall, for relations absent from dev
-    tables: dict[str, dict] = {}
-    for direction, key in (("to_head", "per_relation"), ("to_dependent", "per_relation_to_dependent")):
-        tables[key] = {}
-        for r, name in enumerate(relations):
-            if relation_rows(after, direction, r).any():
-                tables[key][name] = relation_entry(before, after, dev, boot, direction, r, fallback)
+    tables: dict[str, dict[str, RelationEntry]] = {}
+    for (key, _), direction in zip(RELATION_TABLES.items(), ("to_head", "to_dependent")):
+        tables[key] = {name: relation_entry(before, after, dev, boot, direction, r, fallback)
+                       for r, name in enumerate(relations) if relation_rows(after, direction, r).any()}
     tested = [(key, rel) for key, table in tables.items() for rel, e in table.items()
-              if e["n"] >= MIN_ROWS_FOR_VERDICT]
-    adjusted = dict(zip(tested, adjust([tables[k][rel]["p_value"] for k, rel in tested])))
+              if e.n >= MIN_ROWS_FOR_VERDICT]
+    adjusted = dict(zip(tested, adjust([cast(float, tables[k][rel].p_value) for k, rel in tested])))
     for key, table in tables.items():
         for rel, entry in table.items():
             p = adjusted.get((key, rel))
-            entry["p_adjusted"] = p
-            entry["beats_position"] = None if p is None else bool(p < ALPHA)
+            entry.p_adjusted = p
+            entry.beats_position = None if p is None else bool(p < ALPHA)
     return tables
 
 
 def build_report(before: RowScores, after: RowScores, dev: RowScores | None, *, relations: list[str],
                  baselines: dict | None = None, run: dict | None = None, punct_edges: bool = False,
-                 resamples: int = 1000, seed: int = 0, class_names: list[str] | None = None) -> dict:
-    """The report dict (keys documented in the README's "Reading the report")."""
+                 resamples: int = 1000, seed: int = 0, class_names: list[str] | None = None) -> Report:
+    """The report (its parts and JSON keys: ``report_schema``, docs/report.md), without the
+    interventions and the effective block (``report.assemble_report`` adds them)."""
     if len(before.sentence) != len(after.sentence) or (before.sentence != after.sentence).any():
         raise ValueError("the before and after rows must be the same rows of the same split")
     boot = Bootstrap(after.sentence, resamples, seed)
     entropy_change = np.nanmean(after.entropy, 1) - np.nanmean(before.entropy, 1)
-    valid = np.isfinite(entropy_change)
     sentence, predicted, label = after.classified()  # every target, one-word sentences included
-    return cast(dict, clean({
-        "run": run or {},
-        "analysis": {"punct_edges": punct_edges, "bootstrap_resamples": resamples, "bootstrap_seed": seed,
-                     "correction": CORRECTION,
-                     "alpha": ALPHA, "min_rows_for_verdict": MIN_ROWS_FOR_VERDICT,
-                     "best_head_chosen_on": "dev" if dev is not None else "test (one head)"},
-        "test": classification(predicted, label, Bootstrap(sentence, resamples, seed), class_names),
-        "baselines": baselines or {},
-        "before": attention_summary(before, boot),
-        "entropy_change": dict(zip(("mean", "mean_ci95"), boot.mean(np.nan_to_num(entropy_change), valid))),
-        **attention_block(before, after, dev, boot, relations),
-    }))
+    settings = AnalysisSettings(punct_edges=punct_edges, bootstrap_resamples=resamples, bootstrap_seed=seed,
+                                correction=CORRECTION, alpha=ALPHA, min_rows_for_verdict=MIN_ROWS_FOR_VERDICT,
+                                best_head_chosen_on="dev" if dev is not None else "test (one head)")
+    return Report(
+        run=clean(run or {}),  # type: ignore[arg-type]
+        analysis=settings,
+        test=classification(predicted, label, Bootstrap(sentence, resamples, seed), class_names),
+        baselines=clean(baselines or {}),  # type: ignore[arg-type]
+        before=attention_summary(before, boot),
+        entropy_change=boot.estimate(np.nan_to_num(entropy_change), np.isfinite(entropy_change)),
+        weights=AttentionBlock(**attention_block(before, after, dev, boot, relations)),
+    )
 
 
 def attention_block(before: RowScores, after: RowScores, dev: RowScores | None, boot: Bootstrap,
                     relations: list[str]) -> dict:
-    """Where the trained maps look: ``after``, ``alignment_margin``, ``offset_baselines``,
-    ``best_offset`` and both per-relation tables (of the weights, or of the effective attention)."""
+    """The fields of an ``AttentionBlock``: where the trained maps look (of the weights, or of the
+    effective attention)."""
     offsets = offset_alignment(after)
     best = best_offset(after)
     best_hits = offset_hits(after, best)
     margin = np.nanmean(after.aligned.astype(float), 1) - best_hits
     return {
         "after": attention_summary(after, boot),
-        "alignment_margin": dict(zip(("mean", "mean_ci95"), boot.mean(margin))),
-        "offset_baselines": {f"{o:+d}": {"dep_alignment": v} for o, v in offsets.items()},
-        "best_offset": {"offset": f"{best:+d}", **dict(zip(("dep_alignment", "dep_alignment_ci95"),
-                                                           boot.mean(best_hits.astype(float))))},
+        "alignment_margin": boot.estimate(margin),
+        "offset_baselines": {f"{o:+d}": clean(v) for o, v in offsets.items()},
+        "best_offset_name": f"{best:+d}",
+        "best_offset": boot.estimate(best_hits.astype(float)),
         **relation_tables(before, after, dev, boot, relations),
     }
 
 
 def effective_block(before: RowScores, after: RowScores, dev: RowScores | None, relations: list[str],
-                    resamples: int, seed: int = 0) -> dict:
+                    resamples: int, seed: int = 0, before_is: str = "effective") -> EffectiveBlock:
     """The report's ``effective`` block: ``attention_block`` of the effective attention (the same
     rows and bootstrap resamples as the weights')."""
-    return cast(dict, clean(attention_block(before, after, dev, Bootstrap(after.sentence, resamples, seed),
-                                            relations)))
+    boot = Bootstrap(after.sentence, resamples, seed)
+    return EffectiveBlock(**attention_block(before, after, dev, boot, relations), before_is=before_is)
+

@@ -10,6 +10,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
+from attn_project.report_schema import Classification, Estimate
+
 RESAMPLES = 1000
 ALPHA = 0.05
 MIN_ROWS_FOR_VERDICT = 50
@@ -39,6 +41,10 @@ class Bootstrap:
         with np.errstate(invalid="ignore", divide="ignore"):
             resampled = (self.draws @ sums) / (self.draws @ counts)  # [R]
         return float(sums.sum() / counts.sum()), interval(resampled)
+
+    def estimate(self, values: np.ndarray, rows: np.ndarray | None = None) -> Estimate:
+        """``mean`` as an Estimate."""
+        return Estimate.of(*self.mean(values, rows))
 
     def statistic(self, fn: Callable[..., np.ndarray], *columns: np.ndarray
                   ) -> tuple[float, list[float] | None]:
@@ -84,12 +90,12 @@ def adjust(pvalues: list[float]) -> list[float]:
 
 
 def classification(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap,
-                   class_names: list[str] | None = None) -> dict:
+                   class_names: list[str] | None = None) -> Classification:
     """The test block: two classes as ``binary``; more as ``multiclass``."""
     names = class_names or ["function", "content"]
-    if len(names) == 2:
-        return {**binary(predicted, label, boot), **class_table(predicted, label, boot, names)}
-    return {**multiclass(predicted, label, boot, len(names)), **class_table(predicted, label, boot, names)}
+    scores = (binary(predicted, label, boot) if len(names) == 2
+              else multiclass(predicted, label, boot, len(names)))
+    return Classification(**scores, **class_table(predicted, label, boot, names))
 
 
 def binary(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap) -> dict:
@@ -104,10 +110,7 @@ def binary(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap) -> dict:
         "macro_f1": lambda tp, fp, fn, tn: (2 * tp / (2 * tp + fp + fn) + 2 * tn / (2 * tn + fn + fp)) / 2,
         "content_share": lambda tp, fp, fn, tn: (tp + fn) / (tp + fp + fn + tn),
     }
-    out: dict[str, float | list[float] | None] = {}
-    for name, formula in formulas.items():
-        out[name], out[f"{name}_ci95"] = boot.statistic(formula, tp, fp, fn, tn)
-    return out
+    return {name: Estimate.of(*boot.statistic(formula, tp, fp, fn, tn)) for name, formula in formulas.items()}
 
 
 def multiclass(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap, num_classes: int) -> dict:
@@ -136,10 +139,8 @@ def multiclass(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap, num_cl
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.nanmean(np.where(tp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan), 0)
 
-    out: dict[str, float | list[float] | None] = {}
-    for name, formula in (("acc", acc), ("balanced_acc", balanced), ("macro_f1", macro_f1)):
-        out[name], out[f"{name}_ci95"] = boot.statistic(formula, *columns)
-    return out
+    return {name: Estimate.of(*boot.statistic(formula, *columns))
+            for name, formula in (("acc", acc), ("balanced_acc", balanced), ("macro_f1", macro_f1))}
 
 
 def class_table(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap, names: list[str]) -> dict:
@@ -147,9 +148,8 @@ def class_table(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap, names
     recall and support."""
     support = np.bincount(label, minlength=len(names))
     majority = int(support.argmax())
-    share, share_ci = boot.mean((label == majority).astype(float))
+    share = boot.estimate((label == majority).astype(float))
     hits = np.bincount(label[predicted == label], minlength=len(names))
     per_class = {name: {"support": int(n), "recall": float(hits[k] / n) if n else None}
                  for k, (name, n) in enumerate(zip(names, support))}
-    return {"majority_class": names[majority], "majority_share": share, "majority_share_ci95": share_ci,
-            "per_class": per_class}
+    return {"majority_class": names[majority], "majority_share": share, "per_class": per_class}

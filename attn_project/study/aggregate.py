@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from attn_project.report_schema import Estimate
 from attn_project.study.runs import PLUMBING, Group, Run, config_value, find_run_folders, read_run
 
 
@@ -52,6 +53,14 @@ def mean_ci(measured: list[float | None], level: float = 0.95) -> dict:
         return {"mean": mean, "ci95": None, "values": values}
     half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * stats.sem(values))
     return {"mean": mean, "ci95": [mean - half, mean + half], "values": values}
+
+
+def estimate(summary: dict | None) -> Estimate:
+    """A ``mean_ci`` summary of study.json as an Estimate (no value where it has none)."""
+    if not summary:
+        return Estimate(None)
+    ci = summary.get("ci95")
+    return Estimate(summary.get("mean"), None if ci is None else (ci[0], ci[1]))
 
 
 def summarise(group: Group) -> dict:

@@ -12,6 +12,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from attn_project.report_schema import Estimate
+from attn_project.study.aggregate import estimate
 from attn_project.study.table import key_label
 from attn_project.viz import plots
 
@@ -33,14 +35,13 @@ Limits = tuple[float, float]
 def mean_and_error(summary: dict | None, limits: Limits | None = None) -> tuple[float, list[float]]:
     """(mean, [below, above]) for an error bar, the interval clipped to ``limits`` (a t interval
     over few seeds can run past 0 or 1); no bar without an interval."""
-    if not summary or summary["mean"] is None:
+    value = estimate(summary)
+    mean = value.value
+    if mean is None:
         return np.nan, [0.0, 0.0]
-    if summary["ci95"] is None:
-        return summary["mean"], [0.0, 0.0]
-    lo, hi = summary["ci95"]
-    if limits:
-        lo, hi = max(lo, limits[0]), min(hi, limits[1])
-    return summary["mean"], [max(0.0, summary["mean"] - lo), max(0.0, hi - summary["mean"])]
+    if limits and value.ci95:
+        value = Estimate(mean, (max(value.ci95[0], limits[0]), min(value.ci95[1], limits[1])))
+    return mean, list(value.errors())
 
 
 def points(ax: Axes, x: np.ndarray | Sequence[float], summaries: list, limits: Limits = SHARE,

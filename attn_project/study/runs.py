@@ -12,40 +12,14 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeGuard
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from attn_project.report_schema import Report, ReportError, is_number
 from attn_project.run.errors import DataError
 
-# study metric: where it is in attention_report.json
-REPORT_METRICS = {
-    "test/acc": ("test", "acc"), "test/f1": ("test", "f1"),
-    "test/balanced_acc": ("test", "balanced_acc"), "test/macro_f1": ("test", "macro_f1"),
-    "test/majority_share": ("test", "majority_share"),
-    "baseline/majority_balanced": ("baselines", "majority", "balanced_acc"),
-    "baseline/bag_of_neighbours_balanced": ("baselines", "bag_of_neighbours", "balanced_acc"),
-    "baseline/bigram_balanced": ("baselines", "bigram", "balanced_acc"),
-    "baseline/majority": ("baselines", "majority", "acc"),
-    "baseline/bag_of_neighbours": ("baselines", "bag_of_neighbours", "acc"),
-    "baseline/bigram": ("baselines", "bigram", "acc"),
-    "baseline/bigram_pieces_balanced": ("baselines", "bigram_pieces", "balanced_acc"),
-    "baseline/bag_of_pieces_balanced": ("baselines", "bag_of_pieces", "balanced_acc"),
-    "entropy/before": ("before", "entropy"), "entropy/after": ("after", "entropy"),
-    "dep_alignment/before": ("before", "dep_alignment"), "dep_alignment/after": ("after", "dep_alignment"),
-    "dep_mass/before": ("before", "dep_mass"), "dep_mass/after": ("after", "dep_mass"),
-    "self_share/before": ("before", "self_share"), "self_share/after": ("after", "self_share"),
-    "best_offset": ("best_offset", "dep_alignment"),
-    "alignment_margin": ("alignment_margin", "mean"), "entropy_change": ("entropy_change", "mean"),
-    "effective/entropy": ("effective", "after", "entropy"),
-    "effective/dep_alignment": ("effective", "after", "dep_alignment"),
-    "effective/alignment_margin": ("effective", "alignment_margin", "mean"),
-}
-INTERVENTIONS = ("uniform", "best_offset", "gold_head", "gold_neighbourhood", "self", "untrained")
-REPORT_METRICS |= {f"intervention/{rule}/{value}": ("interventions", rule, value)
-                   for rule in INTERVENTIONS for value in ("acc", "delta")}
 PLUMBING = ("paths.", "hydra.", "ckpt_path", "seed")  # overrides that never make a setting
 RECENT_S = 600  # a run without metrics.json whose log changed this recently may still be running
 
@@ -88,14 +62,6 @@ def find_run_folders(folders: list[Path]) -> list[Path]:
     return sorted(set(found))
 
 
-def pick(report: object, path: tuple[str, ...]) -> object:
-    for key in path:
-        if not isinstance(report, dict) or key not in report:
-            return None
-        report = report[key]
-    return report
-
-
 def read_run(folder: Path) -> Run | str:
     """The run, or why it cannot count: a half-written, edited or broken folder is a reason,
     never a traceback."""
@@ -113,17 +79,17 @@ def read_run(folder: Path) -> Run | str:
         overrides = OmegaConf.load(folder / ".hydra" / "overrides.yaml")
     except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as err:
         return f"unreadable: {type(err).__name__}: {str(err)[:200]}"
-    problem = broken_run_files(report, finished, config, overrides)
+    problem = broken_run_files(finished, config, overrides)
     if problem:
         return problem
-    picked = {name: pick(report, path) for name, path in REPORT_METRICS.items()}
-    metrics = {k: float(v) for k, v in picked.items() if is_number(v)}
-    relations = {rel: {"n": r["n"], "margin": r["after"] - r["best_offset"],
-                       "beats_position": r.get("beats_position")}
-                 for rel, r in (report.get("per_relation") or {}).items()
-                 if is_number(r.get("after")) and is_number(r.get("best_offset"))}
+    try:
+        typed = Report.from_json(report)
+    except ReportError as err:
+        return f"broken report/attention_report.json: {err}"
+    relations = {rel: {"n": r.n, "margin": r.margin, "beats_position": r.beats_position}
+                 for rel, r in typed.weights.per_relation.items() if r.margin is not None}
     parsed = dict(str(o).lstrip("+~").split("=", 1) for o in overrides if "=" in str(o))
-    return Run(folder, parsed, config, metrics, relations)
+    return Run(folder, parsed, config, typed.study_metrics(), relations)
 
 
 def written_by_eval(folder: Path) -> bool:
@@ -135,23 +101,11 @@ def written_by_eval(folder: Path) -> bool:
     return isinstance(config, DictConfig) and config_value(config, "task_name") == "eval"
 
 
-def is_number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def broken_run_files(report: object, finished: object, config: object, overrides: object) -> str | None:
-    """Why a run's files cannot be what a finished run writes, or None when their shapes fit."""
+def broken_run_files(finished: object, config: object, overrides: object) -> str | None:
+    """Why a run's other files cannot be what a finished run writes (the report: ``Report.from_json``),
+    or None when their shapes fit."""
     if not isinstance(finished, dict) or not all(is_number(v) for v in finished.values()):
         return "broken metrics.json: not a JSON object of numbers"
-    if not isinstance(report, dict):
-        return "broken report/attention_report.json: not a JSON object"
-    if not all(isinstance(pick(report, path), int | float | type(None)) for path in REPORT_METRICS.values()):
-        return "broken report/attention_report.json: a metric is not a number"
-    relations = report.get("per_relation") or {}
-    if not isinstance(relations, dict) or not all(
-            isinstance(r, dict) and is_number(r.get("n")) and isinstance(r.get("beats_position"), bool | None)
-            for r in relations.values()):
-        return "broken report/attention_report.json: per_relation entries lack n or a verdict"
     if not isinstance(config, DictConfig):
         return "broken .hydra/config.yaml: not a mapping of settings"
     if not isinstance(overrides, ListConfig) or not all(isinstance(o, str) for o in overrides):

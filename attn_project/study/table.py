@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from attn_project.report_schema import Estimate
+from attn_project.study.aggregate import estimate
+
 TABLE = [("test/acc", "test acc"), ("baseline/majority", "majority"),
          ("baseline/bag_of_neighbours", "bag of neighbours"), ("baseline/bigram", "ordered bigram"),
          ("test/balanced_acc", "balanced acc"), ("baseline/bag_of_neighbours_balanced", "bag balanced"),
@@ -21,11 +24,10 @@ def key_label(key: dict) -> str:
 def cell(summary: dict | None, digits: int = 3) -> str:
     """``0.861 ± 0.012`` (half-width of the 95% CI); the value alone with one run or when every run
     has the same value (a baseline fitted on the same data)."""
-    if not summary or summary["mean"] is None:
-        return "–"
-    if summary["ci95"] is None or len(set(summary["values"])) == 1:
-        return f"{summary['mean']:.{digits}f}"
-    return f"{summary['mean']:.{digits}f} ± {(summary['ci95'][1] - summary['ci95'][0]) / 2:.{digits}f}"
+    value = estimate(summary)
+    if summary and len(set(summary["values"])) == 1:
+        value = Estimate(value.value)
+    return value.format(digits, style="plus_minus")
 
 
 def study_markdown(study: dict) -> str:
