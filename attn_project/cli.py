@@ -22,6 +22,9 @@ from attn_project.run.configs import CONFIGS
 from attn_project.run.errors import PLAIN_APP, ConfigError, exit_on_user_error
 from attn_project.run.override_keys import exit_on_unknown_key
 
+# The apps' config resolvers, registered by the apps' module: Hydra's joblib workers import this
+# module to run a job, and resolve the job's folder there.
+run_names.register_resolvers()
 
 # ── Hydra apps ──────────────────────────────────────────────────────────────────────────────
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="train")

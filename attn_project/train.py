@@ -37,7 +37,6 @@ from attn_project.run.hparams import RUN_METRICS, hparam_metrics, hparams_of, lo
 from attn_project.run.threads import parallel_jobs, set_threads
 
 log = logging.getLogger(__name__)
-quiet_console()
 
 
 def run_dir(cfg: DictConfig) -> Path:
@@ -146,9 +145,10 @@ def compose_config(*overrides: str, output_dir: str | Path | None = None) -> Dic
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from attn_project.run import run_names  # noqa: F401  (registers ${project_root:} and the folder resolvers)
     from attn_project.run.configs import CONFIGS
+    from attn_project.run.run_names import register_resolvers
 
+    register_resolvers()
     GlobalHydra.instance().clear()
     with initialize_config_dir(CONFIGS, version_base="1.3"):
         cfg = compose("train", overrides=list(overrides))
@@ -164,6 +164,7 @@ FAILED = "failed.txt"  # in a run folder: the run stopped before it finished, an
 def train(cfg: DictConfig) -> tuple[float | None, dict]:
     """Train and test one configuration; returns (optimised metric, all metrics). A run that
     stops with an error leaves ``failed.txt`` (the reason) in its folder beside train.log."""
+    quiet_console()
     try:
         return fit_and_test(cfg)
     except BaseException as err:

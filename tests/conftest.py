@@ -8,7 +8,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-from attn_project.run import run_names  # noqa: F401  (registers the run-folder resolvers)
+from attn_project.run.run_names import register_resolvers
+
+register_resolvers()  # as every command does before Hydra composes
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI_UD = ROOT / "tests" / "fixtures" / "ud_mini"

@@ -2,16 +2,12 @@
 config key), a non-zero exit, no traceback, and no input file changed."""
 
 import hashlib
-import logging
-import runpy
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import MINI_UD, ROOT
-from hydra.core.global_hydra import GlobalHydra
+from conftest import MINI_UD
+from helpers import digest, run_cli
 
 GOOD_LINE = "1\tThe\t_\tDET\t_\t_\t2\tdet\t_\t_"
 
@@ -173,37 +169,6 @@ def blank_file(tmp_path):
     path = tmp_path / "blank.txt"
     path.write_text("\n   \n")
     return path
-
-
-def digest(folder: Path) -> dict:
-    return {p: hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def logging_state() -> list:
-    """The root and Lightning loggers' handlers and propagation, which a Hydra app reconfigures."""
-    loggers = [logging.getLogger(name) for name in ("", "lightning", "lightning.pytorch", "lightning.fabric")]
-    return [(logger, list(logger.handlers), logger.propagate) for logger in loggers]
-
-
-def run_cli(script, args, capsys):
-    """Run scripts/<script>.py in this process, as the command line would; → (exit code, output).
-    Logging is put back afterwards: a command's handlers write to streams that end with it."""
-    GlobalHydra.instance().clear()
-    argv, saved = sys.argv, logging_state()
-    sys.argv = [str(ROOT / "scripts" / f"{script}.py"), *args]
-    code = 0
-    try:
-        runpy.run_path(sys.argv[0], run_name="__main__")
-    except SystemExit as exit_:
-        code = exit_.code
-    finally:
-        sys.argv = argv
-        GlobalHydra.instance().clear()
-        for logger, handlers, propagate in saved:
-            logger.handlers[:] = handlers
-            logger.propagate = propagate
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -9,8 +9,7 @@ import shutil
 import pytest
 import torch
 from conftest import MINI_UD
-from test_bad_input import digest, run_cli
-from test_study import fake_run
+from helpers import digest, fake_run, run_cli
 
 from attn_project.checkpoint import load_run
 from attn_project.data.conllu import MAX_LINE_BYTES, read_conllu

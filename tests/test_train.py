@@ -1,4 +1,5 @@
-"""Configs compose, every experiment runs, TensorBoard gets figures and scalars, sweeps work."""
+"""Training end to end: every experiment runs, TensorBoard gets figures and scalars, the loggers, early
+stopping, the best checkpoint tested, DDP."""
 
 import io
 import json
@@ -12,76 +13,17 @@ import lightning as L
 import pytest
 import torch
 from conftest import MINI_UD, ROOT
-from omegaconf import OmegaConf
+from helpers import TINY, experiment_overrides, read_events, run_script
 from PIL import Image
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from attn_project.analysis.mask_maps import analyse_split
 from attn_project.analysis.rows import summary
 from attn_project.callbacks.attention import AttentionMetrics
 from attn_project.data.labels import IGNORE
-from attn_project.model import MaskedTokenClassifier
 from attn_project.module import MaskedTokenModule
 from attn_project.train import build_module, build_trainer, train
 
-TINY = ["trainer.max_epochs=1", "++trainer.limit_train_batches=4", "++trainer.limit_val_batches=2",
-        "++trainer.limit_test_batches=2", "callbacks.progress_bar=null"]
 EXPERIMENTS = ["single_head", "multi_head", "ud_single_head", "ud_multi_head"]  # each also run (fdr)
-CONTROLS = ("position", "uniform", "offset", "gold_head", "gold_neighbourhood")  # model.scores
-ALL_EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
-
-
-def experiment_overrides(name):
-    return [f"experiment={name}"] + ([f"data.root={MINI_UD}"] if name.startswith("ud_") else [])
-
-
-@pytest.mark.parametrize("trainer, tasks", [("ddp", 4), ("gpu", 1)])
-def test_slurm_launcher_asks_for_one_task_per_device(make_cfg, trainer, tasks):
-
-    cfg = make_cfg(f"trainer={trainer}", "hydra/launcher=slurm")
-    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
-    assert launcher["tasks_per_node"] == launcher["gpus_per_node"] == cfg.trainer.devices == tasks
-
-
-@pytest.mark.parametrize("name", ALL_EXPERIMENTS)
-def test_experiment_composes_and_instantiates(make_cfg, name):
-    cfg = make_cfg(*experiment_overrides(name))
-    dm = hydra.utils.instantiate(cfg.data)
-    dm.setup()
-    model = build_module(cfg, dm).model
-    assert isinstance(model, MaskedTokenClassifier)
-    assert model.num_heads == (4 if "multi" in name else 1)
-    assert model.config.directional_values == ("directional" in name)
-    control = next((c for c in CONTROLS if name.endswith(f"_{c}")), "content")
-    assert model.config.scores == control  # a trained control's experiment fixes its attention
-    assert (model.relative_bias is not None) == ((cfg.model.relative_bias and control == "content")
-                                                 or control == "position")
-    base = name.removesuffix(f"_{control}")
-    assert cfg.model.relative_bias == ("relative" in name or base == "ud_single_head")  # the treebank default
-    assert dm.settings.corpus == ("ud" if name.startswith("ud_") else "default")
-    trainer = hydra.utils.instantiate(cfg.trainer)
-    assert trainer.max_epochs == 2
-
-
-@pytest.mark.parametrize("trainer, expected", [
-    ("cpu", {"accelerator": "cpu", "devices": 1}),
-    ("gpu", {"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed"}),
-    ("mps", {"accelerator": "mps", "devices": 1}),
-    ("ddp", {"accelerator": "gpu", "devices": 4, "strategy": "ddp"}),
-    ("ddp_cpu", {"accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn"}),
-])
-def test_every_trainer_config_composes_with_its_settings(make_cfg, trainer, expected):
-    cfg = make_cfg(f"trainer={trainer}")
-    assert {k: cfg.trainer[k] for k in expected} == expected
-    assert cfg.trainer._target_ == "lightning.Trainer" and cfg.trainer.use_distributed_sampler is False
-
-
-@pytest.mark.parametrize("launcher, target", [
-    ("joblib", "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"),
-    ("slurm", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"),
-])
-def test_every_launcher_config_composes(make_cfg, launcher, target):
-    assert make_cfg(f"hydra/launcher={launcher}").hydra.launcher._target_ == target
 
 
 @pytest.mark.parametrize("overrides, optimizer, scheduler, monitor", [
@@ -110,12 +52,6 @@ def test_fast_dev_run(make_cfg, name):
     cfg = make_cfg(*experiment_overrides(name), "debug=fdr")
     _, metrics = train(cfg)
     assert 0.0 <= metrics["test/acc"] <= 1.0
-
-
-def read_events(folder):
-    events = EventAccumulator(str(folder), size_guidance={"images": 0, "scalars": 0})
-    events.Reload()
-    return events
 
 
 @pytest.mark.parametrize("batching", ["sentences", "examples"])
@@ -212,87 +148,6 @@ def naive_attention_summary(model, dm, n: int) -> dict:
             "rows": len(aligned) // model.num_heads}
 
 
-def run_script(*args, timeout=600):
-    return subprocess.run([sys.executable, "scripts/train.py", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.mark.slow
-def test_basic_multirun_writes_one_folder_per_job_and_compares_in_hparams(tmp_path, data_dir):
-    result = run_script("-m", *TINY, "experiment=single_head", "model.d_model=16,32",
-                        f"paths.log_dir={tmp_path}", f"paths.data_dir={data_dir}",
-                        "data.sizes={train:1500,dev:200,test:200}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    jobs = sorted(tmp_path.glob("multiruns/single_head/*/[0-9]_*"))
-    assert [job.name for job in jobs] == ["0_d_model=16", "1_d_model=32"]  # swept values only, short
-    widths = []
-    for job in jobs:
-        assert list(job.glob("events.out.tfevents.*")) and (job / "tokenizer").is_dir()
-        checkpoint = torch.load(job / "checkpoints" / "last.ckpt", weights_only=True)
-        widths.append(checkpoint["hyper_parameters"]["model"]["d_model"])
-    assert widths == [16, 32]  # each job trained the model its override asked for
-    columns = [hparams_columns(job) for job in jobs]
-    for params, metrics in columns:
-        assert {"model.d_model", "model.num_heads", "model.relative_bias", "model.directional_values",
-                "optimizer.lr", "optimizer.weight_decay", "data.name", "data.batching", "data.batch_size",
-                "data.max_len", "data.tokenizer", "seed", "experiment", "task", "trainer.max_epochs",
-                "trainer.precision"} <= set(params)
-        assert set(metrics) == {"val/acc_best", "test/acc", "test/f1", "attention/entropy",
-                                "attention/dep_alignment", "attention/alignment_margin"}
-        assert params["experiment"] == "single_head" and params["data.name"] == "default"
-    assert [params["model.d_model"] for params, _ in columns] == [16, 32]  # the swept column differs
-    assert "hp_metric" not in read_events(jobs[0]).Tags()["scalars"]
-    seen_in_tensorboard(jobs[0].parent, [job.name for job in jobs])
-
-
-def seen_in_tensorboard(sweep, job_names):
-    """In a real browser at 1600 px: HPARAMS ticks the swept key, experiment and seed first, and
-    the run list shows each job's name whole (the swept value first, no /tensorboard suffix)."""
-    from tensorboard_ui import browser_page, need_browser, run_names_shown_whole, tensorboard, ticked_hparams
-
-    need_browser()
-    with tensorboard(sweep) as address, browser_page() as page:
-        assert ticked_hparams(page, address)[:3] == ["experiment", "model.d_model", "seed"]
-        assert run_names_shown_whole(page, address, job_names) == dict.fromkeys(job_names, True)
-
-
-def hparams_columns(folder):
-    """(hyperparameters, metric names) of a run, read back through TensorBoard's hparams plugin."""
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    params, metrics = {}, []
-    for raw in read_events(folder).PluginTagToContent("hparams").values():
-        data = plugin_data_pb2.HParamsPluginData.FromString(raw)
-        if data.HasField("session_start_info"):
-            params = {k: v.number_value if v.HasField("number_value") else v.string_value
-                      if v.HasField("string_value") else v.bool_value
-                      for k, v in data.session_start_info.hparams.items()}
-        if data.HasField("experiment"):
-            metrics = [m.name.tag for m in data.experiment.metric_infos]
-    return params, metrics
-
-
-@pytest.mark.slow
-def test_optuna_sweep_survives_a_failing_trial_and_lists_it(tmp_path, data_dir):
-    """model.num_heads=64 cannot divide d_model=32: with seed 1231 the first trial draws 32."""
-    result = run_script("hparams_search=optuna", "hydra.sweeper.n_trials=3",
-                        "hydra.sweeper.sampler.seed=1231", "model.num_heads=64", "debug=fdr",
-                        f"paths.log_dir={tmp_path}", f"paths.data_dir={data_dir}",
-                        "data.sizes={train:1500,dev:200,test:200}",
-                        "callbacks.attention_report=null")  # the sweep's bookkeeping is tested, not reports
-    assert result.returncode == 0, result.stderr[-3000:]
-    jobs = sorted(tmp_path.glob("multiruns/*/*/[0-9]_*"))
-    assert len(jobs) == 3
-    assert "Best parameters" in result.stdout + result.stderr
-    assert (jobs[0].parent / "optimization_results.yaml").is_file()
-    trials = [set(OmegaConf.load(job / ".hydra" / "overrides.yaml")) for job in jobs]
-    assert len({frozenset(t) for t in trials}) == 3  # the sampler proposed three different settings
-    assert all(any(o.startswith("optimizer.lr=") for o in trial) for trial in trials)
-    assert "d_model=32" in jobs[0].name and not (jobs[0] / "metrics.json").exists()
-    assert all((job / "metrics.json").is_file() for job in jobs[1:])
-    assert "sweep: 2 of 3 jobs finished" in result.stdout and f"failed: {jobs[0].name}" in result.stdout
-
-
 @pytest.mark.slow
 def test_ddp_cpu_fast_dev_run(tmp_path, data_dir):
     result = run_script("trainer=ddp_cpu", "debug=fdr", f"paths.log_dir={tmp_path}",
@@ -347,38 +202,6 @@ def test_the_test_split_is_scored_with_the_best_checkpoint_not_the_last(make_cfg
     assert metrics["test/acc"] != pytest.approx(test_acc(last), abs=1e-7)
 
 
-def test_eval_uses_the_runs_own_data_and_reproduces_its_test_accuracy(make_cfg, tmp_path):
-    import shutil
-
-    treebank = tmp_path / "treebank"
-    shutil.copytree(MINI_UD, treebank)
-    cfg = make_cfg("experiment=ud_single_head", f"data.root={treebank}", "trainer.max_epochs=2",
-                   "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null")
-    _, metrics = train(cfg)
-    [best] = (tmp_path / "run" / "checkpoints").glob("epoch*.ckpt")
-
-    def evaluate(*extra):
-        return subprocess.run([sys.executable, "scripts/eval.py", f"ckpt_path={best}",
-                               f"hydra.run.dir={tmp_path}/eval", *extra], cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
-
-    result = evaluate()  # no data named: the treebank the run trained on, not the default corpus
-    assert result.returncode == 0, result.stderr[-2000:]
-    console = result.stdout + result.stderr
-    assert console.count("Seed set to 42") == 1, console  # one handler per line, not Lightning's and Hydra's
-    assert f"{treebank}/en_mini-ud-test.conllu" in result.stdout
-    assert "the data the run trained on" in result.stdout
-    written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert written["test/acc"] == metrics["test/acc"]  # exactly the run's own test accuracy
-    recorded = OmegaConf.load(tmp_path / "eval" / ".hydra" / "config.yaml").model
-    assert recorded.relative_bias is True and recorded.dropout == 0.1  # the model evaluated, not eval.yaml's
-    other = evaluate("experiment=ud_multi_head")  # another model than the checkpoint's: refused
-    assert other.returncode == 2 and "model.num_heads=4 (the checkpoint's: 1)" in other.stderr, other.stderr
-    shutil.rmtree(treebank)
-    gone = evaluate()
-    assert gone.returncode == 2 and f"data.root={treebank}, is gone" in gone.stderr
-
-
 @pytest.mark.parametrize("treebank, words_of_first", [
     ("tr_mini", ["Ali", "kitabı", "okudu", "."]),  # head-final, multiword token Evdeki = Evde + ki
     ("ja_mini", ["猫", "が", "魚", "を", "食べ", "た", "。"]),  # no spaces; 食べた = 食べ + た
@@ -395,18 +218,6 @@ def test_any_ud_language_trains_and_reports(make_cfg, tmp_path, treebank, words_
     assert report["test"]["acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
     assert {"nsubj", "obj"} <= set(report["per_relation"])
     assert all(r["beats_position"] is None for r in report["per_relation"].values())  # n < 50: untested
-
-
-def test_ud_experiments_use_the_treebank_recipe_and_recipe_none_turns_it_off(make_cfg):
-    cfg = make_cfg("experiment=ud_single_head")
-    assert (cfg.data.batch_size, cfg.data.min_frequency, cfg.data.min_epoch_sentences) == (32, "auto", 4000)
-    assert cfg.model.dropout == cfg.model.embedding_dropout == 0.1
-    assert cfg.optimizer.lr == 0.001
-    stopping = [c for c in build_trainer(cfg).callbacks if type(c).__name__ == "EarlyStopping"]
-    assert len(stopping) == 1 and stopping[0].monitor == "val/loss" and stopping[0].patience == 10
-    plain = make_cfg("experiment=ud_single_head", "recipe=none")
-    assert "early_stopping" not in plain.callbacks and plain.data.min_epoch_sentences == 0
-    assert "early_stopping" not in make_cfg().callbacks  # the default corpus keeps its own recipe
 
 
 def test_a_small_corpus_run_stops_early_and_says_why(make_cfg, tmp_path, caplog):
@@ -463,41 +274,3 @@ def test_wandb_logger_offline_gets_scalars_and_images(make_cfg, tmp_path, monkey
     assert b"test/acc" in records and b"attention/entropy" in records and b"model.d_model" in records
     images = sorted(p.name for p in (run / "files" / "media" / "images" / "attention").glob("*.png"))
     assert any(name.startswith("sample0_") for name in images)  # the heat maps, not only TensorBoard
-
-
-def test_eval_writes_only_where_this_machine_says(make_cfg, tmp_path):
-    """A checkpoint's data settings (plain data a user hands over) never choose where files go."""
-    from attn_project.data.settings import DataSettings
-    from attn_project.evaluate import run_datamodule
-
-    cfg = make_cfg()
-    outside = tmp_path / "outside"
-    settings = {**hydra.utils.instantiate(cfg.data).hparams, "root": str(outside / "corpus"),
-                "cache_dir": str(outside / "cache"), "tokenizer_path": str(outside / "tok")}
-    dm = run_datamodule("x.ckpt", DataSettings.checked(settings), cfg.data)
-    dm.setup()
-    assert str(dm.settings.root) == cfg.data.root and dm.settings.cache_dir == cfg.data.cache_dir
-    assert dm.settings.tokenizer_path is None and not outside.exists()
-
-
-@pytest.mark.parametrize("name", ALL_EXPERIMENTS)
-def test_eval_composes_with_every_experiment(tmp_path, data_dir, name):
-    from conftest import compose_cfg
-
-    cfg = compose_cfg(tmp_path, data_dir, f"ckpt_path={tmp_path}/last.ckpt", *experiment_overrides(name),
-                      config="eval")
-    dm = hydra.utils.instantiate(cfg.data)
-    assert dm.settings.corpus == ("ud" if name.startswith("ud_") else "default")
-    assert cfg.model.num_heads == (4 if "multi" in name else 1)
-
-
-def test_eval_writes_beside_the_run_it_evaluates(tmp_path, trained_ckpt):
-    from attn_project.run.run_names import eval_folder
-
-    run = trained_ckpt.parent.parent
-    assert eval_folder(str(trained_ckpt), str(tmp_path / "logs")) == str(run / "eval")
-    loose = tmp_path / "loose.ckpt"
-    loose.write_bytes(b"x")
-    assert eval_folder(str(loose), str(tmp_path / "logs")) == str(tmp_path / "eval")
-    for elsewhere in ("http://host/x.ckpt", str(tmp_path / "absent.ckpt")):  # refused later, by eval
-        assert eval_folder(elsewhere, str(tmp_path / "logs")) == str(tmp_path / "logs" / "eval")

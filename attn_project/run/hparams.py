@@ -13,7 +13,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
 from attn_project.run.configs import plain
-from attn_project.run.run_names import SWEPT
+from attn_project.run.run_names import SWEPT, experiment_name
 
 # the HPARAMS columns of metrics: each is a scalar the run logs itself (its last value is shown)
 HPARAM_METRICS = ("val/acc_best", "test/acc", "test/f1", "attention/entropy", "attention/dep_alignment",
@@ -31,13 +31,6 @@ RUN_METRICS = ("train/loss", "val/loss", "val/acc", "val/f1", "val/balanced_acc"
                "val/acc_best", "test/acc", "test/f1", "test/balanced_acc", "test/macro_f1",
                "attention/entropy", "attention/dep_alignment", "attention/dep_mass",
                "attention/alignment_margin")
-
-
-def experiment_name() -> str:
-    try:
-        return HydraConfig.get().runtime.choices.get("experiment") or "custom"
-    except ValueError:  # composed outside a Hydra app (tests, notebooks)
-        return "custom"
 
 
 def scalar(value):

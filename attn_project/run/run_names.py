@@ -17,6 +17,7 @@ import os
 import re
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from attn_project.run.configs import repository
@@ -43,7 +44,7 @@ def experiment_folder(choice: str | None, task: str | None = None) -> str:
     """The experiment's name; for a sweep over experiments their names joined by '+'; a task
     other than the default is added (``single_head-upos``) unless the sweep varies it."""
     swept = json.loads(os.environ.get(SWEPT) or "{}")
-    name = swept["experiment"].replace(",", "+") if "experiment" in swept else (choice or "custom")
+    name = swept["experiment"].replace(",", "+") if "experiment" in swept else experiment_name(choice or "")
     if task and task != "content_function" and "task" not in swept:
         name = f"{name}-{task}"
     return safe(name)
@@ -84,7 +85,18 @@ def project_root() -> str:
     return str(repository() or Path.cwd())
 
 
-for _name, _resolver in (("experiment_folder", experiment_folder), ("job_folder", job_folder),
-                         ("project_root", project_root), ("parallel_jobs", jobs_for_machine),
-                         ("eval_folder", eval_folder)):
-    OmegaConf.register_new_resolver(_name, _resolver, replace=True)
+def experiment_name(choice: str | None = None) -> str:
+    """The experiment's name, the one source for run folders, HPARAMS, the report and W&B: Hydra's
+    choice for the ``experiment`` group (``choice``, or the running job's), ``custom`` without one."""
+    if choice is None and HydraConfig.initialized():
+        choice = HydraConfig.get().runtime.choices.get("experiment")
+    return choice or "custom"
+
+
+def register_resolvers() -> None:
+    """The config's own resolvers (``${project_root:}``, the folder names, ``${experiment_name:}``,
+    ``${parallel_jobs:}``): called by every command before Hydra composes a config."""
+    for name, resolver in (("experiment_folder", experiment_folder), ("job_folder", job_folder),
+                           ("project_root", project_root), ("parallel_jobs", jobs_for_machine),
+                           ("eval_folder", eval_folder), ("experiment_name", experiment_name)):
+        OmegaConf.register_new_resolver(name, resolver, replace=True)

@@ -4,10 +4,10 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import MINI_UD, ROOT
 
 from attn_project.data import conllu as conllu_module
 from attn_project.data import datamodule
@@ -18,8 +18,7 @@ from attn_project.data.labels import IGNORE, LabelMap
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words, load_tokenizer
 from attn_project.run.errors import ConfigError, DataError
 
-ROOT = Path(__file__).resolve().parents[1]
-MINI = ROOT / "tests" / "fixtures" / "ud_mini"
+MINI = MINI_UD
 GOOD = "1\tThe\t_\tDET\t_\t_\t2\tdet\t_\t_\n2\tdog\t_\tNOUN\t_\t_\t3\tnsubj\t_\t_\n" \
        "3\tbarks\t_\tVERB\t_\t_\t0\troot\t_\t_\n"
 

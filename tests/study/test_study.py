@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 from conftest import ROOT
+from helpers import fake_run
 from matplotlib.colors import to_hex
 from scipy import stats
 
@@ -15,31 +15,6 @@ from attn_project.run.errors import DataError
 from attn_project.study.aggregate import run_study
 from attn_project.study.figures import learning_curve_figure
 from attn_project.study.write import write_study
-
-
-def fake_run(folder, overrides, seed, acc, alignment=0.40, report=True, finished=True, log=""):
-    """A run folder as train.py leaves it: .hydra/, metrics.json, report/attention_report.json."""
-    (folder / ".hydra").mkdir(parents=True)
-    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "model": {"d_model": 64}}))
-    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([*overrides, f"seed={seed}",
-                                                                      f"paths.log_dir={folder}"]))
-    if log:
-        (folder / "train.log").write_text(log)
-    if finished:
-        (folder / "metrics.json").write_text(json.dumps({"test/acc": acc}))
-    if report:
-        (folder / "report").mkdir()
-        (folder / "report" / "attention_report.json").write_text(json.dumps({
-            "test": {"acc": acc, "f1": acc - 0.01},
-            "baselines": {"majority": {"acc": 0.52}, "bag_of_neighbours": {"acc": 0.79},
-                          "bigram": {"acc": 0.91}},
-            "before": {"entropy": 0.99, "dep_alignment": 0.2, "dep_mass": 0.3},
-            "after": {"entropy": 0.8, "dep_alignment": alignment, "dep_mass": 0.5},
-            "best_offset": {"offset": "+1", "dep_alignment": 0.42},
-            "alignment_margin": {"mean": alignment - 0.42},
-            "per_relation": {"det": {"n": 300, "after": alignment + 0.1, "best_offset": 0.9, "before": 0.1,
-                                     "beats_position": seed == 1}},
-        }))
 
 
 @pytest.fixture

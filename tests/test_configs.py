@@ -1,0 +1,73 @@
+"""Every config composes: experiments (and the controls), trainers, launchers, the treebank recipe."""
+
+
+import hydra
+import pytest
+from helpers import ALL_EXPERIMENTS, experiment_overrides
+from omegaconf import OmegaConf
+
+from attn_project.model import MaskedTokenClassifier
+from attn_project.train import build_module, build_trainer
+
+CONTROLS = ("position", "uniform", "offset", "gold_head", "gold_neighbourhood")  # model.scores
+
+
+@pytest.mark.parametrize("trainer, tasks", [("ddp", 4), ("gpu", 1)])
+def test_slurm_launcher_asks_for_one_task_per_device(make_cfg, trainer, tasks):
+
+    cfg = make_cfg(f"trainer={trainer}", "hydra/launcher=slurm")
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert launcher["tasks_per_node"] == launcher["gpus_per_node"] == cfg.trainer.devices == tasks
+
+
+@pytest.mark.parametrize("name", ALL_EXPERIMENTS)
+def test_experiment_composes_and_instantiates(make_cfg, name):
+    cfg = make_cfg(*experiment_overrides(name))
+    dm = hydra.utils.instantiate(cfg.data)
+    dm.setup()
+    model = build_module(cfg, dm).model
+    assert isinstance(model, MaskedTokenClassifier)
+    assert model.num_heads == (4 if "multi" in name else 1)
+    assert model.config.directional_values == ("directional" in name)
+    control = next((c for c in CONTROLS if name.endswith(f"_{c}")), "content")
+    assert model.config.scores == control  # a trained control's experiment fixes its attention
+    assert (model.relative_bias is not None) == ((cfg.model.relative_bias and control == "content")
+                                                 or control == "position")
+    base = name.removesuffix(f"_{control}")
+    assert cfg.model.relative_bias == ("relative" in name or base == "ud_single_head")  # the treebank default
+    assert dm.settings.corpus == ("ud" if name.startswith("ud_") else "default")
+    trainer = hydra.utils.instantiate(cfg.trainer)
+    assert trainer.max_epochs == 2
+
+
+@pytest.mark.parametrize("trainer, expected", [
+    ("cpu", {"accelerator": "cpu", "devices": 1}),
+    ("gpu", {"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed"}),
+    ("mps", {"accelerator": "mps", "devices": 1}),
+    ("ddp", {"accelerator": "gpu", "devices": 4, "strategy": "ddp"}),
+    ("ddp_cpu", {"accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn"}),
+])
+def test_every_trainer_config_composes_with_its_settings(make_cfg, trainer, expected):
+    cfg = make_cfg(f"trainer={trainer}")
+    assert {k: cfg.trainer[k] for k in expected} == expected
+    assert cfg.trainer._target_ == "lightning.Trainer" and cfg.trainer.use_distributed_sampler is False
+
+
+@pytest.mark.parametrize("launcher, target", [
+    ("joblib", "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"),
+    ("slurm", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"),
+])
+def test_every_launcher_config_composes(make_cfg, launcher, target):
+    assert make_cfg(f"hydra/launcher={launcher}").hydra.launcher._target_ == target
+
+
+def test_ud_experiments_use_the_treebank_recipe_and_recipe_none_turns_it_off(make_cfg):
+    cfg = make_cfg("experiment=ud_single_head")
+    assert (cfg.data.batch_size, cfg.data.min_frequency, cfg.data.min_epoch_sentences) == (32, "auto", 4000)
+    assert cfg.model.dropout == cfg.model.embedding_dropout == 0.1
+    assert cfg.optimizer.lr == 0.001
+    stopping = [c for c in build_trainer(cfg).callbacks if type(c).__name__ == "EarlyStopping"]
+    assert len(stopping) == 1 and stopping[0].monitor == "val/loss" and stopping[0].patience == 10
+    plain = make_cfg("experiment=ud_single_head", "recipe=none")
+    assert "early_stopping" not in plain.callbacks and plain.data.min_epoch_sentences == 0
+    assert "early_stopping" not in make_cfg().callbacks  # the default corpus keeps its own recipe
