@@ -15,7 +15,7 @@ from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.settings import DataSettings
 from attn_project.run.configs import plain
-from attn_project.run.console import one_line_per_message
+from attn_project.run.console import one_line_per_message, quiet_console
 from attn_project.run.errors import CheckpointError, ConfigError, DataError
 from attn_project.run.threads import set_threads
 from attn_project.train import check_accelerator, run_dir
@@ -97,6 +97,7 @@ def record_evaluated_model(out: Path, stored: dict) -> None:
 
 def evaluate(cfg: DictConfig) -> dict:
     """Test metrics of the checkpoint; printed, and written to ``<eval folder>/metrics.json``."""
+    quiet_console()
     one_line_per_message()
     set_threads(cfg.get("threads", "auto"))
     L.seed_everything(cfg.seed, workers=True)

@@ -55,24 +55,30 @@ def mask_map_batches(classifier: MaskedTokenClassifier, split_tensors: SplitTens
     device = next(classifier.parameters()).device
     with evaluating(classifier):
         for start in range(0, len(order), batch_size):
-            batch = dataset[order[start: start + batch_size]]
-            batch |= gold_syntax(split_tensors, batch["index"], batch["ids"].size(1))
+            batch = dataset[order[start: start + batch_size]]  # its gold heads: for the gold rules
             replace = None if rule is None else bound(rule, batch)
             ids = batch["ids"].to(device)
             logits, weights = classifier.forward_all_masks(ids, replace_weights=replace,
                                                            heads=batch["heads"].to(device))
-            out = {"weights": weights.float().cpu(), "logits": logits.float().cpu(),
-                   "lengths": batch["lengths"], "labels": batch["labels"], "index": batch["index"],
-                   "heads": batch["heads"], "rels": batch["rels"], "punct": batch["punct"]}
+            out = scoring_batch(weights, batch, split_tensors, logits)
             if effective:
                 out["effective"] = effective_rows(weights, classifier.contribution_norms(ids)).float().cpu()
             yield out
 
 
-def gold_syntax(split_tensors: SplitTensors, index: Tensor, width: int) -> dict[str, Tensor]:
-    """Heads, relation ids and PUNCT flags [B, width] of the sentences ``index`` of a split."""
-    return {"heads": split_tensors.heads[index, :width], "rels": split_tensors.rels[index, :width],
-            "punct": split_tensors.punct[index, :width]}
+def scoring_batch(weights: Tensor, batch: dict[str, Tensor], split_tensors: SplitTensors,
+                  logits: Tensor | None = None) -> dict[str, Tensor]:
+    """What ``rows.collect`` scores, on the CPU: the mask maps [B, H, T, T] of the sentences
+    ``batch["index"]`` of a split with their lengths, labels and gold syntax (heads, relation ids
+    and PUNCT flags [B, T]), and the logits where there are any — for the report's passes and the
+    validation batches the attention metrics reuse alike."""
+    index, width = batch["index"].cpu(), weights.size(-1)
+    out = {"weights": weights.float().cpu(), "lengths": batch["lengths"].cpu(),
+           "labels": batch["labels"].cpu(), "index": index, "heads": split_tensors.heads[index, :width],
+           "rels": split_tensors.rels[index, :width], "punct": split_tensors.punct[index, :width]}
+    if logits is not None:
+        out["logits"] = logits.float().cpu()
+    return out
 
 
 def analyse_split(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,

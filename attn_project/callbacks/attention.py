@@ -14,8 +14,8 @@ from PIL import Image
 
 from attn_project.analysis.mask_maps import (
     analyse_split,
-    gold_syntax,
     sample_attention,
+    scoring_batch,
     sentence_heads,
     sentence_ids,
 )
@@ -170,12 +170,9 @@ class AttentionMetrics(L.Callback):
         keep = batch["index"] < self.num_sentences  # [B]: rows of the fixed subset
         if not keep.any():
             return
-        index = batch["index"][keep].cpu()
-        self.seen += len(index)
-        self.parts.append({
-            "weights": outputs["mask_maps"][keep].float().cpu(), "lengths": batch["lengths"][keep].cpu(),
-            "labels": batch["labels"][keep].cpu(), "index": index,
-            **gold_syntax(trainer.datamodule.tensors["dev"], index, batch["ids"].size(1))})
+        self.seen += int(keep.sum())
+        kept = {key: batch[key][keep] for key in ("index", "lengths", "labels")}
+        self.parts.append(scoring_batch(outputs["mask_maps"][keep], kept, trainer.datamodule.tensors["dev"]))
 
     def on_validation_epoch_end(self, trainer, pl_module):
         if trainer.sanity_checking or not trainer.is_global_zero:
