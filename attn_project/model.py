@@ -31,6 +31,7 @@ INITS = ("default", "normal")
 # where the attention scores come from: the trained model (content), its trained controls (position,
 # uniform, offset) and oracles (gold_head, gold_neighbourhood: they read the gold tree)
 SCORES = ("content", "position", "uniform", "offset", *GOLD)
+POSITIONAL = ("sinusoidal", "learned")
 
 
 def init_projections(attention: nn.Module, init: str) -> None:
@@ -82,22 +83,40 @@ class ModelConfig:
     piece_vocab_size: int = 0  # data.tokenizer=pieces: subword pieces per word (ids [B, T, 1 + P]); 0: words
 
     def __post_init__(self) -> None:
-        if self.d_model <= 0:
-            raise ConfigError(f"d_model={self.d_model} must be positive")
+        """Every setting checked before a module is built; errors name the config key (``key``)."""
+        self.check_sizes()
         for name in ("dropout", "embedding_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"{name}={getattr(self, name)} must be a probability in [0, 1)")
+                raise ConfigError(f"{key(name)}={getattr(self, name)} must be a probability in [0, 1)")
+        for name, allowed in (("init", INITS), ("positional", POSITIONAL), ("scores", SCORES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{key(name)}={getattr(self, name)!r}: choose one of {allowed}")
         if self.class_names is not None and (not isinstance(self.class_names, list)
                                              or len(self.class_names) != self.num_classes
                                              or not all(isinstance(n, str) for n in self.class_names)):
             raise ConfigError(f"class_names={self.class_names!r}: give num_classes={self.num_classes} names")
-        if self.scores not in SCORES:
-            raise ConfigError(f"scores={self.scores!r}: choose one of {SCORES}")
         if self.scores == "offset" and not isinstance(self.fixed_offset, int):
-            raise ConfigError(f"fixed_offset={self.fixed_offset!r}: scores=offset needs an offset j - i")
+            raise ConfigError(f"{key('fixed_offset')}={self.fixed_offset!r}: {key('scores')}=offset needs an "
+                              f"offset j - i")
         if self.directional_values and self.num_heads != 1:
-            raise ConfigError("directional_values=true is a single-head design: set num_heads=1 "
-                              "(several heads can keep sides apart on their own)")
+            raise ConfigError(f"{key('directional_values')}=true is a single-head design: set "
+                              f"{key('num_heads')}=1 (several heads can keep sides apart on their own)")
+
+    def check_sizes(self) -> None:
+        if self.d_model <= 0:
+            raise ConfigError(f"{key('d_model')}={self.d_model} must be positive")
+        if self.num_heads < 1 or self.d_model % self.num_heads != 0:
+            raise ConfigError(f"{key('num_heads')}={self.num_heads} must be ≥ 1 and divide "
+                              f"{key('d_model')}={self.d_model} (each head gets d_model / num_heads "
+                              f"dimensions); pick e.g. {key('num_heads')}=1, 2 or 4.")
+        if self.max_len <= 0:
+            raise ConfigError(f"{key('max_len')}={self.max_len} must be a positive number of tokens")
+
+
+def key(name: str) -> str:
+    """A model setting as the config names it: ``model.<name>``, or ``data.max_len`` (the data
+    section sets it; the model reads it)."""
+    return "data.max_len" if name == "max_len" else f"model.{name}"
 
 
 def attention_layer(config: ModelConfig) -> SingleHeadAttention | MultiHeadAttention:

@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import re
 import time
 from pathlib import Path
 from typing import cast
@@ -64,12 +63,9 @@ def job_description() -> str:
         return ""
 
 
-DATA_KEYS = {"max_len": "data.max_len"}  # model settings that the data section of the config sets
-
-
 def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModule:
     """The LightningModule, with the sizes only the data knows filled into the model config;
-    a bad model setting is reported under its config key (``model.num_heads``, ``data.max_len``)."""
+    a bad model setting is reported under its config key (``ModelConfig`` checks them all)."""
     model = plain(cfg.model)
     compile_model = bool(model.pop("compile", False))
     model.update(vocab_size=dm.vocab_size, mask_id=dm.mask_id, pad_id=dm.pad_id, unk_id=dm.unk_id,
@@ -82,12 +78,9 @@ def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModul
         model["fixed_offset"] = best_dev_offset(dm, bool(cfg.analysis.punct_edges))
         log.info("model.scores=offset: all attention on the word at offset %+d (best on dev)",
                  model["fixed_offset"])
-    try:
-        return MaskedTokenModule(model=model, optimizer=plain(cfg.optimizer),
-                                 scheduler=plain(cfg.scheduler) if cfg.get("scheduler") else None,
-                                 compile=compile_model)
-    except ConfigError as err:
-        raise ConfigError(config_keys(str(err))) from err
+    return MaskedTokenModule(model=model, optimizer=plain(cfg.optimizer),
+                             scheduler=plain(cfg.scheduler) if cfg.get("scheduler") else None,
+                             compile=compile_model)
 
 
 def best_dev_offset(dm: MaskedTokenDataModule, punct_edges: bool) -> int:
@@ -96,13 +89,6 @@ def best_dev_offset(dm: MaskedTokenDataModule, punct_edges: bool) -> int:
                                                   mask_id=dm.mask_id, pad_id=dm.pad_id))
     rows = analyse_split(any_model, dm.tensors["dev"], punct_edges=punct_edges)  # gold links: any model
     return best_offset(rows)
-
-
-def config_keys(message: str) -> str:
-    """A model error's message with every model setting named as the config names it
-    (``num_heads=3`` → ``model.num_heads=3``, ``max_len=0`` → ``data.max_len=0``)."""
-    names = "|".join(f.name for f in dataclasses.fields(ModelConfig))
-    return re.sub(rf"(?<![\w.])({names})=", lambda m: f"{DATA_KEYS.get(m[1], 'model.' + m[1])}=", message)
 
 
 def check_accelerator(accelerator: object) -> None:

@@ -24,11 +24,9 @@ class UserError(Exception):
 
 
 class ConfigError(UserError, ValueError):
-    """A config value (or command-line argument) that cannot work; the message names the key.
-
-    Model code names its own arguments (``num_heads=3``); the config layer, which knows the
-    Hydra keys, renames them (``model.num_heads=3``; see ``train.config_keys``).
-    """
+    """A config value (or command-line argument) that cannot work; the message names the key
+    (``ModelConfig`` checks every model setting under its config key, ``model.num_heads=3``;
+    the attention modules, usable on their own, name their own arguments)."""
 
 
 class DataError(UserError, ValueError):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from attn_project.attention import RelativePositionBias
+from attn_project.attention import MultiHeadAttention, RelativePositionBias
 from attn_project.model import MaskedTokenClassifier, ModelConfig
 from attn_project.run.errors import ConfigError
 
@@ -80,18 +80,22 @@ def test_directional_values_can_tell_sides_apart():
 
 
 def test_invalid_model_configs_name_the_key():
-    # the model names its own arguments; the config layer (tests/test_bad_input.py) the Hydra keys
-    with pytest.raises(ConfigError, match="num_heads=3 must be ≥ 1 and divide d_model=16"):
-        MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, num_heads=3))
-    with pytest.raises(ConfigError, match="init='xavier'"):
-        MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, init="xavier"))
-    with pytest.raises(ConfigError, match="max_len=0"):
-        MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, max_len=0))
-    with pytest.raises(ConfigError, match="directional_values"):
-        MaskedTokenClassifier(ModelConfig(VOCAB, d_model=16, num_heads=2, directional_values=True))
+    # ModelConfig checks every setting before a module is built, under its config key
+    with pytest.raises(ConfigError, match="model.num_heads=3 must be ≥ 1 and divide model.d_model=16"):
+        ModelConfig(VOCAB, d_model=16, num_heads=3)
+    with pytest.raises(ConfigError, match="model.init='xavier'"):
+        ModelConfig(VOCAB, d_model=16, init="xavier")
+    with pytest.raises(ConfigError, match="model.positional='wavy'"):
+        ModelConfig(VOCAB, d_model=16, positional="wavy")
+    with pytest.raises(ConfigError, match="data.max_len=0"):
+        ModelConfig(VOCAB, d_model=16, max_len=0)
+    with pytest.raises(ConfigError, match="model.directional_values"):
+        ModelConfig(VOCAB, d_model=16, num_heads=2, directional_values=True)
     for name in ("dropout", "embedding_dropout", "word_dropout"):
-        with pytest.raises(ConfigError, match=f"{name}=1.0 must be a probability"):
+        with pytest.raises(ConfigError, match=f"model.{name}=1.0 must be a probability"):
             ModelConfig(VOCAB, **{name: 1.0})
+    with pytest.raises(ConfigError, match="num_heads=3 must be ≥ 1 and divide d_model=16"):
+        MultiHeadAttention(16, 3)  # a module on its own names its own arguments
 
 
 def test_word_dropout_replaces_words_by_unk_in_training_only():
