@@ -9,7 +9,8 @@
   (the same cost, measured directly: less noisy than the difference of two walls).
 - scratch_vs_fused: forward+backward of our explicit attention ÷ the fused
   F.scaled_dot_product_attention path, at the model's sizes.
-- epoch_s_sentences / epoch_s_examples / examples_per_s: one Lightning epoch per batching mode.
+- epoch_s (sentence batches, the default) / epoch_s_examples / examples_per_s: one Lightning epoch
+  per batching mode.
 - mfu: the model's training FLOP/s (counted by torch's FlopCounterMode) ÷ the measured peak of
   a large fp32 torch.mm on the same device.
 """
@@ -249,12 +250,12 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
         "device": device_name(device), "torch": torch.__version__, "lightning": L.__version__,
         "threads": torch.get_num_threads(), "batch_size": dm.settings.batch_size,
         "train_sentences": len(dm.tensors["train"]), "train_examples": examples,
-        "lightning_epoch_s": epoch_s, "raw_epoch_s": raw_epoch_s,
+        "raw_epoch_s": raw_epoch_s,
         "fit_overhead_s": statistics.median(fit_s) - epoch_s,
         "lightning_vs_raw": epoch_s / raw_epoch_s,
         "lightning_fit_vs_raw": statistics.median(fit_s) / raw_epoch_s,
         "loss_match": abs(loss_light - loss_raw) <= 1e-5,
-        "epoch_s_sentences": epoch_s, "epoch_s_examples": examples_s, "epoch_s": epoch_s,
+        "epoch_s": epoch_s, "epoch_s_examples": examples_s,
         "examples_per_s": examples / epoch_s,
         "callback_overhead": overhead, "callback_hook_share": hook_share,
         "scratch_vs_fused": scratch, "peak_flops": peak, "train_flops_per_epoch": flops,
