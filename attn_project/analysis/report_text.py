@@ -1,0 +1,184 @@
+"""The report as Markdown for people: accuracy against the baselines, the interventions,
+attention before → after with a plain-words verdict, weights vs effective attention, per head
+and per relation (``report_markdown``)."""
+
+from __future__ import annotations
+
+from attn_project.report_schema import MEASURES, AttentionBlock, AttentionSummary, Intervention, Report, fmt
+
+MIN_ROWS_SHOWN = 20  # relations with fewer rows are kept in the JSON but left out of the tables
+SKEWED = 0.7  # a majority share from which accuracy alone misleads
+
+
+def intervention_lines(table: dict[str, Intervention]) -> list[str]:
+    """The interventions as a Markdown table (empty without them)."""
+    if not table:
+        return []
+    lines = ["", "## Does the classifier depend on its attention? (the [MASK]'s row replaced at test time)",
+             "", "| row replaced by | accuracy | balanced accuracy | change in accuracy |",
+             "|---|---|---|---|"]
+    for name, r in table.items():
+        label = f"{name} ({r.offset})" if r.offset else name
+        lines.append(f"| {label} | {r.acc.format()} | {r.balanced_acc.format()} | {r.delta.format()} |")
+    return lines + ["", "Read as: does the *trained* classifier depend on its attention — not as: would "
+                        "syntax help the task (a classifier trained on its own rows may do worse with a "
+                        "one-hot row it never saw). Intervals: paired bootstrap over test sentences."]
+
+
+def report_markdown(report: Report) -> str:
+    """The report as Markdown: accuracy, interventions, attention before → after, effective
+    attention, per head, per relation."""
+    heads = report.weights.after.num_heads
+    return "\n".join([*header_lines(report), *accuracy_lines(report),
+                      *intervention_lines(report.interventions), *attention_lines(report),
+                      *effective_lines(report), *per_head_lines(report.weights.after.per_head, heads),
+                      *relation_lines(report.weights, heads)])
+
+
+def header_lines(report: Report) -> list[str]:
+    run, analysis = report.run, report.analysis
+    assert analysis is not None, "a report built by this code records its analysis settings"
+    return [
+        f"# Attention report — {run.get('experiment', '')}",
+        "",
+        f"Model: {run.get('num_heads')} head(s), d_model={run.get('d_model')}, init=`{run.get('init')}` "
+        f"(\"before\" = this initialisation, untrained). Corpus: {run.get('corpus')}; the whole test "
+        f"split ({report.weights.after.rows} masked positions). Brackets: 95% bootstrap intervals over test "
+        f"sentences ({analysis.bootstrap_resamples} resamples). Punctuation edges "
+        f"{'count' if analysis.punct_edges else 'do not count'} as syntax.",
+    ]
+
+
+BASELINE_LABELS = (("majority", "majority"), ("bag_of_neighbours", "bag of neighbours"),
+                   ("bigram", "ordered bigram"), ("bag_of_pieces", "bag of neighbours + pieces"),
+                   ("bigram_pieces", "ordered bigram + pieces"))
+
+
+def accuracy_lines(report: Report) -> list[str]:
+    """The classifier against the baselines, the task's skew and the recall per class."""
+    test, base = report.test, report.baselines
+    f1 = test.f1.format() if test.f1 else "–"
+    lines = ["", "## Accuracy (test split)", "",
+             "| | accuracy | balanced accuracy | macro-F1 | F1 (content) |", "|---|---|---|---|---|",
+             f"| classifier | {test.acc.format()} | {test.balanced_acc.format()} | "
+             f"{test.macro_f1.format()} | {f1} |"]
+    lines += [f"| {label} | {fmt(base[name].get('acc'))} | {fmt(base[name].get('balanced_acc'))} | "
+              f"{fmt(base[name].get('macro_f1'))} | – |"
+              for name, label in BASELINE_LABELS if name in base]  # the piece ones: data.tokenizer=pieces
+    share = test.majority_share.value if test.majority_share else None
+    lines += ["", f"Task: {report.run.get('task', 'content_function')}; the most frequent class, "
+                  f"{test.majority_class}, is {fmt(share)} of the test targets."]
+    if share is not None and share >= SKEWED:
+        lines.append(f"**Warning:** one class is {fmt(share)} of the targets: accuracy alone "
+                     f"misleads here; read balanced accuracy and macro-F1.")
+    if test.per_class:
+        per_class = test.per_class
+        lines += ["", "| class | " + " | ".join(per_class) + " |", "|---|" + "---|" * len(per_class),
+                  "| recall | " + " | ".join(fmt(c["recall"]) for c in per_class.values()) + " |",
+                  "| test targets | " + " | ".join(str(c["support"]) for c in per_class.values()) + " |"]
+    return lines
+
+
+def summary_cells(s: AttentionSummary) -> str:
+    return " | ".join(getattr(s, name).format() for name in MEASURES)
+
+
+def attention_lines(report: Report) -> list[str]:
+    """Entropy, alignment, mass and self share before and after training, the offsets, the verdict."""
+    weights = report.weights
+    return [
+        "",
+        "## Attention of the [MASK] (mask map rows), before vs after training",
+        "",
+        "| | entropy / log T | dependency alignment | dependency mass | self share |",
+        "|---|---|---|---|---|",
+        f"| before | {summary_cells(report.before)} |",
+        f"| after | {summary_cells(weights.after)} |",
+        f"| best fixed offset ({weights.best_offset_name}) | – | {weights.best_offset.format()} | – | – |",
+        "",
+        "Fixed offsets −3…+3: " + ", ".join(f"{o}: {fmt(weights.offset_baselines[o])}"
+                                           for o in ("-3", "-2", "-1", "+1", "+2", "+3")
+                                           if o in weights.offset_baselines)
+        + f" (searched over {len(weights.offset_baselines)} offsets; all in the JSON).",
+        "",
+        verdict(report),
+        "",
+    ]
+
+
+def per_head_lines(per_head: dict, heads: int) -> list[str]:
+    if heads == 1:
+        return []
+    return ["## Per head (after training)", "", "| head | entropy | alignment | mass | self share |",
+            "|---|---|---|---|---|",
+            *(f"| {h} | {fmt(per_head['entropy'][h])} | {fmt(per_head['dep_alignment'][h])} | "
+              f"{fmt(per_head['dep_mass'][h])} | {fmt(per_head['self_share'][h])} |" for h in range(heads)),
+            ""]
+
+
+def relation_lines(block: AttentionBlock, heads: int) -> list[str]:
+    """Both per-relation tables (relations with at least ``MIN_ROWS_SHOWN`` rows)."""
+    lines = []
+    for table, title in ((block.per_relation, "the [MASK] attends to its head"),
+                         (block.per_relation_to_dependent, "the [MASK] attends to a dependent")):
+        lines += [f"## Per relation: {title}", "",
+                  "| relation | n | before | after | best offset | adjusted p | beats position? |"
+                  + (" best head (dev) → test |" if heads > 1 else ""),
+                  "|---|---|---|---|---|---|---|" + ("---|" if heads > 1 else "")]
+        for rel, r in sorted(table.items(), key=lambda kv: -kv[1].n):
+            if r.n < MIN_ROWS_SHOWN:
+                continue
+            beats = {True: "yes", False: "no", None: "n < 50: untested"}[r.beats_position]
+            lines.append(f"| {rel} | {r.n} | {fmt(r.before)} | {r.after.format()} | "
+                         f"{fmt(r.best_offset)} ({r.best_offset_name}) | {fmt(r.p_adjusted, 4)} | {beats} |"
+                         + (f" {r.best_head} → {fmt(r.best_head_after)} |" if heads > 1 else ""))
+        lines.append("")
+    return lines
+
+
+def effective_lines(report: Report) -> list[str]:
+    """Weights vs effective attention (norm-based), side by side (empty without the block)."""
+    if report.effective is None:
+        return []
+
+    def row(name: str, block: AttentionBlock) -> str:
+        verdicts = [beats for _, _, beats in block.tested()]
+        return (f"| {name} | {block.after.entropy.format()} | {block.after.dep_alignment.format()} | "
+                f"{block.alignment_margin.format()} | "
+                f"{block.best_offset_name} ({fmt(block.best_offset.value)}) | "
+                f"{sum(verdicts)} of {len(verdicts)} |")
+
+    return ["## Weights vs effective attention (‖α v‖, Kobayashi et al. 2020)", "",
+            "| trained maps | entropy / log T | dependency alignment | margin over best offset | "
+            "best offset | relations beating position |", "|---|---|---|---|---|---|",
+            row("weights", report.weights), row("effective", report.effective),
+            "", "Effective attention weighs each word by the norm of what it brings to the [MASK] "
+                "(several heads: through W_O); both rows score the same test rows. Verdicts per relation "
+                "of the effective maps: `effective.per_relation*` in the JSON.", ""]
+
+
+def verdict(report: Report) -> str:
+    """Plain words for what the numbers say, each claim only when its interval or test allows it."""
+    before, weights, analysis = report.before, report.weights, report.analysis
+    after, best, margin = weights.after, weights.best_offset, weights.alignment_margin
+    change = report.entropy_change
+    assert analysis is not None
+    words = [{-1: "Training made attention sharper", 1: "Training made attention smoother",
+              0: "Training did not change attention's entropy clearly"}[change.side_of_zero()]
+             + f" (entropy {fmt(before.entropy.value)} → {fmt(after.entropy.value)}, "
+             f"change {change.format()}); "
+             f"the [MASK]'s weight on itself went {fmt(before.self_share.value)} → "
+             f"{fmt(after.self_share.value)}."]
+    side = margin.side_of_zero()
+    words.append(f"Overall alignment with syntax ({fmt(after.dep_alignment.value)}) "
+                 + {1: "beats", -1: "is below", 0: "cannot be told apart from"}[side]
+                 + f" the best fixed offset ({weights.best_offset_name}: {fmt(best.value)}; difference "
+                 f"{margin.format()})" + (": overall, it tracks position at least as much as syntax."
+                                         if side <= 0 else "."))
+    tested = weights.tested()
+    beats = [f"{rel} ({side})" for rel, side, beats in tested if beats]
+    words.append(f"Relations where attention beats both the best fixed offset and the untrained model "
+                 f"(McNemar, {analysis.correction}-adjusted p < {analysis.alpha}, "
+                 f"{len(tested)} tested with n ≥ {analysis.min_rows_for_verdict}): "
+                 + (", ".join(sorted(beats)) if beats else "none") + ".")
+    return " ".join(words)
