@@ -1,8 +1,9 @@
 """Every config composes: experiments (and the controls), trainers, launchers, the treebank recipe."""
 
-
 import hydra
+import numpy as np
 import pytest
+import torch
 from helpers import ALL_EXPERIMENTS, experiment_overrides
 from omegaconf import OmegaConf
 
@@ -14,7 +15,6 @@ CONTROLS = ("position", "uniform", "offset", "gold_head", "gold_neighbourhood") 
 
 @pytest.mark.parametrize("trainer, tasks", [("ddp", 4), ("gpu", 1)])
 def test_slurm_launcher_asks_for_one_task_per_device(make_cfg, trainer, tasks):
-
     cfg = make_cfg(f"trainer={trainer}", "hydra/launcher=slurm")
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert launcher["tasks_per_node"] == launcher["gpus_per_node"] == cfg.trainer.devices == tasks
@@ -61,13 +61,24 @@ def test_every_launcher_config_composes(make_cfg, launcher, target):
     assert make_cfg(f"hydra/launcher={launcher}").hydra.launcher._target_ == target
 
 
-def test_ud_experiments_use_the_treebank_recipe_and_recipe_none_turns_it_off(make_cfg):
-    cfg = make_cfg("experiment=ud_single_head")
+@pytest.mark.parametrize("name", [n for n in ALL_EXPERIMENTS if n.startswith("ud_")])
+def test_every_ud_experiment_trains_on_the_treebank_recipe_and_its_schedule(make_cfg, name):
+    cfg = make_cfg(*experiment_overrides(name))
     assert (cfg.data.batch_size, cfg.data.min_frequency, cfg.data.min_epoch_sentences) == (32, "auto", 4000)
-    assert cfg.model.dropout == cfg.model.embedding_dropout == 0.1
-    assert cfg.optimizer.lr == 0.001
     stopping = [c for c in build_trainer(cfg).callbacks if type(c).__name__ == "EarlyStopping"]
-    assert len(stopping) == 1 and stopping[0].monitor == "val/loss" and stopping[0].patience == 10
+    assert len(stopping) == 1 and stopping[0].monitor == "val/loss"
+    settings = OmegaConf.to_container(cfg.scheduler, resolve=True)
+    settings.pop("interval")
+    assert cfg.scheduler.interval == "step"  # the module gives OneCycleLR the Trainer's total steps
+    schedule = hydra.utils.instantiate(settings, total_steps=100)(
+        optimizer=torch.optim.SGD([torch.zeros(1)], lr=1.0))
+    rates = [schedule.get_last_lr()[0]] + [schedule.step() or schedule.get_last_lr()[0] for _ in range(99)]
+    assert max(rates) == pytest.approx(cfg.optimizer.lr) and rates[0] < cfg.optimizer.lr / 10  # warm-up
+    assert rates[-1] < cfg.optimizer.lr / 100 and int(np.argmax(rates)) in range(15, 25)  # then down to ~0
+
+
+def test_recipe_none_turns_the_treebank_recipe_off(make_cfg):
     plain = make_cfg("experiment=ud_single_head", "recipe=none")
     assert "early_stopping" not in plain.callbacks and plain.data.min_epoch_sentences == 0
-    assert "early_stopping" not in make_cfg().callbacks  # the default corpus keeps its own recipe
+    assert not plain.scheduler
+    assert "early_stopping" not in make_cfg().callbacks and not make_cfg().scheduler  # the default corpus

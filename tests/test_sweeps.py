@@ -1,7 +1,6 @@
 """Hydra multirun: one folder per job, compared in TensorBoard's HPARAMS; an Optuna sweep
 survives a failing trial."""
 
-
 import pytest
 import torch
 from helpers import TINY, read_events, run_script
