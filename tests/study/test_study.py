@@ -7,7 +7,7 @@ import sys
 
 import pytest
 from conftest import ROOT
-from helpers import fake_run
+from helpers import fake_run, run_cli
 from matplotlib.colors import to_hex
 from scipy import stats
 
@@ -93,26 +93,24 @@ def test_writes_json_csv_markdown_figures_and_tensorboard(sweep, tmp_path):
     (lambda t: t / "absent", "no such folder"),
     (lambda t: (t / "empty").mkdir() or t / "empty", "no runs found"),
 ])
-def test_empty_or_wrong_folder_is_a_one_line_error(tmp_path, make_folder, message):
+def test_empty_or_wrong_folder_is_a_one_line_error(tmp_path, make_folder, message, capsys):
     folder = make_folder(tmp_path)
     with pytest.raises(DataError, match=message):
         run_study([folder])
-    result = subprocess.run([sys.executable, "scripts/study.py", str(folder)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    code, output = run_cli("study", [str(folder)], capsys)  # the command, in this process
+    assert code == 2 and message in output and "Traceback" not in output
 
 
 @pytest.mark.slow
-def test_study_of_a_real_sweep_of_two_experiments_and_three_seeds(tmp_path, data_dir):
+def test_study_of_a_real_sweep_of_two_experiments_and_three_seeds(tmp_path, data_dir, capsys):
     run = subprocess.run([sys.executable, "scripts/train.py", "-m", "experiment=single_head,multi_head",
                           "seed=1,2,3", "debug=fdr", f"paths.log_dir={tmp_path}",
                           f"paths.data_dir={data_dir}", "data.sizes={train:1500,dev:200,test:200}"],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     [sweep] = (tmp_path / "multiruns" / "single_head+multi_head").iterdir()
-    result = subprocess.run([sys.executable, "scripts/study.py", str(sweep)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    code, output = run_cli("study", [str(sweep)], capsys)
+    assert code in (0, None), output[-3000:]
     study = json.loads((sweep / "study" / "study.json").read_text())
     keys = [g["key"] for g in study["groups"]]
     assert keys == [{"experiment": "multi_head"}, {"experiment": "single_head"}]
@@ -155,13 +153,12 @@ def test_figures_clip_intervals_to_what_the_metric_can_reach_and_warn_nothing(sw
             assert legend is None or legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1
 
 
-def test_study_warns_on_the_console_when_a_group_has_fewer_than_three_seeds(tmp_path):
+def test_study_warns_on_the_console_when_a_group_has_fewer_than_three_seeds(tmp_path, capsys):
     for seed in (1, 2):
         fake_run(tmp_path / f"{seed}", ["experiment=single_head"], seed, 0.8 + seed / 100)
-    result = subprocess.run([sys.executable, "scripts/study.py", str(tmp_path), "--out", str(tmp_path / "o")],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "warning: all runs has 2 run(s); a finding needs at least 3 seeds" in result.stderr
+    code, output = run_cli("study", [str(tmp_path), "--out", str(tmp_path / "o")], capsys)
+    assert code in (0, None), output[-2000:]
+    assert "warning: all runs has 2 run(s); a finding needs at least 3 seeds" in output
 
 
 def test_an_eval_folder_inside_a_run_is_not_a_run(tmp_path):
