@@ -40,10 +40,16 @@ def run_sweep(command: list[str], log: Callable[[str], None]) -> float:
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise UserError(f"the study sweep failed ({' '.join(command[3:])}):\n{result.stderr[-2000:]}")
-    for line in result.stdout.splitlines():
-        if line.startswith("job #"):
-            log(line)
+    for line in job_lines(result.stdout):
+        log(line)
     return wall
+
+
+def job_lines(output: str) -> list[str]:
+    """Each job's "job #N … finished" line, also where parallel workers' writes left it behind
+    other text on the same line."""
+    return [part.split("\n", 1)[0].rstrip() for part in re.split(r"(?=job #\d+ )", output)
+            if part.startswith("job #")]
 
 
 def threads_used(sweep_dir: Path) -> list[int]:

@@ -56,3 +56,14 @@ def test_attn_bench_quiets_lightning_only_while_it_runs(monkeypatch, capsys, cap
     captured = capsys.readouterr()
     assert json.loads(captured.out) == {"epoch_s": 1.0}  # stdout: the JSON object alone
     assert "a model summary" in captured.err
+
+
+def test_study_benchmark_finds_every_job_line_in_interleaved_output():
+    from attn_project.study_bench import job_lines
+
+    output = ("Seed set to 1\nwarning: xjob #0 with overrides ['seed=1'] finished in 3 s: test/acc=0.8\n"
+              "job #1 with overrides ['seed=2'] finished in 4 s: test/acc=0.9job #2 with overrides "
+              "['seed=3'] finished in 5 s: test/acc=0.7\n\nsweep: 3 of 3 jobs finished in /x\n")
+    assert job_lines(output) == ["job #0 with overrides ['seed=1'] finished in 3 s: test/acc=0.8",
+                                 "job #1 with overrides ['seed=2'] finished in 4 s: test/acc=0.9",
+                                 "job #2 with overrides ['seed=3'] finished in 5 s: test/acc=0.7"]

@@ -78,7 +78,7 @@ def test_parallel_study_benchmark_end_to_end(tmp_path):
     assert figures["runs"] == 2 and figures["skipped"] == 0 and figures["threads"] == [1]
     assert figures["jobs"] == jobs_for_machine() and 0 < figures["test_acc"]["single_head"] <= 1
     assert figures["runs_per_hour"] == pytest.approx(3600 * 2 / figures["wall_s"], rel=0.01)
-    assert sum(line.startswith("job #") for line in lines) == 2
+    assert sum(line.startswith("job #") for line in lines) == 2, lines
     jobs = sorted((tmp_path / "sweeps" / "parallel").glob("[0-9]_*"))
     assert len(jobs) == 2 and all((job / "report" / "attention_report.json").is_file() for job in jobs)
     assert all(json.loads((job / "metrics.json").read_text())["test/acc"] > 0 for job in jobs)
