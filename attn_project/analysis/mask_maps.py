@@ -88,6 +88,13 @@ def analyse_split(classifier: MaskedTokenClassifier, split_tensors: SplitTensors
     return collect(mask_map_batches(classifier, split_tensors, indices), punct_edges)
 
 
+def analyse_effective(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
+                      punct_edges: bool = False) -> RowScores:
+    """Per-row scores of the effective attention alone (the weights' rows are not scored)."""
+    return collect_maps(mask_map_batches(classifier, split_tensors, effective=True), ("effective",),
+                        punct_edges)[0]
+
+
 def analyse_split_and_effective(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
                                 punct_edges: bool = False) -> tuple[RowScores, RowScores]:
     """Per-row scores of the weights and of the effective attention, from one pass over the split."""

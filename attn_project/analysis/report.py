@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from attn_project.analysis.baselines import datamodule_baselines
 from attn_project.analysis.interventions import interventions
 from attn_project.analysis.mask_maps import (
+    analyse_effective,
     analyse_split,
     analyse_split_and_effective,
     mask_map,
@@ -150,7 +151,7 @@ def effective_attention(after: RowScores, dev: RowScores | None, dm: MaskedToken
     heads): compared with the untrained model's effective attention, or its weights where the run
     kept no untrained weights (``effective.before_is``)."""
     before = (untrained_rows if untrained_weights is None else
-              analyse_split_and_effective(untrained_weights, dm.tensors["test"], punct_edges)[1])
+              analyse_effective(untrained_weights, dm.tensors["test"], punct_edges))
     return effective_block(before, after, dev, dm.relations, resamples, seed=bootstrap_seed,
                            before_is="weights" if untrained_weights is None else "effective")
 

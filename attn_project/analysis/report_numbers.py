@@ -34,7 +34,6 @@ from attn_project.analysis.significance import (
 )
 from attn_project.report_schema import (
     MEASURES,
-    RELATION_TABLES,
     AnalysisSettings,
     AttentionBlock,
     AttentionSummary,
@@ -93,7 +92,7 @@ def relation_tables(before: RowScores, after: RowScores, dev: RowScores | None, 
     per_head = np.nanmean(dev.aligned, axis=0) if dev is not None else np.nanmean(after.aligned, axis=0)
     fallback = int(np.argmax(per_head))  # the best head overall, for relations absent from dev
     tables: dict[str, dict[str, RelationEntry]] = {}
-    for (key, _), direction in zip(RELATION_TABLES.items(), ("to_head", "to_dependent")):
+    for key, direction in (("per_relation", "to_head"), ("per_relation_to_dependent", "to_dependent")):
         tables[key] = {name: relation_entry(before, after, dev, boot, direction, r, fallback)
                        for r, name in enumerate(relations) if relation_rows(after, direction, r).any()}
     tested = [(key, rel) for key, table in tables.items() for rel, e in table.items()

@@ -24,6 +24,7 @@ from attn_project.run.configs import repository
 from attn_project.run.override_keys import parsed_overrides
 from attn_project.run.threads import jobs_for_machine
 
+NO_EXPERIMENT = "custom"  # the experiment's name when none was chosen
 SWEPT = "ATTN_PROJECT_SWEPT"  # environment variable: {key: value as typed} of the sweep overrides
 MAX_NAME = 120
 UNSAFE = re.compile(r"[^\w.=,+\-]")
@@ -44,7 +45,7 @@ def experiment_folder(choice: str | None, task: str | None = None) -> str:
     """The experiment's name; for a sweep over experiments their names joined by '+'; a task
     other than the default is added (``single_head-upos``) unless the sweep varies it."""
     swept = json.loads(os.environ.get(SWEPT) or "{}")
-    name = swept["experiment"].replace(",", "+") if "experiment" in swept else experiment_name(choice or "")
+    name = swept["experiment"].replace(",", "+") if "experiment" in swept else (choice or NO_EXPERIMENT)
     if task and task != "content_function" and "task" not in swept:
         name = f"{name}-{task}"
     return safe(name)
@@ -90,7 +91,7 @@ def experiment_name(choice: str | None = None) -> str:
     choice for the ``experiment`` group (``choice``, or the running job's), ``custom`` without one."""
     if choice is None and HydraConfig.initialized():
         choice = HydraConfig.get().runtime.choices.get("experiment")
-    return choice or "custom"
+    return choice or NO_EXPERIMENT
 
 
 def register_resolvers() -> None:
