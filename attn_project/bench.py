@@ -6,7 +6,10 @@
 - callback_overhead: a whole fit (default epochs, validation, TensorBoard) with the heat-map
   and attention-metrics callbacks at their config defaults ÷ without them, minus 1;
   callback_hook_share: the seconds spent inside those callbacks' hooks ÷ the fit without them
-  (the same cost, measured directly: less noisy than the difference of two walls).
+  (the same cost, measured directly: less noisy than the difference of two walls), split into
+  callback_fit_start_s (once per fit: the figures laid out, the untrained model measured) and
+  callback_epoch_s (per epoch: frames and metrics), the share a long fit tends to.
+- lightning_step_overhead_ms: (Lightning epoch − plain epoch) ÷ training steps.
 - scratch_vs_fused: forward+backward of our explicit attention ÷ the fused
   F.scaled_dot_product_attention path, at the model's sizes.
 - epoch_s (sentence batches, the default) / epoch_s_examples / examples_per_s: one Lightning epoch
@@ -109,6 +112,7 @@ def lightning_epoch(cfg: DictConfig, dm, device: str, **trainer_overrides) -> tu
     module = make_module(cfg, dm)
     # fp32 on every device, so the Lightning and the plain loop compute the same numbers
     args = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[],
+                enable_model_summary=False,
                 precision="32-true", max_epochs=1, limit_val_batches=0,
                 default_root_dir=tempfile.mkdtemp())
     trainer = instantiate(cfg.trainer, **{**args, **trainer_overrides})
@@ -135,44 +139,49 @@ def raw_epoch(cfg: DictConfig, dm, device: str) -> float:
     return float(loss.detach())
 
 
-def call_timed(hook: Callable, record: dict, device: str, *args, **kwargs):
-    """Call ``hook``, adding its wall time to ``record["s"]``."""
+def call_timed(hook: Callable, record: dict, name: str, device: str, *args, **kwargs):
+    """Call ``hook``, adding its wall time to ``record[name]``."""
     seconds, result = timed(partial(hook, *args, **kwargs), device)
-    record["s"] += seconds
+    record[name] = record.get(name, 0.0) + seconds
     return result
 
 
 def timed_hooks(callback: L.Callback, record: dict, device: str) -> L.Callback:
-    """Wrap every Lightning hook the callback defines so its wall time adds to record["s"]."""
+    """Wrap every Lightning hook the callback defines so its wall time adds to record[hook name]."""
     for name in dir(L.Callback):
         if name.startswith("on_") and getattr(type(callback), name) is not getattr(L.Callback, name):
-            setattr(callback, name, partial(call_timed, getattr(callback, name), record, device))
+            setattr(callback, name, partial(call_timed, getattr(callback, name), record, name, device))
     return callback
 
 
 def fit_with_callbacks(cfg: DictConfig, dm, device: str, log_dir: str, names: tuple[str, ...],
-                       hook_s: list[float]) -> None:
-    """A whole fit with validation and TensorBoard and the named callbacks (their hook time is
-    appended to ``hook_s`` when there are any)."""
-    record = {"s": 0.0}
+                       hook_s: list[dict]) -> None:
+    """A whole fit with validation and TensorBoard and the named callbacks (the seconds in their
+    hooks, by hook name, are appended to ``hook_s`` when there are any)."""
+    record: dict[str, float] = {}
     callbacks = [timed_hooks(instantiate(cfg.callbacks[name]), record, device) for name in names]
     lightning_epoch(cfg, dm, device, limit_val_batches=1.0, max_epochs=cfg.trainer.max_epochs,
                     callbacks=callbacks, logger=TensorBoardLogger(log_dir, name="bench"))
     if names:
-        hook_s.append(record["s"])
+        hook_s.append(record)
 
 
-def callback_overhead(cfg: DictConfig, dm, device: str, reps: int) -> tuple[float, float]:
+def callback_overhead(cfg: DictConfig, dm, device: str, reps: int) -> dict[str, float]:
     """A whole fit at the default number of epochs, with validation and TensorBoard: with the
-    heat-map and attention-metrics callbacks at their config defaults ÷ without, minus 1; and
-    the seconds spent inside those callbacks' hooks ÷ the fit without them (less noisy)."""
-    log_dir, hook_s = tempfile.mkdtemp(), list[float]()
+    heat-map and attention-metrics callbacks at their config defaults ÷ without, minus 1; the
+    seconds spent inside those callbacks' hooks ÷ the fit without them (less noisy), and those
+    seconds split into the fit's start and each epoch."""
+    log_dir, hook_s = tempfile.mkdtemp(), list[dict]()
     with_cb, without, _, _ = alternate(
         partial(fit_with_callbacks, cfg, dm, device, log_dir, ("attention_heatmaps", "attention_metrics"),
                 hook_s),
         partial(fit_with_callbacks, cfg, dm, device, log_dir, (), hook_s), reps, device)
-    fit_s = statistics.median(without)
-    return statistics.median(with_cb) / fit_s - 1, statistics.median(hook_s[1:]) / fit_s  # [0]: warm-up
+    fit_s, timed_fits = statistics.median(without), hook_s[1:]  # [0]: warm-up
+    fit_start = statistics.median(record["on_fit_start"] for record in timed_fits)
+    total = statistics.median(sum(record.values()) for record in timed_fits)
+    return {"callback_overhead": statistics.median(with_cb) / fit_s - 1, "callback_hook_share": total / fit_s,
+            "callback_fit_start_s": fit_start,
+            "callback_epoch_s": (total - fit_start) / cfg.trainer.max_epochs}
 
 
 def attention_steps(attention: SingleHeadAttention, x: torch.Tensor, need_weights: bool) -> None:
@@ -238,11 +247,16 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
                                                 partial(raw_epoch, cfg, dm, device), reps, device)
     epoch_s, raw_epoch_s = statistics.median(s for _, s in light), statistics.median(raw_s)
     loss_light, loss_raw = light[-1][0], raw_losses[-1]
-    log(f"lightning_vs_raw {epoch_s / raw_epoch_s:.3f} (losses {loss_light:.6f} / {loss_raw:.6f})")
+    steps = len(dm.train_dataloader())
+    step_overhead_ms = (epoch_s - raw_epoch_s) / steps * 1000
+    log(f"lightning_vs_raw {epoch_s / raw_epoch_s:.3f} ({step_overhead_ms:.2f} ms per step; "
+        f"losses {loss_light:.6f} / {loss_raw:.6f})")
     examples_s = examples_epoch_s(cfg, dm, device, reps)
     log(f"epoch_s sentences {epoch_s:.2f}, examples {examples_s:.2f}")
-    overhead, hook_share = callback_overhead(cfg, dm, device, reps)
-    log(f"callback_overhead {overhead:.3f} (time in their hooks: {hook_share:.3f} of the fit)")
+    callbacks = callback_overhead(cfg, dm, device, reps)
+    log(f"callback_overhead {callbacks['callback_overhead']:.3f} (time in their hooks: "
+        f"{callbacks['callback_hook_share']:.3f} of the fit; {callbacks['callback_fit_start_s']:.2f} s "
+        f"at its start, {callbacks['callback_epoch_s']:.3f} s per epoch)")
     scratch = scratch_vs_fused(device, reps)
     peak, flops = peak_matmul_flops(device), epoch_flops(cfg, dm, device)
     log(f"scratch_vs_fused {scratch:.2f}, mfu {flops / epoch_s / peak:.4f}")
@@ -250,14 +264,15 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
         "device": device_name(device), "torch": torch.__version__, "lightning": L.__version__,
         "threads": torch.get_num_threads(), "batch_size": dm.settings.batch_size,
         "train_sentences": len(dm.tensors["train"]), "train_examples": examples,
+        "train_steps": steps,
         "raw_epoch_s": raw_epoch_s,
         "fit_overhead_s": statistics.median(fit_s) - epoch_s,
-        "lightning_vs_raw": epoch_s / raw_epoch_s,
+        "lightning_vs_raw": epoch_s / raw_epoch_s, "lightning_step_overhead_ms": step_overhead_ms,
         "lightning_fit_vs_raw": statistics.median(fit_s) / raw_epoch_s,
         "loss_match": abs(loss_light - loss_raw) <= 1e-5,
         "epoch_s": epoch_s, "epoch_s_examples": examples_s,
         "examples_per_s": examples / epoch_s,
-        "callback_overhead": overhead, "callback_hook_share": hook_share,
+        **callbacks,
         "scratch_vs_fused": scratch, "peak_flops": peak, "train_flops_per_epoch": flops,
         "mfu": flops / epoch_s / peak,
     }

@@ -11,7 +11,8 @@ from attn_project import bench as bench_module
 from attn_project import cli
 from attn_project.bench import run_benchmarks
 
-KEYS = ["lightning_vs_raw", "loss_match", "callback_overhead", "callback_hook_share", "scratch_vs_fused",
+KEYS = ["lightning_vs_raw", "lightning_step_overhead_ms", "loss_match", "callback_overhead",
+        "callback_hook_share", "callback_fit_start_s", "callback_epoch_s", "scratch_vs_fused",
         "examples_per_s", "epoch_s", "epoch_s_examples", "mfu", "device", "torch",
         "lightning", "threads"]
 
@@ -24,9 +25,12 @@ def test_bench_reports_every_figure_on_a_small_run():
     assert result["loss_match"] is True  # Lightning and the plain loop computed the same numbers
     assert 0 < result["mfu"] < 1 and result["epoch_s"] > 0 and result["examples_per_s"] > 0
     assert 0 < result["callback_hook_share"] < 5  # the hooks ran and were timed
+    assert result["callback_fit_start_s"] > 0 and result["callback_epoch_s"] > 0  # both parts timed
     # every derived figure is computed from the measured ones it names
     assert result["train_sentences"] == 300 and result["batch_size"] == 64  # batching restored
     assert result["lightning_vs_raw"] == pytest.approx(result["epoch_s"] / result["raw_epoch_s"])
+    assert result["lightning_step_overhead_ms"] == pytest.approx(
+        (result["epoch_s"] - result["raw_epoch_s"]) / result["train_steps"] * 1000)
     assert "epoch_s_sentences" not in result and "lightning_epoch_s" not in result  # one key, one number
     assert result["examples_per_s"] == pytest.approx(result["train_examples"] / result["epoch_s"])
     assert result["mfu"] == pytest.approx(result["train_flops_per_epoch"] / result["epoch_s"]

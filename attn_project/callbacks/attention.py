@@ -44,10 +44,8 @@ def sample_inputs(classifier, datamodule, index: int, split: str = "dev") -> dic
     position = int(targets[len(targets) // 2]) if len(targets) else 0
     mask_map, raw = sample_attention(classifier, ids, datamodule.mask_id, position,
                                      sentence_heads(datamodule.tensors[split], index))
-    tokens = datamodule.tokens_of(split, index)
-    return {"mask_map": mask_map.numpy(), "raw": raw.numpy(), "tokens": tokens,
-            "masked_tokens": tokens[:position] + ["[MASK]"] + tokens[position + 1:],
-            "masked_word": tokens[position]}
+    return {"mask_map": mask_map.numpy(), "raw": raw.numpy(), "tokens": datamodule.tokens_of(split, index),
+            "masked": position}
 
 
 def png_summary(tag: str, png: bytes):
@@ -63,27 +61,25 @@ class AttentionHeatmaps(L.Callback):
 
     Per sample, images sized for TensorBoard's cards: ``attention/sample{k}`` (the mask map: row i
     = the [MASK] at i; the mean of the heads) and ``attention/sample{k}/head{h}`` (each head's
-    attention with the middle target masked). Each figure is laid out and drawn once per fit;
-    later frames only repaint the heat map (see ``analysis.sample_figure``).
+    attention with the middle target masked). Each sample's figure is laid out and drawn once per
+    fit, for all its panels; later frames only repaint the heat map (see ``viz.sample_figure``).
     """
 
     def __init__(self, every_n_epochs: int = 1, num_samples: int | None = None):
         self.every_n_epochs, self.num_samples = every_n_epochs, num_samples
-        self.figures: dict[str, SampleFigure] = {}
+        self.figures: dict[int, SampleFigure] = {}  # sample k → its figure, drawn once per fit
 
     def frames(self, k: int, inputs: dict, step: int) -> dict[str, bytes]:
         """Tag → PNG of sample ``k``'s mask map and of each head's attention to its masked input."""
-        when = f"step {step}" + (" (untrained)" if step == 0 else "")
-        panels = {f"attention/sample{k}": (inputs["tokens"], inputs["mask_map"].mean(0),
-                                           "mask map: row i = [MASK] at i")}
-        for h, matrix in enumerate(inputs["raw"]):
-            panels[f"attention/sample{k}/head{h}"] = (inputs["masked_tokens"], matrix,
-                                                      f"head {h}, '{short(inputs['masked_word'])}' masked")
-        frames = {}
-        for tag, (tokens, matrix, what) in panels.items():
-            if tag not in self.figures:
-                self.figures[tag] = SampleFigure(tokens, what)
-            frames[tag] = self.figures[tag].update(matrix, f"sample {k} · {when}")
+        if k not in self.figures:
+            self.figures[k] = SampleFigure(inputs["tokens"], masked=inputs["masked"])
+        figure, word = self.figures[k], short(inputs["tokens"][inputs["masked"]])
+        title = f"sample {k} · step {step}" + (" (untrained)" if step == 0 else "")
+        frames = {f"attention/sample{k}": figure.update(inputs["mask_map"].mean(0), title,
+                                                        "mask map: row i = [MASK] at i")}
+        for h, matrix in enumerate(inputs["raw"]):  # each head's attention to the masked input
+            what = f"head {h}, '{word}' masked"
+            frames[f"attention/sample{k}/head{h}"] = figure.update(matrix, title, what, show_mask=True)
         return frames
 
     @rank_zero_only

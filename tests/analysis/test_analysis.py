@@ -225,22 +225,36 @@ def decode_png(png: bytes):
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
-def test_sample_figure_frames_show_only_the_latest_values_at_tensorboard_width():
+def test_sample_figure_frames_show_only_the_latest_values_and_their_panel_at_tensorboard_width():
     from attn_project.viz import sample_figure
 
     tokens = "the old man saw a dog in the internationally known park .".split()
-    t = len(tokens)
+    t, dog = len(tokens), tokens.index("dog")
     g = torch.Generator().manual_seed(0)
     first, second = (torch.softmax(torch.randn(t, t, generator=g) * 3, -1).numpy() for _ in range(2))
-    figure = sample_figure.SampleFigure(tokens, "mask map")
-    frame_a = decode_png(figure.update(first, "sample 0 · step 0"))
-    frame_b = decode_png(figure.update(second, "sample 0 · step 10"))
-    fresh = decode_png(sample_figure.SampleFigure(tokens, "mask map").update(second, "sample 0 · step 10"))
+    mask_map, head = "mask map: row i = [MASK] at i", "head 0, 'dog' masked"
+
+    def fresh(matrix, title, what, show_mask=False):
+        figure = sample_figure.SampleFigure(tokens, masked=dog)
+        return decode_png(figure.update(matrix, title, what, show_mask))
+
+    figure = sample_figure.SampleFigure(tokens, masked=dog)
+    frame_a = decode_png(figure.update(first, "sample 0 · step 0", mask_map))
+    head_a = decode_png(figure.update(first, "sample 0 · step 0", head, show_mask=True))
+    frame_b = decode_png(figure.update(second, "sample 0 · step 10", mask_map))
     assert frame_a.shape == frame_b.shape and frame_a.shape[1] == 290  # TensorBoard's card: not scaled
     assert 250 < frame_a.shape[0] < 330
     assert (frame_a != frame_b).any(axis=-1).mean() > 0.05  # the heat map changed
-    assert (frame_b == fresh).all()  # nothing of the earlier frame is left behind
-    labels = [text for text in figure.figure.axes[0].texts if text.get_text() in tokens]
+    # nothing of the earlier frame, nor of the other panel, is left behind
+    assert (frame_b == fresh(second, "sample 0 · step 10", mask_map)).all()
+    assert (head_a == fresh(first, "sample 0 · step 0", head, show_mask=True)).all()
+    # the two panels of one matrix differ only outside the heat map: the masked word's labels
+    # (the word or [MASK]) and the line saying what the panel shows
+    x0, y0, x1, y1 = figure.figure.axes[0].bbox.extents.round().astype(int)
+    differs = (frame_a != head_a).any(axis=-1)  # [H, W]
+    height = frame_a.shape[0]
+    assert differs.sum() > 50 and not differs[height - y1 + 1: height - y0 - 1, x0 + 1: x1 - 1].any()
+    labels = [text for text in figure.figure.axes[0].texts if text.get_text() in [*tokens, "[MASK]"]]
     assert len(labels) == 2 * (t - 1)  # rows and columns, all but the shortened word
     assert all(text.get_fontsize() * sample_figure.DPI / 72 >= 10 for text in labels)  # ≥ 10 px tall
     assert "internati…" in [text.get_text() for text in figure.figure.axes[0].texts]

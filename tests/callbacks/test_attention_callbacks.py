@@ -14,8 +14,7 @@ def sample(heads: int, length: int = 5) -> dict:
     rng = np.random.default_rng(0)
     maps = rng.dirichlet(np.ones(length), size=(heads, length))  # [H, T, T], rows sum to 1
     tokens = [f"w{i}" for i in range(length)]
-    return {"mask_map": maps, "raw": maps[:, ::-1], "tokens": tokens,
-            "masked_tokens": tokens[:2] + ["[MASK]"] + tokens[3:], "masked_word": "w2"}
+    return {"mask_map": maps, "raw": maps[:, ::-1], "tokens": tokens, "masked": 2}
 
 
 def test_heatmap_frames_one_png_per_sample_and_head_each_epoch():
@@ -25,6 +24,7 @@ def test_heatmap_frames_one_png_per_sample_and_head_each_epoch():
     for png in first.values():
         image = Image.open(io.BytesIO(png))
         assert image.format == "PNG" and image.width > 200 and image.height > 200
+    assert len(callback.figures) == 1  # one drawing for the sample's three panels
     figures = dict(callback.figures)
     later = callback.frames(0, {**sample(heads=2), "mask_map": sample(heads=2)["mask_map"][::-1]}, step=40)
     assert callback.figures == figures  # laid out once, repainted after
