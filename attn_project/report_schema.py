@@ -348,7 +348,7 @@ class AnalysisSettings:
 
     punct_edges: bool
     bootstrap_resamples: int
-    bootstrap_seed: int
+    bootstrap_seed: int | None  # None: a report from before it was recorded (its draws followed data.seed)
     correction: str
     alpha: float
     min_rows_for_verdict: int
@@ -397,7 +397,7 @@ class Report:
         entry = obj(entry, "")
         analysis = entry.get("analysis")
         try:
-            settings = AnalysisSettings(**analysis) if analysis else None
+            settings = AnalysisSettings(**{"bootstrap_seed": None, **analysis}) if analysis else None
         except TypeError as err:
             raise ReportError(f"analysis: {err}") from None
         return cls(

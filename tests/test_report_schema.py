@@ -54,6 +54,18 @@ def test_study_metrics_come_from_the_typed_report():
     assert again.study_metrics() == metrics and again.to_json() == report.to_json()
 
 
+def test_a_report_from_before_the_bootstrap_seed_was_recorded_still_reads():
+    settings = {"punct_edges": False, "bootstrap_resamples": 1000, "correction": "benjamini-hochberg",
+                "alpha": 0.05, "min_rows_for_verdict": 50, "best_head_chosen_on": "test (one head)"}
+    older = Report.from_json({**minimal_report(), "analysis": settings})  # the draws then followed data.seed
+    assert older.analysis is not None and older.analysis.bootstrap_seed is None
+    assert older.study_metrics() == Report.from_json(minimal_report()).study_metrics()
+    current = Report.from_json({**minimal_report(), "analysis": {**settings, "bootstrap_seed": 3}})
+    assert current.analysis is not None and current.analysis.bootstrap_seed == 3
+    with pytest.raises(ReportError, match="analysis: .*unexpected keyword argument 'seed'"):
+        Report.from_json({**minimal_report(), "analysis": {**settings, "seed": 3}})
+
+
 @pytest.mark.parametrize(("edit", "key"), [
     (lambda r: r["test"].update(acc="high"), "test.acc is not a number"),
     (lambda r: r["after"].update(entropy_ci95=[0.1]), "after.entropy_ci95"),
