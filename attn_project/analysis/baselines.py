@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 import sklearn
 import torch
+from filelock import FileLock
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
@@ -159,15 +160,21 @@ def datamodule_baselines(dm: MaskedTokenDataModule, seed: int = 0) -> dict:
 
 
 def cached_baselines(cache_dir: str | Path | None, key: str, compute: Callable[[], dict]) -> dict:
-    """``compute()``, or its result stored under ``key`` in ``cache_dir`` (no cache: computed)."""
+    """``compute()``, or its result stored under ``key`` in ``cache_dir`` (no cache: computed).
+
+    Parallel sweep jobs on new data do not all fit: the first takes a lock beside the cache file
+    and fits; the others wait for it and read what it wrote.
+    """
     if cache_dir is None:
         return compute()
     path = Path(cache_dir) / f"baselines-{key}.json"
-    if path.is_file():
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            log.warning("ignoring unreadable cache %s", path)
-    result = compute()
-    atomic_write_text(path, json.dumps(result))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(path.with_suffix(".lock")):
+        if path.is_file():
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                log.warning("ignoring unreadable cache %s", path)
+        result = compute()
+        atomic_write_text(path, json.dumps(result))
     return result

@@ -260,6 +260,31 @@ def test_sample_figure_frames_show_only_the_latest_values_and_their_panel_at_ten
     assert "internati…" in [text.get_text() for text in figure.figure.axes[0].texts]
 
 
+def test_jobs_starting_together_on_new_data_fit_the_baselines_once(tmp_path):
+    import threading
+    import time
+
+    from attn_project.analysis.baselines import cached_baselines
+
+    fits = []
+
+    def fit():
+        fits.append(threading.current_thread().name)
+        time.sleep(0.5)  # the other job reaches the cache meanwhile
+        return {"majority": {"acc": 0.5}}
+
+    results = {}
+    jobs = [threading.Thread(target=lambda n=n: results.setdefault(n, cached_baselines(tmp_path, "key", fit)),
+                             name=f"job{n}") for n in range(2)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=60)
+    assert len(fits) == 1  # one fitted, the other waited and read its result
+    assert results == {0: {"majority": {"acc": 0.5}}, 1: {"majority": {"acc": 0.5}}}
+    assert [p.name for p in tmp_path.glob("baselines-*.json")] == ["baselines-key.json"]
+
+
 def test_baselines_are_cached_per_data_and_refit_when_the_data_change(tmp_path, monkeypatch):
     from attn_project.analysis import baselines
     from attn_project.data.datamodule import MaskedTokenDataModule
