@@ -18,7 +18,8 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -159,6 +160,23 @@ def datamodule_baselines(dm: MaskedTokenDataModule, seed: int = 0) -> dict:
                             lambda: task_baselines(*every_word_splits(dm), seed=seed))
 
 
+@contextmanager
+def lock_beside(path: Path) -> Iterator[None]:
+    """Hold ``<path>.lock`` while inside; where the file system has no locks (some cluster
+    mounts), go on without one and say so."""
+    lock = FileLock(path.with_suffix(".lock"))
+    try:
+        lock.acquire()
+    except (NotImplementedError, OSError) as err:
+        log.warning("no lock beside %s (%s): parallel jobs may each fit the baselines", path, err)
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def cached_baselines(cache_dir: str | Path | None, key: str, compute: Callable[[], dict]) -> dict:
     """``compute()``, or its result stored under ``key`` in ``cache_dir`` (no cache: computed).
 
@@ -169,7 +187,7 @@ def cached_baselines(cache_dir: str | Path | None, key: str, compute: Callable[[
         return compute()
     path = Path(cache_dir) / f"baselines-{key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(path.with_suffix(".lock")):
+    with lock_beside(path):
         if path.is_file():
             try:
                 return json.loads(path.read_text(encoding="utf-8"))

@@ -285,6 +285,22 @@ def test_jobs_starting_together_on_new_data_fit_the_baselines_once(tmp_path):
     assert [p.name for p in tmp_path.glob("baselines-*.json")] == ["baselines-key.json"]
 
 
+def test_baselines_are_cached_where_the_file_system_has_no_locks(tmp_path, monkeypatch, caplog):
+    from attn_project.analysis import baselines
+
+    class NoLocks:
+        def __init__(self, path):
+            pass
+
+        def acquire(self):
+            raise NotImplementedError("FileSystem does not appear to support flock")
+
+    monkeypatch.setattr(baselines, "FileLock", NoLocks)
+    first = baselines.cached_baselines(tmp_path, "key", lambda: {"majority": {"acc": 0.5}})
+    again = baselines.cached_baselines(tmp_path, "key", lambda: pytest.fail("refitted"))
+    assert first == again == {"majority": {"acc": 0.5}} and "no lock beside" in caplog.text
+
+
 def test_baselines_are_cached_per_data_and_refit_when_the_data_change(tmp_path, monkeypatch):
     from attn_project.analysis import baselines
     from attn_project.data.datamodule import MaskedTokenDataModule
