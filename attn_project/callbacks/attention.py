@@ -23,7 +23,7 @@ from attn_project.analysis.position import offset_alignment
 from attn_project.analysis.report import assemble_report, untrained_snapshot, valid_snapshot, write_report
 from attn_project.analysis.rows import RowScores, collect, summary
 from attn_project.data.labels import IGNORE
-from attn_project.viz.sample_figure import SampleFigure, short
+from attn_project.viz.sample_figure import SampleFigure
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +73,12 @@ class AttentionHeatmaps(L.Callback):
         """Tag → PNG of sample ``k``'s mask map and of each head's attention to its masked input."""
         if k not in self.figures:
             self.figures[k] = SampleFigure(inputs["tokens"], masked=inputs["masked"])
-        figure, word = self.figures[k], short(inputs["tokens"][inputs["masked"]])
+        figure = self.figures[k]
         title = f"sample {k} · step {step}" + (" (untrained)" if step == 0 else "")
         frames = {f"attention/sample{k}": figure.update(inputs["mask_map"].mean(0), title,
                                                         "mask map: row i = [MASK] at i")}
         for h, matrix in enumerate(inputs["raw"]):  # each head's attention to the masked input
-            what = f"head {h}, '{word}' masked"
+            what = f"head {h}, '{figure.word}' masked"
             frames[f"attention/sample{k}/head{h}"] = figure.update(matrix, title, what, show_mask=True)
         return frames
 
