@@ -353,6 +353,8 @@ class AnalysisSettings:
     alpha: float
     min_rows_for_verdict: int
     best_head_chosen_on: str
+    offsets_chosen_on: str | None = None  # None: a report from before it was recorded (test)
+    relation_test: str | None = None  # None: before it was recorded (McNemar over rows)
 
 
 def baseline(entry: object, where: str) -> dict:

@@ -1,5 +1,8 @@
 """Fixed-offset attention ("always look k words away"), searched over every offset a sentence
-allows and scored on the same rows and gold links as the model (after Clark et al. 2019)."""
+allows and scored on the same rows and gold links as the model (after Clark et al. 2019).
+
+Choose on dev, score on test: the best offset (overall and per relation) is the argmax over the
+dev split's rows; its hits are then counted on the test rows the model is scored on."""
 
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ def offset_alignment(rows: RowScores) -> dict[int, float]:
 
 
 def best_offset(rows: RowScores) -> int:
-    """The fixed offset whose word is most often a gold link of the row (ties: the first)."""
+    """The fixed offset whose word is most often a gold link of the row (ties: the first). The
+    report reads it from the **dev** rows and scores it on test (``offset_hits``)."""
     alignment = offset_alignment(rows)
     return max(alignment, key=lambda offset: alignment[offset])
 
@@ -49,19 +53,37 @@ def model_hits(rows: RowScores, direction: str, relation: int, where: np.ndarray
     return rows.dependent_rel[where] == relation
 
 
-def best_relation_offset(rows: RowScores, direction: str, relation: int,
-                         where: np.ndarray) -> tuple[int | None, np.ndarray]:
-    """(the offset that hits most of the chosen rows, its hits [n]) for one relation."""
+def relation_links(rows: RowScores, direction: str, relation: int,
+                   where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, offset) of every gold link of this relation on the chosen rows, each pair once:
+    to_head, the row's head; to_dependent, its dependents with this relation."""
     if direction == "to_head":
         row, offset = np.flatnonzero(where), rows.head_offset[where]
     else:
         keep = (rows.dep_rel == relation) & where[rows.dep_row]
         row, offset = rows.dep_row[keep], rows.dep_offset[keep]
     if not len(row):
-        return None, np.zeros(0, bool)
+        return row, offset
     row, offset = np.unique(np.stack([row, offset]), axis=1)  # each (row, offset) once
+    return row, offset
+
+
+def most_frequent_relation_offset(rows: RowScores, direction: str, relation: int) -> int | None:
+    """The offset that hits most rows of this relation (ties: the smallest); None without rows.
+    The report reads it from the **dev** rows and scores it on test (``relation_offset_hits``)."""
+    _, offset = relation_links(rows, direction, relation, relation_rows(rows, direction, relation))
+    if not len(offset):
+        return None
     values, counts = np.unique(offset, return_counts=True)
-    best = int(values[counts.argmax()])  # ties: the smallest offset
+    return int(values[counts.argmax()])
+
+
+def relation_offset_hits(rows: RowScores, direction: str, relation: int, where: np.ndarray,
+                         offset: int | None) -> np.ndarray:
+    """[n]: on the chosen rows, the word at ``offset`` is a gold link of this relation (None: no hit)."""
+    if offset is None:
+        return np.zeros(int(where.sum()), bool)
+    row, link_offset = relation_links(rows, direction, relation, where)
     hits = np.zeros(len(rows.sentence), dtype=bool)
-    hits[row[offset == best]] = True
-    return best, hits[where]
+    hits[row[link_offset == offset]] = True
+    return hits[where]

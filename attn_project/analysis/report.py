@@ -163,8 +163,7 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     model's and corpus's settings and the analysis time (both ends, figures included)."""
     start = time.perf_counter()
     after, after_effective = analyse_split_and_effective(model, dm.tensors["test"], punct_edges)
-    dev, dev_effective = (analyse_split_and_effective(model, dm.tensors["dev"], punct_edges)
-                          if model.num_heads > 1 else (None, None))
+    dev, dev_effective = analyse_split_and_effective(model, dm.tensors["dev"], punct_edges)  # choices
     untrained = RowScores.from_state(before["rows"])
     config = model.config
     run = {**run, "corpus": dm.settings.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
@@ -173,8 +172,7 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     report = build_report(untrained, after, dev, relations=dm.relations, baselines=before["baselines"],
                           run=run, punct_edges=punct_edges, resamples=resamples, seed=bootstrap_seed,
                           class_names=list(dm.task.classes))
-    dev_rows = dev or analyse_split(model, dm.tensors["dev"], punct_edges=punct_edges)
-    best_dev_offset = best_offset(dev_rows)
+    best_dev_offset = best_offset(dev)
     untrained_weights = untrained_model(model, before)
     report.interventions = interventions(model, dm.tensors["test"], best_dev_offset, list(dm.task.classes),
                                          resamples, seed=bootstrap_seed, untrained=untrained_weights)

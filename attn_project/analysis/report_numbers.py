@@ -3,9 +3,11 @@ intervals, every fixed offset, and per relation a tested verdict on "beats posit
 
 Per relation and direction the verdict is "beats position" only when the trained attention
 (the head chosen on dev, for several heads) hits the gold link more often than both the best
-fixed offset and the untrained model on the same rows — McNemar's exact test, the larger of
-the two p-values, Benjamini–Hochberg across all relations of both tables — and only with at
-least ``MIN_ROWS_FOR_VERDICT`` rows (else ``null``).
+fixed offset (chosen on dev, scored on test) and the untrained model on the same rows — a paired
+test clustered by sentence, the larger of the two p-values, Benjamini–Hochberg across all
+relations of both tables — and only with at least ``MIN_ROWS_FOR_VERDICT`` rows (else ``null``).
+Without dev rows (a caller that has none) offsets and heads are chosen on test, and the report's
+``analysis`` block says so.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import numpy as np
 
 from attn_project.analysis.position import (
     best_offset,
-    best_relation_offset,
     model_hits,
+    most_frequent_relation_offset,
     offset_alignment,
     offset_hits,
+    relation_offset_hits,
     relation_rows,
 )
 from attn_project.analysis.rows import RowScores
@@ -27,10 +30,11 @@ from attn_project.analysis.significance import (
     ALPHA,
     CORRECTION,
     MIN_ROWS_FOR_VERDICT,
+    RELATION_TEST,
     Bootstrap,
     adjust,
     classification,
-    mcnemar_greater,
+    clustered_greater,
 )
 from attn_project.report_schema import (
     MEASURES,
@@ -72,12 +76,15 @@ def relation_entry(before: RowScores, after: RowScores, dev: RowScores | None, b
     where = relation_rows(after, direction, relation)
     hits = model_hits(after, direction, relation, where)  # [n, H]
     untrained = model_hits(before, direction, relation, where)
-    offset, offset_hit = best_relation_offset(after, direction, relation, where)
+    chosen_on = after if dev is None else dev  # choose on dev, score on test
+    offset = most_frequent_relation_offset(chosen_on, direction, relation)
+    offset_hit = relation_offset_hits(after, direction, relation, where, offset)
     head = best_head(dev, direction, relation, fallback_head)
     per_row = np.zeros(len(where))
     per_row[where] = hits.mean(1)  # head-averaged, on the relation's rows
-    p_value = max(mcnemar_greater(hits[:, head], offset_hit),  # both must be beaten
-                  mcnemar_greater(hits[:, head], untrained[:, head]))
+    sentence = after.sentence[where]
+    p_value = max(clustered_greater(hits[:, head], offset_hit, sentence),  # both must be beaten
+                  clustered_greater(hits[:, head], untrained[:, head], sentence))
     return RelationEntry(n=int(where.sum()), before=float(untrained.mean()),
                          after=boot.estimate(per_row, where),
                          after_per_head=clean(hits.mean(0).tolist()),  # type: ignore[arg-type]
@@ -118,7 +125,9 @@ def build_report(before: RowScores, after: RowScores, dev: RowScores | None, *, 
     sentence, predicted, label = after.classified()  # every target, one-word sentences included
     settings = AnalysisSettings(punct_edges=punct_edges, bootstrap_resamples=resamples, bootstrap_seed=seed,
                                 correction=CORRECTION, alpha=ALPHA, min_rows_for_verdict=MIN_ROWS_FOR_VERDICT,
-                                best_head_chosen_on="dev" if dev is not None else "test (one head)")
+                                best_head_chosen_on="dev" if dev is not None else "test",
+                                offsets_chosen_on="dev" if dev is not None else "test",
+                                relation_test=RELATION_TEST)
     return Report(
         run=clean(run or {}),  # type: ignore[arg-type]
         analysis=settings,
@@ -135,7 +144,7 @@ def attention_block(before: RowScores, after: RowScores, dev: RowScores | None, 
     """The fields of an ``AttentionBlock``: where the trained maps look (of the weights, or of the
     effective attention)."""
     offsets = offset_alignment(after)
-    best = best_offset(after)
+    best = best_offset(after if dev is None else dev)  # choose on dev, score on test
     best_hits = offset_hits(after, best)
     margin = np.nanmean(after.aligned.astype(float), 1) - best_hits
     return {
