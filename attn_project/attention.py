@@ -156,6 +156,19 @@ class SingleHeadAttention(nn.Module):
         et al. 2020: effective attention is weight × this norm, renormalised per row)."""
         return with_own_key(self.w_v(x).norm(dim=-1)[:, None], self.w_v(x_mask).norm(dim=-1)[:, None])
 
+    def key_scores(self, direction: Tensor, x: Tensor, x_mask: Tensor) -> Tensor:
+        """direction [B, T, d_head] (one per row) · the value key j brings row i: [B, 1, T, T]. Times
+        the weights, the exact share of each key in a linear read-out of the output."""
+        per_key = torch.einsum("bid,bjd->bij", direction, self.w_v(x))  # [B, T, T]
+        own = (direction * self.w_v(x_mask)).sum(-1)  # [B, T]: row i's [MASK] value at key i
+        return with_own_key_scores(per_key, own)[:, None]
+
+
+def with_own_key_scores(per_pair: Tensor, own: Tensor) -> Tensor:
+    """per_pair [B, T, T] with its diagonal replaced by own [B, T]."""
+    eye = torch.eye(per_pair.size(-1), dtype=torch.bool, device=per_pair.device)
+    return torch.where(eye, own.unsqueeze(-1), per_pair)
+
 
 class MultiHeadAttention(nn.Module):
     """H heads of size d_model / H side by side, concatenated and mixed by W_O."""
@@ -221,6 +234,16 @@ class MultiHeadAttention(nn.Module):
         own = self.through_output(self.split_heads(self.w_v(x_mask))).norm(dim=-1)  # [1, H, T]
         return with_own_key(per_key, own)
 
+    def key_scores(self, direction: Tensor, x: Tensor, x_mask: Tensor) -> Tensor:
+        """direction [B, T, d_model] · head h's value of key j through its slice of W_O: [B, H, T, T]
+        (W_O's bias is no key's: it is a constant of the read-out)."""
+        per_key = torch.einsum("bid,bhjd->bhij", direction,
+                               self.through_output(self.split_heads(self.w_v(x))))  # [B, H, T, T]
+        own_values = self.through_output(self.split_heads(self.w_v(x_mask)))  # [1, H, T, d_model]
+        own = torch.einsum("bid,xhid->bhi", direction, own_values)  # [B, H, T]
+        eye = torch.eye(per_key.size(-1), dtype=torch.bool, device=per_key.device)
+        return torch.where(eye, own.unsqueeze(-1), per_key)
+
 
 def split_by_side(weights: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """weights [..., T, T] → (left of the query, the query itself [..., T, 1], right of it)."""
@@ -278,6 +301,15 @@ class DirectionalSingleHeadAttention(SingleHeadAttention):
         eye = torch.eye(t, dtype=torch.bool, device=x.device)
         return torch.where(eye, own.unsqueeze(-1), per_key)
 
+    def key_scores(self, direction: Tensor, x: Tensor, x_mask: Tensor) -> Tensor:
+        """direction [B, T, d_head] · the value key j brings row i, by side: [B, 1, T, T]."""
+        left = torch.einsum("bid,bjd->bij", direction, self.w_v_left(x))  # [B, T, T]
+        right = torch.einsum("bid,bjd->bij", direction, self.w_v_right(x))
+        t = x.size(1)
+        j, i = torch.arange(t, device=x.device), torch.arange(t, device=x.device)[:, None]
+        own = (direction * self.w_v(x_mask)).sum(-1)  # [B, T]
+        return with_own_key_scores(torch.where(j < i, left, right), own)[:, None]
+
 
 class RelativePositionBias(nn.Module):
     """A learned score bonus per head for each offset j - i, clipped at ±max_distance (T5-style,
@@ -293,3 +325,36 @@ class RelativePositionBias(nn.Module):
         pos = torch.arange(length, device=self.bias.device)
         offset = (pos[None, :] - pos[:, None]).clamp(-self.max_distance, self.max_distance)  # [T, T]
         return self.bias[:, offset + self.max_distance]  # [H, T, T]
+
+
+class OffsetValues(nn.Module):
+    """Values that carry no word: key j brings row i a learned vector of its offset j - i (clipped
+    at ±max_distance). Mixed by a control's or an oracle's rows, the output says where the row
+    looks (its *shape*), never what is there: the structure-only control."""
+
+    def __init__(self, d_out: int, max_distance: int = 8):
+        super().__init__()
+        self.max_distance = max_distance
+        self.table = nn.Embedding(2 * max_distance + 1, d_out)
+
+    def buckets(self, length: int) -> Tensor:
+        """[T, T]: the clipped offset j - i of each (row, key), shifted to 0 .. 2·max_distance."""
+        pos = torch.arange(length, device=self.table.weight.device)
+        return (pos[None, :] - pos[:, None]).clamp(-self.max_distance, self.max_distance) + self.max_distance
+
+    def forward(self, weights: Tensor) -> Tensor:
+        """weights [B, 1, T, T] → out [B, T, d_out]: Σ_j α_ij · table[j − i]."""
+        t = weights.size(-1)
+        one_hot = F.one_hot(self.buckets(t), self.table.num_embeddings).to(weights.dtype)  # [T, T, K]
+        per_offset = torch.einsum("bij,ijk->bik", weights[:, 0], one_hot)  # [B, T, K]: weight per offset
+        return per_offset @ self.table.weight  # [B, T, d_out]
+
+    def contribution_norms(self, length: int) -> Tensor:
+        """‖table[j − i]‖ for every (row, key): [1, 1, T, T]."""
+        return self.table.weight.norm(dim=-1)[self.buckets(length)][None, None]
+
+    def key_scores(self, direction: Tensor) -> Tensor:
+        """direction [B, T, d_out] · table[j − i]: [B, 1, T, T]."""
+        per_offset = direction @ self.table.weight.T  # [B, T, K]
+        buckets = self.buckets(direction.size(1)).expand(direction.size(0), -1, -1)  # [B, T, T]
+        return per_offset.gather(-1, buckets)[:, None]

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from attn_project.attention import (
     DirectionalSingleHeadAttention,
     MultiHeadAttention,
+    OffsetValues,
     RelativePositionBias,
     ReplaceWeights,
     SingleHeadAttention,
@@ -32,6 +33,9 @@ INITS = ("default", "normal")
 # uniform, offset) and oracles (gold_head, gold_neighbourhood: they read the gold tree)
 SCORES = ("content", "position", "uniform", "offset", *GOLD)
 POSITIONAL = ("sinusoidal", "learned")
+# what the values carry: the words (and positions) as embedded, or only the key's offset j - i from
+# the row (the structure-only control: with an oracle's rows, what the row's shape alone gives)
+VALUES = ("words", "offsets")
 
 
 def init_projections(attention: nn.Module, init: str) -> None:
@@ -80,6 +84,7 @@ class ModelConfig:
     class_names: list[str] | None = None  # the task's classes, in label order (from the data)
     scores: str = "content"  # content: Q·K (+ relative bias) | position | uniform | offset | gold_*
     fixed_offset: int | None = None  # scores=offset: the offset j − i attended (train.py: best on dev)
+    values: str = "words"  # words | offsets (no word content: the structure-only control)
     piece_vocab_size: int = 0  # data.tokenizer=pieces: subword pieces per word (ids [B, T, 1 + P]); 0: words
 
     def __post_init__(self) -> None:
@@ -88,7 +93,7 @@ class ModelConfig:
         for name in ("dropout", "embedding_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{key(name)}={getattr(self, name)} must be a probability in [0, 1)")
-        for name, allowed in (("init", INITS), ("positional", POSITIONAL), ("scores", SCORES)):
+        for name, allowed in (("init", INITS), ("positional", POSITIONAL), ("scores", SCORES), ("values", VALUES)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{key(name)}={getattr(self, name)!r}: choose one of {allowed}")
         if self.class_names is not None and (not isinstance(self.class_names, list)
@@ -98,6 +103,12 @@ class ModelConfig:
         if self.scores == "offset" and not isinstance(self.fixed_offset, int):
             raise ConfigError(f"{key('fixed_offset')}={self.fixed_offset!r}: {key('scores')}=offset needs an "
                               f"offset j - i")
+        if self.values == "offsets" and (self.scores == "content" or self.num_heads != 1
+                                         or self.directional_values):
+            raise ConfigError(f"{key('values')}=offsets is the structure-only control: one head "
+                              f"({key('num_heads')}=1, no {key('directional_values')}) whose rows come from "
+                              f"a rule ({key('scores')}=position, uniform, offset, gold_head or "
+                              f"gold_neighbourhood), not from Q·K over the words")
         if self.directional_values and self.num_heads != 1:
             raise ConfigError(f"{key('directional_values')}=true is a single-head design: set "
                               f"{key('num_heads')}=1 (several heads can keep sides apart on their own)")
@@ -149,6 +160,7 @@ class MaskedTokenClassifier(nn.Module):
         # the fixed rules (uniform, offset, gold_*) have none, whatever model.relative_bias says
         learned_bias = (config.relative_bias and config.scores == "content") or config.scores == "position"
         self.relative_bias = RelativePositionBias(config.num_heads) if learned_bias else None
+        self.offset_values = OffsetValues(d_model) if config.values == "offsets" else None
         self.residual = config.residual
         self.dropout = nn.Dropout(config.dropout)
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
@@ -218,13 +230,15 @@ class MaskedTokenClassifier(nn.Module):
         x = self.embed_words(ids)  # [B, T, d]
         padding = self.word_ids(ids).eq(self.pad_id)
         rows = torch.arange(ids.size(0), device=ids.device)
-        if not need_weights and self.attention.attends_from_query:
+        if not need_weights and self.attention.attends_from_query and self.offset_values is None:
             x_mask = x[rows, mask_positions].unsqueeze(1)  # [B, 1, d]
             attended, _ = self.attention(x, padding, need_weights=False, query=x_mask,
                                          attn_bias=self.bias_rows(ids.size(1), mask_positions, heads))
             return self.classifier(self.block(x_mask, attended)[:, 0]), None  # [B, C]
-        attended, weights = self.attention(x, padding, need_weights=need_weights,
+        attended, weights = self.attention(x, padding, need_weights=need_weights or self.offset_values is not None,
                                            attn_bias=self.bias(ids.size(1), heads))
+        if self.offset_values is not None:
+            attended = self.offset_values(weights)  # [B, T, d]: where each row looks, not what is there
         h = self.block(x, attended)  # [B, T, d]
         return self.classifier(h[rows, mask_positions]), weights  # [B, C]
 
@@ -233,7 +247,32 @@ class MaskedTokenClassifier(nn.Module):
         attention weight; several heads: through W_O), as ``forward_all_masks`` mixes it."""
         x = self.embed_words(ids)  # [B, T, d]
         x_mask = self.embed.masked(self.mask_id, ids.size(1)).unsqueeze(0)  # [1, T, d]
+        if self.offset_values is not None:
+            return self.offset_values.contribution_norms(ids.size(1)).expand(ids.size(0), -1, -1, -1)
         return self.attention.contribution_norms(x, x_mask)
+
+    @property
+    def linear_after_attention(self) -> bool:
+        """No residual, LayerNorm or MLP: the logits are a linear read-out of the attention output,
+        so each key's exact share of them is defined (``key_contributions``)."""
+        return not (self.config.residual or self.config.layer_norm or self.config.feed_forward)
+
+    def key_contributions(self, ids: Tensor, weights: Tensor, logits: Tensor) -> Tensor:
+        """[B, H, T, T]: what key j adds, through head h, to row i's margin — the predicted class's
+        logit minus the mean of the others' — α_hij · (w_pred − w̄_other) · value. Summed over heads
+        and keys it is that margin less the classifier's (and W_O's) bias. Only where
+        ``linear_after_attention``."""
+        if not self.linear_after_attention:
+            raise ValueError("key contributions are exact only for a model linear after attention")
+        classes = logits.size(-1)
+        sign = torch.full_like(logits, -1.0 / (classes - 1))  # [B, T, C]
+        sign.scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
+        direction = sign @ self.classifier.weight  # [B, T, d_model]: one read-out direction per row
+        if self.offset_values is not None:
+            return weights * self.offset_values.key_scores(direction)
+        x = self.embed_words(ids)  # [B, T, d]
+        x_mask = self.embed.masked(self.mask_id, ids.size(1)).unsqueeze(0)  # [1, T, d]
+        return weights * self.attention.key_scores(direction, x, x_mask)
 
     def forward_all_masks(self, ids: Tensor, replace_weights: ReplaceWeights | None = None,
                           heads: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -247,5 +286,7 @@ class MaskedTokenClassifier(nn.Module):
         attended, weights = self.attention.forward_mask_rows(x, x_mask, self.word_ids(ids).eq(self.pad_id),
                                                              attn_bias=self.bias(ids.size(1), heads),
                                                              replace_weights=replace_weights)
+        if self.offset_values is not None:
+            attended = self.offset_values(weights)  # [B, T, d]: where each row looks, not what is there
         h = self.block(x_mask, attended)  # [B, T, d]: row t = the [MASK]'s vector at t
         return self.classifier(h), weights

@@ -266,10 +266,10 @@ class EffectiveBlock(AttentionBlock):
         return {"before_is": self.before_is, **super().to_json()}
 
     @classmethod
-    def from_json(cls, entry: object) -> EffectiveBlock:
-        entry = obj(entry, "effective")
-        return cls(**cls.fields_from_json(entry, "effective."),
-                   before_is=text(entry, "before_is", "effective") or "effective")
+    def from_json(cls, entry: object, name: str = "effective") -> EffectiveBlock:
+        entry = obj(entry, name)
+        return cls(**cls.fields_from_json(entry, f"{name}."),
+                   before_is=text(entry, "before_is", name) or name)
 
 
 SCORES = ("acc", "balanced_acc", "macro_f1")
@@ -382,6 +382,7 @@ class Report:
     weights: AttentionBlock
     interventions: dict[str, Intervention] = field(default_factory=dict)
     effective: EffectiveBlock | None = None
+    contributions: EffectiveBlock | None = None  # exact per-key shares (models linear after attention)
 
     def to_json(self) -> dict:
         out = {"run": self.run, "analysis": None if self.analysis is None else vars(self.analysis),
@@ -391,6 +392,8 @@ class Report:
             out["interventions"] = {name: i.to_json() for name, i in self.interventions.items()}
         if self.effective is not None:
             out["effective"] = self.effective.to_json()
+        if self.contributions is not None:
+            out["contributions"] = self.contributions.to_json()
         return clean(out)  # type: ignore[return-value]
 
     @classmethod
@@ -414,6 +417,8 @@ class Report:
             interventions={name: Intervention.from_json(i, f"interventions.{name}")
                            for name, i in obj(entry.get("interventions") or {}, "interventions").items()},
             effective=EffectiveBlock.from_json(entry["effective"]) if entry.get("effective") else None,
+            contributions=(EffectiveBlock.from_json(entry["contributions"], "contributions")
+                           if entry.get("contributions") else None),
         )
 
     def study_metrics(self) -> dict[str, float]:
@@ -435,6 +440,9 @@ class Report:
             values |= {"effective/entropy": effective.after.entropy.value,
                        "effective/dep_alignment": effective.after.dep_alignment.value,
                        "effective/alignment_margin": effective.alignment_margin.value}
+        if self.contributions is not None:
+            values |= {"contributions/dep_alignment": self.contributions.after.dep_alignment.value,
+                       "contributions/alignment_margin": self.contributions.alignment_margin.value}
         for rule in STUDY_INTERVENTIONS:
             if rule in self.interventions:
                 values |= {f"intervention/{rule}/acc": self.interventions[rule].acc.value,

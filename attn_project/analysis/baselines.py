@@ -6,7 +6,15 @@
 - bag_of_neighbours: the same two words sharing one weight per word (the side is lost) — what
   one attention head, a weighted average of value vectors, can see at best from two neighbours;
 - with ``data.tokenizer=pieces``, ``bigram_pieces`` and ``bag_of_pieces``: the same with each
-  neighbour's subword pieces as features beside its word — what the model is given, made fair.
+  neighbour's subword pieces as features beside its word — what the model is given, made fair;
+- valency: logistic regression on the hidden word's place in the gold tree alone — how many
+  dependents it has (0, 1, 2, 3+) and whether it is the root. No word is read: it measures what
+  the *shape* of a gold-neighbourhood row gives away (function words are leaves), the leak the
+  oracles are reported beside. On content/function it learns "content if the word has a
+  dependent or is the root";
+- ``<name>_class_balanced``: bigram, bag of neighbours and valency fitted with class weights
+  (scikit-learn's ``class_weight="balanced"``), the yardsticks for models chosen on balanced
+  accuracy (the treebank recipe).
 
 The baselines read every training word as its own feature (``every_word_splits``), whatever
 vocabulary the model uses: raising the model's ``min_frequency`` does not weaken its yardsticks.
@@ -31,7 +39,8 @@ from filelock import FileLock
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from attn_project.data.batches import SplitTensors
+from attn_project.data.batches import PAD_HEAD, SplitTensors
+from attn_project.data.labels import IGNORE
 from attn_project.data.files import atomic_write_text
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words
 
@@ -39,7 +48,7 @@ if TYPE_CHECKING:
     from attn_project.data.datamodule import MaskedTokenDataModule
 
 log = logging.getLogger(__name__)
-VERSION = 4  # of the baselines' definition: bump it when task_baselines changes
+VERSION = 5  # of the baselines' definition: bump it when task_baselines changes
 
 
 def every_word_splits(dm: MaskedTokenDataModule) -> tuple[SplitTensors, SplitTensors, int]:
@@ -98,8 +107,22 @@ def piece_features(left: np.ndarray, right: np.ndarray, vocab_size: int, piece_v
     return sp.hstack([words, piece_part]).tocsr()
 
 
+def valency_features(split: SplitTensors) -> sp.csr_matrix:
+    """For every target, one-hot: its number of dependents in the gold tree (0, 1, 2, 3+) and
+    whether it is the root — the row shape of a gold-neighbourhood oracle, no word read."""
+    sentence, position = split.examples()
+    heads = split.heads  # [N, L]; the root's head < 0 (padding: PAD_HEAD)
+    dependents = (heads[:, :, None] == torch.arange(heads.size(1))).sum(1)  # [N, L]: per word
+    count = dependents[sentence, position].clamp_max(3).numpy()
+    is_root = ((heads[sentence, position] < 0) & (heads[sentence, position] != PAD_HEAD)).numpy()
+    cols = np.concatenate([count, 4 + np.zeros(int(is_root.sum()), dtype=np.int64)])
+    rows = np.concatenate([np.arange(len(count)), np.flatnonzero(is_root)])
+    return sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(count), 5))
+
+
 def task_baselines(train: SplitTensors, test: SplitTensors, vocab_size: int, seed: int = 0) -> dict:
-    """Accuracy of the baselines on ``test``, fitted on ``train`` (with pieces: five of them)."""
+    """Accuracy of the baselines on ``test``, fitted on ``train`` (each also class-balanced; with
+    pieces, the piece baselines too)."""
     left_tr, right_tr, y_tr = neighbours(train)
     left_te, right_te, y_te = neighbours(test)
     majority = int(np.bincount(y_tr, minlength=2).argmax())
@@ -107,12 +130,18 @@ def task_baselines(train: SplitTensors, test: SplitTensors, vocab_size: int, see
     with_pieces = left_tr.ndim == 2
     piece_vocab = int(max(train.ids[..., 1:].max(), test.ids[..., 1:].max())) + 1 if with_pieces else 0
     for name, ordered in (("bigram", True), ("bag_of_neighbours", False)):
-        out[name] = fit_and_score(features(word(left_tr), word(right_tr), vocab_size, ordered), y_tr,
-                                  features(word(left_te), word(right_te), vocab_size, ordered), y_te, seed)
+        x_train = features(word(left_tr), word(right_tr), vocab_size, ordered)
+        x_test = features(word(left_te), word(right_te), vocab_size, ordered)
+        out[name] = fit_and_score(x_train, y_tr, x_test, y_te, seed)
+        out[f"{name}_class_balanced"] = fit_and_score(x_train, y_tr, x_test, y_te, seed, balanced=True)
         if with_pieces:
             out["bigram_pieces" if ordered else "bag_of_pieces"] = fit_and_score(
                 piece_features(left_tr, right_tr, vocab_size, piece_vocab, ordered), y_tr,
                 piece_features(left_te, right_te, vocab_size, piece_vocab, ordered), y_te, seed)
+    if (train.heads[train.labels != IGNORE] != PAD_HEAD).any():  # a gold tree to read
+        for suffix, balanced in (("", False), ("_class_balanced", True)):
+            out[f"valency{suffix}"] = fit_and_score(valency_features(train), y_tr, valency_features(test),
+                                                    y_te, seed, balanced=balanced)
     return out
 
 
@@ -122,8 +151,10 @@ def word(side: np.ndarray) -> np.ndarray:
 
 
 def fit_and_score(x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_matrix, y_test: np.ndarray,
-                  seed: int) -> dict:
-    clf = LogisticRegression(max_iter=300, C=1.0, random_state=seed)
+                  seed: int, balanced: bool = False) -> dict:
+    """Fitted on train, scored on test; ``balanced``: classes weighted inversely to their frequency."""
+    clf = LogisticRegression(max_iter=300, C=1.0, random_state=seed,
+                             class_weight="balanced" if balanced else None)
     clf.fit(x_train, y_train)
     return scores(y_test, clf.predict(x_test))
 

@@ -43,12 +43,20 @@ def effective_rows(weights: Tensor, norms: Tensor) -> Tensor:
     return scaled / scaled.sum(-1, keepdim=True).clamp_min(torch.finfo(scaled.dtype).tiny)
 
 
+def contribution_rows(contributions: Tensor) -> Tensor:
+    """Exact contributions [B, H, T, T] (``MaskedTokenClassifier.key_contributions``) → each key's
+    share of the row's total |contribution|, a distribution scored like the weights."""
+    size = contributions.abs()
+    return size / size.sum(-1, keepdim=True).clamp_min(torch.finfo(size.dtype).tiny)
+
+
 def mask_map_batches(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
                      indices: list[int] | None = None, batch_size: int = 256,
                      rule: Rule | None = None, effective: bool = False) -> Iterator[dict[str, Tensor]]:
     """Mask maps of whole sentences, batch by batch, with the gold syntax needed to score them;
     with ``rule``, the classifier reads the rows the rule gives instead (``interventions``); with
-    ``effective``, each batch also holds the effective attention (``effective_rows``)."""
+    ``effective``, each batch also holds the effective attention (``effective_rows``) and, for a
+    model linear after attention, the exact contributions (``contribution_rows``)."""
     dataset = SentenceBatches(split_tensors)
     indices = list(range(len(split_tensors))) if indices is None else list(indices)
     order = sorted(indices, key=lambda i: int(split_tensors.lengths[i]))  # little padding
@@ -63,6 +71,9 @@ def mask_map_batches(classifier: MaskedTokenClassifier, split_tensors: SplitTens
             out = scoring_batch(weights, batch, split_tensors, logits)
             if effective:
                 out["effective"] = effective_rows(weights, classifier.contribution_norms(ids)).float().cpu()
+                if classifier.linear_after_attention:
+                    out["contributions"] = contribution_rows(
+                        classifier.key_contributions(ids, weights, logits)).float().cpu()
             yield out
 
 
@@ -89,18 +100,28 @@ def analyse_split(classifier: MaskedTokenClassifier, split_tensors: SplitTensors
 
 
 def analyse_effective(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
-                      punct_edges: bool = False) -> RowScores:
-    """Per-row scores of the effective attention alone (the weights' rows are not scored)."""
-    return collect_maps(mask_map_batches(classifier, split_tensors, effective=True), ("effective",),
-                        punct_edges)[0]
+                      punct_edges: bool = False) -> tuple[RowScores, RowScores | None]:
+    """Per-row scores of the effective attention and of the exact contributions (None where the
+    model is not linear after attention); the weights' rows are not scored."""
+    maps = ("effective", "contributions") if classifier.linear_after_attention else ("effective",)
+    scored = collect_maps(mask_map_batches(classifier, split_tensors, effective=True), maps, punct_edges)
+    return scored[0], scored[1] if len(scored) > 1 else None
 
 
 def analyse_split_and_effective(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
                                 punct_edges: bool = False) -> tuple[RowScores, RowScores]:
     """Per-row scores of the weights and of the effective attention, from one pass over the split."""
-    rows, effective = collect_maps(mask_map_batches(classifier, split_tensors, effective=True),
-                                   ("weights", "effective"), punct_edges)
+    rows, effective, _ = analyse_all_maps(classifier, split_tensors, punct_edges)
     return rows, effective
+
+
+def analyse_all_maps(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
+                     punct_edges: bool = False) -> tuple[RowScores, RowScores, RowScores | None]:
+    """Per-row scores of the weights, the effective attention and the exact contributions (None
+    where the model is not linear after attention), from one pass over the split."""
+    maps = ("weights", "effective") + (("contributions",) if classifier.linear_after_attention else ())
+    scored = collect_maps(mask_map_batches(classifier, split_tensors, effective=True), maps, punct_edges)
+    return scored[0], scored[1], scored[2] if len(scored) > 2 else None
 
 
 def sentence_ids(split_tensors: SplitTensors, index: int) -> Tensor:

@@ -22,7 +22,7 @@ from attn_project.analysis.interventions import interventions
 from attn_project.analysis.mask_maps import (
     analyse_effective,
     analyse_split,
-    analyse_split_and_effective,
+    analyse_all_maps,
     mask_map,
     sentence_heads,
     sentence_ids,
@@ -144,16 +144,26 @@ def untrained_model(model: MaskedTokenClassifier, before: dict) -> MaskedTokenCl
     return untrained
 
 
-def effective_attention(after: RowScores, dev: RowScores | None, dm: MaskedTokenDataModule, *,
-                        untrained_weights: MaskedTokenClassifier | None, untrained_rows: RowScores,
-                        punct_edges: bool, resamples: int, bootstrap_seed: int) -> EffectiveBlock:
-    """The ``effective`` block from the trained model's effective rows (test, and dev for several
-    heads): compared with the untrained model's effective attention, or its weights where the run
-    kept no untrained weights (``effective.before_is``)."""
-    before = (untrained_rows if untrained_weights is None else
-              analyse_effective(untrained_weights, dm.tensors["test"], punct_edges))
-    return effective_block(before, after, dev, dm.relations, resamples, seed=bootstrap_seed,
-                           before_is="weights" if untrained_weights is None else "effective")
+def effective_attention(after: tuple[RowScores, RowScores | None], dev: tuple[RowScores, RowScores | None],
+                        dm: MaskedTokenDataModule, *, untrained_weights: MaskedTokenClassifier | None,
+                        untrained_rows: RowScores, punct_edges: bool, resamples: int,
+                        bootstrap_seed: int) -> tuple[EffectiveBlock, EffectiveBlock | None]:
+    """The ``effective`` and ``contributions`` blocks from the trained model's rows of each (test,
+    and dev for the choices): compared with the untrained model's rows of the same kind, or its
+    weights where the run kept no untrained weights (``before_is``). No contributions block for a
+    model that is not linear after attention."""
+    before_effective, before_contributions = (
+        (untrained_rows, untrained_rows) if untrained_weights is None else
+        analyse_effective(untrained_weights, dm.tensors["test"], punct_edges))
+    kind = "weights" if untrained_weights is None else "effective"
+    effective = effective_block(before_effective, after[0], dev[0], dm.relations, resamples,
+                                seed=bootstrap_seed, before_is=kind)
+    if after[1] is None or before_contributions is None:
+        return effective, None
+    contributions = effective_block(before_contributions, after[1], dev[1], dm.relations, resamples,
+                                    seed=bootstrap_seed,
+                                    before_is="weights" if untrained_weights is None else "contributions")
+    return effective, contributions
 
 
 def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, before: dict, run: dict,
@@ -162,8 +172,8 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     """(report, figures) of the trained ``model`` against the ``before`` snapshot; ``run`` gets the
     model's and corpus's settings and the analysis time (both ends, figures included)."""
     start = time.perf_counter()
-    after, after_effective = analyse_split_and_effective(model, dm.tensors["test"], punct_edges)
-    dev, dev_effective = analyse_split_and_effective(model, dm.tensors["dev"], punct_edges)  # choices
+    after, after_effective, after_contributions = analyse_all_maps(model, dm.tensors["test"], punct_edges)
+    dev, dev_effective, dev_contributions = analyse_all_maps(model, dm.tensors["dev"], punct_edges)  # choices
     untrained = RowScores.from_state(before["rows"])
     config = model.config
     run = {**run, "corpus": dm.settings.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
@@ -176,9 +186,10 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     untrained_weights = untrained_model(model, before)
     report.interventions = interventions(model, dm.tensors["test"], best_dev_offset, list(dm.task.classes),
                                          resamples, seed=bootstrap_seed, untrained=untrained_weights)
-    report.effective = effective_attention(
-        after_effective, dev_effective, dm, untrained_weights=untrained_weights, untrained_rows=untrained,
-        punct_edges=punct_edges, resamples=resamples, bootstrap_seed=bootstrap_seed)
+    report.effective, report.contributions = effective_attention(
+        (after_effective, after_contributions), (dev_effective, dev_contributions), dm,
+        untrained_weights=untrained_weights, untrained_rows=untrained, punct_edges=punct_edges,
+        resamples=resamples, bootstrap_seed=bootstrap_seed)
     figures = {"entropy_histogram": entropy_histogram(np.nanmean(untrained.entropy, 1),
                                                       np.nanmean(after.entropy, 1)),
                "per_relation": relation_bars(report.weights)}

@@ -51,7 +51,23 @@ def header_lines(report: Report) -> list[str]:
 
 BASELINE_LABELS = (("majority", "majority"), ("bag_of_neighbours", "bag of neighbours"),
                    ("bigram", "ordered bigram"), ("bag_of_pieces", "bag of neighbours + pieces"),
-                   ("bigram_pieces", "ordered bigram + pieces"))
+                   ("bigram_pieces", "ordered bigram + pieces"),
+                   ("bag_of_neighbours_class_balanced", "bag of neighbours, class-balanced fit"),
+                   ("bigram_class_balanced", "ordered bigram, class-balanced fit"),
+                   ("valency", "valency (gold tree: number of dependents, root; no word)"),
+                   ("valency_class_balanced", "valency, class-balanced fit"))
+NEAR_MAJORITY = 0.01  # a balanced accuracy this close to a constant answer's: a warning
+
+
+def near_majority_warning(report: Report) -> str | None:
+    """A warning when the balanced accuracy is within a point of what always answering the most
+    frequent class scores (1 / the number of classes): a near-majority model, whatever its accuracy."""
+    classes = len(report.test.per_class) or 2
+    balanced = report.test.balanced_acc.value
+    if balanced is None or balanced > 1 / classes + NEAR_MAJORITY:
+        return None
+    return (f"balanced accuracy {fmt(balanced)} is within {NEAR_MAJORITY:.2f} of a constant answer's "
+            f"({fmt(1 / classes)}): this model is close to always predicting one class")
 
 
 def accuracy_lines(report: Report) -> list[str]:
@@ -68,6 +84,9 @@ def accuracy_lines(report: Report) -> list[str]:
     share = test.majority_share.value if test.majority_share else None
     lines += ["", f"Task: {report.run.get('task', 'content_function')}; the most frequent class, "
                   f"{test.majority_class}, is {fmt(share)} of the test targets."]
+    warning = near_majority_warning(report)
+    if warning:
+        lines.append(f"**Warning:** {warning}.")
     if share is not None and share >= SKEWED:
         lines.append(f"**Warning:** one class is {fmt(share)} of the targets: accuracy alone "
                      f"misleads here; read balanced accuracy and macro-F1.")
@@ -152,9 +171,13 @@ def effective_lines(report: Report) -> list[str]:
             "| trained maps | entropy / log T | dependency alignment | margin over best offset | "
             "best offset | relations beating position |", "|---|---|---|---|---|---|",
             row("weights", report.weights), row("effective", report.effective),
+            *([row("exact contributions", report.contributions)] if report.contributions else []),
             "", "Effective attention weighs each word by the norm of what it brings to the [MASK] "
-                "(several heads: through W_O); both rows score the same test rows. Verdicts per relation "
-                "of the effective maps: `effective.per_relation*` in the JSON.", ""]
+                "(several heads: through W_O); a norm ignores direction. Exact contributions (models "
+                "linear after attention only: no residual, LayerNorm or MLP) are each key's share of "
+                "|α_ij (w_pred − w̄_other)·v_j|, what it adds to the predicted class's logit margin. All "
+                "rows score the same test rows. Verdicts per relation: `effective.per_relation*`, "
+                "`contributions.per_relation*` in the JSON.", ""]
 
 
 def verdict(report: Report) -> str:

@@ -20,6 +20,7 @@ from attn_project.analysis.mask_maps import (
     sentence_ids,
 )
 from attn_project.analysis.position import offset_alignment
+from attn_project.analysis.report_text import near_majority_warning
 from attn_project.analysis.report import assemble_report, untrained_snapshot, valid_snapshot, write_report
 from attn_project.analysis.rows import RowScores, collect, summary
 from attn_project.data.labels import IGNORE
@@ -219,6 +220,9 @@ class AttentionReport(L.Callback):
         report, figures = assemble_report(pl_module.model, trainer.datamodule, self.before, run,
                                           self.punct_edges, self.resamples, self.bootstrap_seed)
         paths = write_report(self.dirpath, report, figures)
+        warning = near_majority_warning(report)
+        if warning:
+            log.warning("%s (%s)", warning, paths["md"])
         writer = tensorboard(trainer)
         if writer is not None:
             writer.add_text("report/attention_report", paths["md"].read_text(), trainer.global_step)
