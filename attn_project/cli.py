@@ -74,6 +74,22 @@ def _inspect(cfg: DictConfig) -> None:
         inspect_sentences(cfg.ckpt_path, cfg.text, cfg.file, cfg.out)
 
 
+def pretrained() -> None:
+    """attn-pretrained data.root=PATH/TO/TREEBANK [pretrained.path=HF_FOLDER] [pretrained.device=cuda]"""
+    exit_on_unknown_key("pretrained_lens")
+    _pretrained()
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="pretrained_lens")
+def _pretrained(cfg: DictConfig) -> None:
+    from attn_project.pretrained.command import run_lens
+    from attn_project.run.threads import set_threads
+
+    with exit_on_user_error():
+        set_threads(cfg.get("threads", "auto"))
+        run_lens(cfg)
+
+
 # ── argparse tools ──────────────────────────────────────────────────────────────────────────
 def parser_for(description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=description,
@@ -120,6 +136,8 @@ TensorBoard.
 example: attn-train -m experiment=single_head,multi_head seed=1,2,3
          attn-study logs/multiruns/single_head+multi_head/<date_time>
          attn-study logs/multiruns/a logs/multiruns/b --out docs/study --group-by experiment
+         attn-study --findings docs/findings --pages README.md docs/results.md   # paired tables → pages
+         attn-study --findings docs/findings --pages README.md docs/results.md --check
 """
 
 
@@ -129,11 +147,24 @@ def study() -> None:
     from attn_project.study.write import write_study
 
     parser = parser_for(STUDY)
-    parser.add_argument("folders", nargs="+", type=Path, help="run or sweep folders (searched recursively)")
+    parser.add_argument("folders", nargs="*", type=Path, help="run or sweep folders (searched recursively)")
     parser.add_argument("--out", type=Path, help="where to write (default: FIRST_FOLDER/study)")
     parser.add_argument("--group-by", nargs="+", metavar="KEY",
                         help="config keys to group by (default: every override but seed)")
+    parser.add_argument("--findings", type=Path, metavar="DIR",
+                        help="a folder of findings files (*.yaml): write each one's paired table (NAME.md) "
+                             "and fill the <!-- findings:NAME --> blocks of --pages")
+    parser.add_argument("--pages", nargs="*", type=Path, default=[],
+                        help="Markdown pages with findings blocks")
+    parser.add_argument("--check", action="store_true",
+                        help="with --findings: write nothing; exit 1 if a page differs from what is "
+                             "generated")
     args = parser.parse_args()
+    if args.findings is not None:
+        with exit_on_user_error(full_error_env=PLAIN_APP):
+            sys.exit(write_findings(args.findings, args.pages, args.check))
+    if not args.folders:
+        parser.error("give run or sweep folders (or --findings DIR)")
     with exit_on_user_error(full_error_env=PLAIN_APP):
         result = run_study(args.folders, args.group_by)
         paths = write_study(result, args.out or args.folders[0] / "study")
@@ -142,6 +173,25 @@ def study() -> None:
         print(f"warning: {warning}", file=sys.stderr)
     for path in paths.values():
         print(f"wrote {path}")
+
+
+def write_findings(findings_dir: Path, pages: list[Path], check: bool) -> int:
+    """Generate the findings tables and pages; with ``check``, only compare (1: something differs)."""
+    from attn_project.study.findings import generated_pages
+
+    stale = []
+    for path, text in generated_pages(findings_dir, pages).items():
+        current = path.read_text(encoding="utf-8") if path.is_file() else None
+        if current == text:
+            continue
+        stale.append(path)
+        if not check:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    if check and stale:
+        print("differs from the studies: " + ", ".join(map(str, stale)), file=sys.stderr)
+        return 1
+    return 0
 
 
 BENCH = """Benchmark training speed; prints one JSON object on stdout and a readable table on stderr.

@@ -93,7 +93,8 @@ class ModelConfig:
         for name in ("dropout", "embedding_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{key(name)}={getattr(self, name)} must be a probability in [0, 1)")
-        for name, allowed in (("init", INITS), ("positional", POSITIONAL), ("scores", SCORES), ("values", VALUES)):
+        for name, allowed in (("init", INITS), ("positional", POSITIONAL), ("scores", SCORES),
+                              ("values", VALUES)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{key(name)}={getattr(self, name)!r}: choose one of {allowed}")
         if self.class_names is not None and (not isinstance(self.class_names, list)
@@ -235,7 +236,8 @@ class MaskedTokenClassifier(nn.Module):
             attended, _ = self.attention(x, padding, need_weights=False, query=x_mask,
                                          attn_bias=self.bias_rows(ids.size(1), mask_positions, heads))
             return self.classifier(self.block(x_mask, attended)[:, 0]), None  # [B, C]
-        attended, weights = self.attention(x, padding, need_weights=need_weights or self.offset_values is not None,
+        weights_needed = need_weights or self.offset_values is not None  # offset values mix the weights
+        attended, weights = self.attention(x, padding, need_weights=weights_needed,
                                            attn_bias=self.bias(ids.size(1), heads))
         if self.offset_values is not None:
             attended = self.offset_values(weights)  # [B, T, d]: where each row looks, not what is there

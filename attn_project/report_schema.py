@@ -172,7 +172,7 @@ class RelationEntry:
     best_offset_name: str | None = None
     after_per_head: list = field(default_factory=list)
     best_head: int | None = None
-    best_head_after: float | None = None
+    best_head_after: Estimate = field(default_factory=lambda: Estimate(None))  # that head alone, on test
     p_value: float | None = None
     p_adjusted: float | None = None
     beats_position: bool | None = None
@@ -181,7 +181,7 @@ class RelationEntry:
         return {"n": self.n, "before": self.before, **self.after.write("after"),
                 "after_per_head": self.after_per_head, "best_offset": self.best_offset,
                 "best_offset_name": self.best_offset_name, "best_head": self.best_head,
-                "best_head_after": self.best_head_after, "p_value": self.p_value,
+                **self.best_head_after.write("best_head_after"), "p_value": self.p_value,
                 "p_adjusted": self.p_adjusted, "beats_position": self.beats_position}
 
     @classmethod
@@ -196,7 +196,7 @@ class RelationEntry:
                    best_offset_name=text(entry, "best_offset_name", where),
                    after_per_head=list(entry.get("after_per_head") or []),
                    best_head=int(head) if is_number(head) else None,
-                   best_head_after=number(entry, "best_head_after", where),
+                   best_head_after=Estimate.read(entry, "best_head_after", where),
                    p_value=number(entry, "p_value", where), p_adjusted=number(entry, "p_adjusted", where),
                    beats_position=verdict)
 
@@ -365,6 +365,19 @@ def baseline(entry: object, where: str) -> dict:
     return entry
 
 
+def estimates_json(estimates: dict[str, Estimate]) -> dict:
+    """{name: value, name_ci95: [lo, hi]} of several estimates."""
+    out: dict = {}
+    for name, estimate in estimates.items():
+        out |= estimate.write(name)
+    return out
+
+
+def estimates_from_json(entry: object, where: str) -> dict[str, Estimate]:
+    entry = obj(entry, where)
+    return {name: Estimate.read(entry, name, where) for name in entry if not name.endswith("_ci95")}
+
+
 STUDY_INTERVENTIONS = ("uniform", "best_offset", "gold_head", "gold_neighbourhood", "self", "untrained")
 
 
@@ -383,6 +396,7 @@ class Report:
     interventions: dict[str, Intervention] = field(default_factory=dict)
     effective: EffectiveBlock | None = None
     contributions: EffectiveBlock | None = None  # exact per-key shares (models linear after attention)
+    entropy_by_class: dict[str, Estimate] = field(default_factory=dict)  # content_function: rows by class
 
     def to_json(self) -> dict:
         out = {"run": self.run, "analysis": None if self.analysis is None else vars(self.analysis),
@@ -394,6 +408,8 @@ class Report:
             out["effective"] = self.effective.to_json()
         if self.contributions is not None:
             out["contributions"] = self.contributions.to_json()
+        if self.entropy_by_class:
+            out["entropy_by_class"] = estimates_json(self.entropy_by_class)
         return clean(out)  # type: ignore[return-value]
 
     @classmethod
@@ -419,6 +435,7 @@ class Report:
             effective=EffectiveBlock.from_json(entry["effective"]) if entry.get("effective") else None,
             contributions=(EffectiveBlock.from_json(entry["contributions"], "contributions")
                            if entry.get("contributions") else None),
+            entropy_by_class=estimates_from_json(entry.get("entropy_by_class") or {}, "entropy_by_class"),
         )
 
     def study_metrics(self) -> dict[str, float]:
@@ -440,6 +457,8 @@ class Report:
             values |= {"effective/entropy": effective.after.entropy.value,
                        "effective/dep_alignment": effective.after.dep_alignment.value,
                        "effective/alignment_margin": effective.alignment_margin.value}
+        for name, estimate in self.entropy_by_class.items():
+            values[f"entropy_by_class/{name}"] = estimate.value
         if self.contributions is not None:
             values |= {"contributions/dep_alignment": self.contributions.after.dep_alignment.value,
                        "contributions/alignment_margin": self.contributions.alignment_margin.value}

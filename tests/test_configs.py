@@ -66,7 +66,8 @@ def test_every_ud_experiment_trains_on_the_treebank_recipe_and_its_schedule(make
     cfg = make_cfg(*experiment_overrides(name))
     assert (cfg.data.batch_size, cfg.data.min_frequency, cfg.data.min_epoch_sentences) == (32, "auto", 4000)
     stopping = [c for c in build_trainer(cfg).callbacks if type(c).__name__ == "EarlyStopping"]
-    assert len(stopping) == 1 and stopping[0].monitor == "val/loss"
+    assert len(stopping) == 1 and stopping[0].monitor == "val/balanced_acc" and stopping[0].mode == "max"
+    assert cfg.callbacks.model_checkpoint.monitor == "val/balanced_acc"  # the tested epoch: class-balanced
     settings = OmegaConf.to_container(cfg.scheduler, resolve=True)
     settings.pop("interval")
     assert cfg.scheduler.interval == "step"  # the module gives OneCycleLR the Trainer's total steps
@@ -82,3 +83,45 @@ def test_recipe_none_turns_the_treebank_recipe_off(make_cfg):
     assert "early_stopping" not in plain.callbacks and plain.data.min_epoch_sentences == 0
     assert not plain.scheduler
     assert "early_stopping" not in make_cfg().callbacks and not make_cfg().scheduler  # the default corpus
+
+
+class PlantedSkewedValidation(__import__("lightning").LightningModule):
+    """Logs planted validation scores of a skewed treebank: epoch 1 is near-majority (the best
+    accuracy, balanced accuracy 0.51), epoch 2 the best class-balanced one."""
+
+    ACC = [0.70, 0.76, 0.74, 0.73, 0.72, 0.71, 0.71, 0.70, 0.70, 0.70]
+    BALANCED = [0.50, 0.51, 0.60, 0.58, 0.57, 0.56, 0.55, 0.55, 0.55, 0.55]
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def training_step(self, batch, batch_idx):
+        return (self.weight * batch[0]).sum()
+
+    def validation_step(self, batch, batch_idx):
+        epoch = self.current_epoch
+        self.log_dict({"val/acc": self.ACC[epoch], "val/balanced_acc": self.BALANCED[epoch],
+                       "val/loss": 1.0 - self.ACC[epoch]})
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(4, 1)), batch_size=2)
+
+    val_dataloader = train_dataloader
+
+
+def test_the_treebank_recipe_tests_the_class_balanced_epoch_not_a_near_majority_one(make_cfg, tmp_path):
+    import lightning as L
+
+    cfg = make_cfg("experiment=ud_single_head")
+    checkpoint = hydra.utils.instantiate(cfg.callbacks.model_checkpoint, dirpath=str(tmp_path / "ckpt"),
+                                         filename="epoch{epoch:02d}", auto_insert_metric_name=False)
+    stopping = hydra.utils.instantiate(cfg.callbacks.early_stopping, verbose=False)
+    trainer = L.Trainer(max_epochs=10, callbacks=[checkpoint, stopping], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(PlantedSkewedValidation())
+    assert checkpoint.best_model_path.endswith("epoch02.ckpt")  # not epoch 1, the best val/acc
+    assert trainer.current_epoch < 10  # stopped: balanced accuracy fell for `patience` validations

@@ -40,8 +40,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from attn_project.data.batches import PAD_HEAD, SplitTensors
-from attn_project.data.labels import IGNORE
 from attn_project.data.files import atomic_write_text
+from attn_project.data.labels import IGNORE
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words
 
 if TYPE_CHECKING:

@@ -20,9 +20,9 @@ from matplotlib.figure import Figure
 from attn_project.analysis.baselines import datamodule_baselines
 from attn_project.analysis.interventions import interventions
 from attn_project.analysis.mask_maps import (
+    analyse_all_maps,
     analyse_effective,
     analyse_split,
-    analyse_all_maps,
     mask_map,
     sentence_heads,
     sentence_ids,

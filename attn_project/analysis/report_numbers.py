@@ -42,6 +42,7 @@ from attn_project.report_schema import (
     AttentionBlock,
     AttentionSummary,
     EffectiveBlock,
+    Estimate,
     RelationEntry,
     Report,
     clean,
@@ -71,11 +72,13 @@ def best_head(dev: RowScores | None, direction: str, relation: int, fallback: in
     return int(model_hits(dev, direction, relation, where).mean(0).argmax())
 
 
-def relation_entry(before: RowScores, after: RowScores, dev: RowScores | None, boot: Bootstrap,
+def relation_entry(before: RowScores | None, after: RowScores, dev: RowScores | None, boot: Bootstrap,
                    direction: str, relation: int, fallback_head: int) -> RelationEntry:
+    """One relation in one direction; without ``before`` (a pretrained model: no untrained twin is
+    run) the verdict tests against the best offset alone."""
     where = relation_rows(after, direction, relation)
     hits = model_hits(after, direction, relation, where)  # [n, H]
-    untrained = model_hits(before, direction, relation, where)
+    untrained = None if before is None else model_hits(before, direction, relation, where)
     chosen_on = after if dev is None else dev  # choose on dev, score on test
     offset = most_frequent_relation_offset(chosen_on, direction, relation)
     offset_hit = relation_offset_hits(after, direction, relation, where, offset)
@@ -83,17 +86,26 @@ def relation_entry(before: RowScores, after: RowScores, dev: RowScores | None, b
     per_row = np.zeros(len(where))
     per_row[where] = hits.mean(1)  # head-averaged, on the relation's rows
     sentence = after.sentence[where]
-    p_value = max(clustered_greater(hits[:, head], offset_hit, sentence),  # both must be beaten
-                  clustered_greater(hits[:, head], untrained[:, head], sentence))
-    return RelationEntry(n=int(where.sum()), before=float(untrained.mean()),
+    p_value = clustered_greater(hits[:, head], offset_hit, sentence)
+    if untrained is not None:  # both must be beaten
+        p_value = max(p_value, clustered_greater(hits[:, head], untrained[:, head], sentence))
+    return RelationEntry(n=int(where.sum()), before=None if untrained is None else float(untrained.mean()),
                          after=boot.estimate(per_row, where),
                          after_per_head=clean(hits.mean(0).tolist()),  # type: ignore[arg-type]
                          best_offset=float(offset_hit.mean()),
                          best_offset_name=None if offset is None else f"{offset:+d}",
-                         best_head=head, best_head_after=float(hits[:, head].mean()), p_value=p_value)
+                         best_head=head, best_head_after=head_estimate(boot, hits[:, head], where),
+                         p_value=p_value)
 
 
-def relation_tables(before: RowScores, after: RowScores, dev: RowScores | None, boot: Bootstrap,
+def head_estimate(boot: Bootstrap, head_hits: np.ndarray, where: np.ndarray) -> Estimate:
+    """One head's hit rate on the relation's rows with its bootstrap interval over sentences."""
+    per_row = np.zeros(len(where))
+    per_row[where] = head_hits
+    return boot.estimate(per_row, where)
+
+
+def relation_tables(before: RowScores | None, after: RowScores, dev: RowScores | None, boot: Bootstrap,
                     relations: list[str]) -> dict[str, dict[str, RelationEntry]]:
     """Both directions' tables, with BH-adjusted p-values and verdicts over both at once."""
     per_head = np.nanmean(dev.aligned, axis=0) if dev is not None else np.nanmean(after.aligned, axis=0)
@@ -136,10 +148,12 @@ def build_report(before: RowScores, after: RowScores, dev: RowScores | None, *, 
         before=attention_summary(before, boot),
         entropy_change=boot.estimate(np.nan_to_num(entropy_change), np.isfinite(entropy_change)),
         weights=AttentionBlock(**attention_block(before, after, dev, boot, relations)),
+        entropy_by_class=(entropy_by_class(after, boot) if class_names in (None, ["function", "content"])
+                          else {}),
     )
 
 
-def attention_block(before: RowScores, after: RowScores, dev: RowScores | None, boot: Bootstrap,
+def attention_block(before: RowScores | None, after: RowScores, dev: RowScores | None, boot: Bootstrap,
                     relations: list[str]) -> dict:
     """The fields of an ``AttentionBlock``: where the trained maps look (of the weights, or of the
     effective attention)."""
@@ -155,6 +169,27 @@ def attention_block(before: RowScores, after: RowScores, dev: RowScores | None, 
         "best_offset": boot.estimate(best_hits.astype(float)),
         **relation_tables(before, after, dev, boot, relations),
     }
+
+
+def entropy_by_class(rows: RowScores, boot: Bootstrap, class_names: list[str] | None = None) -> dict:
+    """The notebook's "function words' attention is more diffuse, content words' more focused", as
+    a number: the head-averaged entropy of a target's row by class (content_function: 1 = content,
+    0 = function) and the difference function − content, paired over the same resampled sentences."""
+    entropy = np.nan_to_num(np.nanmean(rows.entropy.astype(float), axis=1))  # [N]
+    valid = np.isfinite(np.nanmean(rows.entropy.astype(float), axis=1))
+    content, function = valid & (rows.label == 1), valid & (rows.label == 0)
+    if not content.any() or not function.any():
+        return {}
+
+    def difference(e_function: np.ndarray, n_function: np.ndarray, e_content: np.ndarray,
+                   n_content: np.ndarray) -> np.ndarray:
+        return e_function / n_function - e_content / n_content
+
+    value, ci = boot.statistic(difference, entropy * function, function.astype(float), entropy * content,
+                               content.astype(float))
+    names = class_names or ["function", "content"]
+    return {names[1]: boot.estimate(entropy, content), names[0]: boot.estimate(entropy, function),
+            f"{names[0]}_minus_{names[1]}": Estimate.of(value, ci)}
 
 
 def effective_block(before: RowScores, after: RowScores, dev: RowScores | None, relations: list[str],

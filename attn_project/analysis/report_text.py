@@ -150,7 +150,7 @@ def relation_lines(block: AttentionBlock, heads: int) -> list[str]:
             beats = {True: "yes", False: "no", None: "n < 50: untested"}[r.beats_position]
             lines.append(f"| {rel} | {r.n} | {fmt(r.before)} | {r.after.format()} | "
                          f"{fmt(r.best_offset)} ({r.best_offset_name}) | {fmt(r.p_adjusted, 4)} | {beats} |"
-                         + (f" {r.best_head} → {fmt(r.best_head_after)} |" if heads > 1 else ""))
+                         + (f" {r.best_head} → {fmt(r.best_head_after.value)} |" if heads > 1 else ""))
         lines.append("")
     return lines
 

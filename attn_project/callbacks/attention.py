@@ -20,8 +20,8 @@ from attn_project.analysis.mask_maps import (
     sentence_ids,
 )
 from attn_project.analysis.position import offset_alignment
-from attn_project.analysis.report_text import near_majority_warning
 from attn_project.analysis.report import assemble_report, untrained_snapshot, valid_snapshot, write_report
+from attn_project.analysis.report_text import near_majority_warning
 from attn_project.analysis.rows import RowScores, collect, summary
 from attn_project.data.labels import IGNORE
 from attn_project.viz.sample_figure import SampleFigure

@@ -70,9 +70,15 @@ def summarise(group: Group) -> dict:
     return {
         "key": group.key, "n_runs": len(group.runs), "seeds": [run.seed for run in group.runs],
         "runs": [str(run.folder) for run in group.runs],
-        "metrics": {name: mean_ci([run.metrics.get(name) for run in group.runs]) for name in names},
+        "metrics": {name: mean_ci([run.metrics.get(name) for run in group.runs])
+                    | {"by_seed": by_seed(group.runs, name)} for name in names},
         "relations": {rel: relation_summary(group.runs, rel) for rel in relations},
     }
+
+
+def by_seed(runs: list[Run], name: str) -> dict[str, float]:
+    """seed → the run's value (what paired comparisons over seeds read; ``study.findings``)."""
+    return {str(run.seed): run.metrics[name] for run in runs if name in run.metrics}
 
 
 def relation_summary(runs: list[Run], rel: str) -> dict:
@@ -92,4 +98,14 @@ def run_study(folders: list[Path], group_by: list[str] | None = None) -> dict:
             runs.append(run)
         else:
             skipped.append({"run": str(folder), "why": run})
-    return {"groups": [summarise(g) for g in group_runs(runs, group_by)], "skipped": skipped}
+    groups = group_runs(runs, group_by)
+    verdicts = [{"setting": key_text(g.key), "seed": run.seed, "verdicts": run.verdicts}
+                for g in groups for run in g.runs]
+    return {"groups": [summarise(g) for g in groups], "skipped": skipped, RUN_VERDICTS: verdicts}
+
+
+RUN_VERDICTS = "run_verdicts"  # per run: every relation's verdict (written to verdicts.csv, not study.json)
+
+
+def key_text(key: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in key.items()) or "all runs"

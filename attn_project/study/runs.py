@@ -17,7 +17,7 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from attn_project.report_schema import Report, ReportError, is_number
+from attn_project.report_schema import RELATION_TABLES, Report, ReportError, is_number
 from attn_project.run.errors import DataError
 
 PLUMBING = ("paths.", "hydra.", "ckpt_path", "seed")  # overrides that never make a setting
@@ -31,6 +31,7 @@ class Run:
     config: DictConfig | ListConfig  # the run's .hydra/config.yaml, unresolved
     metrics: dict[str, float]
     relations: dict[str, dict]  # relation → n, margin (after − best offset, to the head), verdict
+    verdicts: list[dict] = field(default_factory=list)  # every relation × direction: n, margin, p, verdict
 
     @property
     def seed(self) -> object:
@@ -89,7 +90,15 @@ def read_run(folder: Path) -> Run | str:
     relations = {rel: {"n": r.n, "margin": r.margin, "beats_position": r.beats_position}
                  for rel, r in typed.weights.per_relation.items() if r.margin is not None}
     parsed = dict(str(o).lstrip("+~").split("=", 1) for o in overrides if "=" in str(o))
-    return Run(folder, parsed, config, typed.study_metrics(), relations)
+    return Run(folder, parsed, config, typed.study_metrics(), relations, relation_verdicts(typed))
+
+
+def relation_verdicts(report: Report) -> list[dict]:
+    """One row per relation and direction of the run's weights: what ``verdicts.csv`` lists."""
+    return [{"direction": f"to_{side}", "relation": rel, "n": r.n, "after": r.after.value,
+             "best_offset": r.best_offset, "best_offset_name": r.best_offset_name, "margin": r.margin,
+             "p_adjusted": r.p_adjusted, "beats_position": r.beats_position}
+            for key, side in RELATION_TABLES.items() for rel, r in getattr(report.weights, key).items()]
 
 
 def written_by_eval(folder: Path) -> bool:

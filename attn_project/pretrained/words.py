@@ -1,0 +1,69 @@
+"""Word-level attention from a subword model's attention, as Clark et al. (2019) do: attention *to*
+a word is the sum over its pieces, attention *from* a word the mean over its pieces. Special tokens
+([CLS], [SEP], <s>, </s>) stay in the softmax — their weight is reported apart, per layer — but are
+never a word that is pointed at, so a word's row sums to 1 minus what it gives the specials."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class PieceBatch:
+    """Sentences as padded piece ids, with each piece's word (-1: a special token or padding)."""
+
+    input_ids: Tensor  # [B, P]
+    attention_mask: Tensor  # [B, P] 1 = a real piece (specials included)
+    word_of_piece: Tensor  # [B, P] the word index, -1 for specials and padding
+    special: Tensor  # [B, P] True for special tokens
+    num_words: Tensor  # [B]
+
+
+def piece_batch(encodings: Sequence, pad_id: int) -> PieceBatch:
+    """Tokenizer encodings (``tokenizers.Encoding`` of pre-split words) → one padded batch."""
+    width = max(len(e.ids) for e in encodings)
+    batch = len(encodings)
+    ids = torch.full((batch, width), pad_id, dtype=torch.long)
+    mask = torch.zeros(batch, width, dtype=torch.long)
+    word = torch.full((batch, width), -1, dtype=torch.long)
+    special = torch.zeros(batch, width, dtype=torch.bool)
+    for b, e in enumerate(encodings):
+        n = len(e.ids)
+        ids[b, :n], mask[b, :n] = torch.tensor(e.ids), 1
+        word[b, :n] = torch.tensor([-1 if w is None else w for w in e.word_ids])
+        special[b, :n] = torch.tensor(e.special_tokens_mask, dtype=torch.bool)
+    word[special] = -1
+    return PieceBatch(ids, mask, word, special, word.max(1).values + 1)
+
+
+def piece_to_word_matrix(word_of_piece: Tensor, num_words: int) -> Tensor:
+    """[B, P] word of each piece → [B, P, W] one-hot (specials and padding: all-zero rows)."""
+    words = torch.arange(num_words, device=word_of_piece.device)
+    return (word_of_piece[..., None] == words).float()
+
+
+def word_attention(pieces: Tensor, word_of_piece: Tensor, num_words: int) -> Tensor:
+    """Piece attention [B, H, P, P] → word attention [B, H, W, W]: to a word = sum over its pieces
+    (columns), from a word = mean over its pieces (rows). Specials' columns are dropped (their
+    weight is not a word's), so rows sum to 1 − the weight on specials; padded words are zero."""
+    onehot = piece_to_word_matrix(word_of_piece, num_words)  # [B, P, W]
+    to_words = pieces @ onehot[:, None]  # [B, H, P, W]: summed over each word's pieces
+    counts = onehot.sum(1).clamp_min(1)  # [B, W]: pieces per word
+    from_words = onehot.transpose(1, 2)[:, None] @ to_words  # [B, H, W, W]: summed over the row's pieces
+    return from_words / counts[:, None, :, None]
+
+
+def special_share(pieces: Tensor, word_of_piece: Tensor, special: Tensor) -> Tensor:
+    """[B, H]: per sentence and head, the weight a word gives special tokens, averaged over the
+    word's pieces and then over the sentence's words."""
+    to_special = (pieces * special[:, None, None, :].float()).sum(-1)  # [B, H, P]: per piece row
+    is_word_piece = (word_of_piece >= 0).float()[:, None, :]  # [B, 1, P]
+    num_words = int(word_of_piece.max()) + 1 if (word_of_piece >= 0).any() else 1
+    onehot = piece_to_word_matrix(word_of_piece, num_words)  # [B, P, W]
+    per_word = (to_special * is_word_piece) @ onehot / onehot.sum(1).clamp_min(1)[:, None]  # [B, H, W]
+    words = (onehot.sum(1) > 0).float()[:, None]  # [B, 1, W]
+    return (per_word * words).sum(-1) / words.sum(-1).clamp_min(1)

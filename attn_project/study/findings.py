@@ -1,0 +1,184 @@
+"""Findings: paired comparisons over seeds, their verdict words, and the tables the README and
+docs/results.md show — generated from study files, never typed by hand.
+
+A findings file (YAML) lists comparisons; each names a study (its ``study.json``, relative to the
+findings file), a metric, setting ``a`` and either setting ``b`` or a ``baseline`` of ``a``'s runs,
+and the margin within which two settings are called level::
+
+    - name: learned head vs position-only head
+      study: study_headline_ewt/study.json
+      metric: test/acc
+      a: {experiment: ud_single_head}
+      b: {experiment: ud_single_head_position}
+      margin: 0.01
+
+The difference is paired: per seed, a's value minus b's (or minus the baseline, fitted once), then
+the mean and its 95% Student's t interval over the seeds both have. The verdict says only what
+that interval says (``verdict``). Blocks of a Markdown page between ``<!-- findings:NAME -->`` and
+``<!-- /findings:NAME -->`` are replaced by the table of the findings file NAME (``write_blocks``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from attn_project.run.errors import DataError
+from attn_project.study.aggregate import mean_ci
+
+HEADLINE_SEEDS = 10  # a headline comparison needs at least this many paired seeds
+REQUIRED = ("name", "study", "metric", "a", "margin")
+
+
+def load_findings(path: Path) -> list[dict]:
+    """The findings file's comparisons, each checked; errors name the file and the entry."""
+    try:
+        entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise DataError(f"{path}: cannot read the findings file ({err})") from None
+    if not isinstance(entries, list):
+        raise DataError(f"{path}: a findings file is a list of comparisons")
+    for k, entry in enumerate(entries):
+        where = f"{path}: entry {k + 1}"
+        if not isinstance(entry, dict) or any(key not in entry for key in REQUIRED):
+            raise DataError(f"{where}: needs the keys {', '.join(REQUIRED)}")
+        if ("b" in entry) == ("baseline" in entry):
+            raise DataError(f"{where} ({entry['name']}): give either b (a setting) or baseline (a name)")
+        if not isinstance(entry["margin"], int | float) or entry["margin"] <= 0:
+            raise DataError(f"{where} ({entry['name']}): margin must be a positive number")
+    return entries
+
+
+def matching_group(study: dict, setting: dict, where: str) -> dict:
+    """The one group whose key holds every key=value of ``setting``."""
+    wanted = {str(k): str(v) for k, v in setting.items()}
+    found = [g for g in study["groups"] if all(g["key"].get(k) == v for k, v in wanted.items())]
+    if len(found) != 1:
+        keys = [g["key"] for g in study["groups"]]
+        raise DataError(f"{where}: {wanted} matches {len(found)} groups of the study (its groups: {keys})")
+    return found[0]
+
+
+def by_seed(group: dict, metric: str, where: str) -> dict[str, float]:
+    values = (group["metrics"].get(metric) or {}).get("by_seed")
+    if not values:
+        raise DataError(f"{where}: the study has no per-seed {metric} for {group['key']} "
+                        f"(write it again with this version of attn-study)")
+    return values
+
+
+def verdict(ci95: list[float] | None, margin: float, seeds: int) -> str:
+    """Words for a paired difference's interval: above / below (it excludes 0), level within ±margin
+    (it lies inside the margin), inconclusive (neither); fewer than 10 seeds is said."""
+    if ci95 is None:
+        return "no interval (one seed)"
+    low, high = ci95
+    inside = -margin <= low and high <= margin
+    if low > 0:
+        word = f"above, by less than {margin:g}" if inside else "above"
+    elif high < 0:
+        word = f"below, by less than {margin:g}" if inside else "below"
+    elif inside:
+        word = f"level within ±{margin:g}"
+    else:
+        word = f"inconclusive (includes 0, reaches past ±{margin:g})"
+    return word if seeds >= HEADLINE_SEEDS else f"{word}; {seeds} seeds, not a headline"
+
+
+def compare(entry: dict, study: dict, where: str) -> dict:
+    """One comparison: both sides' means and the paired difference with its interval and verdict."""
+    group_a = matching_group(study, entry["a"], f"{where} a")
+    a = by_seed(group_a, entry["metric"], where)
+    if "baseline" in entry:
+        b = by_seed(group_a, f"baseline/{entry['baseline']}", where)
+        b_label = f"baseline {entry['baseline']}"
+    else:
+        b = by_seed(matching_group(study, entry["b"], f"{where} b"), entry["metric"], where)
+        b_label = setting_text(entry["b"])
+    seeds = sorted(set(a) & set(b), key=natural_seed)
+    if not seeds:
+        raise DataError(f"{where}: a and b share no seed")
+    diff = mean_ci([a[s] - b[s] for s in seeds])
+    return {"name": entry["name"], "metric": entry["metric"], "a": setting_text(entry["a"]), "b": b_label,
+            "a_mean": mean_ci([a[s] for s in seeds]), "b_mean": mean_ci([b[s] for s in seeds]),
+            "difference": diff, "seeds": seeds, "margin": entry["margin"],
+            "verdict": verdict(diff["ci95"], entry["margin"], len(seeds))}
+
+
+def natural_seed(seed: str) -> tuple:
+    return (0, int(seed), "") if seed.lstrip("-").isdigit() else (1, 0, seed)
+
+
+def setting_text(setting: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in setting.items())
+
+
+def run_findings(path: Path) -> list[dict]:
+    """Every comparison of the findings file, computed from its studies."""
+    results, studies = [], {}
+    for k, entry in enumerate(load_findings(path)):
+        study_path = (path.parent / entry["study"]).resolve()
+        if study_path not in studies:
+            try:
+                studies[study_path] = json.loads(study_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as err:
+                raise DataError(f"{path}: entry {k + 1}: cannot read {study_path} ({err})") from None
+        results.append(compare(entry, studies[study_path], f"{path}: entry {k + 1} ({entry['name']})"))
+    return results
+
+
+def plus_minus(summary: dict, digits: int = 3, signed: bool = False) -> str:
+    mean, ci = summary["mean"], summary["ci95"]
+    text = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
+    if ci is None or ci[0] == ci[1]:
+        return text
+    return f"{text} ± {(ci[1] - ci[0]) / 2:.{digits}f}"
+
+
+def findings_markdown(results: list[dict]) -> str:
+    """The table of a findings file: each comparison's sides, paired difference and verdict."""
+    lines = ["| comparison | metric | a | b | a − b, paired (seeds) | verdict |", "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['name']} | `{r['metric']}` | `{r['a']}` {plus_minus(r['a_mean'])} | "
+                     f"`{r['b']}` {plus_minus(r['b_mean'])} | "
+                     f"{plus_minus(r['difference'], signed=True)} ({len(r['seeds'])}) | {r['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
+def block_pattern(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- findings:{re.escape(name)} -->\n)(.*?)(<!-- /findings:{re.escape(name)} -->)",
+                      re.DOTALL)
+
+
+def blocks_in(page: str) -> list[str]:
+    """The names of the findings blocks a page holds."""
+    return re.findall(r"<!-- findings:([\w.-]+) -->", page)
+
+
+def fill_blocks(page: str, tables: dict[str, str], where: str) -> str:
+    """The page with each findings block's content replaced by its generated table."""
+    for name in blocks_in(page):
+        if name not in tables:
+            raise DataError(f"{where}: block findings:{name} has no findings file {name}.yaml")
+        page = block_pattern(name).sub(filled(tables[name]), page)
+    return page
+
+
+def filled(table: str) -> Callable[[re.Match], str]:
+    """A ``re.sub`` replacement keeping a block's markers around ``table``."""
+    return lambda match: match.group(1) + table + match.group(3)
+
+
+def generated_pages(findings_dir: Path, pages: list[Path]) -> dict[Path, str]:
+    """Each findings file's table written to <name>.md beside it, and each page with its blocks
+    filled: path → the text it should have."""
+    files = sorted(findings_dir.glob("*.yaml"))
+    tables = {path.stem: findings_markdown(run_findings(path)) for path in files}
+    out = {findings_dir / f"{name}.md": table for name, table in tables.items()}
+    for page in pages:
+        out[page] = fill_blocks(page.read_text(encoding="utf-8"), tables, str(page))
+    return out

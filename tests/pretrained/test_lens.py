@@ -1,0 +1,201 @@
+"""The pretrained lens: pieces → words by hand, the lens's own positive control on planted
+attention, a tiny random BERT folder end to end, the bundled model's hash check and bad folders."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from conftest import MINI_UD, ROOT
+from helpers import run_cli
+
+from attn_project.analysis.rows import collect
+from attn_project.pretrained.lens import SplitRows, head_names
+from attn_project.pretrained.load import BUNDLED_SHA256, bundled_folder, check_hashes, model_files
+from attn_project.pretrained.report import lens_report
+from attn_project.pretrained.words import special_share, word_attention
+from attn_project.run.errors import DataError
+
+EWT = ROOT.parent / "shared" / "data" / "ud_english_ewt"
+
+
+def test_pieces_to_words_against_a_hand_computation():
+    # [CLS] a b1 b2 b3 c [SEP]: word 1 has three pieces; the specials are in the softmax, never a word
+    word = torch.tensor([[-1, 0, 1, 1, 1, 2, -1]])
+    special = torch.tensor([[True, False, False, False, False, False, True]])
+    pieces = torch.rand(1, 2, 7, 7)
+    pieces = pieces / pieces.sum(-1, keepdim=True)
+    words = word_attention(pieces, word, 3)  # [1, 2, 3, 3]
+    a = pieces[0, 1]
+    assert words[0, 1, 0, 1] == pytest.approx(float(a[1, 2:5].sum()))  # to a word: the sum over its pieces
+    assert words[0, 1, 1, 2] == pytest.approx(float(a[2:5, 5].mean()))  # from a word: the mean over pieces
+    assert words[0, 1, 1, 1] == pytest.approx(float(a[2:5, 2:5].sum(1).mean()))
+    to_specials = a[:, [0, 6]].sum(-1)  # [7]
+    torch.testing.assert_close(words[0, 1].sum(-1), 1 - torch.stack([to_specials[1], to_specials[2:5].mean(),
+                                                                      to_specials[5]]))
+    expected_share = (to_specials[1] + to_specials[2:5].mean() + to_specials[5]) / 3
+    assert special_share(pieces, word, special)[0, 1] == pytest.approx(float(expected_share))
+
+
+def planted_rows(num_sentences: int, look_at_head: bool):
+    """Sentences of 6 words whose heads lie 1–3 words left or right (so no single offset finds them);
+    head 0 attends to the gold head (``look_at_head``) or always one word to the left, head 1 to the
+    word on the left."""
+    gen = torch.Generator().manual_seed(0)
+    batches = []
+    for s in range(num_sentences):
+        t = 6
+        heads = torch.full((t,), -1)
+        root = 2 + s % 2
+        for i in range(t):
+            if i != root:
+                choices = [j for j in range(t) if j != i and abs(j - i) <= 3]
+                heads[i] = choices[int(torch.randint(0, len(choices), (1,), generator=gen))]
+        weights = torch.full((1, 2, t, t), 0.01)
+        for i in range(t):
+            target = int(heads[i]) if look_at_head and heads[i] >= 0 else max(i - 1, 0) if i else 1
+            weights[0, 0, i, target] = 1.0
+            weights[0, 1, i, max(i - 1, 0) if i else 1] = 1.0
+        batches.append({"weights": weights / weights.sum(-1, keepdim=True), "lengths": torch.tensor([t]),
+                        "heads": heads[None], "rels": torch.where(heads >= 0, 1, 0)[None],
+                        "punct": torch.zeros(1, t, dtype=torch.bool),
+                        "labels": torch.tensor([[-100] + [1] * (t - 1)]),  # word 0 has no word to its left
+                        "index": torch.tensor([s])})
+    return SplitRows(collect(batches), [0.0], list(range(num_sentences)))
+
+
+def test_the_lens_positive_control_planted_heads_and_a_planted_offset():
+    dev, test = planted_rows(80, True), planted_rows(120, True)
+    report, block, grid = lens_report(test, dev, ["root", "dep"], {"model": "planted"}, layers=1,
+                                      punct_edges=True, resamples=100, seed=0)
+    dep = block.per_relation["dep"]
+    assert dep.best_head == 0 and dep.best_head_after.value == 1.0 and dep.beats_position is True
+    assert grid.shape == (1, 2) and grid[0, 0] > 0.3 and report["layer_head_margin"][0][0] == grid[0, 0]
+    # a head planted at the best fixed offset scores exactly that offset's baseline, and does not beat it
+    dev, test = planted_rows(80, False), planted_rows(120, False)
+    _, block, grid = lens_report(test, dev, ["root", "dep"], {"model": "planted"}, layers=1, punct_edges=True,
+                                 resamples=100, seed=0)
+    dep = block.per_relation["dep"]
+    assert dep.best_offset_name == "-1"
+    assert dep.best_head_after.value == pytest.approx(dep.best_offset) and dep.beats_position is False
+    assert grid[0] == pytest.approx([0.0, 0.0], abs=1e-9)
+
+
+def tiny_bert(folder, **config_changes):
+    """A random BERT-family model written like a Hugging Face folder: config.json, model.safetensors,
+    tokenizer.json (a WordPiece vocabulary over the mini treebank's words)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words = [line.split("\t")[1] for f in MINI_UD.glob("*.conllu") for line in f.read_text().splitlines()
+             if line and not line.startswith("#")]
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    trainer = trainers.WordPieceTrainer(vocab_size=60, special_tokens=specials)
+    tokenizer.train_from_iterator([" ".join(words)] * 3, trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tokenizer.token_to_id("[CLS]")),
+                                               ("[SEP]", tokenizer.token_to_id("[SEP]"))])
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    if config_changes:
+        path = folder / "config.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | config_changes))
+    return folder
+
+
+def test_a_tiny_random_bert_folder_runs_the_whole_command(tmp_path, capsys):
+    model = tiny_bert(tmp_path / "tiny")
+    out = tmp_path / "out"
+    args = [f"data.root={MINI_UD}", f"pretrained.path={model}", f"out={out}",
+            f"data.cache_dir={tmp_path / 'cache'}", "analysis.bootstrap_resamples=50"]
+    code, output = run_cli("pretrained", args, capsys)
+    assert code == 0, output
+    report = json.loads((out / "attention_report.json").read_text())
+    assert report["run"]["layers"] == 2 and report["run"]["heads"] == 2
+    assert report["run"]["head_names"] == head_names(2, 2) == ["L0H0", "L0H1", "L1H0", "L1H1"]
+    assert len(report["after"]["per_head"]["dep_alignment"]) == 4
+    assert len(report["special_share"]["per_layer"]) == 2 and 0 < report["special_share"]["per_layer"][0] < 1
+    assert report["analysis"]["offsets_chosen_on"] == "dev"
+    for name in ("attention_report.md", "layer_head_margin.png", "per_relation.png"):
+        assert (out / name).is_file()
+    assert list(out.glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("pickled", "no \\*.safetensors weights \\(pytorch_model.bin are pickled weights: refused"),
+    ("no_tokenizer", "tokenizer.json: not found"),
+    ("auto_map", "config.json: names custom code \\(auto_map\\)"),
+    ("gpt2", "config.json: model_type='gpt2' is not an encoder"),
+    ("too_large", "exceeds pretrained.max_memory_gb=1e-06"),
+    ("no_config", "config.json: not found"),
+])
+def test_bad_model_folders_end_in_one_line_naming_the_file(tmp_path, capsys, damage, message):
+    folder = tiny_bert(tmp_path / "tiny")
+    if damage == "pickled":
+        (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    elif damage == "no_tokenizer":
+        (folder / "tokenizer.json").unlink()
+    elif damage == "auto_map":
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps(config | {"auto_map": {"AutoModel": "evil.Model"}}))
+    elif damage == "gpt2":
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps(config | {"model_type": "gpt2"}))
+    elif damage == "no_config":
+        (folder / "config.json").unlink()
+    memory = "1e-06" if damage == "too_large" else "4"
+    args = [f"data.root={MINI_UD}", f"pretrained.path={folder}", f"pretrained.max_memory_gb={memory}",
+            f"out={tmp_path / 'out'}"]
+    code, output = run_cli("pretrained", args, capsys)
+    assert code != 0
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and __import__("re").search(message, errors[0]), output
+    assert "Traceback" not in output and not (tmp_path / "out").exists()
+
+
+def test_a_flipped_byte_in_the_bundled_weights_is_refused(tmp_path):
+    copy = tmp_path / "bundled"
+    shutil.copytree(bundled_folder(), copy)
+    check_hashes(copy, BUNDLED_SHA256)  # the copy as shipped passes
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="model.safetensors: SHA-256 does not match the pinned hash"):
+        check_hashes(copy, BUNDLED_SHA256)
+
+
+def few_sentences(tmp_path, count: int = 25):
+    """The first sentences of each EWT split (the mini treebank where EWT is not beside the repository)."""
+    if not EWT.is_dir():
+        return MINI_UD
+    folder = tmp_path / "ewt_few"
+    folder.mkdir()
+    for path in EWT.glob("*.conllu"):
+        blocks = path.read_text(encoding="utf-8").split("\n\n")[:count]
+        (folder / path.name).write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
+    return folder
+
+
+@pytest.mark.slow
+def test_the_bundled_model_on_a_few_ewt_sentences(tmp_path, capsys):
+    files = model_files(None, 4.0)
+    assert files.bundled and files.name == "all-MiniLM-L6-v2"
+    out = tmp_path / "out"
+    args = [f"data.root={few_sentences(tmp_path)}", f"out={out}", f"data.cache_dir={tmp_path / 'cache'}",
+            "analysis.bootstrap_resamples=50"]
+    code, output = run_cli("pretrained", args, capsys)
+    assert code == 0, output
+    report = json.loads((out / "attention_report.json").read_text())
+    run = report["run"]
+    assert (run["layers"], run["heads"], run["head_names"][-1]) == (6, 12, "L5H11")
+    assert "not BERT itself" in (out / "attention_report.md").read_text()
+    best = max(report["after"]["per_head"]["dep_alignment"])
+    assert best > report["best_offset"]["dep_alignment"]  # a head beats the best offset (measured 0.6 vs 0.4)
