@@ -232,7 +232,8 @@ def test_a_small_corpus_run_stops_early_and_says_why(make_cfg, tmp_path, caplog)
     assert any("did not improve in the last 1 records" in r.getMessage() and "Signaling Trainer to stop"
                in r.getMessage() for r in caplog.records)
     assert any(r.name == "attn_project.train" and "stopped early after" in r.getMessage()
-               and "val/balanced_acc did not improve for 1 validations" in r.getMessage() for r in caplog.records)
+               and "val/balanced_acc did not improve for 1 validations" in r.getMessage()
+               for r in caplog.records)
     last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["epoch"] < 29  # stopped well before trainer.max_epochs
 

@@ -94,4 +94,4 @@ def test_the_committed_tables_and_pages_equal_what_the_code_generates():
     generated = generated_pages(findings, pages)
     assert len(generated) > len(pages)  # at least one findings file
     for path, text in generated.items():
-        assert path.read_text(encoding="utf-8") == text, f"{path} differs: attn-study --findings docs/findings"
+        assert path.read_text(encoding="utf-8") == text, f"{path}: regenerate with attn-study --findings"
