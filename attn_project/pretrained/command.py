@@ -3,6 +3,7 @@ the report, figures and TensorBoard events."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch
 from omegaconf import DictConfig
 
 from attn_project.data.datamodule import MaskedTokenDataModule
-from attn_project.pretrained.lens import SplitRows, head_names, split_rows
+from attn_project.pretrained.lens import SplitRows, floor_seconds, head_names, split_rows
 from attn_project.pretrained.load import ModelFiles, load_model, load_tokenizer, model_files
 from attn_project.pretrained.report import (
     best_head_bars,
@@ -90,6 +91,10 @@ def run_lens(cfg: DictConfig) -> dict[str, Path]:
                           batch_size=int(cfg.pretrained.batch_size), device=device, samples=sample_indices,
                           punct_edges=bool(cfg.analysis.punct_edges), desc=split)
 
+    floor = (sum(floor_seconds(model, tokenizer, dm.sentences[split], max_pieces=max_pieces(files.config),
+                               pad_id=pad_id, batch_size=int(cfg.pretrained.batch_size), device=device)
+                 for split in ("dev", "test")) if cfg.pretrained.measure_floor else None)
+    lens_start = time.perf_counter()
     dev, test = through_lens("dev", []), through_lens("test", samples)
     forward_s = dev.seconds + test.seconds
     run = {"model": files.name, "description": description(files), "path": str(files.folder),
@@ -105,10 +110,14 @@ def run_lens(cfg: DictConfig) -> dict[str, Path]:
     figures = {"layer_head_margin": grid_figure(grid, f"{files.name}: alignment − best offset per head"),
                "per_relation": best_head_bars(block, names)}
     figures |= sample_figures(test, dm, winning_heads(block), names)
-    report["run"]["seconds"] = {"forward_and_rows": round(forward_s, 2),
-                                "total": round(time.perf_counter() - start, 2)}
     folder = output_folder(cfg, files.name)
     paths = write_outputs(folder, report, lens_markdown(report, block, names), figures)
+    lens_s = time.perf_counter() - lens_start  # pieces → words, rows, tests, report, figures, writing
+    report["run"]["seconds"] = {"forward_and_rows": round(forward_s, 2), "lens": round(lens_s, 2),
+                                "floor": None if floor is None else round(floor, 2),
+                                "lens_over_floor": None if floor is None else round(lens_s / floor, 3),
+                                "total": round(time.perf_counter() - start, 2)}
+    paths["json"].write_text(json.dumps(report, indent=1), encoding="utf-8")  # with the timings
     print(f"pretrained report: {paths['md']}")
     return paths
 

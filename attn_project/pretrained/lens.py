@@ -78,6 +78,17 @@ def piece_attention(model, batch: PieceBatch, device: str) -> Tensor:
     return stacked.reshape(b, layers * heads, p, p).float().cpu()  # [B, L·H, P, P]
 
 
+def floor_seconds(model, tokenizer, sentences: Sequence[Sentence], *, max_pieces: int, pad_id: int,
+                  batch_size: int = 64, device: str = "cpu") -> float:
+    """The floor the lens is measured against: the model's own forward passes with attention
+    weights over the same length-sorted batches, nothing else."""
+    kept, _, _ = encode_sentences(tokenizer, sentences, max_pieces)
+    start = time.perf_counter()
+    for group in batches_by_length(kept, batch_size):
+        piece_attention(model, piece_batch([encoding for _, encoding in group], pad_id), device)
+    return time.perf_counter() - start
+
+
 def split_rows(model, tokenizer, sentences: Sequence[Sentence], tensors: SplitTensors, *, layers: int,
                max_pieces: int, pad_id: int, batch_size: int = 64, device: str = "cpu",
                samples: Sequence[int] = (), punct_edges: bool = False, desc: str = "") -> SplitRows:

@@ -64,7 +64,7 @@ def estimate(summary: dict | None) -> Estimate:
 
 
 def summarise(group: Group) -> dict:
-    group.runs.sort(key=lambda run: (str(run.seed), str(run.folder)))
+    group.runs.sort(key=lambda run: (natural(str(run.seed)), str(run.folder)))
     names = sorted({name for run in group.runs for name in run.metrics})
     relations = sorted({rel for run in group.runs for rel in run.relations})
     return {

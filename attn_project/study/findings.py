@@ -3,7 +3,9 @@ docs/results.md show — generated from study files, never typed by hand.
 
 A findings file (YAML) lists comparisons; each names a study (its ``study.json``, relative to the
 findings file), a metric, setting ``a`` and either setting ``b`` or a ``baseline`` of ``a``'s runs,
-and the margin within which two settings are called level::
+and the margin within which two settings are called level (``baseline`` names the study's metric,
+e.g. ``baseline/bigram`` for its accuracy, ``baseline/bigram_class_balanced_balanced`` for the
+class-balanced fit's balanced accuracy)::
 
     - name: learned head vs position-only head
       study: study_headline_ewt/study.json
@@ -94,8 +96,8 @@ def compare(entry: dict, study: dict, where: str) -> dict:
     group_a = matching_group(study, entry["a"], f"{where} a")
     a = by_seed(group_a, entry["metric"], where)
     if "baseline" in entry:
-        b = by_seed(group_a, f"baseline/{entry['baseline']}", where)
-        b_label = f"baseline {entry['baseline']}"
+        b = by_seed(group_a, entry["baseline"], where)
+        b_label = entry["baseline"]
     else:
         b = by_seed(matching_group(study, entry["b"], f"{where} b"), entry["metric"], where)
         b_label = setting_text(entry["b"])

@@ -113,7 +113,7 @@ def tiny_bert(folder, **config_changes):
 def test_a_tiny_random_bert_folder_runs_the_whole_command(tmp_path, capsys):
     model = tiny_bert(tmp_path / "tiny")
     out = tmp_path / "out"
-    args = [f"data.root={MINI_UD}", f"pretrained.path={model}", f"out={out}",
+    args = [f"data.root={MINI_UD}", f"pretrained.path={model}", f"out={out}", "pretrained.measure_floor=true",
             f"data.cache_dir={tmp_path / 'cache'}", "analysis.bootstrap_resamples=50"]
     code, output = run_cli("pretrained", args, capsys)
     assert code == 0, output
@@ -123,6 +123,9 @@ def test_a_tiny_random_bert_folder_runs_the_whole_command(tmp_path, capsys):
     assert len(report["after"]["per_head"]["dep_alignment"]) == 4
     assert len(report["special_share"]["per_layer"]) == 2 and 0 < report["special_share"]["per_layer"][0] < 1
     assert report["analysis"]["offsets_chosen_on"] == "dev"
+    seconds = report["run"]["seconds"]
+    assert seconds["floor"] > 0 and seconds["lens_over_floor"] == pytest.approx(seconds["lens"] / seconds["floor"],
+                                                                               rel=1e-2)
     for name in ("attention_report.md", "layer_head_margin.png", "per_relation.png"):
         assert (out / name).is_file()
     assert list(out.glob("events.out.tfevents.*"))
