@@ -113,8 +113,8 @@ def run_lens(cfg: DictConfig) -> dict[str, Path]:
     folder = output_folder(cfg, files.name)
     paths = write_outputs(folder, report, lens_markdown(report, block, names), figures)
     lens_s = time.perf_counter() - lens_start  # pieces → words, rows, tests, report, figures, writing
-    report["run"]["seconds"] = {"forward_and_rows": round(forward_s, 2), "lens": round(lens_s, 2),
-                                "floor": None if floor is None else round(floor, 2),
+    report["run"]["seconds"] = {"forward_and_rows": round(forward_s, 2), "lens": round(lens_s, 4),
+                                "floor": None if floor is None else round(floor, 4),
                                 "lens_over_floor": None if floor is None else round(lens_s / floor, 3),
                                 "total": round(time.perf_counter() - start, 2)}
     paths["json"].write_text(json.dumps(report, indent=1), encoding="utf-8")  # with the timings
