@@ -222,10 +222,56 @@ def all_masks_in_one_pass(g: GuideInputs) -> tuple[str, Figure]:
     return text, fig
 
 
+# a hand parse of the first example (0-based heads, root = -1): step 10 names the head that finds it
+EXAMPLE_HEADS = {"the old man saw the boats on the river .": [2, 2, 3, -1, 5, 3, 8, 8, 3, 3]}
+EWT_BEST_HEAD = "L2H8"  # the bundled model's best head for most relations on EWT dev (docs/results.md)
+
+
+def best_head_on(words: torch.Tensor, heads: list[int]) -> int:
+    """The head [LH, T, T] whose rows' most-attended other word is most often the gold head."""
+    t = words.size(-1)
+    others = words.masked_fill(torch.eye(t, dtype=torch.bool), -1.0)  # the word itself never counts
+    top = others.argmax(-1)  # [LH, T]
+    gold = torch.tensor(heads)
+    return int(((top == gold) & (gold >= 0)).sum(-1).argmax())
+
+
+def language_model(g: GuideInputs) -> tuple[str, Figure]:
+    """The real thing: a pretrained encoder's WordPiece pieces and heads on the first sentence."""
+    from attn_project.pretrained.lens import head_names, piece_attention
+    from attn_project.pretrained.load import load_model, load_tokenizer, model_files
+    from attn_project.pretrained.words import piece_batch, word_attention
+
+    files = model_files(None, 4.0)
+    model, tokenizer = load_model(files), load_tokenizer(files)
+    encoding = tokenizer.encode(g.tokens, is_pretokenized=True)
+    batch = piece_batch([encoding], int(model.config.pad_token_id or 0))
+    words = word_attention(piece_attention(model, batch, "cpu"), batch.word_of_piece, len(g.tokens))[0]
+    names = head_names(model.config.num_hidden_layers, model.config.num_attention_heads)
+    gold = EXAMPLE_HEADS.get(" ".join(g.tokens))
+    chosen = best_head_on(words, gold) if gold else names.index(EWT_BEST_HEAD)
+    how = ("the head whose rows most often point at each word's head in a hand parse of this sentence"
+           if gold else "the best head for most relations on EWT dev")
+    text = (f"a trained language model. After random weights (and the toy `scripts/train.py` trains), the "
+            f"attention of a real pretrained encoder: {files.name} (the bundled sentence-transformers model, BERT "
+            f"architecture, 6 layers x 12 heads; a sentence-embedding model fine-tuned from MiniLM, not BERT "
+            f"itself; its files checked against pinned hashes). Its WordPiece tokenizer splits the words into "
+            f"pieces ([CLS] and [SEP] added):\n  {' '.join(encoding.tokens)}\n  Word-level rows as Clark et "
+            f"al. (2019): attention to a word sums over its pieces, from a word averages over them. Shown: "
+            f"{names[chosen]}, {how}, beside the mean of all {len(names)} heads. "
+            f"`attn-pretrained` measures every head on a treebank.")
+    fig, axes = plots.new_figure(2)
+    plots.heatmap(axes[0], words[chosen], g.tokens, g.tokens, f"{names[chosen]}: finds the head word")
+    plots.heatmap(axes[1], words.mean(0), g.tokens, g.tokens, f"mean of all {len(names)} heads")
+    fig.suptitle(f"Step 10: a pretrained encoder's attention ({files.name})")
+    return text, fig
+
+
 STEPS: list[tuple[str, Callable[[GuideInputs], tuple[str, Figure]]]] = [
     ("tokenization", tokenization), ("embeddings", embeddings), ("scores", raw_scores),
     ("scaled_scores", scaled_scores), ("softmax_weights", softmax_rows), ("single_head", single_head),
     ("multi_head", multi_head), ("initialisations", initialisations), ("mask_rows", all_masks_in_one_pass),
+    ("language_model", language_model),
 ]
 
 

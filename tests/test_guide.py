@@ -9,7 +9,7 @@ from helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("tokenization", "embeddings", "scores", "scaled_scores", "softmax_weights", "single_head",
-         "multi_head", "initialisations", "mask_rows")
+         "multi_head", "initialisations", "mask_rows", "language_model")
 
 
 def explain(out, *args):
@@ -35,18 +35,24 @@ def test_explain_writes_every_step_and_the_numbers_the_readme_quotes(tmp_path):
     assert (f"at d=64 the mean normalised entropy of a row is **{normal[1]}**" in readme
             and f"mean top weight **{normal[2]}**" in readme and f"entropy is **{default[1]}**" in readme)
     assert float(gap[1]) < 1e-6 and f"separate passes: {gap[1]})" in readme
+    # step 10: the real model's pieces and the head that finds the hand parse's heads
+    pieces = re.search(r"\[CLS\] the old man saw the boats on the river \. \[SEP\]", stdout)
+    head = re.search(r"Shown: (L\dH\d+), the head whose rows most often point", stdout)
+    assert pieces and head and f"step 10 shows {head[1]}" in readme
 
 
 def test_a_two_word_sentence_and_another_width_work(tmp_path):
     stdout = explain(tmp_path, "--sentence", "dogs bark", "--d-model", "16", "--heads", "2")
-    assert len(list(tmp_path.glob("*.png"))) == 9
+    assert len(list(tmp_path.glob("*.png"))) == 10
     assert "At d=16" in stdout and "2 heads of 8 dimensions" in stdout
+    assert "Shown: L2H8, the best head for most relations on EWT dev" in stdout  # no hand parse here
 
 
 def test_every_entry_script_has_a_help_with_an_example(capsys):
     for script, example in (("explain", "example: attn-explain"), ("fetch_ud", "example: attn-fetch-ud"),
                             ("bench", "example: attn-bench"), ("study", "example: attn-train -m"),
                             ("gpu_check", "example: python scripts/gpu_check.py"),
-                            ("inspect_attention", "example: python scripts/inspect_attention.py")):
+                            ("inspect_attention", "example: python scripts/inspect_attention.py"),
+                            ("pretrained", "example: python scripts/pretrained.py")):
         code, output = run_cli(script, ["--help"], capsys)  # each script as the command line runs it
         assert code in (0, None) and example in output, (script, output[-500:])
