@@ -252,10 +252,11 @@ def language_model(g: GuideInputs) -> tuple[str, Figure]:
     chosen = best_head_on(words, gold) if gold else names.index(EWT_BEST_HEAD)
     how = ("the head whose rows most often point at each word's head in a hand parse of this sentence"
            if gold else "the best head for most relations on EWT dev")
-    text = (f"a trained language model. After random weights (and the toy `scripts/train.py` trains), the "
-            f"attention of a real pretrained encoder: {files.name} (the bundled sentence-transformers model, BERT "
-            f"architecture, 6 layers x 12 heads; a sentence-embedding model fine-tuned from MiniLM, not BERT "
-            f"itself; its files checked against pinned hashes). Its WordPiece tokenizer splits the words into "
+    text = (f"a trained language model. After random weights (and the toy `scripts/train.py` trains), "
+            f"the attention of a real pretrained encoder: {files.name} (the bundled sentence-transformers "
+            f"model, BERT architecture, 6 layers x 12 heads; a sentence-embedding model fine-tuned from "
+            f"MiniLM, not BERT itself; its files checked against pinned hashes). Its WordPiece tokenizer "
+            f"splits the words into "
             f"pieces ([CLS] and [SEP] added):\n  {' '.join(encoding.tokens)}\n  Word-level rows as Clark et "
             f"al. (2019): attention to a word sums over its pieces, from a word averages over them. Shown: "
             f"{names[chosen]}, {how}, beside the mean of all {len(names)} heads. "
