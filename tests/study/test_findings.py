@@ -41,7 +41,8 @@ def test_the_difference_is_paired_by_seed_not_a_difference_of_means():
 
 def test_a_baseline_is_subtracted_per_seed():
     result = compare({"name": "x", "metric": "test/acc", "a": {"experiment": "a"},
-                      "baseline": "baseline/bigram", "margin": 0.01}, study_of({"a": [0.52, 0.53, 0.51]}), "here")
+                      "baseline": "baseline/bigram", "margin": 0.01},
+                     study_of({"a": [0.52, 0.53, 0.51]}), "here")
     assert result["difference"]["mean"] == pytest.approx(0.02)
     assert result["verdict"].endswith("3 seeds, not a headline")
 
