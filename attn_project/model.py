@@ -33,9 +33,10 @@ INITS = ("default", "normal")
 # uniform, offset) and oracles (gold_head, gold_neighbourhood: they read the gold tree)
 SCORES = ("content", "position", "uniform", "offset", *GOLD)
 POSITIONAL = ("sinusoidal", "learned")
-# what the values carry: the words (and positions) as embedded, or only the key's offset j - i from
-# the row (the structure-only control: with an oracle's rows, what the row's shape alone gives)
-VALUES = ("words", "offsets")
+# what the values carry: the words (and positions) as embedded; or, the structure-only controls (with
+# a rule's rows: what the row's shape alone gives), the key's position alone (the oracle's own value
+# space without the word) or the key's offset j - i from the row (its shape relative to the word)
+VALUES = ("words", "positions", "offsets")
 
 
 def init_projections(attention: nn.Module, init: str) -> None:
@@ -84,7 +85,7 @@ class ModelConfig:
     class_names: list[str] | None = None  # the task's classes, in label order (from the data)
     scores: str = "content"  # content: Q·K (+ relative bias) | position | uniform | offset | gold_*
     fixed_offset: int | None = None  # scores=offset: the offset j − i attended (train.py: best on dev)
-    values: str = "words"  # words | offsets (no word content: the structure-only control)
+    values: str = "words"  # words | positions | offsets (no word content: the structure-only controls)
     piece_vocab_size: int = 0  # data.tokenizer=pieces: subword pieces per word (ids [B, T, 1 + P]); 0: words
 
     def __post_init__(self) -> None:
@@ -104,12 +105,13 @@ class ModelConfig:
         if self.scores == "offset" and not isinstance(self.fixed_offset, int):
             raise ConfigError(f"{key('fixed_offset')}={self.fixed_offset!r}: {key('scores')}=offset needs an "
                               f"offset j - i")
-        if self.values == "offsets" and (self.scores == "content" or self.num_heads != 1
-                                         or self.directional_values):
-            raise ConfigError(f"{key('values')}=offsets is the structure-only control: one head "
-                              f"({key('num_heads')}=1, no {key('directional_values')}) whose rows come from "
-                              f"a rule ({key('scores')}=position, uniform, offset, gold_head or "
-                              f"gold_neighbourhood), not from Q·K over the words")
+        if self.values != "words" and self.scores == "content":
+            raise ConfigError(f"{key('values')}={self.values} is a structure-only control: its rows come "
+                              f"from a rule ({key('scores')}=position, uniform, offset, gold_head or "
+                              f"gold_neighbourhood), not from Q·K")
+        if self.values == "offsets" and (self.num_heads != 1 or self.directional_values):
+            raise ConfigError(f"{key('values')}=offsets is a one-head control: set {key('num_heads')}=1, "
+                              f"no {key('directional_values')}")
         if self.directional_values and self.num_heads != 1:
             raise ConfigError(f"{key('directional_values')}=true is a single-head design: set "
                               f"{key('num_heads')}=1 (several heads can keep sides apart on their own)")
@@ -191,8 +193,17 @@ class MaskedTokenClassifier(nn.Module):
         return dropped if ids.dim() == 2 else torch.cat([dropped.unsqueeze(-1), ids[..., 1:]], -1)
 
     def embed_words(self, ids: Tensor) -> Tensor:
-        """ids [B, T] → [B, T, d]: word dropout, embeddings + positions, embedding dropout."""
+        """ids [B, T] → [B, T, d]: word dropout, embeddings + positions, embedding dropout
+        (``values=positions``: the positions alone — no word reaches the values)."""
+        if self.config.values == "positions":
+            return self.embedding_dropout(self.embed.position(ids.size(1)).expand(ids.size(0), -1, -1))
         return self.embedding_dropout(self.embed(self.drop_words(ids)))
+
+    def mask_vectors(self, length: int) -> Tensor:
+        """[MASK] at every position 0..length-1: [T, d] (``values=positions``: the position alone)."""
+        if self.config.values == "positions":
+            return self.embed.position(length)
+        return self.embed.masked(self.mask_id, length)
 
     def block(self, x: Tensor, attended: Tensor) -> Tensor:
         """What follows attention, position by position: residual, layer norm, feed-forward."""
@@ -248,7 +259,7 @@ class MaskedTokenClassifier(nn.Module):
         """ids [B, T] → [B, H, T, T]: the norm of what key j adds to the [MASK] at row i (before the
         attention weight; several heads: through W_O), as ``forward_all_masks`` mixes it."""
         x = self.embed_words(ids)  # [B, T, d]
-        x_mask = self.embed.masked(self.mask_id, ids.size(1)).unsqueeze(0)  # [1, T, d]
+        x_mask = self.mask_vectors(ids.size(1)).unsqueeze(0)  # [1, T, d]
         if self.offset_values is not None:
             return self.offset_values.contribution_norms(ids.size(1)).expand(ids.size(0), -1, -1, -1)
         return self.attention.contribution_norms(x, x_mask)
@@ -273,7 +284,7 @@ class MaskedTokenClassifier(nn.Module):
         if self.offset_values is not None:
             return weights * self.offset_values.key_scores(direction)
         x = self.embed_words(ids)  # [B, T, d]
-        x_mask = self.embed.masked(self.mask_id, ids.size(1)).unsqueeze(0)  # [1, T, d]
+        x_mask = self.mask_vectors(ids.size(1)).unsqueeze(0)  # [1, T, d]
         return weights * self.attention.key_scores(direction, x, x_mask)
 
     def forward_all_masks(self, ids: Tensor, replace_weights: ReplaceWeights | None = None,
@@ -284,7 +295,7 @@ class MaskedTokenClassifier(nn.Module):
         ``heads`` [B, T]: the gold tree, read by the oracles (``scores=gold_*``) only."""
         x = self.embed_words(ids)  # [B, T, d]
         # the same for every sentence: [1, T, d], broadcast against the batch (projected once)
-        x_mask = self.embed.masked(self.mask_id, ids.size(1)).unsqueeze(0)
+        x_mask = self.mask_vectors(ids.size(1)).unsqueeze(0)
         attended, weights = self.attention.forward_mask_rows(x, x_mask, self.word_ids(ids).eq(self.pad_id),
                                                              attn_bias=self.bias(ids.size(1), heads),
                                                              replace_weights=replace_weights)

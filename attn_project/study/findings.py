@@ -5,7 +5,7 @@ A findings file (YAML) lists comparisons; each names a study (its ``study.json``
 findings file), a metric, setting ``a`` and either setting ``b`` or a ``baseline`` of ``a``'s runs,
 and the margin within which two settings are called level (``baseline`` names the study's metric,
 e.g. ``baseline/bigram`` for its accuracy, ``baseline/bigram_class_balanced_balanced`` for the
-class-balanced fit's balanced accuracy)::
+class-balanced fit's balanced accuracy; a number, e.g. 0, compares with that constant)::
 
     - name: learned head vs position-only head
       study: study_headline_ewt/study.json
@@ -34,6 +34,7 @@ from attn_project.study.aggregate import mean_ci
 
 HEADLINE_SEEDS = 10  # a headline comparison needs at least this many paired seeds
 REQUIRED = ("name", "study", "metric", "a", "margin")
+REPORT_REQUIRED = ("name", "report", "value", "margin")  # one model's number, its bootstrap interval
 
 
 def load_findings(path: Path) -> list[dict]:
@@ -46,6 +47,10 @@ def load_findings(path: Path) -> list[dict]:
         raise DataError(f"{path}: a findings file is a list of comparisons")
     for k, entry in enumerate(entries):
         where = f"{path}: entry {k + 1}"
+        if isinstance(entry, dict) and "report" in entry:
+            if any(key not in entry for key in REPORT_REQUIRED):
+                raise DataError(f"{where}: a report entry needs the keys {', '.join(REPORT_REQUIRED)}")
+            continue
         if not isinstance(entry, dict) or any(key not in entry for key in REQUIRED):
             raise DataError(f"{where}: needs the keys {', '.join(REQUIRED)}")
         if ("b" in entry) == ("baseline" in entry):
@@ -95,7 +100,10 @@ def compare(entry: dict, study: dict, where: str) -> dict:
     """One comparison: both sides' means and the paired difference with its interval and verdict."""
     group_a = matching_group(study, entry["a"], f"{where} a")
     a = by_seed(group_a, entry["metric"], where)
-    if "baseline" in entry:
+    if isinstance(entry.get("baseline"), int | float):  # a constant: e.g. 0 for a difference already
+        b = {seed: float(entry["baseline"]) for seed in a}
+        b_label = f"{entry['baseline']:g}"
+    elif "baseline" in entry:
         b = by_seed(group_a, entry["baseline"], where)
         b_label = entry["baseline"]
     else:
@@ -123,6 +131,9 @@ def run_findings(path: Path) -> list[dict]:
     """Every comparison of the findings file, computed from its studies."""
     results, studies = [], {}
     for k, entry in enumerate(load_findings(path)):
+        if "report" in entry:
+            results.append(report_value(entry, path.parent / entry["report"], f"{path}: entry {k + 1}"))
+            continue
         study_path = (path.parent / entry["study"]).resolve()
         if study_path not in studies:
             try:
@@ -133,10 +144,30 @@ def run_findings(path: Path) -> list[dict]:
     return results
 
 
+def report_value(entry: dict, path: Path, where: str) -> dict:
+    """One model's number from its report (``value``: a dotted key, e.g.
+    ``entropy_by_class.function_minus_content``) with its bootstrap interval over test sentences,
+    worded like a paired difference."""
+    try:
+        node = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DataError(f"{where}: cannot read {path} ({err})") from None
+    *parents, key = entry["value"].split(".")
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or node.get(key) is None:
+        raise DataError(f"{where}: {path} has no {entry['value']}")
+    summary = {"mean": node[key], "ci95": node.get(f"{key}_ci95")}
+    return {"name": entry["name"], "metric": entry["value"], "a": entry.get("label", path.parent.name),
+            "b": "0", "a_mean": summary, "b_mean": {"mean": 0.0, "ci95": None}, "difference": summary,
+            "seeds": ["one model; bootstrap over test sentences"], "margin": entry["margin"],
+            "verdict": verdict(summary["ci95"], entry["margin"], HEADLINE_SEEDS)}
+
+
 def plus_minus(summary: dict, digits: int = 3, signed: bool = False) -> str:
     mean, ci = summary["mean"], summary["ci95"]
     text = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
-    if ci is None or ci[0] == ci[1]:
+    if ci is None or ci[1] - ci[0] < 1e-6:  # one run, or a baseline fitted once (equal in every seed)
         return text
     return f"{text} ± {(ci[1] - ci[0]) / 2:.{digits}f}"
 
@@ -147,8 +178,13 @@ def findings_markdown(results: list[dict]) -> str:
     for r in results:
         lines.append(f"| {r['name']} | `{r['metric']}` | `{r['a']}` {plus_minus(r['a_mean'])} | "
                      f"`{r['b']}` {plus_minus(r['b_mean'])} | "
-                     f"{plus_minus(r['difference'], signed=True)} ({len(r['seeds'])}) | {r['verdict']} |")
+                     f"{plus_minus(r['difference'], signed=True)} ({seed_count(r['seeds'])}) | "
+                     f"{r['verdict']} |")
     return "\n".join(lines) + "\n"
+
+
+def seed_count(seeds: list[str]) -> str:
+    return str(len(seeds)) if not seeds or seeds[0].isdigit() else seeds[0]
 
 
 def block_pattern(name: str) -> re.Pattern:
@@ -175,12 +211,81 @@ def filled(table: str) -> Callable[[re.Match], str]:
     return lambda match: match.group(1) + table + match.group(3)
 
 
+def table_of(path: Path) -> str:
+    """A findings file's table: a list of paired comparisons, or (a mapping with ``relations``) the
+    per-relation table of trained settings beside a pretrained model."""
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise DataError(f"{path}: cannot read the findings file ({err})") from None
+    if isinstance(spec, dict) and "relations" in spec:
+        return relations_markdown(spec, path.parent)
+    return findings_markdown(run_findings(path))
+
+
 def generated_pages(findings_dir: Path, pages: list[Path]) -> dict[Path, str]:
     """Each findings file's table written to <name>.md beside it, and each page with its blocks
     filled: path → the text it should have."""
-    files = sorted(findings_dir.glob("*.yaml"))
-    tables = {path.stem: findings_markdown(run_findings(path)) for path in files}
+    tables = {path.stem: table_of(path) for path in sorted(findings_dir.glob("*.yaml"))}
     out = {findings_dir / f"{name}.md": table for name, table in tables.items()}
     for page in pages:
         out[page] = fill_blocks(page.read_text(encoding="utf-8"), tables, str(page))
     return out
+
+
+# ── per relation, trained models beside a pretrained one ────────────────────────────────────
+def read_verdicts(path: Path, setting: str, direction: str = "to_head") -> dict[str, list[dict]]:
+    """relation → one row per seed of a study's verdicts.csv, for one setting and direction."""
+    import csv
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            rows = [r for r in csv.DictReader(handle)
+                    if r["setting"] == setting and r["direction"] == direction]
+    except (OSError, KeyError) as err:
+        raise DataError(f"{path}: cannot read the verdicts ({err})") from None
+    if not rows:
+        raise DataError(f"{path}: no verdicts of setting {setting!r}")
+    out: dict[str, list[dict]] = {}
+    for row in rows:
+        out.setdefault(row["relation"], []).append(row)
+    return out
+
+
+def number_or_none(text: str) -> float | None:
+    return None if text in ("", "None") else float(text)
+
+
+def trained_cell(rows: list[dict] | None) -> str:
+    """The best head's alignment, mean ± t-interval over seeds, and in how many seeds it beats position."""
+    if not rows:
+        return "–"
+    values = [number_or_none(r["best_head_after"]) for r in rows]
+    beats = sum(r["beats_position"] == "True" for r in rows)
+    tested = sum(r["beats_position"] in ("True", "False") for r in rows)
+    return f"{plus_minus(mean_ci(values))} ({beats}/{tested} beat)"
+
+
+def relations_markdown(spec: dict, base: Path) -> str:
+    """Per relation (dependent → head): the best offset, each trained setting's best head over seeds,
+    and the pretrained model's dev-chosen best head with its bootstrap interval and verdict."""
+    report = json.loads((base / spec["pretrained"]).read_text(encoding="utf-8"))
+    names = report["run"]["head_names"]
+    trained = [(t["label"], read_verdicts(base / t["verdicts"], t["setting"])) for t in spec["trained"]]
+    header = ["relation", "n", "best offset (dev → test)",
+              *[f"{label}: best head, mean ± CI over seeds (seeds beating position)" for label, _ in trained],
+              f"{report['run']['model']}: best head (dev) on test [95% CI], verdict"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for rel in spec["relations"]:
+        entry = report["per_relation"].get(rel)
+        if entry is None:
+            raise DataError(f"{base / spec['pretrained']}: no relation {rel!r}")
+        verdict = {True: "beats position", False: "does not beat position", None: "untested"}[
+            entry["beats_position"]]
+        ci = entry.get("best_head_after_ci95") or [None, None]
+        value = f"{names[entry['best_head']]} {entry['best_head_after']:.3f}"
+        lm = f"{value} [{ci[0]:.3f}, {ci[1]:.3f}], {verdict}" if ci[0] is not None else f"{value}, {verdict}"
+        cells = [f"`{rel}`", str(entry["n"]), f"{entry['best_offset_name']}: {entry['best_offset']:.3f}",
+                 *[trained_cell(verdicts.get(rel)) for _, verdicts in trained], lm]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

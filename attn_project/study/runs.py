@@ -96,6 +96,7 @@ def read_run(folder: Path) -> Run | str:
 def relation_verdicts(report: Report) -> list[dict]:
     """One row per relation and direction of the run's weights: what ``verdicts.csv`` lists."""
     return [{"direction": f"to_{side}", "relation": rel, "n": r.n, "after": r.after.value,
+             "best_head": r.best_head, "best_head_after": r.best_head_after.value,
              "best_offset": r.best_offset, "best_offset_name": r.best_offset_name, "margin": r.margin,
              "p_adjusted": r.p_adjusted, "beats_position": r.beats_position}
             for key, side in RELATION_TABLES.items() for rel, r in getattr(report.weights, key).items()]

@@ -60,8 +60,8 @@ def few_seeds_warnings(study: dict) -> list[str]:
             for g in study["groups"] if g["n_runs"] < MIN_SEEDS]
 
 
-VERDICT_COLUMNS = ("direction", "relation", "n", "after", "best_offset", "best_offset_name", "margin",
-                   "p_adjusted", "beats_position")
+VERDICT_COLUMNS = ("direction", "relation", "n", "after", "best_head", "best_head_after", "best_offset",
+                   "best_offset_name", "margin", "p_adjusted", "beats_position")
 
 
 def write_verdicts_csv(runs: list[dict], path: Path) -> None:

@@ -45,6 +45,9 @@ def test_a_baseline_is_subtracted_per_seed():
                      study_of({"a": [0.52, 0.53, 0.51]}), "here")
     assert result["difference"]["mean"] == pytest.approx(0.02)
     assert result["verdict"].endswith("3 seeds, not a headline")
+    against_zero = compare({"name": "x", "metric": "test/acc", "a": {"experiment": "a"}, "baseline": 0,
+                            "margin": 0.01}, study_of({"a": [0.52, 0.53, 0.51]}), "here")
+    assert against_zero["difference"]["mean"] == pytest.approx(0.52) and against_zero["b"] == "0"
 
 
 @pytest.mark.parametrize("ci, words", [
