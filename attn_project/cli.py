@@ -71,7 +71,13 @@ def _inspect(cfg: DictConfig) -> None:
 
     with exit_on_user_error():
         set_threads(cfg.get("threads", "auto"))
-        inspect_sentences(cfg.ckpt_path, cfg.text, cfg.file, cfg.out)
+        if cfg.get("pretrained"):
+            from attn_project.pretrained.inspect import inspect_pretrained
+
+            inspect_pretrained(cfg.pretrained.path, cfg.text, cfg.file, cfg.out,
+                               float(cfg.pretrained.max_memory_gb))
+        else:
+            inspect_sentences(cfg.ckpt_path, cfg.text, cfg.file, cfg.out)
 
 
 def pretrained() -> None:

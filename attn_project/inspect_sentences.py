@@ -151,7 +151,8 @@ def default_output(ckpt_path: str | Path) -> Path:
 def inspect_sentences(ckpt_path: str, text: str | None, file: str | None, out: str | None) -> list[Path]:
     """What ``scripts/inspect_attention.py`` does: predictions printed, views written."""
     if not ckpt_path:
-        raise ConfigError("ckpt_path: required, e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
+        raise ConfigError("ckpt_path: required, e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt "
+                          "(or pretrained=minilm for the pretrained encoder)")
     sentences = read_sentences(text, file)
     from attn_project.checkpoint import load_run  # the model stack: only when inspecting
 

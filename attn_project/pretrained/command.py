@@ -14,6 +14,7 @@ import torch
 from omegaconf import DictConfig
 
 from attn_project.data.datamodule import MaskedTokenDataModule
+from attn_project.pretrained.inspect import INTRO
 from attn_project.pretrained.lens import SplitRows, floor_seconds, head_names, split_rows
 from attn_project.pretrained.load import ModelFiles, load_model, load_tokenizer, model_files
 from attn_project.pretrained.report import (
@@ -26,6 +27,7 @@ from attn_project.pretrained.report import (
 )
 from attn_project.report_schema import AttentionBlock
 from attn_project.run.errors import ConfigError
+from attn_project.viz.html_view import write_html
 
 DEVICES = ("cpu", "cuda", "auto")
 POSITION_OFFSET = {"roberta": 2, "xlm-roberta": 2, "camembert": 2}  # positions reserved before piece 0
@@ -110,8 +112,13 @@ def run_lens(cfg: DictConfig) -> dict[str, Path]:
     figures = {"layer_head_margin": grid_figure(grid, f"{files.name}: alignment − best offset per head"),
                "per_relation": best_head_bars(block, names)}
     figures |= sample_figures(test, dm, winning_heads(block), names)
+    samples_view = [{"text": " ".join(dm.tokens_of("test", i)), "tokens": dm.tokens_of("test", i),
+                     "unknown": [False] * len(dm.tokens_of("test", i)), "layers": layers,
+                     "predictions": [None] * len(dm.tokens_of("test", i)), "weights": w.tolist()}
+                    for i, w in sorted(test.samples.items())]
     folder = output_folder(cfg, files.name)
     paths = write_outputs(folder, report, lens_markdown(report, block, names), figures)
+    paths["html"] = write_html(folder / "attention.html", samples_view, f"Attention of {files.name}", INTRO)
     lens_s = time.perf_counter() - lens_start  # pieces → words, rows, tests, report, figures, writing
     report["run"]["seconds"] = {"forward_and_rows": round(forward_s, 2), "lens": round(lens_s, 4),
                                 "floor": None if floor is None else round(floor, 4),

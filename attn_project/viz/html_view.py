@@ -27,8 +27,8 @@ PAGE = """<!DOCTYPE html>
 </style></head>
 <body>
 <h2>__TITLE__</h2>
-<p>Left column: the word replaced by [MASK]; right column: the words it attends to. Line opacity =
-attention weight. Hover a word on the left to see only its row; choose a head with the buttons.
+<p>__INTRO__ Line opacity = attention weight. Hover a word on the left to see only its row; choose a
+head with the buttons (or the layer and head selectors).
 Words in <span style="color:#b00;font-style:italic">red italics</span> are unknown to the tokenizer ([UNK]).</p>
 <div id="views"></div>
 <script>
@@ -78,11 +78,29 @@ DATA.sentences.forEach((sentence, n) => {
   p.textContent = sentence.tokens.map((t, k) => sentence.predictions[k] === null ? t : t + ": " + sentence.predictions[k]).join("  ·  ");
   view.appendChild(p);
   const bar = document.createElement("div");
-  sentence.weights.forEach((_, head) => {
-    const b = document.createElement("button"); b.textContent = "head " + head;
-    b.addEventListener("click", () => { view.dataset.head = head; draw(view, sentence); });
-    bar.appendChild(b);
-  });
+  if (sentence.layers) {  // a deep model: a layer and a head selector (head k = layer * H + head)
+    const perLayer = sentence.weights.length / sentence.layers;
+    const choose = (name, count) => {
+      const select = document.createElement("select"); select.className = name;
+      for (let k = 0; k < count; k++) {
+        const option = document.createElement("option"); option.value = k; option.textContent = name + " " + k;
+        select.appendChild(option);
+      }
+      bar.append(name + " ", select, " ");
+      return select;
+    };
+    const layer = choose("layer", sentence.layers), head = choose("head", perLayer);
+    const update = () => {
+      view.dataset.head = Number(layer.value) * perLayer + Number(head.value); draw(view, sentence);
+    };
+    layer.addEventListener("change", update); head.addEventListener("change", update);
+  } else {
+    sentence.weights.forEach((_, head) => {
+      const b = document.createElement("button"); b.textContent = "head " + head;
+      b.addEventListener("click", () => { view.dataset.head = head; draw(view, sentence); });
+      bar.appendChild(b);
+    });
+  }
   view.appendChild(bar);
   view.appendChild(document.createElementNS("http://www.w3.org/2000/svg", "svg"));
   document.getElementById("views").appendChild(view);
@@ -93,21 +111,25 @@ document.body.dataset.drawn = String(document.querySelectorAll("line.attn").leng
 """
 
 
-PLACEHOLDER = re.compile("__TITLE__|__DATA__")
+PLACEHOLDER = re.compile("__TITLE__|__DATA__|__INTRO__")
+MASK_INTRO = "Left column: the word replaced by [MASK]; right column: the words it attends to."
 
 
-def write_html(path: Path, sentences: list[dict], title: str = "Attention of the [MASK]") -> Path:
-    """``sentences``: dicts with tokens, unknown (bools), predictions (str), weights [H][T][T]."""
+def write_html(path: Path, sentences: list[dict], title: str = "Attention of the [MASK]",
+               intro: str = MASK_INTRO) -> Path:
+    """``sentences``: dicts with tokens, unknown (bools), predictions (str), weights [H][T][T]; with
+    ``layers`` (L), the H heads are L layers' heads in order and the page offers a layer and a
+    head selector instead of one button per head."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_page(sentences, title), encoding="utf-8")
+    path.write_text(render_page(sentences, title, intro), encoding="utf-8")
     return path
 
 
-def render_page(sentences: list[dict], title: str) -> str:
+def render_page(sentences: list[dict], title: str, intro: str = MASK_INTRO) -> str:
     """The page, with both placeholders filled in one pass (text from one is never read as the
     other) and the data as JSON in which no '<', '>' or '&' can end the script or open a comment."""
     data = json.dumps({"sentences": sentences})
     for char in "<>&":
         data = data.replace(char, f"\\u{ord(char):04x}")
-    values = {"__TITLE__": html.escape(title), "__DATA__": data}
+    values = {"__TITLE__": html.escape(title), "__DATA__": data, "__INTRO__": html.escape(intro)}
     return PLACEHOLDER.sub(lambda match: values[match[0]], PAGE)

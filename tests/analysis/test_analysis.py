@@ -192,6 +192,17 @@ def test_html_view_draws_in_a_real_browser(tmp_path):
                           page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert 'data-drawn="16"' in dom  # 4 × 4 attention lines drawn by the page's script
     assert dom.count("<button") == 2 and 'class="unk"' in dom
+    # a deep model (2 layers × 2 heads): a layer and a head selector instead of four buttons
+    deep = write_html(tmp_path / "deep.html", [{
+        "text": "the dog barks .", "tokens": ["the", "dog", "barks", "."], "unknown": [False] * 4,
+        "predictions": [None] * 4, "layers": 2, "weights": torch.softmax(torch.randn(4, 4, 4), -1).tolist()}])
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                          "--disable-background-networking", "--no-first-run",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                          deep.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert 'data-drawn="16"' in dom and "<button" not in dom
+    assert dom.count('<select class="layer">') == 1 and dom.count('<select class="head">') == 1
+    assert dom.count("<option") == 4  # layers 0, 1 and heads 0, 1
 
 
 def test_html_view_data_cannot_end_its_script_and_title_is_filled_once(tmp_path):

@@ -126,7 +126,7 @@ def test_a_tiny_random_bert_folder_runs_the_whole_command(tmp_path, capsys):
     seconds = report["run"]["seconds"]
     assert seconds["floor"] > 0
     assert seconds["lens_over_floor"] == pytest.approx(seconds["lens"] / seconds["floor"], rel=1e-2)
-    for name in ("attention_report.md", "layer_head_margin.png", "per_relation.png"):
+    for name in ("attention_report.md", "layer_head_margin.png", "per_relation.png", "attention.html"):
         assert (out / name).is_file()
     assert list(out.glob("events.out.tfevents.*"))
 
@@ -202,3 +202,21 @@ def test_the_bundled_model_on_a_few_ewt_sentences(tmp_path, capsys):
     assert "not BERT itself" in (out / "attention_report.md").read_text()
     best = max(report["after"]["per_head"]["dep_alignment"])
     assert best > report["best_offset"]["dep_alignment"]  # a head beats the best offset (measured 0.6 vs 0.4)
+
+
+def test_inspect_a_pretrained_folder_on_any_text_every_layer_and_head(tmp_path, capsys):
+    import numpy as np
+
+    model = tiny_bert(tmp_path / "tiny")
+    out = tmp_path / "inspect"
+    code, output = run_cli("inspect_attention", ["pretrained=minilm", f"pretrained.path={model}",
+                                                 "text=The man read a letter .", f"out={out}"], capsys)
+    assert code == 0, output
+    assert "pieces: [CLS]" in output
+    arrays = np.load(out / "attention.npz")
+    assert arrays["sentence0"].shape == (4, 6, 6)  # 2 layers × 2 heads, 6 words
+    assert np.all(arrays["sentence0"].sum(-1) <= 1 + 1e-5)  # the rest of each row went to special tokens
+    exported = json.loads((out / "attention.json").read_text())["sentences"][0]
+    assert exported["layers"] == 2 and exported["head_names"] == ["L0H0", "L0H1", "L1H0", "L1H1"]
+    assert (out / "sentence0_layers.png").is_file() and (out / "sentence0_layer1.png").is_file()
+    assert "layer" in (out / "attention.html").read_text()
