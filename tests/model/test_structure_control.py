@@ -35,7 +35,7 @@ def valency_split(n: int, seed: int, label_is_valency: bool = True) -> SplitTens
                               [[False] * len(w) for w in ids])
 
 
-def trained_accuracy(label_is_valency: bool, steps: int = 300, **config) -> float:
+def trained_accuracy(label_is_valency: bool, steps: int = 150, **config) -> float:
     torch.manual_seed(0)
     train, test = valency_split(1000, 2, label_is_valency), valency_split(300, 3, label_is_valency)
     model = MaskedTokenClassifier(ModelConfig(vocab_size=VOCAB, d_model=32, **config))
@@ -55,16 +55,24 @@ def trained_accuracy(label_is_valency: bool, steps: int = 300, **config) -> floa
 STRUCTURE = {"scores": "gold_neighbourhood", "values": "offsets", "feed_forward": True}
 
 
+@pytest.fixture(scope="module")
+def accuracy() -> dict:
+    """Held-out accuracy of each control, trained once for the module (150 steps, ~3 s each)."""
+    return {(label, values): trained_accuracy(label, **STRUCTURE | {"values": values})
+            for label in (True, False) for values in ("offsets", "positions")} | {
+        (True, "position-only"): trained_accuracy(True, scores="position", feed_forward=True)}
+
+
 @pytest.mark.parametrize("values", ["offsets", "positions"])
-def test_structure_only_control_reads_valency_from_the_rows_shape_and_position_cannot(values):
-    assert trained_accuracy(True, **STRUCTURE | {"values": values}) > 0.9  # measured 0.969, 0.975
+def test_structure_only_control_reads_valency_from_the_rows_shape_and_position_cannot(accuracy, values):
+    assert accuracy[True, values] > 0.9  # measured 0.975 (offsets), 0.962 (positions)
     # matched: the same block, rows from the learned position bias instead of the gold tree
-    assert trained_accuracy(True, scores="position", feed_forward=True) < 0.6  # measured 0.498
+    assert accuracy[True, "position-only"] < 0.6  # measured 0.499
 
 
 @pytest.mark.parametrize("values", ["offsets", "positions"])
-def test_structure_only_control_is_at_chance_where_the_label_is_not_valency(values):
-    assert trained_accuracy(False, **STRUCTURE | {"values": values}) < 0.6  # measured 0.495, 0.500
+def test_structure_only_control_is_at_chance_where_the_label_is_not_valency(accuracy, values):
+    assert accuracy[False, values] < 0.6  # measured 0.507, 0.500
 
 
 @pytest.mark.parametrize("values", ["offsets", "positions"])
