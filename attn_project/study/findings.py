@@ -124,7 +124,7 @@ def natural_seed(seed: str) -> tuple:
 
 
 def setting_text(setting: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in setting.items())
+    return " ".join(f"{k}={v}" for k, v in setting.items()) or "all runs"
 
 
 def run_findings(path: Path) -> list[dict]:
