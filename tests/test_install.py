@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 
 COMMANDS = ["attn-train", "attn-eval", "attn-inspect", "attn-explain", "attn-study", "attn-bench",
-            "attn-fetch-ud"]
+            "attn-fetch-ud", "attn-pretrained"]
 
 
 @pytest.fixture(scope="module")
