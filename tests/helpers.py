@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 import yaml
 from conftest import MINI_UD, ROOT
 from hydra.core.global_hydra import GlobalHydra
@@ -53,6 +54,28 @@ def run_cli(script, args, capsys):
             logger.propagate = propagate
     captured = capsys.readouterr()
     return code, captured.out + captured.err
+
+
+def train_and_score(model, train, test, steps: int, lr: float) -> float:
+    """A short plain training loop over random batches of a planted split (all masks at once, the
+    gold heads passed for the oracles); → accuracy on ``test``."""
+    import torch.nn.functional as F
+
+    from attn_project.analysis.interventions import predictions
+    from attn_project.data.batches import SentenceBatches
+    from attn_project.data.labels import IGNORE
+
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    for _ in range(steps):
+        batch = SentenceBatches(train)[torch.randint(0, len(train), (64,)).tolist()]
+        logits, _ = model.forward_all_masks(batch["ids"], heads=batch["heads"])  # [B, T, C]
+        loss = F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    _, predicted, label = predictions(model, test, None)
+    return float((predicted == label).mean())
 
 
 def fake_run(folder, overrides, seed, acc, alignment=0.40, report=True, finished=True, log=""):

