@@ -3,7 +3,8 @@ docs/results.md show — generated from study files, never typed by hand.
 
 A findings file (YAML) lists comparisons; each names a study (its ``study.json``, relative to the
 findings file), a metric, setting ``a`` and either setting ``b`` or a ``baseline`` of ``a``'s runs,
-and the margin within which two settings are called level (``baseline`` names the study's metric,
+and the margin within which two settings are called level (``label``, optional, names ``a`` in
+the table where its setting alone would not) (``baseline`` names the study's metric,
 e.g. ``baseline/bigram`` for its accuracy, ``baseline/bigram_class_balanced_balanced`` for the
 class-balanced fit's balanced accuracy; a number, e.g. 0, compares with that constant)::
 
@@ -113,7 +114,8 @@ def compare(entry: dict, study: dict, where: str) -> dict:
     if not seeds:
         raise DataError(f"{where}: a and b share no seed")
     diff = mean_ci([a[s] - b[s] for s in seeds])
-    return {"name": entry["name"], "metric": entry["metric"], "a": setting_text(entry["a"]), "b": b_label,
+    a_label = entry.get("label") or setting_text(entry["a"])
+    return {"name": entry["name"], "metric": entry["metric"], "a": a_label, "b": b_label,
             "a_mean": mean_ci([a[s] for s in seeds]), "b_mean": mean_ci([b[s] for s in seeds]),
             "difference": diff, "seeds": seeds, "margin": entry["margin"],
             "verdict": verdict(diff["ci95"], entry["margin"], len(seeds))}
