@@ -49,12 +49,17 @@ def piece_to_word_matrix(word_of_piece: Tensor, num_words: int) -> Tensor:
 def word_attention(pieces: Tensor, word_of_piece: Tensor, num_words: int) -> Tensor:
     """Piece attention [B, H, P, P] → word attention [B, H, W, W]: to a word = sum over its pieces
     (columns), from a word = mean over its pieces (rows). Specials' columns are dropped (their
-    weight is not a word's), so rows sum to 1 − the weight on specials; padded words are zero."""
-    onehot = piece_to_word_matrix(word_of_piece, num_words)  # [B, P, W]
-    to_words = pieces @ onehot[:, None]  # [B, H, P, W]: summed over each word's pieces
-    counts = onehot.sum(1).clamp_min(1)  # [B, W]: pieces per word
-    from_words = onehot.transpose(1, 2)[:, None] @ to_words  # [B, H, W, W]: summed over the row's pieces
-    return from_words / counts[:, None, :, None]
+    weight is not a word's), so rows sum to 1 − the weight on specials; padded words are zero.
+    Sums by scatter_add over each piece's word (about twice as fast as the one-hot matrix products,
+    ``piece_to_word_matrix``, and the same numbers)."""
+    b, h, p, _ = pieces.shape
+    index = torch.where(word_of_piece >= 0, word_of_piece, num_words)  # [B, P]: specials → a spare slot
+    to_words = pieces.new_zeros(b, h, p, num_words + 1).scatter_add_(
+        -1, index[:, None, None, :].expand(b, h, p, p), pieces)  # [B, H, P, W + 1]: summed per word
+    from_words = pieces.new_zeros(b, h, num_words + 1, num_words + 1).scatter_add_(
+        2, index[:, None, :, None].expand(b, h, p, num_words + 1), to_words)  # [B, H, W + 1, W + 1]
+    counts = pieces.new_zeros(b, num_words + 1).scatter_add_(1, index, pieces.new_ones(b, p)).clamp_min(1)
+    return (from_words / counts[:, None, :, None])[:, :, :num_words, :num_words]  # [B, H, W, W]
 
 
 def special_share(pieces: Tensor, word_of_piece: Tensor, special: Tensor) -> Tensor:
