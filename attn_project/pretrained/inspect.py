@@ -32,7 +32,7 @@ def sentence_attention(model, tokenizer, words: list[str], max_pieces: int) -> t
     batch = piece_batch([encoding], int(model.config.pad_token_id or 0))
     pieces = piece_attention(model, batch, "cpu")  # [1, L·H, P, P]
     words_attention = word_attention(pieces, batch.word_of_piece, len(words))[0]  # [L·H, T, T]
-    specials = special_share(pieces, batch.word_of_piece, batch.special)[0]  # [L·H]
+    specials = special_share(words_attention[None], batch.num_words)[0]  # [L·H]
     return list(encoding.tokens), words_attention, specials
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from attn_project.analysis.rows import RowScores, collect
+from attn_project.analysis.rows import RowScores, combine, score_batch
 from attn_project.data.batches import SplitTensors
 from attn_project.data.conllu import Sentence
 from attn_project.pretrained.words import PieceBatch, piece_batch, special_share, word_attention
@@ -92,10 +92,11 @@ def floor_seconds(model, tokenizer, sentences: Sequence[Sentence], *, max_pieces
 def split_rows(model, tokenizer, sentences: Sequence[Sentence], tensors: SplitTensors, *, layers: int,
                max_pieces: int, pad_id: int, batch_size: int = 64, device: str = "cpu",
                samples: Sequence[int] = (), punct_edges: bool = False, desc: str = "") -> SplitRows:
-    """Every target row of a split, every layer × head, scored as ``rows.collect`` scores a run's."""
+    """Every target row of a split, every layer × head, scored as ``rows.collect`` scores a run's,
+    batch by batch (memory bounded by one batch's attention)."""
     start = time.perf_counter()
     kept, too_long, unmapped = encode_sentences(tokenizer, sentences, max_pieces)
-    scored: list[dict[str, Tensor]] = []
+    scored: list[dict] = []
     special_sum, words_total = torch.zeros(layers), 0
     kept_samples: dict[int, Tensor] = {}
     for group in tqdm(list(batches_by_length(kept, batch_size)), desc=desc or "sentences", unit="batch",
@@ -104,20 +105,21 @@ def split_rows(model, tokenizer, sentences: Sequence[Sentence], tensors: SplitTe
         pieces = piece_attention(model, batch, device)  # [B, L·H, P, P]
         width = int(batch.num_words.max())
         words = word_attention(pieces, batch.word_of_piece, width)  # [B, L·H, W, W]
-        shares = special_share(pieces, batch.word_of_piece, batch.special)  # [B, L·H]
+        shares = special_share(words, batch.num_words)  # [B, L·H]
         weights = batch.num_words.float()  # per sentence: its number of words
         special_sum += (shares.view(len(group), layers, -1).mean(-1) * weights[:, None]).sum(0)
         words_total += int(weights.sum())
         index = torch.tensor([i for i, _ in group])
         gold = {name: getattr(tensors, name)[index, :width] for name in ("labels", "heads", "rels", "punct")}
-        scored.append({"weights": words, "lengths": tensors.lengths[index], "index": index, **gold})
+        batch_rows = {"weights": words, "lengths": tensors.lengths[index], "index": index, **gold}
+        scored.append(score_batch(batch_rows, punct_edges))
         for k, i in enumerate(index.tolist()):
             if i in samples:
                 n = int(batch.num_words[k])
                 kept_samples[i] = words[k, :, :n, :n].clone()
-    rows = collect(scored, punct_edges)
-    return SplitRows(rows, (special_sum / max(words_total, 1)).tolist(), sorted(i for i, _ in kept),
-                     too_long, unmapped, time.perf_counter() - start, kept_samples)
+    shares_per_layer = (special_sum / max(words_total, 1)).tolist()
+    return SplitRows(combine(scored), shares_per_layer, sorted(i for i, _ in kept), too_long, unmapped,
+                     time.perf_counter() - start, kept_samples)
 
 
 def layer_head_grid(rows: RowScores, best_offset_hits: np.ndarray, layers: int) -> np.ndarray:

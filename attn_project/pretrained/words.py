@@ -19,7 +19,6 @@ class PieceBatch:
     input_ids: Tensor  # [B, P]
     attention_mask: Tensor  # [B, P] 1 = a real piece (specials included)
     word_of_piece: Tensor  # [B, P] the word index, -1 for specials and padding
-    special: Tensor  # [B, P] True for special tokens
     num_words: Tensor  # [B]
 
 
@@ -37,21 +36,15 @@ def piece_batch(encodings: Sequence, pad_id: int) -> PieceBatch:
         word[b, :n] = torch.tensor([-1 if w is None else w for w in e.word_ids])
         special[b, :n] = torch.tensor(e.special_tokens_mask, dtype=torch.bool)
     word[special] = -1
-    return PieceBatch(ids, mask, word, special, word.max(1).values + 1)
-
-
-def piece_to_word_matrix(word_of_piece: Tensor, num_words: int) -> Tensor:
-    """[B, P] word of each piece → [B, P, W] one-hot (specials and padding: all-zero rows)."""
-    words = torch.arange(num_words, device=word_of_piece.device)
-    return (word_of_piece[..., None] == words).float()
+    return PieceBatch(ids, mask, word, word.max(1).values + 1)
 
 
 def word_attention(pieces: Tensor, word_of_piece: Tensor, num_words: int) -> Tensor:
     """Piece attention [B, H, P, P] → word attention [B, H, W, W]: to a word = sum over its pieces
     (columns), from a word = mean over its pieces (rows). Specials' columns are dropped (their
     weight is not a word's), so rows sum to 1 − the weight on specials; padded words are zero.
-    Sums by scatter_add over each piece's word (about twice as fast as the one-hot matrix products,
-    ``piece_to_word_matrix``, and the same numbers)."""
+    Sums by scatter_add over each piece's word (about twice as fast as one-hot matrix products, and
+    the same numbers)."""
     b, h, p, _ = pieces.shape
     index = torch.where(word_of_piece >= 0, word_of_piece, num_words)  # [B, P]: specials → a spare slot
     to_words = pieces.new_zeros(b, h, p, num_words + 1).scatter_add_(
@@ -62,13 +55,10 @@ def word_attention(pieces: Tensor, word_of_piece: Tensor, num_words: int) -> Ten
     return (from_words / counts[:, None, :, None])[:, :, :num_words, :num_words]  # [B, H, W, W]
 
 
-def special_share(pieces: Tensor, word_of_piece: Tensor, special: Tensor) -> Tensor:
-    """[B, H]: per sentence and head, the weight a word gives special tokens, averaged over the
-    word's pieces and then over the sentence's words."""
-    to_special = (pieces * special[:, None, None, :].float()).sum(-1)  # [B, H, P]: per piece row
-    is_word_piece = (word_of_piece >= 0).float()[:, None, :]  # [B, 1, P]
-    num_words = int(word_of_piece.max()) + 1 if (word_of_piece >= 0).any() else 1
-    onehot = piece_to_word_matrix(word_of_piece, num_words)  # [B, P, W]
-    per_word = (to_special * is_word_piece) @ onehot / onehot.sum(1).clamp_min(1)[:, None]  # [B, H, W]
-    words = (onehot.sum(1) > 0).float()[:, None]  # [B, 1, W]
-    return (per_word * words).sum(-1) / words.sum(-1).clamp_min(1)
+def special_share(words: Tensor, num_words: Tensor) -> Tensor:
+    """Word attention [B, H, W, W] and each sentence's word count [B] → [B, H]: the weight a word gives
+    special tokens (averaged over its pieces, then over the sentence's words). A piece's row sums to
+    1 over the real pieces (padding gets none), so what a word row lacks of 1 went to the specials."""
+    real = (torch.arange(words.size(-1), device=words.device) < num_words[:, None]).float()  # [B, W]
+    lacking = (1 - words.sum(-1)) * real[:, None]  # [B, H, W]
+    return lacking.sum(-1) / real.sum(-1, keepdim=True).clamp_min(1)

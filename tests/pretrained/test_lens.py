@@ -22,7 +22,6 @@ EWT = ROOT.parent / "shared" / "data" / "ud_english_ewt"
 def test_pieces_to_words_against_a_hand_computation():
     # [CLS] a b1 b2 b3 c [SEP]: word 1 has three pieces; the specials are in the softmax, never a word
     word = torch.tensor([[-1, 0, 1, 1, 1, 2, -1]])
-    special = torch.tensor([[True, False, False, False, False, False, True]])
     pieces = torch.rand(1, 2, 7, 7)
     pieces = pieces / pieces.sum(-1, keepdim=True)
     words = word_attention(pieces, word, 3)  # [1, 2, 3, 3]
@@ -34,7 +33,7 @@ def test_pieces_to_words_against_a_hand_computation():
     torch.testing.assert_close(words[0, 1].sum(-1), 1 - torch.stack([to_specials[1], to_specials[2:5].mean(),
                                                                       to_specials[5]]))
     expected_share = (to_specials[1] + to_specials[2:5].mean() + to_specials[5]) / 3
-    assert special_share(pieces, word, special)[0, 1] == pytest.approx(float(expected_share))
+    assert special_share(words, torch.tensor([3]))[0, 1] == pytest.approx(float(expected_share))
 
 
 def planted_rows(num_sentences: int, look_at_head: bool):
