@@ -238,15 +238,13 @@ def best_head_on(words: torch.Tensor, heads: list[int]) -> int:
 
 def language_model(g: GuideInputs) -> tuple[str, Figure]:
     """The real thing: a pretrained encoder's WordPiece pieces and heads on the first sentence."""
-    from attn_project.pretrained.lens import head_names, piece_attention
-    from attn_project.pretrained.load import load_model, load_tokenizer, model_files
-    from attn_project.pretrained.words import piece_batch, word_attention
+    from attn_project.pretrained.inspect import sentence_attention
+    from attn_project.pretrained.lens import head_names
+    from attn_project.pretrained.load import load_model, load_tokenizer, max_pieces, model_files
 
     files = model_files(None, 4.0)
     model, tokenizer = load_model(files), load_tokenizer(files)
-    encoding = tokenizer.encode(g.tokens, is_pretokenized=True)
-    batch = piece_batch([encoding], int(model.config.pad_token_id or 0))
-    words = word_attention(piece_attention(model, batch, "cpu"), batch.word_of_piece, len(g.tokens))[0]
+    pieces, words, _ = sentence_attention(model, tokenizer, g.tokens, max_pieces(files.config))  # [LH, T, T]
     names = head_names(model.config.num_hidden_layers, model.config.num_attention_heads)
     gold = EXAMPLE_HEADS.get(" ".join(g.tokens))
     chosen = best_head_on(words, gold) if gold else names.index(EWT_BEST_HEAD)
@@ -257,7 +255,7 @@ def language_model(g: GuideInputs) -> tuple[str, Figure]:
             f"model, BERT architecture, 6 layers x 12 heads; a sentence-embedding model fine-tuned from "
             f"MiniLM, not BERT itself; its files checked against pinned hashes). Its WordPiece tokenizer "
             f"splits the words into "
-            f"pieces ([CLS] and [SEP] added):\n  {' '.join(encoding.tokens)}\n  Word-level rows as Clark et "
+            f"pieces ([CLS] and [SEP] added):\n  {' '.join(pieces)}\n  Word-level rows as Clark et "
             f"al. (2019): attention to a word sums over its pieces, from a word averages over them. Shown: "
             f"{names[chosen]}, {how}, beside the mean of all {len(names)} heads. "
             f"`attn-pretrained` measures every head on a treebank.")

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.pretrained.inspect import INTRO
 from attn_project.pretrained.lens import SplitRows, floor_seconds, head_names, split_rows
-from attn_project.pretrained.load import ModelFiles, load_model, load_tokenizer, model_files
+from attn_project.pretrained.load import ModelFiles, load_model, load_tokenizer, max_pieces, model_files
 from attn_project.pretrained.report import (
     best_head_bars,
     grid_figure,
@@ -30,7 +30,6 @@ from attn_project.run.errors import ConfigError
 from attn_project.viz.html_view import write_html
 
 DEVICES = ("cpu", "cuda", "auto")
-POSITION_OFFSET = {"roberta": 2, "xlm-roberta": 2, "camembert": 2}  # positions reserved before piece 0
 
 
 def device_of(name: str) -> str:
@@ -41,12 +40,6 @@ def device_of(name: str) -> str:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("pretrained.device=cuda: no CUDA device here (pretrained.device=cpu or auto)")
     return name
-
-
-def max_pieces(config: dict) -> int:
-    """Pieces a sentence may have, special tokens included (longer ones are skipped and counted)."""
-    reserved = POSITION_OFFSET.get(str(config.get("model_type")), 0)
-    return int(config.get("max_position_embeddings", 512)) - reserved
 
 
 def description(files: ModelFiles) -> str:

@@ -12,7 +12,7 @@ import torch
 
 from attn_project.inspect_sentences import read_sentences, split_words
 from attn_project.pretrained.lens import head_names, piece_attention
-from attn_project.pretrained.load import load_model, load_tokenizer, model_files
+from attn_project.pretrained.load import load_model, load_tokenizer, max_pieces, model_files
 from attn_project.pretrained.words import piece_batch, special_share, word_attention
 from attn_project.run.errors import ConfigError
 from attn_project.viz import plots
@@ -39,8 +39,6 @@ def sentence_attention(model, tokenizer, words: list[str], max_pieces: int) -> t
 def inspect_pretrained(path: str | None, text: str | None, file: str | None, out: str | None,
                        max_memory_gb: float = 4.0) -> list[Path]:
     """``path``: a local model folder, or None for the bundled MiniLM (hashes checked)."""
-    from attn_project.pretrained.command import max_pieces
-
     sentences = read_sentences(text, file)
     files = model_files(path, max_memory_gb)
     model, tokenizer = load_model(files), load_tokenizer(files)

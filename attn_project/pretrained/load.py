@@ -25,6 +25,7 @@ BUNDLED_SHA256 = {
 ENCODER_TYPES = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "camembert", "albert", "deberta",
                  "deberta-v2", "mpnet", "xlm", "ernie")
 BYTES_PER_PARAMETER = 4  # float32 on the CPU
+POSITION_OFFSET = {"roberta": 2, "xlm-roberta": 2, "camembert": 2}  # positions reserved before piece 0
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,12 @@ def parameter_count(weights: list[Path]) -> int:
         except Exception as err:  # safetensors raises its own error types for a damaged header
             raise DataError(f"{path}: not a readable safetensors file ({err})") from None
     return total
+
+
+def max_pieces(config: dict) -> int:
+    """Pieces a sentence may have, special tokens included (longer ones are skipped and counted)."""
+    reserved = POSITION_OFFSET.get(str(config.get("model_type")), 0)
+    return int(config.get("max_position_embeddings", 512)) - reserved
 
 
 def model_files(path: str | None, max_memory_gb: float) -> ModelFiles:
