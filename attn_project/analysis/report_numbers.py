@@ -51,6 +51,14 @@ from attn_project.report_schema import (
 FIELDS = dict(zip(MEASURES, ("entropy", "aligned", "mass", "self_share")))  # measure → RowScores field
 
 
+def analysis_settings(punct_edges: bool, resamples: int, seed: int, chosen_on: str) -> AnalysisSettings:
+    """How a report (a trained run's or the pretrained lens's) was computed."""
+    return AnalysisSettings(punct_edges=punct_edges, bootstrap_resamples=resamples, bootstrap_seed=seed,
+                            correction=CORRECTION, alpha=ALPHA, min_rows_for_verdict=MIN_ROWS_FOR_VERDICT,
+                            best_head_chosen_on=chosen_on, offsets_chosen_on=chosen_on,
+                            relation_test=RELATION_TEST)
+
+
 def attention_summary(rows: RowScores, boot: Bootstrap) -> AttentionSummary:
     """Head-averaged entropy, alignment, mass and self share with intervals; a per-head table."""
     estimates = {}
@@ -135,11 +143,7 @@ def build_report(before: RowScores, after: RowScores, dev: RowScores | None, *, 
     boot = Bootstrap(after.sentence, resamples, seed)
     entropy_change = np.nanmean(after.entropy, 1) - np.nanmean(before.entropy, 1)
     sentence, predicted, label = after.classified()  # every target, one-word sentences included
-    settings = AnalysisSettings(punct_edges=punct_edges, bootstrap_resamples=resamples, bootstrap_seed=seed,
-                                correction=CORRECTION, alpha=ALPHA, min_rows_for_verdict=MIN_ROWS_FOR_VERDICT,
-                                best_head_chosen_on="dev" if dev is not None else "test",
-                                offsets_chosen_on="dev" if dev is not None else "test",
-                                relation_test=RELATION_TEST)
+    settings = analysis_settings(punct_edges, resamples, seed, chosen_on="dev" if dev is not None else "test")
     return Report(
         run=clean(run or {}),  # type: ignore[arg-type]
         analysis=settings,

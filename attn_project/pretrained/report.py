@@ -8,18 +8,12 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from attn_project.analysis.position import best_offset, offset_hits
-from attn_project.analysis.report_numbers import attention_block, entropy_by_class
+from attn_project.analysis.position import offset_hits
+from attn_project.analysis.report_numbers import analysis_settings, attention_block, entropy_by_class
 from attn_project.analysis.report_text import MIN_ROWS_SHOWN, fmt
-from attn_project.analysis.significance import (
-    ALPHA,
-    CORRECTION,
-    MIN_ROWS_FOR_VERDICT,
-    RELATION_TEST,
-    Bootstrap,
-)
+from attn_project.analysis.significance import Bootstrap
 from attn_project.pretrained.lens import SplitRows, layer_head_grid
-from attn_project.report_schema import AnalysisSettings, AttentionBlock, clean, estimates_json
+from attn_project.report_schema import AttentionBlock, clean, estimates_json
 from attn_project.viz import plots
 
 
@@ -28,11 +22,9 @@ def lens_report(test: SplitRows, dev: SplitRows, relations: list[str], run: dict
     """(report JSON, its attention block, the layer × head grid of margins over the best offset)."""
     boot = Bootstrap(test.rows.sentence, resamples, seed)
     block = AttentionBlock(**attention_block(None, test.rows, dev.rows, boot, relations))
-    grid = layer_head_grid(test.rows, offset_hits(test.rows, best_offset(dev.rows)), layers)
-    settings = AnalysisSettings(punct_edges=punct_edges, bootstrap_resamples=resamples, bootstrap_seed=seed,
-                                correction=CORRECTION, alpha=ALPHA, min_rows_for_verdict=MIN_ROWS_FOR_VERDICT,
-                                best_head_chosen_on="dev", offsets_chosen_on="dev",
-                                relation_test=RELATION_TEST)
+    best = int(block.best_offset_name)  # chosen on dev by attention_block
+    grid = layer_head_grid(test.rows, offset_hits(test.rows, best), layers)
+    settings = analysis_settings(punct_edges, resamples, seed, chosen_on="dev")
     report = {"run": run, "analysis": vars(settings), **block.to_json(),
               "special_share": {"per_layer": test.special_share, "dev_per_layer": dev.special_share},
               "entropy_by_class": estimates_json(entropy_by_class(test.rows, boot)),
