@@ -30,8 +30,9 @@ from pathlib import Path
 
 import yaml
 
+from attn_project.report_schema import Estimate
 from attn_project.run.errors import DataError
-from attn_project.study.aggregate import mean_ci
+from attn_project.study.aggregate import estimate, mean_ci
 
 HEADLINE_SEEDS = 10  # a headline comparison needs at least this many paired seeds
 REQUIRED = ("name", "study", "metric", "a", "margin")
@@ -167,11 +168,13 @@ def report_value(entry: dict, path: Path, where: str) -> dict:
 
 
 def plus_minus(summary: dict, digits: int = 3, signed: bool = False) -> str:
-    mean, ci = summary["mean"], summary["ci95"]
-    text = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
-    if ci is None or ci[1] - ci[0] < 1e-6:  # one run, or a baseline fitted once (equal in every seed)
-        return text
-    return f"{text} ± {(ci[1] - ci[0]) / 2:.{digits}f}"
+    """``0.717 ± 0.002`` (the report schema's formatter); the value alone for one run or a baseline
+    fitted once (equal in every seed); ``signed``: a difference, ``+0.047 ± 0.004``."""
+    value = estimate(summary)
+    if value.ci95 is not None and value.ci95[1] - value.ci95[0] < 1e-6:
+        value = Estimate(value.value)
+    text = value.format(digits, style="plus_minus")
+    return text if not signed or text.startswith("-") else f"+{text}"
 
 
 def findings_markdown(results: list[dict]) -> str:
