@@ -99,29 +99,21 @@ def analyse_split(classifier: MaskedTokenClassifier, split_tensors: SplitTensors
     return collect(mask_map_batches(classifier, split_tensors, indices), punct_edges)
 
 
-def analyse_effective(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
-                      punct_edges: bool = False) -> tuple[RowScores, RowScores | None]:
-    """Per-row scores of the effective attention and of the exact contributions (None where the
-    model is not linear after attention); the weights' rows are not scored."""
-    maps = ("effective", "contributions") if classifier.linear_after_attention else ("effective",)
+def analyse_maps(classifier: MaskedTokenClassifier, split_tensors: SplitTensors, punct_edges: bool = False,
+                 weights: bool = True) -> dict[str, RowScores]:
+    """Per-row scores of the maps of one pass over the split, by name: ``weights`` (unless not
+    asked for), ``effective``, and ``contributions`` for a model linear after attention."""
+    maps = (("weights",) if weights else ()) + ("effective",)
+    maps += ("contributions",) if classifier.linear_after_attention else ()
     scored = collect_maps(mask_map_batches(classifier, split_tensors, effective=True), maps, punct_edges)
-    return scored[0], scored[1] if len(scored) > 1 else None
+    return dict(zip(maps, scored, strict=True))
 
 
 def analyse_split_and_effective(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
                                 punct_edges: bool = False) -> tuple[RowScores, RowScores]:
     """Per-row scores of the weights and of the effective attention, from one pass over the split."""
-    rows, effective, _ = analyse_all_maps(classifier, split_tensors, punct_edges)
-    return rows, effective
-
-
-def analyse_all_maps(classifier: MaskedTokenClassifier, split_tensors: SplitTensors,
-                     punct_edges: bool = False) -> tuple[RowScores, RowScores, RowScores | None]:
-    """Per-row scores of the weights, the effective attention and the exact contributions (None
-    where the model is not linear after attention), from one pass over the split."""
-    maps = ("weights", "effective") + (("contributions",) if classifier.linear_after_attention else ())
-    scored = collect_maps(mask_map_batches(classifier, split_tensors, effective=True), maps, punct_edges)
-    return scored[0], scored[1], scored[2] if len(scored) > 2 else None
+    maps = analyse_maps(classifier, split_tensors, punct_edges)
+    return maps["weights"], maps["effective"]
 
 
 def sentence_ids(split_tensors: SplitTensors, index: int) -> Tensor:

@@ -20,8 +20,7 @@ from matplotlib.figure import Figure
 from attn_project.analysis.baselines import datamodule_baselines
 from attn_project.analysis.interventions import interventions
 from attn_project.analysis.mask_maps import (
-    analyse_all_maps,
-    analyse_effective,
+    analyse_maps,
     analyse_split,
     mask_map,
     sentence_heads,
@@ -144,26 +143,19 @@ def untrained_model(model: MaskedTokenClassifier, before: dict) -> MaskedTokenCl
     return untrained
 
 
-def effective_attention(after: tuple[RowScores, RowScores | None], dev: tuple[RowScores, RowScores | None],
-                        dm: MaskedTokenDataModule, *, untrained_weights: MaskedTokenClassifier | None,
-                        untrained_rows: RowScores, punct_edges: bool, resamples: int,
-                        bootstrap_seed: int) -> tuple[EffectiveBlock, EffectiveBlock | None]:
-    """The ``effective`` and ``contributions`` blocks from the trained model's rows of each (test,
-    and dev for the choices): compared with the untrained model's rows of the same kind, or its
-    weights where the run kept no untrained weights (``before_is``). No contributions block for a
-    model that is not linear after attention."""
-    before_effective, before_contributions = (
-        (untrained_rows, untrained_rows) if untrained_weights is None else
-        analyse_effective(untrained_weights, dm.tensors["test"], punct_edges))
-    kind = "weights" if untrained_weights is None else "effective"
-    effective = effective_block(before_effective, after[0], dev[0], dm.relations, resamples,
-                                seed=bootstrap_seed, before_is=kind)
-    if after[1] is None or before_contributions is None:
-        return effective, None
-    contributions = effective_block(before_contributions, after[1], dev[1], dm.relations, resamples,
-                                    seed=bootstrap_seed,
-                                    before_is="weights" if untrained_weights is None else "contributions")
-    return effective, contributions
+def effective_attention(after: dict[str, RowScores], dev: dict[str, RowScores], dm: MaskedTokenDataModule,
+                        *, untrained_weights: MaskedTokenClassifier | None, untrained_rows: RowScores,
+                        punct_edges: bool, resamples: int, bootstrap_seed: int) -> dict[str, EffectiveBlock]:
+    """The ``effective`` block, and ``contributions`` for a model linear after attention, from the
+    trained model's maps (``analyse_maps`` of test, and of dev for the choices): each compared with
+    the untrained model's map of the same kind, or its weights where the run kept no untrained
+    weights (``before_is``)."""
+    before = ({} if untrained_weights is None else
+              analyse_maps(untrained_weights, dm.tensors["test"], punct_edges, weights=False))
+    return {kind: effective_block(before.get(kind, untrained_rows), after[kind], dev[kind], dm.relations,
+                                  resamples, seed=bootstrap_seed,
+                                  before_is=kind if kind in before else "weights")
+            for kind in ("effective", "contributions") if kind in after}
 
 
 def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, before: dict, run: dict,
@@ -172,8 +164,9 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     """(report, figures) of the trained ``model`` against the ``before`` snapshot; ``run`` gets the
     model's and corpus's settings and the analysis time (both ends, figures included)."""
     start = time.perf_counter()
-    after, after_effective, after_contributions = analyse_all_maps(model, dm.tensors["test"], punct_edges)
-    dev, dev_effective, dev_contributions = analyse_all_maps(model, dm.tensors["dev"], punct_edges)  # choices
+    test_maps = analyse_maps(model, dm.tensors["test"], punct_edges)
+    dev_maps = analyse_maps(model, dm.tensors["dev"], punct_edges)  # where heads and offsets are chosen
+    after, dev = test_maps["weights"], dev_maps["weights"]
     untrained = RowScores.from_state(before["rows"])
     config = model.config
     run = {**run, "corpus": dm.settings.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
@@ -186,10 +179,10 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     untrained_weights = untrained_model(model, before)
     report.interventions = interventions(model, dm.tensors["test"], best_dev_offset, list(dm.task.classes),
                                          resamples, seed=bootstrap_seed, untrained=untrained_weights)
-    report.effective, report.contributions = effective_attention(
-        (after_effective, after_contributions), (dev_effective, dev_contributions), dm,
-        untrained_weights=untrained_weights, untrained_rows=untrained, punct_edges=punct_edges,
-        resamples=resamples, bootstrap_seed=bootstrap_seed)
+    blocks = effective_attention(test_maps, dev_maps, dm, untrained_weights=untrained_weights,
+                                 untrained_rows=untrained, punct_edges=punct_edges, resamples=resamples,
+                                 bootstrap_seed=bootstrap_seed)
+    report.effective, report.contributions = blocks["effective"], blocks.get("contributions")
     figures = {"entropy_histogram": entropy_histogram(np.nanmean(untrained.entropy, 1),
                                                       np.nanmean(after.entropy, 1)),
                "per_relation": relation_bars(report.weights)}
