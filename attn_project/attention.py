@@ -165,7 +165,7 @@ class SingleHeadAttention(nn.Module):
 
 
 def with_own_key_scores(per_pair: Tensor, own: Tensor) -> Tensor:
-    """per_pair [B, T, T] with its diagonal replaced by own [B, T]."""
+    """per_pair [..., T, T] with its diagonal replaced by own [..., T]."""
     eye = torch.eye(per_pair.size(-1), dtype=torch.bool, device=per_pair.device)
     return torch.where(eye, own.unsqueeze(-1), per_pair)
 
@@ -241,8 +241,7 @@ class MultiHeadAttention(nn.Module):
                                self.through_output(self.split_heads(self.w_v(x))))  # [B, H, T, T]
         own_values = self.through_output(self.split_heads(self.w_v(x_mask)))  # [1, H, T, d_model]
         own = torch.einsum("bid,xhid->bhi", direction, own_values)  # [B, H, T]
-        eye = torch.eye(per_key.size(-1), dtype=torch.bool, device=per_key.device)
-        return torch.where(eye, own.unsqueeze(-1), per_key)
+        return with_own_key_scores(per_key, own)
 
 
 def split_by_side(weights: Tensor) -> tuple[Tensor, Tensor, Tensor]:
