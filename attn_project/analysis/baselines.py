@@ -139,9 +139,9 @@ def task_baselines(train: SplitTensors, test: SplitTensors, vocab_size: int, see
                 piece_features(left_tr, right_tr, vocab_size, piece_vocab, ordered), y_tr,
                 piece_features(left_te, right_te, vocab_size, piece_vocab, ordered), y_te, seed)
     if (train.heads[train.labels != IGNORE] != PAD_HEAD).any():  # a gold tree to read
+        x_train, x_test = valency_features(train), valency_features(test)
         for suffix, balanced in (("", False), ("_class_balanced", True)):
-            out[f"valency{suffix}"] = fit_and_score(valency_features(train), y_tr, valency_features(test),
-                                                    y_te, seed, balanced=balanced)
+            out[f"valency{suffix}"] = fit_and_score(x_train, y_tr, x_test, y_te, seed, balanced=balanced)
     return out
 
 

@@ -2,11 +2,13 @@
 docs/results.md show — generated from study files, never typed by hand.
 
 A findings file (YAML) lists comparisons; each names a study (its ``study.json``, relative to the
-findings file), a metric, setting ``a`` and either setting ``b`` or a ``baseline`` of ``a``'s runs,
-and the margin within which two settings are called level (``label``, optional, names ``a`` in
-the table where its setting alone would not) (``baseline`` names the study's metric,
-e.g. ``baseline/bigram`` for its accuracy, ``baseline/bigram_class_balanced_balanced`` for the
-class-balanced fit's balanced accuracy; a number, e.g. 0, compares with that constant)::
+findings file), a metric, setting ``a`` and either setting ``b`` or a ``baseline``, and the margin
+within which two settings are called level. ``baseline`` is a metric of ``a``'s runs (e.g.
+``baseline/bigram`` for its accuracy, ``baseline/bigram_class_balanced_balanced`` for the
+class-balanced fit's balanced accuracy) or a constant (e.g. 0); ``label``, optional, names ``a``
+in the table where its setting alone would not. An entry with ``report`` instead reads one
+model's number and its bootstrap interval from a report (``report_value``); a file that is a
+mapping with ``relations`` is the per-relation table (``relations_markdown``)::
 
     - name: learned head vs position-only head
       study: study_headline_ewt/study.json
@@ -18,7 +20,7 @@ class-balanced fit's balanced accuracy; a number, e.g. 0, compares with that con
 The difference is paired: per seed, a's value minus b's (or minus the baseline, fitted once), then
 the mean and its 95% Student's t interval over the seeds both have. The verdict says only what
 that interval says (``verdict``). Blocks of a Markdown page between ``<!-- findings:NAME -->`` and
-``<!-- /findings:NAME -->`` are replaced by the table of the findings file NAME (``write_blocks``).
+``<!-- /findings:NAME -->`` are replaced by the table of the findings file NAME (``fill_blocks``).
 """
 
 from __future__ import annotations
@@ -39,12 +41,18 @@ REQUIRED = ("name", "study", "metric", "a", "margin")
 REPORT_REQUIRED = ("name", "report", "value", "margin")  # one model's number, its bootstrap interval
 
 
-def load_findings(path: Path) -> list[dict]:
-    """The findings file's comparisons, each checked; errors name the file and the entry."""
+def read_findings_file(path: Path) -> object:
+    """The parsed YAML of a findings file; an unreadable one is a DataError naming it."""
     try:
-        entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
         raise DataError(f"{path}: cannot read the findings file ({err})") from None
+
+
+def load_findings(path: Path, entries: object = None) -> list[dict]:
+    """The findings file's comparisons (``entries``: already parsed), each checked; errors name the
+    file and the entry."""
+    entries = read_findings_file(path) if entries is None else entries
     if not isinstance(entries, list):
         raise DataError(f"{path}: a findings file is a list of comparisons")
     for k, entry in enumerate(entries):
@@ -130,10 +138,10 @@ def setting_text(setting: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in setting.items()) or "all runs"
 
 
-def run_findings(path: Path) -> list[dict]:
-    """Every comparison of the findings file, computed from its studies."""
+def run_findings(path: Path, entries: object = None) -> list[dict]:
+    """Every comparison of the findings file (``entries``: already parsed), computed from its studies."""
     results, studies = [], {}
-    for k, entry in enumerate(load_findings(path)):
+    for k, entry in enumerate(load_findings(path, entries)):
         if "report" in entry:
             results.append(report_value(entry, path.parent / entry["report"], f"{path}: entry {k + 1}"))
             continue
@@ -219,13 +227,10 @@ def filled(table: str) -> Callable[[re.Match], str]:
 def table_of(path: Path) -> str:
     """A findings file's table: a list of paired comparisons, or (a mapping with ``relations``) the
     per-relation table of trained settings beside a pretrained model."""
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise DataError(f"{path}: cannot read the findings file ({err})") from None
+    spec = read_findings_file(path)
     if isinstance(spec, dict) and "relations" in spec:
         return relations_markdown(spec, path.parent)
-    return findings_markdown(run_findings(path))
+    return findings_markdown(run_findings(path, spec))
 
 
 def generated_pages(findings_dir: Path, pages: list[Path]) -> dict[Path, str]:
