@@ -1,5 +1,6 @@
 """scripts/study.py: runs grouped by setting, mean and 95% CI over seeds, skipped runs said why."""
 
+import csv
 import json
 import shutil
 import subprocess
@@ -87,6 +88,13 @@ def test_writes_json_csv_markdown_figures_and_tensorboard(sweep, tmp_path):
     for name in ("study_accuracy", "study_attention", "study_relations"):
         assert paths[name].stat().st_size > 10_000
     assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
+    assert "run_verdicts" not in written  # per run, in verdicts.csv, not study.json
+    rows = list(csv.DictReader(paths["verdicts"].open()))  # one row per run × relation × direction
+    assert len(rows) == 6
+    assert {r["setting"] for r in rows} == {"experiment=single_head", "experiment=multi_head"}
+    assert sorted(r["beats_position"] for r in rows) == ["False"] * 4 + ["True"] * 2  # seed 1 of each beats
+    assert all(r["relation"] == "det" and r["direction"] == "to_head" for r in rows)
+    assert written["groups"][0]["metrics"]["test/acc"]["by_seed"] == {"1": 0.90, "2": 0.89, "3": 0.91}
 
 
 @pytest.mark.parametrize("make_folder, message", [
