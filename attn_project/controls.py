@@ -12,6 +12,9 @@ than ``content``) the softmax of these scores is the rule's rows: equal weight o
 - ``self``: the [MASK]'s own position (it carries only its position);
 - ``gold_head``: the gold head — an oracle: it reads the gold tree at test time too;
 - ``gold_neighbourhood``: the gold head and dependents, equally (an oracle too).
+
+A pretrained head's rows (``model.scores=pretrained``) are not a rule but data made outside the
+model; ``fixed_row_scores`` turns them into scores the same way (log-weights: their softmax is the row).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ RULES = ("uniform", "offset", "self", "gold_head", "gold_neighbourhood")
 GOLD = ("gold_head", "gold_neighbourhood")  # need the gold tree, in training and at test time
 NOT_THERE = -1e4  # the query's own score where the rule did not pick it: its weight when nothing else is
 ELSEWHERE = -2e4  # every other key's score (finite: a padding row stays a number)
+SMALLEST_WEIGHT = 1e-8  # a fixed row's weights are floored here before the log (a zero stays finite)
 
 
 def picked_scores(picked: Tensor) -> Tensor:
@@ -68,6 +72,16 @@ def rule_scores(rule: str, length: int, offset: int | None = None, heads: Tensor
         to_head, links = gold_links(heads[:, :length])
         return picked_scores(to_head if rule == "gold_head" else links)
     raise ConfigError(f"attention rule {rule!r}: choose one of {RULES}")
+
+
+def fixed_row_scores(rows: Tensor | None) -> Tensor:
+    """rows [B, T, T] (weights ≥ 0 over each sentence's words) → scores [B, 1, T, T] whose softmax over
+    the words is each row renormalised: what the specials of a pretrained model took is spread back."""
+    if rows is None:
+        raise ConfigError("model.scores=pretrained reads a pretrained head's rows of each masked sentence, "
+                          "and this input has none (raw text, or batches without them): rows are computed "
+                          "for a treebank's splits (attn_project/pretrained/masked_rows.py)")
+    return rows.clamp_min(SMALLEST_WEIGHT).log().unsqueeze(1)
 
 
 def rule_rows(rule: str, lengths: Tensor, width: int, num_heads: int, offset: int | None = None,

@@ -14,6 +14,7 @@ from attn_project.checkpoint import load_run
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.settings import DataSettings
+from attn_project.pretrained.masked_rows import attach_pretrained_rows
 from attn_project.run.configs import plain
 from attn_project.run.console import one_line_per_message, quiet_console
 from attn_project.run.errors import CheckpointError, ConfigError, DataError
@@ -112,6 +113,9 @@ def evaluate(cfg: DictConfig) -> dict:
     dm = hydra.utils.instantiate(cfg.data) if chosen else run_datamodule(cfg.ckpt_path, settings, cfg.data)
     dm.tokenizer, dm.pieces = loaded.tokenizer, loaded.pieces  # ids must mean what they meant in training
     dm.setup()
+    if stored_model.get("scores") == "pretrained":  # the rows its attention is fixed to, for this test split
+        attach_pretrained_rows(dm, stored_model.get("pretrained_head"), stored_model.get("pretrained_path"),
+                               splits=("test",))
     source = "as the command line says" if chosen else "the data the run trained on"
     print(f"evaluating {cfg.ckpt_path} on the test split of {dm.split_path('test')} ({source})")
     trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False)

@@ -11,6 +11,7 @@ Two ways to run it, giving identical numbers for the same masked position:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -24,14 +25,15 @@ from attn_project.attention import (
     ReplaceWeights,
     SingleHeadAttention,
 )
-from attn_project.controls import GOLD, rule_scores
+from attn_project.controls import GOLD, fixed_row_scores, rule_scores
 from attn_project.embeddings import TokenAndPositionEmbedding
 from attn_project.run.errors import ConfigError
 
 INITS = ("default", "normal")
 # where the attention scores come from: the trained model (content), its trained controls (position,
-# uniform, offset) and oracles (gold_head, gold_neighbourhood: they read the gold tree)
-SCORES = ("content", "position", "uniform", "offset", *GOLD)
+# uniform, offset), oracles (gold_head, gold_neighbourhood: they read the gold tree) and a pretrained
+# head's row of the masked sentence (pretrained: computed outside the model, ``pretrained.masked_rows``)
+SCORES = ("content", "position", "uniform", "offset", *GOLD, "pretrained")
 POSITIONAL = ("sinusoidal", "learned")
 # what the values carry: the words (and positions) as embedded; or, the structure-only controls (with
 # a rule's rows: what the row's shape alone gives), the key's position alone (the oracle's own value
@@ -83,7 +85,9 @@ class ModelConfig:
     embedding_std: float | None = None
     num_classes: int = 2
     class_names: list[str] | None = None  # the task's classes, in label order (from the data)
-    scores: str = "content"  # content: Q·K (+ relative bias) | position | uniform | offset | gold_*
+    scores: str = "content"  # content (Q·K, + bias) | position | uniform | offset | gold_* | pretrained
+    pretrained_head: str | None = None  # scores=pretrained: head L<l>H<h> (None: chosen on dev by the lens)
+    pretrained_path: str | None = None  # scores=pretrained: a local encoder folder (None: the bundled MiniLM)
     fixed_offset: int | None = None  # scores=offset: the offset j − i attended (train.py: best on dev)
     values: str = "words"  # words | positions | offsets (no word content: the structure-only controls)
     piece_vocab_size: int = 0  # data.tokenizer=pieces: subword pieces per word (ids [B, T, 1 + P]); 0: words
@@ -105,6 +109,10 @@ class ModelConfig:
         if self.scores == "offset" and not isinstance(self.fixed_offset, int):
             raise ConfigError(f"{key('fixed_offset')}={self.fixed_offset!r}: {key('scores')}=offset needs an "
                               f"offset j - i")
+        if self.pretrained_head is not None and not re.fullmatch(r"L\d+H\d+", str(self.pretrained_head)):
+            raise ConfigError(f"{key('pretrained_head')}={self.pretrained_head!r}: name a head as "
+                              f"L<layer>H<head> (e.g. L2H8, as attn-pretrained names them), or null to "
+                              f"choose it on dev")
         if self.values != "words" and self.scores == "content":
             raise ConfigError(f"{key('values')}={self.values} is a structure-only control: its rows come "
                               f"from a rule ({key('scores')}=position, uniform, offset, gold_head or "
@@ -213,47 +221,52 @@ class MaskedTokenClassifier(nn.Module):
             h = self.ff_norm(h + self.dropout(self.ff(h)))
         return h
 
-    def bias(self, length: int, heads: Tensor | None = None) -> Tensor | None:
+    def bias(self, length: int, heads: Tensor | None = None, rows: Tensor | None = None) -> Tensor | None:
         """The score bias: the relative-position bias [H, T, T], a rule's [B|1, 1, T, T] (an offset,
-        the gold tree ``heads`` [B, T]: ``controls``), or None."""
+        the gold tree ``heads`` [B, T]: ``controls``), a pretrained head's ``rows`` [B, T, T] as
+        log-weights, or None."""
+        if self.config.scores == "pretrained":
+            return fixed_row_scores(rows)
         if self.config.scores in ("offset", *GOLD):
             return rule_scores(self.config.scores, length, self.config.fixed_offset, heads,
                                self.classifier.weight.device)
         return None if self.relative_bias is None else self.relative_bias(length)
 
-    def bias_rows(self, length: int, positions: Tensor, heads: Tensor | None = None) -> Tensor | None:
+    def bias_rows(self, length: int, positions: Tensor, heads: Tensor | None = None,
+                  rows: Tensor | None = None) -> Tensor | None:
         """The bias of the query rows at ``positions`` [B]: [B, H|1, 1, T], or None."""
-        bias = self.bias(length, heads)
+        bias = self.bias(length, heads, rows)
         if bias is None:
             return None
         bias = (bias if bias.dim() == 4 else bias.unsqueeze(0)).expand(len(positions), -1, -1, -1)
-        rows = torch.arange(len(positions), device=positions.device)
-        return bias[rows, :, positions].unsqueeze(2)  # [B, H|1, T] → [B, H|1, 1, T]
+        batch = torch.arange(len(positions), device=positions.device)
+        return bias[batch, :, positions].unsqueeze(2)  # [B, H|1, T] → [B, H|1, 1, T]
 
     def forward(self, ids: Tensor, mask_positions: Tensor, need_weights: bool = True,
-                heads: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+                heads: Tensor | None = None, rows: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """ids [B, T] with [MASK] at mask_positions [B] → (logits [B, C], weights [B, H, T, T]).
 
         Without ``need_weights`` only the [MASK]'s own row is computed: the classifier reads
         nothing else, and what follows attention acts position by position. (The directional
         head always computes every row: its values need the whole weight matrix split by side.)
-        ``heads`` [B, T]: the gold tree, read by the oracles (``scores=gold_*``) only.
+        ``heads`` [B, T]: the gold tree, read by the oracles (``scores=gold_*``) only; ``rows``
+        [B, T, T]: a pretrained head's rows, read by ``scores=pretrained`` only.
         """
         x = self.embed_words(ids)  # [B, T, d]
         padding = self.word_ids(ids).eq(self.pad_id)
-        rows = torch.arange(ids.size(0), device=ids.device)
+        batch = torch.arange(ids.size(0), device=ids.device)
         if not need_weights and self.attention.attends_from_query and self.offset_values is None:
-            x_mask = x[rows, mask_positions].unsqueeze(1)  # [B, 1, d]
+            x_mask = x[batch, mask_positions].unsqueeze(1)  # [B, 1, d]
             attended, _ = self.attention(x, padding, need_weights=False, query=x_mask,
-                                         attn_bias=self.bias_rows(ids.size(1), mask_positions, heads))
+                                         attn_bias=self.bias_rows(ids.size(1), mask_positions, heads, rows))
             return self.classifier(self.block(x_mask, attended)[:, 0]), None  # [B, C]
         weights_needed = need_weights or self.offset_values is not None  # offset values mix the weights
         attended, weights = self.attention(x, padding, need_weights=weights_needed,
-                                           attn_bias=self.bias(ids.size(1), heads))
+                                           attn_bias=self.bias(ids.size(1), heads, rows))
         if self.offset_values is not None:
             attended = self.offset_values(weights)  # [B, T, d]: where each row looks, not what is there
         h = self.block(x, attended)  # [B, T, d]
-        return self.classifier(h[rows, mask_positions]), weights  # [B, C]
+        return self.classifier(h[batch, mask_positions]), weights  # [B, C]
 
     def contribution_norms(self, ids: Tensor) -> Tensor:
         """ids [B, T] → [B, H, T, T]: the norm of what key j adds to the [MASK] at row i (before the
@@ -288,16 +301,17 @@ class MaskedTokenClassifier(nn.Module):
         return weights * self.attention.key_scores(direction, x, x_mask)
 
     def forward_all_masks(self, ids: Tensor, replace_weights: ReplaceWeights | None = None,
-                          heads: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                          heads: Tensor | None = None, rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """ids [B, T] unmasked → (logits [B, T, C] of "token t masked", mask map [B, H, T, T]).
         ``replace_weights`` (weights → weights) swaps the mask map's rows before the values are
         mixed: the classifier then reads what another attention would give it (interventions).
-        ``heads`` [B, T]: the gold tree, read by the oracles (``scores=gold_*``) only."""
+        ``heads`` [B, T]: the gold tree, read by the oracles (``scores=gold_*``) only; ``rows``
+        [B, T, T]: a pretrained head's rows (``scores=pretrained``) only."""
         x = self.embed_words(ids)  # [B, T, d]
         # the same for every sentence: [1, T, d], broadcast against the batch (projected once)
         x_mask = self.mask_vectors(ids.size(1)).unsqueeze(0)
         attended, weights = self.attention.forward_mask_rows(x, x_mask, self.word_ids(ids).eq(self.pad_id),
-                                                             attn_bias=self.bias(ids.size(1), heads),
+                                                             attn_bias=self.bias(ids.size(1), heads, rows),
                                                              replace_weights=replace_weights)
         if self.offset_values is not None:
             attended = self.offset_values(weights)  # [B, T, d]: where each row looks, not what is there

@@ -74,9 +74,10 @@ class MaskedTokenModule(L.LightningModule):
         """→ (logits [N, C], labels [N], mask maps [B, H, T, T] or None with ``mask_pos``)."""
         if "mask_pos" in batch:
             logits, _ = self.model(batch["ids"], batch["mask_pos"], need_weights=False,
-                                   heads=batch.get("heads"))
+                                   heads=batch.get("heads"), rows=batch.get("rows"))
             return logits, batch["labels"], None
-        logits, mask_maps = self.model.forward_all_masks(batch["ids"], heads=batch.get("heads"))  # [B, T, C]
+        logits, mask_maps = self.model.forward_all_masks(batch["ids"], heads=batch.get("heads"),
+                                                           rows=batch.get("rows"))  # [B, T, C]
         is_target = batch["labels"] != IGNORE
         return logits[is_target], batch["labels"][is_target], mask_maps  # [N, 2], [N]
 

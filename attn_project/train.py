@@ -29,6 +29,7 @@ from attn_project.data.pieces import PIECES_FILE
 from attn_project.data.tokenizer import tokenizer_to_json
 from attn_project.model import MaskedTokenClassifier, ModelConfig
 from attn_project.module import MaskedTokenModule
+from attn_project.pretrained.masked_rows import attach_pretrained_rows
 from attn_project.run.configs import plain
 from attn_project.run.console import one_line_per_message, parameter_summary, quiet_console
 from attn_project.run.errors import ConfigError, root_message
@@ -74,6 +75,9 @@ def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModul
     unknown = sorted(set(model) - {f.name for f in dataclasses.fields(ModelConfig)})
     if unknown:
         raise ConfigError(f"model.{unknown[0]}: not a model setting; see conf/model/single_head.yaml")
+    if model.get("scores") == "pretrained":  # its rows come from the encoder, once per treebank (cached)
+        model["pretrained_head"] = attach_pretrained_rows(dm, model.get("pretrained_head"),
+                                                          model.get("pretrained_path"))
     if model.get("scores") == "offset" and model.get("fixed_offset") is None:
         model["fixed_offset"] = best_dev_offset(dm, bool(cfg.analysis.punct_edges))
         log.info("model.scores=offset: all attention on the word at offset %+d (best on dev)",

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from attn_project.model import MaskedTokenClassifier
 from attn_project.train import build_module, build_trainer
 
-CONTROLS = ("position", "uniform", "offset", "gold_head", "gold_neighbourhood")  # model.scores
+CONTROLS = ("position", "uniform", "offset", "gold_head", "gold_neighbourhood", "pretrained")  # model.scores
 
 
 @pytest.mark.parametrize("trainer, tasks", [("ddp", 4), ("gpu", 1)])

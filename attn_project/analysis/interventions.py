@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from torch import Tensor
 
-from attn_project.analysis.mask_maps import Rule, evaluating, mask_map_batches
+from attn_project.analysis.mask_maps import Rule, batch_rule_inputs, evaluating, mask_map_batches
 from attn_project.analysis.significance import Bootstrap, classification
 from attn_project.controls import rule_rows
 from attn_project.data.batches import SplitTensors
@@ -56,8 +56,8 @@ def untrained_rows(untrained: MaskedTokenClassifier) -> Rule:
     """The untrained model's rows (its weights as they were at fit start) for the same sentences."""
     def rows(weights: Tensor, batch: dict) -> Tensor:
         with evaluating(untrained):
-            _, before = untrained.forward_all_masks(batch["ids"].to(weights.device),
-                                                    heads=batch["heads"].to(weights.device))
+            _, before = untrained.forward_all_masks(batch["ids"].to(weights.device), None,
+                                                    **batch_rule_inputs(batch, weights.device))
         return before.to(weights)
     return rows
 

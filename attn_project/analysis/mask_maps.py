@@ -66,8 +66,7 @@ def mask_map_batches(classifier: MaskedTokenClassifier, split_tensors: SplitTens
             batch = dataset[order[start: start + batch_size]]  # its gold heads: for the gold rules
             replace = None if rule is None else bound(rule, batch)
             ids = batch["ids"].to(device)
-            logits, weights = classifier.forward_all_masks(ids, replace_weights=replace,
-                                                           heads=batch["heads"].to(device))
+            logits, weights = classifier.forward_all_masks(ids, replace, **batch_rule_inputs(batch, device))
             out = scoring_batch(weights, batch, split_tensors, logits)
             if effective:
                 out["effective"] = effective_rows(weights, classifier.contribution_norms(ids)).float().cpu()
@@ -121,32 +120,42 @@ def sentence_ids(split_tensors: SplitTensors, index: int) -> Tensor:
     return split_tensors.ids[index, : int(split_tensors.lengths[index])]
 
 
-def mask_map(classifier: MaskedTokenClassifier, ids: Tensor, heads: Tensor | None = None) -> Tensor:
+def mask_map(classifier: MaskedTokenClassifier, ids: Tensor,
+             inputs: dict[str, Tensor] | None = None) -> Tensor:
     """The mask map of one sentence ids [T]: [H, T, T] (row i = what the [MASK] at i attends to);
-    ``heads`` [T]: its gold tree (read by the oracles only)."""
+    ``inputs``: what a fixed rule reads of it (``rule_inputs``: gold heads, a pretrained head's rows)."""
     device = next(classifier.parameters()).device
     with evaluating(classifier):
-        _, weights = classifier.forward_all_masks(ids.to(device)[None], heads=batched(heads, device))
+        _, weights = classifier.forward_all_masks(ids.to(device)[None], None, **batched(inputs, device))
     return weights[0].float().cpu()
 
 
-def batched(heads: Tensor | None, device: torch.device) -> Tensor | None:
-    """One sentence's gold heads [T] → [1, T] on ``device`` (None stays None)."""
-    return None if heads is None else heads.to(device)[None]
+def batched(inputs: dict[str, Tensor] | None, device: torch.device) -> dict[str, Tensor]:
+    """One sentence's rule inputs ([T] heads, [T, T] rows) → a batch of one on ``device``."""
+    return {name: value.to(device)[None] for name, value in (inputs or {}).items()}
 
 
-def sentence_heads(split_tensors: SplitTensors, index: int) -> Tensor:
-    """The gold heads [T] of one sentence of a split, without padding."""
-    return split_tensors.heads[index, : int(split_tensors.lengths[index])]
+def batch_rule_inputs(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    """What a fixed rule reads of a batch (gold ``heads`` [B, T], pretrained ``rows`` [B, T, T])."""
+    return {name: batch[name].to(device) for name in ("heads", "rows") if name in batch}
+
+
+def rule_inputs(split_tensors: SplitTensors, index: int) -> dict[str, Tensor]:
+    """What a fixed rule reads of one sentence of a split, without padding: its gold heads [T] and,
+    where the split has them, a pretrained head's rows [T, T]."""
+    length = int(split_tensors.lengths[index])
+    inputs = {"heads": split_tensors.heads[index, :length]}
+    if split_tensors.fixed_rows is not None:
+        inputs["rows"] = split_tensors.fixed_rows.block(index)  # [T, T]
+    return inputs
 
 
 def sample_attention(classifier: MaskedTokenClassifier, ids: Tensor, mask_id: int, position: int,
-                     heads: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                     inputs: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
     """For one sentence ids [T]: (mask map [H, T, T], attention of the input masked at position)."""
     device = next(classifier.parameters()).device
     masked = ids.to(device).clone()
     masked[position] = mask_id
     with evaluating(classifier):
-        _, raw = classifier(masked[None], torch.tensor([position], device=device),
-                            heads=batched(heads, device))
-    return mask_map(classifier, ids, heads), raw[0].float().cpu()
+        _, raw = classifier(masked[None], torch.tensor([position], device=device), **batched(inputs, device))
+    return mask_map(classifier, ids, inputs), raw[0].float().cpu()

@@ -23,7 +23,7 @@ from attn_project.analysis.mask_maps import (
     analyse_maps,
     analyse_split,
     mask_map,
-    sentence_heads,
+    rule_inputs,
     sentence_ids,
 )
 from attn_project.analysis.position import best_offset
@@ -99,7 +99,7 @@ def untrained_snapshot(model: MaskedTokenClassifier, dm: MaskedTokenDataModule,
     start, test = time.perf_counter(), dm.tensors["test"]
     return {
         "rows": analyse_split(model, test, punct_edges=punct_edges).to_state(),
-        "samples": [mask_map(model, sentence_ids(test, i), sentence_heads(test, i))
+        "samples": [mask_map(model, sentence_ids(test, i), rule_inputs(test, i))
                     for i in dm.sample_indices("test")],
         "baselines": datamodule_baselines(dm),
         "untrained_state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
@@ -188,7 +188,7 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
                "per_relation": relation_bars(report.weights)}
     for k, index in enumerate(dm.sample_indices("test")):
         after_map = mask_map(model, sentence_ids(dm.tensors["test"], index),
-                             sentence_heads(dm.tensors["test"], index))  # [H, T, T]
+                             rule_inputs(dm.tensors["test"], index))  # [H, T, T]
         figures[f"before_after_sample{k}"] = plots.before_after_figure(
             before["samples"][k].mean(0), after_map.mean(0), dm.tokens_of("test", index),
             f"Mask map of test sample {k}: row i = what the [MASK] at i attends to"

@@ -14,9 +14,9 @@ from PIL import Image
 
 from attn_project.analysis.mask_maps import (
     analyse_split,
+    rule_inputs,
     sample_attention,
     scoring_batch,
-    sentence_heads,
     sentence_ids,
 )
 from attn_project.analysis.position import offset_alignment
@@ -44,7 +44,7 @@ def sample_inputs(classifier, datamodule, index: int, split: str = "dev") -> dic
     targets = (datamodule.tensors[split].labels[index, : len(ids)] != IGNORE).nonzero().flatten()
     position = int(targets[len(targets) // 2]) if len(targets) else 0
     mask_map, raw = sample_attention(classifier, ids, datamodule.mask_id, position,
-                                     sentence_heads(datamodule.tensors[split], index))
+                                     rule_inputs(datamodule.tensors[split], index))
     return {"mask_map": mask_map.numpy(), "raw": raw.numpy(), "tokens": datamodule.tokens_of(split, index),
             "masked": position}
 

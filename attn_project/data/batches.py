@@ -36,6 +36,7 @@ class SplitTensors:
     rels: Tensor
     lengths: Tensor
     punct: Tensor
+    fixed_rows: FixedRows | None = None  # model.scores=pretrained: each word's row, from outside the model
 
     @classmethod
     def build(cls, ids: Sequence[Sequence], labels: list[list[int]], heads: list[list[int]],
@@ -58,7 +59,13 @@ class SplitTensors:
 
     def first(self, n: int) -> SplitTensors:
         """The first ``n`` sentences."""
-        return SplitTensors(*(getattr(self, f.name)[:n] for f in fields(self)))
+        rows = None if self.fixed_rows is None else self.fixed_rows.first(n)
+        cut = {f.name: getattr(self, f.name)[:n] for f in fields(self) if f.name != "fixed_rows"}
+        return SplitTensors(**cut, fixed_rows=rows)
+
+    def rows_of(self, index: Tensor, width: int) -> dict[str, Tensor]:
+        """``{"rows": [B, width, width]}`` of the sentences ``index`` when the split has fixed rows."""
+        return {} if self.fixed_rows is None else {"rows": self.fixed_rows.batch(index, width)}
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -67,6 +74,42 @@ class SplitTensors:
         """Every target as (sentence index, position), in corpus order: two [E] tensors."""
         sentence, position = (self.labels != IGNORE).nonzero(as_tuple=True)
         return sentence, position
+
+
+@dataclass
+class FixedRows:
+    """One attention row per word of each sentence, made outside the model (a pretrained head's row
+    of the masked word: ``model.scores=pretrained``), stored ragged: sentence s's [n, n] block is
+    ``flat[offsets[s]: offsets[s] + n * n]`` (float16: EWT train's 5.3 M weights take 10 MB)."""
+
+    flat: Tensor  # [sum of n²] float16
+    lengths: Tensor  # [N]
+
+    @classmethod
+    def stack(cls, blocks: Sequence[Tensor]) -> FixedRows:
+        """Per-sentence [n, n] blocks → one ragged table."""
+        flat = torch.cat([b.reshape(-1) for b in blocks]) if blocks else torch.zeros(0)  # [sum n²]
+        return cls(flat.half(), torch.tensor([b.size(0) for b in blocks], dtype=torch.long))
+
+    @property
+    def offsets(self) -> Tensor:
+        return (self.lengths ** 2).cumsum(0) - self.lengths ** 2  # [N]
+
+    def block(self, s: int) -> Tensor:
+        """Sentence s's rows [n, n] (float32)."""
+        return self.batch(torch.tensor([s]), int(self.lengths[s]))[0]
+
+    def batch(self, index: Tensor, width: int) -> Tensor:
+        """The rows of sentences ``index`` [B], zero-padded to [B, width, width]."""
+        out = torch.zeros(len(index), width, width)
+        offsets = self.offsets
+        for b, s in enumerate(index.tolist()):
+            n, start = int(self.lengths[s]), int(offsets[s])
+            out[b, :n, :n] = self.flat[start: start + n * n].float().view(n, n)  # [n²] → [n, n]
+        return out
+
+    def first(self, n: int) -> FixedRows:
+        return FixedRows(self.flat[: int((self.lengths[:n] ** 2).sum())], self.lengths[:n])
 
 
 class SentenceBatches(Dataset):
@@ -83,7 +126,8 @@ class SentenceBatches(Dataset):
         lengths = self.split.lengths[index]
         width = int(lengths.max())
         return {"ids": self.split.ids[index, :width], "labels": self.split.labels[index, :width],
-                "heads": self.split.heads[index, :width], "lengths": lengths, "index": index}
+                "heads": self.split.heads[index, :width], "lengths": lengths, "index": index,
+                **self.split.rows_of(index, width)}
 
 
 class ExampleBatches(Dataset):
@@ -106,7 +150,8 @@ class ExampleBatches(Dataset):
         rows = torch.arange(len(index))
         ids[rows, position] = self.mask_id
         return {"ids": ids, "labels": self.split.labels[sentence, position], "mask_pos": position,
-                "heads": self.split.heads[sentence, :width], "lengths": lengths, "index": sentence}
+                "heads": self.split.heads[sentence, :width], "lengths": lengths, "index": sentence,
+                **self.split.rows_of(sentence, width)}
 
 
 class BucketBatchSampler(Sampler[list[int]]):

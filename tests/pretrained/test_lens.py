@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 from conftest import MINI_UD, ROOT
-from helpers import run_cli
+from helpers import run_cli, tiny_bert
 
 from attn_project.analysis.rows import collect
 from attn_project.pretrained.lens import SplitRows, head_names
@@ -78,35 +78,6 @@ def test_the_lens_positive_control_planted_heads_and_a_planted_offset():
     assert dep.best_offset_name == "-1"
     assert dep.best_head_after.value == pytest.approx(dep.best_offset) and dep.beats_position is False
     assert grid[0] == pytest.approx([0.0, 0.0], abs=1e-9)
-
-
-def tiny_bert(folder, **config_changes):
-    """A random BERT-family model written like a Hugging Face folder: config.json, model.safetensors,
-    tokenizer.json (a WordPiece vocabulary over the mini treebank's words)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel
-
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    words = [line.split("\t")[1] for f in MINI_UD.glob("*.conllu") for line in f.read_text().splitlines()
-             if line and not line.startswith("#")]
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    trainer = trainers.WordPieceTrainer(vocab_size=60, special_tokens=specials)
-    tokenizer.train_from_iterator([" ".join(words)] * 3, trainer)
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tokenizer.token_to_id("[CLS]")),
-                                               ("[SEP]", tokenizer.token_to_id("[SEP]"))])
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=16, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
-    BertModel(config).save_pretrained(folder, safe_serialization=True)
-    if config_changes:
-        path = folder / "config.json"
-        path.write_text(json.dumps(json.loads(path.read_text()) | config_changes))
-    return folder
 
 
 def test_a_tiny_random_bert_folder_runs_the_whole_command(tmp_path, capsys):
