@@ -18,11 +18,12 @@ from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerFast
 
 from attn_project.analysis.metrics import normalised_entropy
-from attn_project.attention import MultiHeadAttention, SingleHeadAttention
 from attn_project.data.pieces import build_piece_tokenizer, pieces_of
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words
-from attn_project.embeddings import TokenAndPositionEmbedding
-from attn_project.model import MaskedTokenClassifier, ModelConfig, init_projections
+from attn_project.model import MaskedTokenClassifier, ModelConfig
+from attn_project.model.attention import MultiHeadAttention, SingleHeadAttention
+from attn_project.model.classifier import init_projections
+from attn_project.model.embeddings import TokenAndPositionEmbedding
 from attn_project.viz import plots
 
 GUIDE_PIECES = 60  # a tiny piece vocabulary: the example words split into visible pieces

@@ -26,8 +26,9 @@ def installed(tmp_path_factory) -> Path:
         n for n in names if (Path(folder) == ROOT and n in top_level) or n.endswith((".egg-info", "_cache"))
         or n == "__pycache__"])
     isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation,
-                    "-w", str(tmp / "dist"), str(source)], check=True)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", *isolation,
+                            "-w", str(tmp / "dist"), str(source)], check=True, capture_output=True, text=True)
+    (tmp / "build.log").write_text(build.stdout + build.stderr)
     env = tmp / "venv"
     venv.create(env, with_pip=True)
     site = next((env / "lib").glob("python*/site-packages"))
@@ -36,6 +37,22 @@ def installed(tmp_path_factory) -> Path:
     subprocess.run([env / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
                    check=True)
     return env / "bin"
+
+
+@pytest.mark.slow
+def test_the_build_follows_the_layout_without_setuptools_warnings(installed):
+    log = (installed.parent.parent / "build.log").read_text()
+    assert "Successfully built" in log or "Saved" in log
+    for warning in ("Package would be ignored", "SetuptoolsDeprecationWarning", "is absent from the `packages`"):
+        assert warning not in log, warning  # e.g. a conf/ group or a new package the build does not declare
+    wheel = next((installed.parent.parent / "dist").glob("attn_project-*.whl"))
+    import zipfile
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for module in ROOT.joinpath("attn_project").rglob("*.py"):
+        assert str(module.relative_to(ROOT)) in names  # every module, found from the layout
+    for config in ROOT.joinpath("conf").rglob("*.yaml"):
+        assert f"attn_project/conf/{config.relative_to(ROOT / 'conf')}" in names
 
 
 @pytest.mark.slow

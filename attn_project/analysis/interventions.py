@@ -4,7 +4,7 @@ time and read the accuracy (``interventions`` in the report).
 With one attention layer the classifier reads Σ_j α_ij v_j at the [MASK] i, so swapping the row
 α_i for another is exact and cheap: one pass over the test split per rule, in the one-pass
 mask-map path (``forward_all_masks(replace_weights=…)``). The rules (every head at once; the
-fixed ones are ``attn_project.controls``' rules, as the trained controls use them):
+fixed ones are ``attn_project.model.controls``' rules, as the trained controls use them):
 
 - ``learned``: the model's own row — a built-in check, its accuracy is ``test.acc``;
 - ``uniform``: equal weight on the sentence's words (the [MASK]'s own position included);
@@ -33,9 +33,9 @@ from torch import Tensor
 
 from attn_project.analysis.mask_maps import Rule, batch_rule_inputs, evaluating, mask_map_batches
 from attn_project.analysis.significance import Bootstrap, classification
-from attn_project.controls import rule_rows
 from attn_project.data.batches import SplitTensors
 from attn_project.data.labels import IGNORE
+from attn_project.model.controls import rule_rows
 from attn_project.report_schema import Intervention
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from conftest import ROOT, compose_cfg
 from attn_project.data.batches import ExampleBatches
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.pieces import fit, pieces_of, word_pieces
-from attn_project.embeddings import TokenAndPositionEmbedding
 from attn_project.model import MaskedTokenClassifier, ModelConfig
+from attn_project.model.embeddings import TokenAndPositionEmbedding
 
 TR_MINI = ROOT / "tests" / "fixtures" / "tr_mini"
 

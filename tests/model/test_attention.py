@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attn_project.attention import (
+from attn_project.model.attention import (
     MultiHeadAttention,
     SingleHeadAttention,
     scaled_dot_product_attention,

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from attn_project.attention import MultiHeadAttention, RelativePositionBias
 from attn_project.model import MaskedTokenClassifier, ModelConfig
+from attn_project.model.attention import MultiHeadAttention, RelativePositionBias
 from attn_project.run.errors import ConfigError
 
 VOCAB, MASK, PAD = 50, 2, 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from attn_project.attention import masked_softmax
+from attn_project.model.attention import masked_softmax
 from attn_project.run.errors import ConfigError
 
 RULES = ("uniform", "offset", "self", "gold_head", "gold_neighbourhood")
