@@ -22,7 +22,7 @@ from attn_project.data.pieces import build_piece_tokenizer, pieces_of
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words
 from attn_project.model import MaskedTokenClassifier, ModelConfig
 from attn_project.model.attention import MultiHeadAttention, SingleHeadAttention
-from attn_project.model.classifier import init_projections
+from attn_project.model.blocks import init_projections
 from attn_project.model.embeddings import TokenAndPositionEmbedding
 from attn_project.viz import plots
 

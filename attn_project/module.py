@@ -72,6 +72,9 @@ class MaskedTokenModule(L.LightningModule):
 
     def classify_targets(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor | None]:
         """→ (logits [N, C], labels [N], mask maps [B, H, T, T] or None with ``mask_pos``)."""
+        if "masked" in batch:  # several masks per sentence (a deep model's random_masks training)
+            logits = self.model.forward_masked(batch["ids"], batch["masked"])
+            return logits, batch["labels"][batch["masked"]], None
         if "mask_pos" in batch:
             logits, _ = self.model(batch["ids"], batch["mask_pos"], need_weights=False,
                                    heads=batch.get("heads"), rows=batch.get("rows"))

@@ -75,6 +75,7 @@ def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModul
     unknown = sorted(set(model) - {f.name for f in dataclasses.fields(ModelConfig)})
     if unknown:
         raise ConfigError(f"model.{unknown[0]}: not a model setting; see conf/model/single_head.yaml")
+    check_depth_batching(int(model.get("num_layers", 1)), str(cfg.data.batching))
     if model.get("scores") == "pretrained":  # its rows come from the encoder, once per treebank (cached)
         model["pretrained_head"] = attach_pretrained_rows(dm, model.get("pretrained_head"),
                                                           model.get("pretrained_path"))
@@ -85,6 +86,19 @@ def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModul
     return MaskedTokenModule(model=model, optimizer=plain(cfg.optimizer),
                              scheduler=plain(cfg.scheduler) if cfg.get("scheduler") else None,
                              compile=compile_model)
+
+
+def check_depth_batching(num_layers: int, batching: str) -> None:
+    """The one-pass mask map is exact for one layer only: a deep model trains on masked copies."""
+    if num_layers == 1 and batching == "random_masks":
+        raise ConfigError("data.batching=random_masks with model.num_layers=1: several masks at once are for "
+                          "deep models; one layer trains exactly on every target at once "
+                          "(data.batching=sentences)")
+    if num_layers > 1 and batching == "sentences":
+        raise ConfigError(f"data.batching=sentences with model.num_layers={num_layers}: the one-pass mask "
+                          f"map is exact for one layer only (masking a word changes every layer-1 output); "
+                          f"set data.batching=examples (one masked copy per target) or "
+                          f"data.batching=random_masks (several masks per sentence, an approximation)")
 
 
 def best_dev_offset(dm: MaskedTokenDataModule, punct_edges: bool) -> int:

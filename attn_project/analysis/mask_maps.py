@@ -101,10 +101,12 @@ def analyse_split(classifier: MaskedTokenClassifier, split_tensors: SplitTensors
 def analyse_maps(classifier: MaskedTokenClassifier, split_tensors: SplitTensors, punct_edges: bool = False,
                  weights: bool = True) -> dict[str, RowScores]:
     """Per-row scores of the maps of one pass over the split, by name: ``weights`` (unless not
-    asked for), ``effective``, and ``contributions`` for a model linear after attention."""
-    maps = (("weights",) if weights else ()) + ("effective",)
+    asked for), ``effective`` where it is defined (one layer), and ``contributions`` for a model
+    linear after attention."""
+    effective = classifier.has_effective_attention
+    maps = (("weights",) if weights else ()) + (("effective",) if effective else ())
     maps += ("contributions",) if classifier.linear_after_attention else ()
-    scored = collect_maps(mask_map_batches(classifier, split_tensors, effective=True), maps, punct_edges)
+    scored = collect_maps(mask_map_batches(classifier, split_tensors, effective=effective), maps, punct_edges)
     return dict(zip(maps, scored, strict=True))
 
 

@@ -170,19 +170,24 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     untrained = RowScores.from_state(before["rows"])
     config = model.config
     run = {**run, "corpus": dm.settings.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
-           "init": config.init}
+           "init": config.init, "num_layers": config.num_layers}
+    if model.deep:  # the heads of all layers, layer-major, named as the pretrained lens names them
+        run["head_names"] = [f"L{layer}H{head}" for layer in range(config.num_layers)
+                             for head in range(config.num_heads)]
     run["task"] = dm.task.name
     report = build_report(untrained, after, dev, relations=dm.relations, baselines=before["baselines"],
                           run=run, punct_edges=punct_edges, resamples=resamples, seed=bootstrap_seed,
                           class_names=list(dm.task.classes))
     best_dev_offset = best_offset(dev)
     untrained_weights = untrained_model(model, before)
-    report.interventions = interventions(model, dm.tensors["test"], best_dev_offset, list(dm.task.classes),
-                                         resamples, seed=bootstrap_seed, untrained=untrained_weights)
+    if not model.deep:  # the interventions swap the one layer's rows
+        report.interventions = interventions(model, dm.tensors["test"], best_dev_offset,
+                                             list(dm.task.classes), resamples, seed=bootstrap_seed,
+                                             untrained=untrained_weights)
     blocks = effective_attention(test_maps, dev_maps, dm, untrained_weights=untrained_weights,
                                  untrained_rows=untrained, punct_edges=punct_edges, resamples=resamples,
                                  bootstrap_seed=bootstrap_seed)
-    report.effective, report.contributions = blocks["effective"], blocks.get("contributions")
+    report.effective, report.contributions = blocks.get("effective"), blocks.get("contributions")
     figures = {"entropy_histogram": entropy_histogram(np.nanmean(untrained.entropy, 1),
                                                       np.nanmean(after.entropy, 1)),
                "per_relation": relation_bars(report.weights)}

@@ -12,7 +12,13 @@ from tokenizers import Tokenizer
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerFast
 
-from attn_project.data.batches import BucketBatchSampler, ExampleBatches, SentenceBatches, SplitTensors
+from attn_project.data.batches import (
+    BucketBatchSampler,
+    ExampleBatches,
+    RandomMaskBatches,
+    SentenceBatches,
+    SplitTensors,
+)
 from attn_project.data.conllu import Sentence, read_conllu_cached
 from attn_project.data.grammar import GENERATOR_VERSION, check_max_len, write_corpus
 from attn_project.data.labels import IGNORE
@@ -190,10 +196,15 @@ class MaskedTokenDataModule(L.LightningDataModule):
     def loader(self, split: str, batching: str | None = None, shuffle: bool = False,
                batch_size: int | None = None) -> DataLoader:
         batching = batching or self.settings.batching
+        if batching == "random_masks" and split != "train":
+            batching = "examples"  # dev and test: the one-mask task itself, exactly
         tensors = self.tensors[split]
-        dataset: SentenceBatches | ExampleBatches
+        dataset: SentenceBatches | ExampleBatches | RandomMaskBatches
         if batching == "sentences":
             dataset, lengths = SentenceBatches(tensors), tensors.lengths
+        elif batching == "random_masks":
+            dataset = RandomMaskBatches(tensors, self.mask_id, self.settings.mask_rate)
+            lengths = tensors.lengths
         else:
             dataset = ExampleBatches(tensors, self.mask_id)
             lengths = dataset.lengths

@@ -20,7 +20,7 @@ from attn_project.run.errors import ConfigError
 
 SPLITS = ("train", "dev", "test")
 CORPORA = ("default", "ud")
-BATCHINGS = ("sentences", "examples")
+BATCHINGS = ("sentences", "examples", "random_masks")
 TOKENIZERS = ("word", "pieces")  # pieces: word vectors from subword pieces (data/pieces.py)
 # Upper bounds, so that a hostile or mistyped value (a checkpoint's, a config's) fails at once
 # instead of allocating or generating without end: no treebank has a 4,096-word sentence.
@@ -56,6 +56,7 @@ class DataSettings:
     tokenizer: str = "word"  # word | pieces: each word's vector also from its subword pieces
     piece_vocab_size: int = 4000  # pieces: WordPiece vocabulary size, fitted on the train split
     max_pieces: int = 4  # pieces: pieces kept per word (the first and the last max_pieces - 1)
+    mask_rate: float = 0.15  # batching=random_masks: the share of a sentence's targets masked at once
 
     @classmethod
     def checked(cls, settings: Mapping[str, Any]) -> DataSettings:
@@ -82,6 +83,8 @@ class DataSettings:
             self.require(value is None or is_path(value), key, "give a folder path, or null")
         self.require(self.corpus in CORPORA, "corpus", f"choose one of {CORPORA}")
         self.require(self.batching in BATCHINGS, "batching", f"choose one of {BATCHINGS}")
+        self.require(isinstance(self.mask_rate, float) and 0.0 < self.mask_rate <= 1.0, "mask_rate",
+                     "must be a share in (0, 1]")
         self.require(self.tokenizer in TOKENIZERS, "tokenizer", f"choose one of {TOKENIZERS}")
         self.require(is_int(self.piece_vocab_size, 16, 1_000_000), "piece_vocab_size",
                      "give a vocabulary size in [16, 1000000]")

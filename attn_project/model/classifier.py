@@ -1,4 +1,5 @@
-"""MaskedTokenClassifier: embeddings → one attention block → the vector at [MASK] → 2 logits.
+"""MaskedTokenClassifier: embeddings → one attention block (or ``model.num_layers`` encoder
+blocks) → the vector at [MASK] → one logit per class.
 
 Two ways to run it, giving identical numbers for the same masked position:
 
@@ -7,6 +8,12 @@ Two ways to run it, giving identical numbers for the same masked position:
 - ``forward_all_masks(ids)``: ``ids`` is the unmasked sentence; every position is classified
   as if it alone were masked, in one pass ("sentences" batching). Exact for one attention layer,
   because the masked variants differ only at their own position (see ``swap_diagonal_attention``).
+
+A deep model (``num_layers`` ≥ 2) is not: masking word i changes every layer-1 output, so its
+``forward_all_masks`` runs one masked copy per position (exact, T times the work; for the report and
+the analysis), and training uses one masked copy per target (``data.batching=examples``). Its
+weights are the heads of all layers side by side, ``[batch, layer·head, query, key]``, layer-major
+(head k is layer k // H, head k % H: ``L<l>H<h>``, as the pretrained lens names them).
 """
 
 from __future__ import annotations
@@ -15,28 +22,16 @@ import torch
 from torch import Tensor, nn
 
 from attn_project.model.attention import (
-    DirectionalSingleHeadAttention,
     MultiHeadAttention,
     OffsetValues,
     RelativePositionBias,
     ReplaceWeights,
     SingleHeadAttention,
 )
-from attn_project.model.config import INITS, ModelConfig
+from attn_project.model.blocks import EncoderBlock, attention_layer, init_projections
+from attn_project.model.config import ModelConfig
 from attn_project.model.controls import GOLD, fixed_row_scores, rule_scores
 from attn_project.model.embeddings import TokenAndPositionEmbedding
-from attn_project.run.errors import ConfigError
-
-
-def init_projections(attention: nn.Module, init: str) -> None:
-    """'default' keeps PyTorch's nn.Linear init; 'normal' draws W_Q, W_K, W_V from unscaled N(0,1)."""
-    if init not in INITS:
-        raise ConfigError(f"init='{init}': choose one of {INITS}")
-    if init == "normal":
-        for name in ("w_q", "w_k", "w_v"):
-            linear = getattr(attention, name)
-            nn.init.normal_(linear.weight, 0.0, 1.0)
-            nn.init.zeros_(linear.bias)
 
 
 def silence_queries(attention: SingleHeadAttention | MultiHeadAttention) -> None:
@@ -44,14 +39,6 @@ def silence_queries(attention: SingleHeadAttention | MultiHeadAttention) -> None
     for parameter in attention.w_q.parameters():
         nn.init.zeros_(parameter)
         parameter.requires_grad_(False)
-
-
-def attention_layer(config: ModelConfig) -> SingleHeadAttention | MultiHeadAttention:
-    if config.directional_values:
-        return DirectionalSingleHeadAttention(config.d_model)
-    if config.num_heads == 1:
-        return SingleHeadAttention(config.d_model)
-    return MultiHeadAttention(config.d_model, config.num_heads)
 
 
 class MaskedTokenClassifier(nn.Module):
@@ -68,6 +55,9 @@ class MaskedTokenClassifier(nn.Module):
         nn.init.normal_(self.embed.token.weight, 0.0, config.embedding_std or d_model ** -0.5)
         with torch.no_grad():
             self.embed.token.weight[config.pad_id].zero_()
+        if config.deep:
+            self.build_deep(config)
+            return
         self.attention = attention_layer(config)
         init_projections(self.attention, config.init)
         if config.scores != "content":  # a trained control: no Q·K, the scores are position alone
@@ -87,6 +77,53 @@ class MaskedTokenClassifier(nn.Module):
             self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
             self.ff_norm = nn.LayerNorm(d_model) if config.layer_norm else nn.Identity()
         self.classifier = nn.Linear(d_model, config.num_classes)
+
+    def build_deep(self, config: ModelConfig) -> None:
+        """The encoder blocks of a deep model, and what its embedding and read-out need."""
+        self.layers = nn.ModuleList([EncoderBlock(config) for _ in range(config.num_layers)])
+        self.relative_bias, self.offset_values, self.residual = None, None, True
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.classifier = nn.Linear(config.d_model, config.num_classes)
+
+    @property
+    def deep(self) -> bool:
+        return self.config.deep
+
+    def encode(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """A deep model's pass over ids [B, T] (already masked) → (the last layer's vectors
+        [B, T, d], every layer's weights [B, L·H, T, T])."""
+        x = self.embed_words(ids)  # [B, T, d]
+        padding = self.word_ids(ids).eq(self.pad_id)
+        weights = []
+        for layer in self.layers:
+            x, layer_weights = layer(x, padding)
+            weights.append(layer_weights)
+        return x, torch.cat(weights, dim=1)  # [B, L·H, T, T]
+
+    def forward_deep_all_masks(self, ids: Tensor, max_weights: int = 2 ** 24) -> tuple[Tensor, Tensor]:
+        """ids [B, T] unmasked → (logits [B, T, C], mask map [B, L·H, T, T]), exactly: one masked copy
+        per position, in chunks of at most ``max_weights`` attention weights."""
+        b, t = self.word_ids(ids).shape
+        heads = self.config.num_layers * self.config.num_heads
+        copies = ids.repeat_interleave(t, dim=0)  # [B·T, T(, 1 + P)]: copy k masks position k % T
+        positions = torch.arange(t, device=ids.device).repeat(b)  # [B·T]
+        chunk = max(1, max_weights // (heads * t * t))
+        logits, rows = [], []
+        for start in range(0, b * t, chunk):
+            part, at = copies[start: start + chunk], positions[start: start + chunk]
+            part_logits, weights = self(part, at)
+            logits.append(part_logits)
+            rows.append(weights[torch.arange(len(at), device=ids.device), :, at])  # [chunk, L·H, T]
+        mask_map = torch.cat(rows).view(b, t, heads, t).transpose(1, 2)  # [B·T, L·H, T] → [B, L·H, T, T]
+        return torch.cat(logits).view(b, t, -1), mask_map  # [B, T, C]
+
+    def forward_masked(self, ids: Tensor, masked: Tensor) -> Tensor:
+        """A deep model's logits [N, C] at every [MASK] of ids [B, T] (``masked`` [B, T], N of them
+        True), from one pass: BERT-style training with several masks per sentence."""
+        if not self.deep:
+            raise ValueError("several masks at once (data.batching=random_masks) are for a deep model")
+        h, _ = self.encode(ids)  # [B, T, d]
+        return self.classifier(h[masked])  # [N, C]
 
     def word_ids(self, ids: Tensor) -> Tensor:
         """[B, T]: the word ids (with pieces, ids is [B, T, 1 + P] and the word id comes first)."""
@@ -157,9 +194,13 @@ class MaskedTokenClassifier(nn.Module):
         ``heads`` [B, T]: the gold tree, read by the oracles (``scores=gold_*``) only; ``rows``
         [B, T, T]: a pretrained head's rows, read by ``scores=pretrained`` only.
         """
+        batch = torch.arange(ids.size(0), device=ids.device)
+        if self.deep:
+            ids = self.mask_at(ids, mask_positions)
+            h, weights = self.encode(ids)  # [B, T, d], [B, L·H, T, T]
+            return self.classifier(h[batch, mask_positions]), weights
         x = self.embed_words(ids)  # [B, T, d]
         padding = self.word_ids(ids).eq(self.pad_id)
-        batch = torch.arange(ids.size(0), device=ids.device)
         if not need_weights and self.attention.attends_from_query and self.offset_values is None:
             x_mask = x[batch, mask_positions].unsqueeze(1)  # [B, 1, d]
             attended, _ = self.attention(x, padding, need_weights=False, query=x_mask,
@@ -182,11 +223,24 @@ class MaskedTokenClassifier(nn.Module):
             return self.offset_values.contribution_norms(ids.size(1)).expand(ids.size(0), -1, -1, -1)
         return self.attention.contribution_norms(x, x_mask)
 
+    def mask_at(self, ids: Tensor, positions: Tensor) -> Tensor:
+        """ids with [MASK] at ``positions`` [B], as ``ExampleBatches`` masks them."""
+        masked = ids.clone()
+        masked[torch.arange(ids.size(0), device=ids.device), positions] = self.mask_id
+        return masked
+
     @property
     def linear_after_attention(self) -> bool:
         """No residual, LayerNorm or MLP: the logits are a linear read-out of the attention output,
         so each key's exact share of them is defined (``key_contributions``)."""
-        return not (self.config.residual or self.config.layer_norm or self.config.feed_forward)
+        return not (self.deep or self.config.residual or self.config.layer_norm or self.config.feed_forward)
+
+    @property
+    def has_effective_attention(self) -> bool:
+        """Norm-based effective attention is defined for one layer; in a deep model each layer's
+        output also carries its input through the residual, and a key's share of the [MASK]'s
+        vector is no longer its weight times its value's norm (left out, not approximated)."""
+        return not self.deep
 
     def key_contributions(self, ids: Tensor, weights: Tensor, logits: Tensor) -> Tensor:
         """[B, H, T, T]: what key j adds, through head h, to row i's margin — the predicted class's
@@ -212,6 +266,10 @@ class MaskedTokenClassifier(nn.Module):
         mixed: the classifier then reads what another attention would give it (interventions).
         ``heads`` [B, T]: the gold tree, read by the oracles (``scores=gold_*``) only; ``rows``
         [B, T, T]: a pretrained head's rows (``scores=pretrained``) only."""
+        if self.deep:
+            if replace_weights is not None:
+                raise ValueError("interventions replace the one layer's rows: not defined for a deep model")
+            return self.forward_deep_all_masks(ids)
         x = self.embed_words(ids)  # [B, T, d]
         # the same for every sentence: [1, T, d], broadcast against the batch (projected once)
         x_mask = self.mask_vectors(ids.size(1)).unsqueeze(0)

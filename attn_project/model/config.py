@@ -53,10 +53,12 @@ class ModelConfig:
     fixed_offset: int | None = None  # scores=offset: the offset j − i attended (train.py: best on dev)
     values: str = "words"  # words | positions | offsets (no word content: the structure-only controls)
     piece_vocab_size: int = 0  # data.tokenizer=pieces: subword pieces per word (ids [B, T, 1 + P]); 0: words
+    num_layers: int = 1  # ≥ 2: encoder blocks (model/blocks.py); their weights are heads L<l>H<h>
 
     def __post_init__(self) -> None:
         """Every setting checked before a module is built; errors name the config key (``key``)."""
         self.check_sizes()
+        self.check_depth()
         for name in ("dropout", "embedding_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{key(name)}={getattr(self, name)} must be a probability in [0, 1)")
@@ -85,6 +87,20 @@ class ModelConfig:
         if self.directional_values and self.num_heads != 1:
             raise ConfigError(f"{key('directional_values')}=true is a single-head design: set "
                               f"{key('num_heads')}=1 (several heads can keep sides apart on their own)")
+
+    def check_depth(self) -> None:
+        if not isinstance(self.num_layers, int) or self.num_layers < 1:
+            raise ConfigError(f"{key('num_layers')}={self.num_layers!r} must be a whole number ≥ 1 (1: the "
+                              f"one-layer classifier; more: encoder blocks)")
+        if self.num_layers > 1 and (self.scores != "content" or self.values != "words"):
+            raise ConfigError(f"{key('num_layers')}={self.num_layers} with {key('scores')}={self.scores}, "
+                              f"{key('values')}={self.values}: the trained controls fix the one layer's "
+                              f"rows; deep models learn theirs ({key('scores')}=content, "
+                              f"{key('values')}=words)")
+
+    @property
+    def deep(self) -> bool:
+        return self.num_layers > 1
 
     def check_sizes(self) -> None:
         if self.d_model <= 0:
