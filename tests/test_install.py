@@ -43,7 +43,8 @@ def installed(tmp_path_factory) -> Path:
 def test_the_build_follows_the_layout_without_setuptools_warnings(installed):
     log = (installed.parent.parent / "build.log").read_text()
     assert "Successfully built" in log or "Saved" in log
-    for warning in ("Package would be ignored", "SetuptoolsDeprecationWarning", "is absent from the `packages`"):
+    warnings = ("Package would be ignored", "SetuptoolsDeprecationWarning", "is absent from the `packages`")
+    for warning in warnings:
         assert warning not in log, warning  # e.g. a conf/ group or a new package the build does not declare
     wheel = next((installed.parent.parent / "dist").glob("attn_project-*.whl"))
     import zipfile

@@ -1,0 +1,177 @@
+"""Deep models (``model.num_layers`` ≥ 2): the exact mask map against each target run on its own,
+every layer's rows against a hand computation, random-mask batches, a planted two-hop label that
+two layers learn and one cannot, and the settings a deep model refuses."""
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import MINI_UD
+from helpers import run_cli
+
+from attn_project.data.batches import RandomMaskBatches, SplitTensors
+from attn_project.data.labels import IGNORE
+from attn_project.model import MaskedTokenClassifier, ModelConfig
+from attn_project.run.errors import ConfigError
+
+VOCAB = 40
+
+
+def deep(num_layers: int, **config) -> MaskedTokenClassifier:
+    torch.manual_seed(0)
+    settings = {"vocab_size": VOCAB, "d_model": 16, "num_layers": num_layers} | config
+    return MaskedTokenClassifier(ModelConfig(**settings)).eval()
+
+
+@pytest.mark.parametrize("num_layers", [2, 3])
+@pytest.mark.parametrize("config", [{}, {"num_heads": 2, "relative_bias": True, "feed_forward": True},
+                                    {"directional_values": True}],
+                         ids=["one_head", "heads_bias_mlp", "directional"])
+def test_the_deep_mask_map_equals_each_target_masked_and_run_alone(num_layers, config):
+    model = deep(num_layers, **config)
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10], [11, 12, 13, 0, 0, 0], [14, 15, 16, 17, 0, 0]])
+    lengths = [6, 3, 4]
+    with torch.no_grad():
+        logits, maps = model.forward_all_masks(ids)  # [B, T, C], [B, L·H, T, T]
+        heads = num_layers * model.config.num_heads
+        assert maps.shape == (3, heads, 6, 6)
+        for b, n in enumerate(lengths):
+            for t in range(n):
+                alone = ids[b:b + 1, :n].clone()  # no padding, no batch: the slow reference
+                alone[0, t] = model.mask_id
+                one, weights = model(alone, torch.tensor([t]))
+                torch.testing.assert_close(one[0], logits[b, t], atol=1e-5, rtol=1e-5)
+                torch.testing.assert_close(weights[0, :, t], maps[b, :, t, :n], atol=1e-5, rtol=1e-5)
+            assert maps[b, :, :n, n:].abs().sum() == 0  # no weight on padding
+        small = model.forward_deep_all_masks(ids, max_weights=1)  # one copy per chunk: the same
+        torch.testing.assert_close(small[1], maps)
+
+
+def test_every_layers_rows_against_a_hand_computation():
+    model = deep(2)
+    ids = torch.tensor([[5, 2, 7, 8]])  # [MASK] (id 2) at position 1
+    with torch.no_grad():
+        _, weights = model(ids, torch.tensor([1]))  # [1, 2, 4, 4]: L0H0, L1H0
+        x = model.embed(ids)  # [1, 4, d]
+        for layer, block in enumerate(model.layers):
+            attention = block.attention
+            q, k = attention.w_q(x), attention.w_k(x)
+            rows = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.size(-1)), dim=-1)  # [1, 4, 4]
+            torch.testing.assert_close(weights[:, layer], rows, atol=1e-6, rtol=1e-5)
+            x = block.norm(x + rows @ attention.w_v(x))  # residual + LayerNorm (no MLP): the next input
+
+
+def test_random_mask_batches_mask_targets_only_at_least_one_each():
+    torch.manual_seed(3)
+    ids = [[5, 6, 7, 8, 9], [10, 11, 12]]
+    labels = [[1, IGNORE, 0, 1, 1], [IGNORE, 0, IGNORE]]
+    split = SplitTensors.build(ids, labels, [[-1] * 5, [-1] * 3], [[0] * 5, [0] * 3])
+    counts = torch.zeros(5)
+    for _ in range(200):
+        batch = RandomMaskBatches(split, mask_id=2, rate=0.4)[[0, 1]]
+        masked = batch["masked"]
+        assert masked.sum(1).min() >= 1 and not (masked & (split.labels == IGNORE)).any()
+        assert (batch["ids"][masked] == 2).all() and (batch["ids"][~masked] == split.ids[~masked]).all()
+        assert ((batch["labels"] != IGNORE) == masked).all()
+        counts += masked[0].float()
+    assert counts[1] == 0 and 0.3 < counts[0] / 200 < 0.6  # each target of sentence 0 at about the rate
+    model = deep(2)
+    logits = model.forward_masked(batch["ids"], masked)
+    assert logits.shape == (int(masked.sum()), 2)
+
+
+def two_hop_split(n: int, seed: int, length: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sentences of a marker (id 5), a [MASK] and words from classes A (ids 10-19) and B (20-29), half
+    of each, in random order; the [MASK]'s label is the class of the word after the marker (the
+    marker never last, never followed by the [MASK]). Every sentence holds as many A as B words, so
+    no bag of its words tells the label: the [MASK] must find the marker, then its neighbour."""
+    g = torch.Generator().manual_seed(seed)
+    ids, mask_at, labels = torch.empty(n, length, dtype=torch.long), torch.empty(n, dtype=torch.long), []
+    half = (length - 2) // 2
+    for k in range(n):
+        words = torch.cat([torch.randint(10, 20, (half,), generator=g),
+                           torch.randint(20, 30, (half,), generator=g)])
+        while True:
+            order = torch.randperm(length, generator=g)  # order[0]: marker, order[1]: [MASK]
+            if order[0] < length - 1 and order[1] != order[0] + 1:
+                break
+        row = torch.empty(length, dtype=torch.long)
+        row[order[0]], row[order[1]] = 5, 2
+        row[order[2:]] = words[torch.randperm(len(words), generator=g)]
+        ids[k], mask_at[k] = row, order[1]
+        labels.append(int(row[order[0] + 1] >= 20))
+    return ids, mask_at, torch.tensor(labels)
+
+
+def two_hop_accuracy(num_layers: int, steps: int = 600) -> float:
+    torch.manual_seed(0)
+    model = MaskedTokenClassifier(ModelConfig(vocab_size=VOCAB, d_model=32, num_heads=2, relative_bias=True,
+                                              num_layers=num_layers, residual=True, layer_norm=True))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    ids, at, labels = two_hop_split(4000, seed=1)
+    for _ in range(steps):
+        batch = torch.randint(0, len(ids), (64,))
+        logits, _ = model(ids[batch], at[batch], need_weights=False)
+        loss = F.cross_entropy(logits, labels[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    test_ids, test_at, test_labels = two_hop_split(1000, seed=2)
+    with torch.no_grad():
+        logits, _ = model.eval()(test_ids, test_at, need_weights=False)
+    return float((logits.argmax(-1) == test_labels).float().mean())
+
+
+@pytest.mark.slow
+def test_a_two_hop_label_needs_two_layers():
+    one, two = two_hop_accuracy(1), two_hop_accuracy(2)
+    assert two > 0.95 and one < 0.8, (one, two)  # measured: 1.00 and 0.67 (600 steps each)
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"num_layers": 0}, "model.num_layers=0 must be a whole number ≥ 1"),
+    ({"num_layers": 2, "scores": "position"}, "model.num_layers=2 with model.scores=position"),
+])
+def test_bad_depth_settings_name_their_key(setting, message):
+    with pytest.raises(ConfigError, match=message):
+        ModelConfig(vocab_size=VOCAB, **setting)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.num_layers=0"], "model.num_layers=0 must be a whole number"),
+    (["model.num_layers=2"], "data.batching=sentences with model.num_layers=2: the one-pass mask map"),
+    (["data.batching=random_masks"], "data.batching=random_masks with model.num_layers=1"),
+])
+def test_bad_depth_settings_end_in_one_error_line(tmp_path, capsys, overrides, message):
+    args = ["experiment=ud_single_head", f"data.root={MINI_UD}", f"hydra.run.dir={tmp_path / 'run'}",
+            f"paths.data_dir={tmp_path / 'data'}", *overrides]
+    code, output = run_cli("train", args, capsys)
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert code != 0 and len(errors) == 1 and message in errors[0], output
+    assert "Traceback" not in output and not list((tmp_path / "run").glob("checkpoints/*.ckpt"))
+
+
+def flat(value, path: str = "") -> dict:
+    """Every leaf of a JSON value by its path."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in flat(item, f"{path}.{key}").items()}
+    if isinstance(value, list):
+        return {k: v for i, item in enumerate(value) for k, v in flat(item, f"{path}[{i}]").items()}
+    return {path: value}
+
+
+def test_one_layer_is_unchanged_the_seed_42_report_key_by_key(tmp_path, capsys):
+    """The fixture is the report of this run written by the code before model.num_layers existed."""
+    args = ["experiment=ud_single_head", f"data.root={MINI_UD}", "seed=42", "trainer.max_epochs=2",
+            "threads=1", f"hydra.run.dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}",
+            "callbacks.progress_bar=null"]
+    code, output = run_cli("train", args, capsys)
+    assert code == 0, output
+    now = flat(json.loads((tmp_path / "run" / "report" / "attention_report.json").read_text()))
+    before = flat(json.loads((MINI_UD.parent / "one_layer_seed42_report.json").read_text()))
+    assert set(now) - set(before) == {".run.analysis_s", ".run.num_layers"} and now[".run.num_layers"] == 1
+    for key, value in before.items():
+        expected = pytest.approx(value, rel=1e-6, abs=1e-9) if isinstance(value, float) else value
+        assert now[key] == expected, key
