@@ -20,6 +20,7 @@ from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassF1Score,
 )
+from torchmetrics.text import Perplexity
 
 from attn_project.data.labels import IGNORE
 from attn_project.model import MaskedTokenClassifier, ModelConfig
@@ -34,9 +35,16 @@ def stage_metrics(num_classes: int) -> dict[str, Metric | MetricCollection]:
     if num_classes == 2:
         return {"acc": BinaryAccuracy(), "f1": BinaryF1Score(),
                 "balanced_acc": MulticlassAccuracy(2, average="macro")}
-    return {"acc": MulticlassAccuracy(num_classes, average="micro"),
-            "balanced_acc": MulticlassAccuracy(num_classes, average="macro"),
-            "macro_f1": MulticlassF1Score(num_classes, average="macro")}
+    out: dict[str, Metric | MetricCollection] = {
+        "acc": MulticlassAccuracy(num_classes, average="micro"),
+        "balanced_acc": MulticlassAccuracy(num_classes, average="macro"),
+        "macro_f1": MulticlassF1Score(num_classes, average="macro")}
+    if num_classes > TOP_K:  # many classes (the word task): is the right one among the first five?
+        out["top5_acc"] = MulticlassAccuracy(num_classes, top_k=TOP_K, average="micro")
+    return out
+
+
+TOP_K = 5
 
 
 class MaskedTokenModule(L.LightningModule):
@@ -62,6 +70,7 @@ class MaskedTokenModule(L.LightningModule):
             f"{stage}_metrics": MetricCollection(stage_metrics(num_classes), prefix=f"{stage}/")
             for stage in ("val", "test")
         })
+        self.perplexity = torch.nn.ModuleDict({stage: Perplexity() for stage in ("val", "test")})
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps its best
 
@@ -94,8 +103,12 @@ class MaskedTokenModule(L.LightningModule):
                 self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
             return {"loss": loss}
         metrics = cast(MetricCollection, self.metrics[f"{stage}_metrics"])
-        metrics.update(logits.argmax(-1), labels)
+        metrics.update(logits.argmax(-1) if logits.size(-1) == 2 else logits, labels)  # top-5: the scores
         self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(labels))
+        if logits.size(-1) > TOP_K:  # perplexity: exp of the mean cross-entropy over the targets
+            perplexity = cast(Perplexity, self.perplexity[stage])
+            perplexity.update(logits[None], labels[None])  # [1, N, C]: one "sequence" of targets
+            self.log(f"{stage}/perplexity", perplexity, on_step=False, on_epoch=True)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
         return {"loss": loss} if mask_maps is None else {"loss": loss, "mask_maps": mask_maps.detach()}
 

@@ -39,6 +39,7 @@ from filelock import FileLock
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
+from attn_project.analysis.lm_baselines import language_model_baselines
 from attn_project.data.batches import PAD_HEAD, SplitTensors
 from attn_project.data.files import atomic_write_text
 from attn_project.data.labels import IGNORE
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from attn_project.data.datamodule import MaskedTokenDataModule
 
 log = logging.getLogger(__name__)
-VERSION = 5  # of the baselines' definition: bump it when task_baselines changes
+VERSION = 6  # of the baselines' definition: bump it when task_baselines changes
 
 
 def every_word_splits(dm: MaskedTokenDataModule) -> tuple[SplitTensors, SplitTensors, int]:
@@ -120,11 +121,16 @@ def valency_features(split: SplitTensors) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(count), 5))
 
 
-def task_baselines(train: SplitTensors, test: SplitTensors, vocab_size: int, seed: int = 0) -> dict:
+def task_baselines(train: SplitTensors, test: SplitTensors, vocab_size: int, seed: int = 0,
+                   num_classes: int | None = None) -> dict:
     """Accuracy of the baselines on ``test``, fitted on ``train`` (each also class-balanced; with
-    pieces, the piece baselines too)."""
+    pieces, the piece baselines too). With ``num_classes`` (the word task: thousands of classes),
+    the language-model baselines instead (``lm_baselines``)."""
     left_tr, right_tr, y_tr = neighbours(train)
     left_te, right_te, y_te = neighbours(test)
+    if num_classes is not None:
+        return language_model_baselines(word(left_tr), word(right_tr), y_tr, word(left_te), word(right_te),
+                                        y_te, num_classes)
     majority = int(np.bincount(y_tr, minlength=2).argmax())
     out = {"majority": {**scores(y_te, np.full_like(y_te, majority)), "class": majority}}
     with_pieces = left_tr.ndim == 2
@@ -188,7 +194,8 @@ def datamodule_baselines(dm: MaskedTokenDataModule, seed: int = 0) -> dict:
     ``data_fingerprint``: the logistic regressions take seconds, and every run (every sweep job) on
     the same data would refit them."""
     return cached_baselines(dm.settings.cache_dir, data_fingerprint(dm, seed),
-                            lambda: task_baselines(*every_word_splits(dm), seed=seed))
+                            lambda: task_baselines(*every_word_splits(dm), seed=seed, num_classes=(
+                                len(dm.task.classes) if dm.task.name == "word" else None)))
 
 
 @contextmanager

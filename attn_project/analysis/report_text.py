@@ -55,7 +55,8 @@ BASELINE_LABELS = (("majority", "majority"), ("bag_of_neighbours", "bag of neigh
                    ("bag_of_neighbours_class_balanced", "bag of neighbours, class-balanced fit"),
                    ("bigram_class_balanced", "ordered bigram, class-balanced fit"),
                    ("valency", "valency (gold tree: number of dependents, root; no word)"),
-                   ("valency_class_balanced", "valency, class-balanced fit"))
+                   ("valency_class_balanced", "valency, class-balanced fit"),
+                   ("unigram", "unigram language model"), ("left_bigram", "left word → word language model"))
 NEAR_MAJORITY = 0.01  # a balanced accuracy this close to a constant answer's: a warning
 
 

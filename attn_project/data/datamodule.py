@@ -105,7 +105,7 @@ class MaskedTokenDataModule(L.LightningDataModule):
         if self.settings.tokenizer == "pieces" and self.pieces is None:  # a checkpoint's is kept
             self.pieces = self.piece_vocabulary()
         self.relations = sorted({r for split in SPLITS for s in self.sentences[split] for r in s.deprels})
-        self.task.fit(self.sentences["train"])
+        self.task.fit(self.sentences["train"], self.tokenizer.get_vocab())
         for split in SPLITS:
             self.tensors[split] = self.tensorize(self.sentences[split])
         self.task.check(self.tensors["train"].labels.tolist(), str(self.split_path("train")))

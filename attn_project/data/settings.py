@@ -118,7 +118,7 @@ class DataSettings:
 
     def task_spec(self) -> Task:
         """The task these settings describe (its classes not yet fitted to the data)."""
-        return Task.from_settings(self.task, self.content, self.function)
+        return Task.from_settings(self.task, self.content, self.function, self.lowercase)
 
     def require(self, ok: bool, key: str, advice: str) -> None:
         if not ok:

@@ -10,7 +10,12 @@ Every task has the same targets — the words whose UPOS is in ``data.content`` 
 - ``deprel``: the universal part of its relation to its head (``nmod:poss`` → ``nmod``);
   relations with fewer than ``min_count`` training targets are merged into ``other``;
 - ``head_distance``: where its head is — ``root``, or left/right by a binned distance
-  (``bins: [1, 3]`` → 1, 2–3, ≥ 4 on each side). Solving it needs finding the head.
+  (``bins: [1, 3]`` → 1, 2–3, ≥ 4 on each side). Solving it needs finding the head;
+- ``word``: the hidden word itself, one class per word of the tokenizer's vocabulary that is a
+  training target (as BERT is trained, over the same targets as the other tasks, so the [MASK]
+  positions and their number are the same; punctuation would add easy, uninformative targets).
+  A target the vocabulary lacks ([UNK]: rarer than ``data.min_frequency``) is not a target — never
+  trained on, never scored — and the log says how many there are.
 
 Labels come from the CoNLL-U columns the reader keeps (UPOS, HEAD, DEPREL), so every task runs on
 the generated corpus and on any UD treebank alike.
@@ -28,7 +33,7 @@ from attn_project.data.labels import CONTENT, FUNCTION, IGNORE, LabelMap
 from attn_project.run.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
-TASKS = ("content_function", "upos", "deprel", "head_distance")
+TASKS = ("content_function", "upos", "deprel", "head_distance", "word")
 OTHER = "other"
 
 
@@ -42,6 +47,7 @@ class Task:
     content: Sequence[str] = CONTENT
     function: Sequence[str] = FUNCTION
     classes: list[str] = field(default_factory=list)
+    lowercase: bool = True  # word: how the tokenizer normalises a word before looking it up
 
     def __post_init__(self) -> None:
         if self.name not in TASKS:
@@ -57,14 +63,15 @@ class Task:
             self.classes = self.fixed_classes()
 
     @classmethod
-    def from_settings(cls, settings: Mapping | None, content: Sequence[str], function: Sequence[str]) -> Task:
+    def from_settings(cls, settings: Mapping | None, content: Sequence[str], function: Sequence[str],
+                      lowercase: bool = True) -> Task:
         known = {"name", "min_count", "bins"}
         settings = dict(settings or {})
         unknown = sorted(set(settings) - known)
         if unknown:
             raise ConfigError(f"task.{unknown[0]}: not a task setting; the settings are "
                               f"{', '.join(sorted(known))}")
-        return cls(**settings, content=list(content), function=list(function))
+        return cls(**settings, content=list(content), function=list(function), lowercase=lowercase)
 
     def fixed_classes(self) -> list[str]:
         """The classes a task has whatever the data (deprel: none until fitted)."""
@@ -84,10 +91,13 @@ class Task:
             low = high + 1
         return [*spans, f">={low}"]
 
-    def fit(self, train: Iterable[Sentence]) -> None:
-        """The classes the training targets hold: relations (deprel), tags (upos); the other
-        tasks' classes are fixed."""
-        if self.name == "upos":
+    def fit(self, train: Iterable[Sentence], vocabulary: Mapping[str, int] | None = None) -> None:
+        """The classes the training targets hold: relations (deprel), tags (upos), the
+        vocabulary's words (word: ``vocabulary`` maps a normalised word to its id; ids 0–2 are
+        [PAD], [UNK], [MASK]); the other tasks' classes are fixed."""
+        if self.name == "word":
+            self.fit_words(train, vocabulary or {})
+        elif self.name == "upos":
             seen = {tag for s in train for tag in s.upos if tag in self.targets}
             missing = sorted(self.targets - seen)
             if missing:
@@ -98,6 +108,18 @@ class Task:
                              if tag in self.targets)
             kept = sorted(rel for rel, n in counts.items() if n >= self.min_count)
             self.classes = kept + ([OTHER] if len(kept) < len(counts) else [])
+
+    def fit_words(self, train: Iterable[Sentence], vocabulary: Mapping[str, int]) -> None:
+        targets = Counter(self.normalise(word) for s in train for word, tag in zip(s.tokens, s.upos)
+                          if tag in self.targets)
+        known = {word for word in targets if vocabulary.get(word, 0) > 2}  # not a special, not [UNK]
+        self.classes = sorted(known, key=lambda word: vocabulary[word])  # in the tokenizer's id order
+        unknown = sum(n for word, n in targets.items() if word not in known)
+        log.info("task=word: %d classes; %d of %d training targets are [UNK] and not targets",
+                 len(self.classes), unknown, sum(targets.values()))
+
+    def normalise(self, word: str) -> str:
+        return word.lower() if self.lowercase else word
 
     def check(self, train_labels: Iterable[Iterable[int]], source: str) -> None:
         """At least two classes, each with a training target."""
@@ -118,6 +140,8 @@ class Task:
         for i, tag in enumerate(sentence.upos):
             if tag not in self.targets:
                 out.append(IGNORE)
+            elif self.name == "word":
+                out.append(index.get(self.normalise(sentence.tokens[i]), IGNORE))
             elif self.name == "content_function":
                 out.append(self.label_map.label(tag))
             elif self.name == "upos":

@@ -29,6 +29,7 @@ def hparam_metrics(num_classes: int) -> tuple[str, ...]:
 # every scalar a run logs, for optimized_metric and monitors
 RUN_METRICS = ("train/loss", "val/loss", "val/acc", "val/f1", "val/balanced_acc", "val/macro_f1",
                "val/acc_best", "test/acc", "test/f1", "test/balanced_acc", "test/macro_f1",
+               "val/top5_acc", "test/top5_acc", "val/perplexity", "test/perplexity",
                "attention/entropy", "attention/dep_alignment", "attention/dep_mass",
                "attention/alignment_margin")
 
