@@ -29,6 +29,9 @@ def split_words(text: str) -> list[str]:
     return WORD.findall(text)
 
 
+TOP_WORDS = 5  # with more classes than this (the word task), a prediction lists the five most probable
+
+
 @dataclass
 class SentenceAttention:
     words: list[str]
@@ -43,10 +46,17 @@ class SentenceAttention:
         return [p[1] for p in self.probabilities]
 
     def predictions(self) -> list[str | None]:
-        """``"function (P=0.91)"``: the predicted class and its own probability; None for
-        punctuation, which is never a target."""
-        return [f"{self.class_names[max(range(len(p)), key=p.__getitem__)]} (P={max(p):.2f})"
-                if may_be_target(word) else None for word, p in zip(self.words, self.probabilities)]
+        """``"function (P=0.91)"``: the predicted class and its own probability — with many classes
+        (the word task) the five most probable, ``"the 0.31, a 0.22, …"``; None for punctuation,
+        which is never a target."""
+        return [self.prediction(p) if may_be_target(word) else None
+                for word, p in zip(self.words, self.probabilities)]
+
+    def prediction(self, p: list[float]) -> str:
+        order = sorted(range(len(p)), key=p.__getitem__, reverse=True)
+        if len(p) <= TOP_WORDS:
+            return f"{self.class_names[order[0]]} (P={p[order[0]]:.2f})"
+        return ", ".join(f"{self.class_names[k]} {p[k]:.2f}" for k in order[:TOP_WORDS])
 
 
 def may_be_target(word: str) -> bool:

@@ -81,3 +81,9 @@ def test_a_successor_corpus_the_bigram_scores_one_and_one_layer_learns_it(tmp_pa
     assert metrics["test/top5_acc"] >= metrics["test/acc"]
     assert 1.0 <= metrics["test/perplexity"] < 1.5
     assert math.isclose(metrics["test/perplexity"], math.exp(metrics["test/loss"]), rel_tol=1e-3)
+    [checkpoint] = (run / "checkpoints").glob("last.ckpt")
+    code, output = run_cli("inspect_attention", [f"ckpt_path={checkpoint}", "text=w3 w4 w5 w6",
+                                                 f"hydra.run.dir={tmp_path / 'inspect'}"], capsys)
+    assert code == 0, output
+    line = next(line for line in output.splitlines() if line.strip().startswith("w5"))
+    assert line.split("→")[1].split(",")[0].split()[0] == "w5" and line.count(",") == 4  # top-5, w5 first
