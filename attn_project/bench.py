@@ -278,6 +278,36 @@ def run_benchmarks(data_root: str | None, device: str, reps: int, train_sentence
     }
 
 
+DEPTH_RUNS = {  # name → overrides of the train config; one training epoch each on the same data
+    "one_layer": ["experiment=ud_single_head"],
+    "two_layers_examples": ["experiment=ud_multi_head_relative", "model.num_layers=2",
+                            "data.batching=examples"],
+    "two_layers_random_masks": ["experiment=ud_multi_head_relative", "model.num_layers=2",
+                                "data.batching=random_masks"],
+}
+
+
+def depth_benchmark(data_root: str, device: str, threads: int | str = 1, train_sentences: int | None = None,
+                    log: Callable[[str], None] = print) -> dict:
+    """Seconds of one training epoch (no validation) of the one-layer ``ud_single_head`` and of a
+    two-layer four-head model with exact (``examples``) and BERT-style (``random_masks``) batching,
+    one after another in this process, and each deep epoch ÷ the one-layer epoch."""
+    set_threads(threads)
+    out: dict = {"device": device_name(device), "threads": torch.get_num_threads()}
+    for name, overrides in DEPTH_RUNS.items():
+        trainer = "trainer=gpu" if device.startswith("cuda") else "trainer=cpu"
+        cfg = compose_config(*overrides, f"data.root={data_root}", trainer, output_dir="/tmp/attn_bench")
+        dm: MaskedTokenDataModule = instantiate(cfg.data)
+        dm.setup()
+        if train_sentences:
+            dm.tensors["train"] = dm.tensors["train"].first(train_sentences)
+        out[f"{name}_epoch_s"] = lightning_epoch(cfg, dm, device)[1]
+        log(f"{name}: {out[f'{name}_epoch_s']:.1f} s per epoch ({len(dm.tensors['train'])} sentences)")
+    for name in ("two_layers_examples", "two_layers_random_masks"):
+        out[f"{name}_vs_one_layer"] = out[f"{name}_epoch_s"] / out["one_layer_epoch_s"]
+    return out
+
+
 def device_name(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(0)

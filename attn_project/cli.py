@@ -234,6 +234,8 @@ def bench() -> None:
     parser.add_argument("--batch-size", type=positive_int,
                         help="sentences per batch (default: data.batch_size)")
     parser.add_argument("--threads", default="auto", type=threads_arg, help="torch threads (default: auto)")
+    parser.add_argument("--depth", action="store_true",
+                        help="one training epoch: one layer vs two (exact, random masks); needs --data-root")
     study = parser.add_argument_group("--study: a small study, sequential and parallel launchers")
     study.add_argument("--study", action="store_true", help="run experiments × seeds per launcher")
     study.add_argument("--experiments", default="single_head,multi_head", help="comma-separated")
@@ -248,6 +250,12 @@ def bench() -> None:
     with errors, quiet_lightning(), contextlib.redirect_stdout(sys.stderr):
         if args.study:
             result = study_benchmark(args, log)
+        elif args.depth:
+            from attn_project.bench import depth_benchmark
+
+            if not args.data_root:
+                raise ConfigError("--depth measures EWT-sized epochs: give --data-root PATH/TO/TREEBANK")
+            result = depth_benchmark(args.data_root, args.device, args.threads, args.train_sentences, log=log)
         else:
             from attn_project.bench import run_benchmarks
 

@@ -71,3 +71,20 @@ def test_study_benchmark_finds_every_job_line_in_interleaved_output():
     assert job_lines(output) == ["job #0 with overrides ['seed=1'] finished in 3 s: test/acc=0.8",
                                  "job #1 with overrides ['seed=2'] finished in 4 s: test/acc=0.9",
                                  "job #2 with overrides ['seed=3'] finished in 5 s: test/acc=0.7"]
+
+
+def test_depth_benchmark_times_each_setting_and_divides_by_the_one_layer_epoch(monkeypatch):
+    """The three settings each get one epoch on their own config; the ratios are those epochs'."""
+    seen = []
+
+    def fake_epoch(cfg, dm, device):
+        seen.append((cfg.model.num_layers, cfg.data.batching, cfg.model.num_heads))
+        return 0.0, {1: 2.0, 2: 10.0}[cfg.model.num_layers] * (0.3 if cfg.data.batching == "random_masks" else 1)
+
+    monkeypatch.setattr(bench_module, "lightning_epoch", fake_epoch)
+    from conftest import MINI_UD
+
+    result = bench_module.depth_benchmark(str(MINI_UD), "cpu", 1, log=lambda line: None)
+    assert seen == [(1, "sentences", 1), (2, "examples", 4), (2, "random_masks", 4)]
+    assert result["two_layers_examples_vs_one_layer"] == pytest.approx(5.0)
+    assert result["two_layers_random_masks_vs_one_layer"] == pytest.approx(1.5)
