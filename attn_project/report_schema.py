@@ -445,9 +445,14 @@ class Report:
         for name in ("f1", "majority_share"):
             estimate = getattr(self.test, name)
             values[f"test/{name}"] = None if estimate is None else estimate.value
+        test_loop = self.run.get("test_loop") or {}
+        for name in ("top5_acc", "perplexity"):  # the word task's, as Lightning's test loop logged them
+            values[f"test/{name}"] = test_loop.get(f"test/{name}")
         for name, scores in self.baselines.items():
             values[f"baseline/{name}"] = scores.get("acc")
             values[f"baseline/{name}_balanced"] = scores.get("balanced_acc")
+            values[f"baseline/{name}_top5"] = scores.get("top5_acc")
+            values[f"baseline/{name}_perplexity"] = scores.get("perplexity")
         for name in MEASURES:
             values[f"{name}/before"] = getattr(self.before, name).value
             values[f"{name}/after"] = getattr(weights.after, name).value
