@@ -6,6 +6,8 @@ scheduler's Hydra configs), so checkpoints load with ``torch.load(weights_only=T
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import cast
 
 import hydra
@@ -45,6 +47,21 @@ def stage_metrics(num_classes: int) -> dict[str, Metric | MetricCollection]:
 
 
 TOP_K = 5
+
+
+@contextmanager
+def exact_counting_allowed() -> Iterator[None]:
+    """torchmetrics counts a confusion matrix with ``torch.bincount``, unless deterministic
+    algorithms are on (``trainer.deterministic``): then it compares every prediction with every one
+    of the C² cells — [N, C²] integers, 25 GB for the word task's ~1,000 classes and a batch of 3,000
+    targets. Counting integers is exact in any order, so bincount is allowed while the metrics count."""
+    deterministic, warn_only = (torch.are_deterministic_algorithms_enabled(),
+                                torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.use_deterministic_algorithms(False)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 class MaskedTokenModule(L.LightningModule):
@@ -103,7 +120,8 @@ class MaskedTokenModule(L.LightningModule):
                 self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
             return {"loss": loss}
         metrics = cast(MetricCollection, self.metrics[f"{stage}_metrics"])
-        metrics.update(logits.argmax(-1) if logits.size(-1) == 2 else logits, labels)  # top-5: the scores
+        with exact_counting_allowed():
+            metrics.update(logits.argmax(-1) if logits.size(-1) == 2 else logits, labels)  # top-5: the scores
         self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(labels))
         if logits.size(-1) > TOP_K:  # perplexity: exp of the mean cross-entropy over the targets
             perplexity = cast(Perplexity, self.perplexity[stage])
