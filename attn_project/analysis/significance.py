@@ -8,6 +8,7 @@ import functools
 from collections.abc import Callable
 
 import numpy as np
+import scipy.sparse as sp
 from scipy import stats
 
 from attn_project.report_schema import Classification, Estimate
@@ -128,32 +129,30 @@ def binary(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap) -> dict:
 
 def multiclass(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap, num_classes: int) -> dict:
     """Accuracy, balanced accuracy (mean recall over the classes with test targets) and macro-F1
-    (over the same classes), each with its bootstrap interval over sentences."""
-    classes = range(num_classes)
-    columns = ([(predicted == k) & (label == k) for k in classes]     # true positives per class
-               + [(predicted == k) & (label != k) for k in classes]  # false positives
-               + [(predicted != k) & (label == k) for k in classes])  # false negatives
+    (over the same classes), each with its bootstrap interval over sentences. Per-class counts
+    are sentence × class sparse matrices (a row touches one or two classes), so a resample's
+    totals are one sparse product however many classes there are (the word task has ~1,000)."""
+    right = predicted == label
 
-    def split(totals: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        stacked = np.stack(totals)  # [3K, R]
-        return stacked[:num_classes], stacked[num_classes:2 * num_classes], stacked[2 * num_classes:]
+    def per_sentence(classes: np.ndarray, rows: np.ndarray) -> sp.csr_matrix:
+        """[S, K]: in each sentence, how many of ``rows`` fall in each class."""
+        return sp.csr_matrix((np.ones(int(rows.sum())), (boot.index[rows], classes[rows])),
+                             shape=(boot.num_sentences, num_classes))
 
-    def acc(*totals: np.ndarray) -> np.ndarray:
-        tp, fp, fn = split(totals)
-        return tp.sum(0) / (tp + fn).sum(0)
+    counts = {"tp": per_sentence(label, right), "fp": per_sentence(predicted, ~right),
+              "fn": per_sentence(label, ~right)}
+    full = {name: np.asarray(m.sum(0))[0][:, None] for name, m in counts.items()}  # [K, 1]
+    resampled = {name: np.asarray(m.T @ boot.draws.T) for name, m in counts.items()}  # [K, R]
 
-    def balanced(*totals: np.ndarray) -> np.ndarray:
-        tp, fp, fn = split(totals)
+    def scores(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> dict[str, np.ndarray]:
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.nanmean(np.where(tp + fn > 0, tp / (tp + fn), np.nan), 0)
+            present = tp + fn > 0
+            return {"acc": tp.sum(0) / (tp + fn).sum(0),
+                    "balanced_acc": np.nanmean(np.where(present, tp / (tp + fn), np.nan), 0),
+                    "macro_f1": np.nanmean(np.where(present, 2 * tp / (2 * tp + fp + fn), np.nan), 0)}
 
-    def macro_f1(*totals: np.ndarray) -> np.ndarray:
-        tp, fp, fn = split(totals)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.nanmean(np.where(tp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan), 0)
-
-    return {name: Estimate.of(*boot.statistic(formula, *columns))
-            for name, formula in (("acc", acc), ("balanced_acc", balanced), ("macro_f1", macro_f1))}
+    point, drawn = scores(**full), scores(**resampled)
+    return {name: Estimate.of(float(point[name][0]), interval(drawn[name])) for name in point}
 
 
 def class_table(predicted: np.ndarray, label: np.ndarray, boot: Bootstrap, names: list[str]) -> dict:
