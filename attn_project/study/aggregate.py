@@ -7,20 +7,33 @@ runs (none for a single run).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
+from attn_project.model.config import ModelConfig
 from attn_project.report_schema import Estimate
 from attn_project.study.runs import PLUMBING, Group, Run, config_value, find_run_folders, read_run
 
 
 def setting_of(run: Run, group_by: list[str] | None) -> dict[str, str]:
     if group_by:
-        return {key: str(run.overrides.get(key, config_value(run.config, key))) for key in group_by}
+        return {key: str(run.overrides.get(key, value_or_default(run, key))) for key in group_by}
     return {k: v for k, v in run.overrides.items() if not k.startswith(PLUMBING)}
+
+
+def value_or_default(run: Run, key: str) -> object:
+    """``key`` of the run's config; a model setting the config lacks (the run was written before
+    the setting existed, e.g. ``model.num_layers``) counts as its default, which is what that
+    run's code did."""
+    value = config_value(run.config, key)
+    if value is None and key.startswith("model."):
+        defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+        return defaults.get(key.removeprefix("model."), None)
+    return value
 
 
 def group_runs(runs: list[Run], group_by: list[str] | None = None) -> list[Group]:
