@@ -79,7 +79,8 @@ def test_depth_benchmark_times_each_setting_and_divides_by_the_one_layer_epoch(m
 
     def fake_epoch(cfg, dm, device):
         seen.append((cfg.model.num_layers, cfg.data.batching, cfg.model.num_heads))
-        return 0.0, {1: 2.0, 2: 10.0}[cfg.model.num_layers] * (0.3 if cfg.data.batching == "random_masks" else 1)
+        share = 0.3 if cfg.data.batching == "random_masks" else 1
+        return 0.0, {1: 2.0, 2: 10.0}[cfg.model.num_layers] * share
 
     monkeypatch.setattr(bench_module, "lightning_epoch", fake_epoch)
     from conftest import MINI_UD

@@ -68,7 +68,8 @@ def test_a_successor_corpus_the_bigram_scores_one_and_one_layer_learns_it(tmp_pa
     treebank = successor_treebank(tmp_path / "succ")
     run = tmp_path / "run"
     args = ["experiment=ud_single_head", f"data.root={treebank}", "task=word", "data.min_frequency=1",
-            "trainer.max_epochs=8", "data.min_epoch_sentences=2000", f"hydra.run.dir={run}", f"paths.data_dir={tmp_path / 'data'}",
+            "trainer.max_epochs=8", "data.min_epoch_sentences=2000", f"hydra.run.dir={run}",
+            f"paths.data_dir={tmp_path / 'data'}",
             "callbacks.progress_bar=null", "callbacks.early_stopping=null"]
     code, output = run_cli("train", args, capsys)
     assert code == 0, output
