@@ -175,3 +175,24 @@ def test_one_layer_is_unchanged_the_seed_42_report_key_by_key(tmp_path, capsys):
     for key, value in before.items():
         expected = pytest.approx(value, rel=1e-6, abs=1e-9) if isinstance(value, float) else value
         assert now[key] == expected, key
+
+
+def test_a_deep_model_trains_evaluates_and_inspects_with_heads_of_every_layer(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["experiment=ud_multi_head_relative", f"data.root={MINI_UD}", "model.num_layers=2",
+            "data.batching=examples", "trainer.max_epochs=1", f"hydra.run.dir={run}",
+            f"paths.data_dir={tmp_path / 'data'}", "callbacks.progress_bar=null"]
+    code, output = run_cli("train", args, capsys)
+    assert code == 0, output
+    report = json.loads((run / "report" / "attention_report.json").read_text())
+    assert report["run"]["head_names"] == [f"L{layer}H{head}" for layer in (0, 1) for head in range(4)]
+    assert len(report["after"]["per_head"]["dep_alignment"]) == 8
+    assert "interventions" not in report and report.get("effective") is None  # left out, not approximated
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    code, output = run_cli("eval", [f"ckpt_path={checkpoint}", f"hydra.run.dir={tmp_path / 'eval'}"], capsys)
+    assert code == 0 and json.loads((tmp_path / "eval" / "metrics.json").read_text())["test/acc"] >= 0, output
+    code, output = run_cli("inspect_attention", [f"ckpt_path={checkpoint}", "text=the cat sat on the mat",
+                                                 f"hydra.run.dir={tmp_path / 'inspect'}"], capsys)
+    assert code == 0, output
+    saved = json.loads((run / "inspect" / "attention.json").read_text())
+    assert len(saved["sentences"][0]["weights"]) == 8  # [L·H, T, T]: every layer's heads
