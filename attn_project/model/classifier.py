@@ -42,7 +42,7 @@ def silence_queries(attention: SingleHeadAttention | MultiHeadAttention) -> None
 
 
 class MaskedTokenClassifier(nn.Module):
-    """Content vs function word at a [MASK], from one attention layer over the sentence."""
+    """The task's class of the word at a [MASK], from one attention layer (or several) over the sentence."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
