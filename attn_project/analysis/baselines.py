@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,20 +32,18 @@ import numpy as np
 import scipy.sparse as sp
 import sklearn
 import torch
-from filelock import FileLock
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from attn_project.analysis.lm_baselines import language_model_baselines
 from attn_project.data.batches import PAD_HEAD, SplitTensors
-from attn_project.data.files import atomic_write_text
+from attn_project.data.files import cached_file, read_json, write_json
 from attn_project.data.labels import IGNORE
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words
 
 if TYPE_CHECKING:
     from attn_project.data.datamodule import MaskedTokenDataModule
 
-log = logging.getLogger(__name__)
 VERSION = 6  # of the baselines' definition: bump it when task_baselines changes
 
 
@@ -198,39 +193,9 @@ def datamodule_baselines(dm: MaskedTokenDataModule, seed: int = 0) -> dict:
                                 len(dm.task.classes) if dm.task.name == "word" else None)))
 
 
-@contextmanager
-def lock_beside(path: Path) -> Iterator[None]:
-    """Hold ``<path>.lock`` while inside; where the file system has no locks (some cluster
-    mounts), go on without one and say so."""
-    lock = FileLock(path.with_suffix(".lock"))
-    try:
-        lock.acquire()
-    except (NotImplementedError, OSError) as err:
-        log.warning("no lock beside %s (%s): parallel jobs may each fit the baselines", path, err)
-        yield
-        return
-    try:
-        yield
-    finally:
-        lock.release()
-
-
 def cached_baselines(cache_dir: str | Path | None, key: str, compute: Callable[[], dict]) -> dict:
-    """``compute()``, or its result stored under ``key`` in ``cache_dir`` (no cache: computed).
-
-    Parallel sweep jobs on new data do not all fit: the first takes a lock beside the cache file
-    and fits; the others wait for it and read what it wrote.
-    """
+    """``compute()``, or its result stored under ``key`` in ``cache_dir`` (no cache: computed),
+    fitted once however many parallel jobs ask (``files.cached_file``)."""
     if cache_dir is None:
         return compute()
-    path = Path(cache_dir) / f"baselines-{key}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_beside(path):
-        if path.is_file():
-            try:
-                return json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                log.warning("ignoring unreadable cache %s", path)
-        result = compute()
-        atomic_write_text(path, json.dumps(result))
-    return result
+    return cached_file(Path(cache_dir) / f"baselines-{key}.json", compute, read_json, write_json)

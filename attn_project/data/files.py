@@ -1,12 +1,20 @@
-"""Small file helpers: atomic writes (parallel sweep jobs never read half-written files) and digests."""
+"""Small file helpers: atomic writes (parallel sweep jobs never read half-written files), digests,
+and a result computed once and cached in a file, under a lock parallel jobs share."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock
+
+log = logging.getLogger(__name__)
 
 
 def current_umask() -> int:
@@ -48,3 +56,45 @@ def file_digest(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@contextmanager
+def lock_beside(path: Path) -> Iterator[None]:
+    """Hold ``<path>.lock`` while inside; where the file system has no locks (some cluster
+    mounts), go on without one and say so."""
+    lock = FileLock(path.with_suffix(".lock"))
+    try:
+        lock.acquire()
+    except (NotImplementedError, OSError) as err:
+        log.warning("no lock beside %s (%s): parallel jobs may each compute it", path, err)
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def cached_file(path: Path, compute: Callable[[], dict], read: Callable[[Path], dict],
+                write: Callable[[Path, dict], None]) -> dict:
+    """``compute()``, or what an earlier call wrote to ``path``. Parallel sweep jobs on new data do
+    not all compute: the first takes a lock beside the file and computes; the others wait for it and
+    read what it wrote. An unreadable file is said in the log and computed again."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_beside(path):
+        if path.is_file():
+            try:
+                return read(path)
+            except (OSError, ValueError, RuntimeError, KeyError):
+                log.warning("ignoring unreadable cache %s", path)
+        result = compute()
+        write(path, result)
+    return result
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_json(path: Path, result: dict) -> None:
+    atomic_write_text(path, json.dumps(result))

@@ -22,7 +22,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +30,9 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from attn_project.analysis.baselines import lock_beside
 from attn_project.data.batches import FixedRows, SplitTensors
 from attn_project.data.conllu import Sentence
-from attn_project.data.files import atomic_write_text, file_digest
+from attn_project.data.files import cached_file, file_digest, read_json, write_json
 from attn_project.data.labels import IGNORE
 from attn_project.pretrained.lens import encode_sentences, head_names, split_rows
 from attn_project.pretrained.load import (
@@ -195,21 +194,6 @@ def split_fingerprint(sentences: Sequence[Sentence], tensors: SplitTensors) -> s
     return digest.hexdigest()
 
 
-def cached(path: Path, compute: Callable[[], dict], read: Callable[[Path], dict],
-           write: Callable[[Path, dict], None]) -> dict:
-    """``compute()``, or what an earlier call wrote to ``path`` (parallel jobs wait for the first)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_beside(path):
-        if path.is_file():
-            try:
-                return read(path)
-            except (OSError, ValueError, RuntimeError, KeyError):
-                log.warning("ignoring unreadable cache %s", path)
-        result = compute()
-        write(path, result)
-    return result
-
-
 def read_rows(path: Path) -> dict:
     state = torch.load(path, weights_only=True)
     return {"rows": FixedRows(state["flat"], state["lengths"]), "cost": json.loads(state["cost"])}
@@ -220,14 +204,6 @@ def write_rows(path: Path, result: dict) -> None:
     partial = path.with_suffix(".partial")
     torch.save({"flat": rows.flat, "lengths": rows.lengths, "cost": json.dumps(result["cost"])}, partial)
     partial.replace(path)
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def write_json(path: Path, result: dict) -> None:
-    atomic_write_text(path, json.dumps(result))
 
 
 @dataclass
@@ -268,7 +244,7 @@ def dev_chosen_head(encoder: Encoder, dm, cache: Path, model_key: str) -> str:
         return {"head": name, "dev_alignment": alignment}
 
     key = cache_key(model_key, split_fingerprint(sentences, tensors))
-    chosen = cached(cache / f"pretrained-head-{key}.json", choose, read_json, write_json)
+    chosen = cached_file(cache / f"pretrained-head-{key}.json", choose, read_json, write_json)
     log.info("model.scores=pretrained: %s of %s, chosen on dev (alignment %.3f)", chosen["head"],
              encoder.files.name, chosen["dev_alignment"])
     return str(chosen["head"])
@@ -295,7 +271,7 @@ def attach_pretrained_rows(dm, head: str | None, path: str | None, *, max_memory
             return {"rows": rows, "cost": cost}
 
         key = cache_key(model_key, head, split_fingerprint(sentences, tensors))
-        result = cached(cache / f"pretrained-rows-{key}.pt", compute, read_rows, write_rows)
+        result = cached_file(cache / f"pretrained-rows-{key}.pt", compute, read_rows, write_rows)
         tensors.fixed_rows = result["rows"]
         log.info("pretrained rows of %s (%s): %s", split, head, result["cost"])
     return head

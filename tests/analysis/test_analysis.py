@@ -306,7 +306,9 @@ def test_baselines_are_cached_where_the_file_system_has_no_locks(tmp_path, monke
         def acquire(self):
             raise NotImplementedError("FileSystem does not appear to support flock")
 
-    monkeypatch.setattr(baselines, "FileLock", NoLocks)
+    from attn_project.data import files
+
+    monkeypatch.setattr(files, "FileLock", NoLocks)  # the lock every cached file shares
     first = baselines.cached_baselines(tmp_path, "key", lambda: {"majority": {"acc": 0.5}})
     again = baselines.cached_baselines(tmp_path, "key", lambda: pytest.fail("refitted"))
     assert first == again == {"majority": {"acc": 0.5}} and "no lock beside" in caplog.text
