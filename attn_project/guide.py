@@ -239,8 +239,8 @@ def best_head_on(words: torch.Tensor, heads: list[int]) -> int:
 
 def language_model(g: GuideInputs) -> tuple[str, Figure]:
     """The real thing: a pretrained encoder's WordPiece pieces and heads on the first sentence."""
+    from attn_project.analysis.rows import head_names
     from attn_project.pretrained.inspect import sentence_attention
-    from attn_project.pretrained.lens import head_names
     from attn_project.pretrained.load import load_model, load_tokenizer, max_pieces, model_files
 
     files = model_files(None, 4.0)

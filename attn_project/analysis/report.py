@@ -29,7 +29,7 @@ from attn_project.analysis.mask_maps import (
 from attn_project.analysis.position import best_offset
 from attn_project.analysis.report_numbers import build_report, effective_block
 from attn_project.analysis.report_text import MIN_ROWS_SHOWN, report_markdown
-from attn_project.analysis.rows import RowScores
+from attn_project.analysis.rows import RowScores, head_names
 from attn_project.report_schema import AttentionBlock, EffectiveBlock, Report
 from attn_project.viz import plots
 
@@ -172,8 +172,7 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     run = {**run, "corpus": dm.settings.corpus, "num_heads": config.num_heads, "d_model": config.d_model,
            "init": config.init, "num_layers": config.num_layers}
     if model.deep:  # the heads of all layers, layer-major, named as the pretrained lens names them
-        run["head_names"] = [f"L{layer}H{head}" for layer in range(config.num_layers)
-                             for head in range(config.num_heads)]
+        run["head_names"] = head_names(config.num_layers, config.num_heads)
     run["task"] = dm.task.name
     report = build_report(untrained, after, dev, relations=dm.relations, baselines=before["baselines"],
                           run=run, punct_edges=punct_edges, resamples=resamples, seed=bootstrap_seed,

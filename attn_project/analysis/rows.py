@@ -64,6 +64,12 @@ class RowScores:
         return cls(**{k: v.numpy() for k, v in state.items()})
 
 
+def head_names(layers: int, heads: int) -> list[str]:
+    """``L<l>H<h>`` for the heads of all layers, layer-major (head k is layer k // H, head k % H):
+    a deep trained model's and a pretrained encoder's alike."""
+    return [f"L{layer}H{head}" for layer in range(layers) for head in range(heads)]
+
+
 def score_batch(batch: dict[str, Tensor], punct_edges: bool) -> dict:
     """Row scores of one batch of mask maps (``weights`` [B, H, T, T], gold syntax, logits)."""
     weights, lengths = batch["weights"], batch["lengths"]

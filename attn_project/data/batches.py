@@ -154,29 +154,24 @@ class ExampleBatches(Dataset):
                 **self.split.rows_of(sentence, width)}
 
 
-class RandomMaskBatches(Dataset):
+class RandomMaskBatches(SentenceBatches):
     """``dataset[list_of_sentence_indices]`` → one batch of sentences, each with a random share
     (``rate``, at least one) of its targets replaced by [MASK] at once: BERT-style training for a
     deep model, an approximation of the one-mask task (a target's context may hold other masks)."""
 
     def __init__(self, split: SplitTensors, mask_id: int, rate: float):
-        self.split, self.mask_id, self.rate = split, mask_id, rate
-
-    def __len__(self) -> int:
-        return len(self.split)
+        super().__init__(split)
+        self.mask_id, self.rate = mask_id, rate
 
     def __getitem__(self, indices: list[int]) -> dict[str, Tensor]:
-        index = torch.as_tensor(indices)
-        lengths = self.split.lengths[index]
-        width = int(lengths.max())
-        ids, labels = self.split.ids[index, :width].clone(), self.split.labels[index, :width]
+        batch = super().__getitem__(indices)
+        ids, labels = batch["ids"].clone(), batch["labels"]
         targets = labels != IGNORE  # [B, T]
         draw = torch.rand(targets.shape).masked_fill(~targets, 2.0)  # [B, T]: non-targets never drawn
         first = draw.argmin(-1, keepdim=True)  # every sentence with a target masks at least one
         masked = (draw < self.rate) | (torch.zeros_like(targets).scatter_(-1, first, True) & targets)
         ids[masked] = self.mask_id
-        return {"ids": ids, "labels": labels.masked_fill(~masked, IGNORE), "masked": masked,
-                "heads": self.split.heads[index, :width], "lengths": lengths, "index": index}
+        return {**batch, "ids": ids, "labels": labels.masked_fill(~masked, IGNORE), "masked": masked}
 
 
 class BucketBatchSampler(Sampler[list[int]]):

@@ -13,10 +13,18 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from attn_project.analysis.rows import head_names
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.pretrained.inspect import INTRO
-from attn_project.pretrained.lens import SplitRows, floor_seconds, head_names, split_rows
-from attn_project.pretrained.load import ModelFiles, load_model, load_tokenizer, max_pieces, model_files
+from attn_project.pretrained.lens import SplitRows, floor_seconds, split_rows
+from attn_project.pretrained.load import (
+    ModelFiles,
+    device_of,
+    load_model,
+    load_tokenizer,
+    max_pieces,
+    model_files,
+)
 from attn_project.pretrained.report import (
     best_head_bars,
     grid_figure,
@@ -26,20 +34,7 @@ from attn_project.pretrained.report import (
     write_outputs,
 )
 from attn_project.report_schema import AttentionBlock
-from attn_project.run.errors import ConfigError
 from attn_project.viz.html_view import write_html
-
-DEVICES = ("cpu", "cuda", "auto")
-
-
-def device_of(name: str) -> str:
-    if name not in DEVICES:
-        raise ConfigError(f"pretrained.device={name!r}: choose one of {DEVICES}")
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("pretrained.device=cuda: no CUDA device here (pretrained.device=cpu or auto)")
-    return name
 
 
 def description(files: ModelFiles) -> str:

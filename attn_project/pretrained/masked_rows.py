@@ -30,14 +30,16 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from attn_project.analysis.rows import head_names
 from attn_project.data.batches import FixedRows, SplitTensors
 from attn_project.data.conllu import Sentence
 from attn_project.data.files import cached_file, file_digest, read_json, write_json
 from attn_project.data.labels import IGNORE
-from attn_project.pretrained.lens import encode_sentences, head_names, split_rows
+from attn_project.pretrained.lens import encode_sentences, split_rows
 from attn_project.pretrained.load import (
     BUNDLED_SHA256,
     ModelFiles,
+    device_of,
     load_model,
     load_tokenizer,
     max_pieces,
@@ -222,7 +224,7 @@ class Encoder:
     @classmethod
     def load(cls, path: str | None, max_memory_gb: float) -> Encoder:
         files = model_files(path, max_memory_gb)
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = device_of("auto")
         model = load_model(files, device)
         return cls(files, model, load_tokenizer(files), int(model.config.num_hidden_layers),
                    int(model.config.num_attention_heads), int(model.config.pad_token_id or 0),
