@@ -136,10 +136,26 @@ def model_files(path: str | None, max_memory_gb: float) -> ModelFiles:
     return ModelFiles(folder, folder.resolve().name, config, bundled=False)
 
 
-def load_model(files: ModelFiles, device: str = "cpu"):  # -> transformers.PreTrainedModel
-    """The encoder from safetensors, offline, no remote code, eager attention, in eval mode."""
+def offline() -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"  # no hub look-up, whatever the folder says
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+def load_config(files: ModelFiles):  # -> transformers.PretrainedConfig
+    """The encoder's config (sizes, special ids) as transformers reads it, no weights loaded."""
+    offline()
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(str(files.folder), local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"{files.folder / 'config.json'}: not a config transformers reads "
+                        f"({str(err).splitlines()[0]})") from None
+
+
+def load_model(files: ModelFiles, device: str = "cpu"):  # -> transformers.PreTrainedModel
+    """The encoder from safetensors, offline, no remote code, eager attention, in eval mode."""
+    offline()
     from transformers import AutoModel
 
     try:

@@ -17,6 +17,7 @@ files, the head and the split's words and targets): on EWT one forward pass per 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -40,6 +41,7 @@ from attn_project.pretrained.load import (
     BUNDLED_SHA256,
     ModelFiles,
     device_of,
+    load_config,
     load_model,
     load_tokenizer,
     max_pieces,
@@ -210,10 +212,10 @@ def write_rows(path: Path, result: dict) -> None:
 
 @dataclass
 class Encoder:
-    """A loaded encoder with what the rows need of it."""
+    """An encoder's files, tokenizer and sizes; its weights are loaded only when rows are computed
+    (a run whose rows are cached never loads them)."""
 
     files: ModelFiles
-    model: nn.Module
     tokenizer: object
     layers: int
     heads: int
@@ -224,11 +226,14 @@ class Encoder:
     @classmethod
     def load(cls, path: str | None, max_memory_gb: float) -> Encoder:
         files = model_files(path, max_memory_gb)
-        device = device_of("auto")
-        model = load_model(files, device)
-        return cls(files, model, load_tokenizer(files), int(model.config.num_hidden_layers),
-                   int(model.config.num_attention_heads), int(model.config.pad_token_id or 0),
-                   max_pieces(files.config), device)
+        config = load_config(files)
+        return cls(files, load_tokenizer(files), int(config.num_hidden_layers),
+                   int(config.num_attention_heads), int(config.pad_token_id or 0), max_pieces(files.config),
+                   device_of("auto"))
+
+    @functools.cached_property
+    def model(self) -> nn.Module:
+        return load_model(self.files, self.device)
 
 
 def cache_key(*parts: str) -> str:

@@ -146,6 +146,7 @@ def test_a_trained_control_on_a_tiny_bert_trains_evaluates_and_reads_its_cache(t
         raise AssertionError("the rows were computed again instead of read from the cache")
 
     monkeypatch.setattr(masked_rows, "masked_split_rows", recompute)
+    monkeypatch.setattr(masked_rows, "load_model", recompute)  # cached rows: the weights are never loaded
     [best] = (run / "checkpoints").glob("epoch*.ckpt")
     code, output = run_cli("eval", [f"ckpt_path={best}", f"hydra.run.dir={tmp_path / 'eval'}",
                                     f"paths.data_dir={tmp_path / 'data'}"], capsys)
