@@ -78,6 +78,15 @@ def test_every_ud_experiment_trains_on_the_treebank_recipe_and_its_schedule(make
     assert rates[-1] < cfg.optimizer.lr / 100 and int(np.argmax(rates)) in range(15, 25)  # then down to ~0
 
 
+def test_the_word_task_picks_its_epoch_by_top1_accuracy(make_cfg):
+    """Balanced accuracy over ~1,000 words is mostly noise: task=word monitors val/acc, the others do not."""
+    cfg = make_cfg("experiment=ud_multi_head_relative", "task=word")
+    stopping = [c for c in build_trainer(cfg).callbacks if type(c).__name__ == "EarlyStopping"]
+    assert stopping[0].monitor == "val/acc" and cfg.callbacks.model_checkpoint.monitor == "val/acc"
+    assert make_cfg("experiment=ud_multi_head_relative", "task=deprel").callbacks.model_checkpoint.monitor \
+        == "val/balanced_acc"
+
+
 def test_recipe_none_turns_the_treebank_recipe_off(make_cfg):
     plain = make_cfg("experiment=ud_single_head", "recipe=none")
     assert "early_stopping" not in plain.callbacks and plain.data.min_epoch_sentences == 0
