@@ -40,30 +40,37 @@ def uninterrupted(tmp_path_factory, data_dir):
     return report_of(run_dir)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, data_dir, uninterrupted, signum):
-    run_a, run_b = tmp_path / "a", tmp_path / "b"
-    process = start(run_a, data_dir)
-    last = run_a / "checkpoints" / "last.ckpt"
+def interrupt_after_an_epoch(run_dir, data_dir, signum, *extra):
+    """Start a run, send ``signum`` once it has written last.ckpt, and return that checkpoint."""
+    process = start(run_dir, data_dir, *extra)
+    last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.time() + 300
     while not last.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(0.3)  # into the second epoch
+    time.sleep(0.3)  # into the next epoch
     process.send_signal(signum)
     out, err = process.communicate(timeout=120)
-    assert process.returncode != 0, "an interrupted run must not exit with status 0"
+    assert process.returncode != 0, f"a run interrupted by {signum!r} must not exit with status 0"
     assert last.exists() and "ckpt_path=" in out + err
-    epoch_done = torch.load(last, weights_only=True)["epoch"]
-    assert epoch_done < 3, "the signal came too late to interrupt anything"
+    return last
 
-    resumed = start(run_b, data_dir, f"ckpt_path={last}")
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_to_the_same_result_after_sigint_and_sigterm(tmp_path, data_dir, uninterrupted):
+    """SIGINT, resume; SIGTERM to the resumed run, resume again: the same numbers as never stopped."""
+    first = interrupt_after_an_epoch(tmp_path / "a", data_dir, signal.SIGINT)
+    first_epoch = torch.load(first, weights_only=True)["epoch"]
+    second = interrupt_after_an_epoch(tmp_path / "b", data_dir, signal.SIGTERM, f"ckpt_path={first}")
+    second_epoch = torch.load(second, weights_only=True)["epoch"]
+    assert first_epoch < second_epoch < 3, "a signal came too late to interrupt anything"
+
+    resumed = start(tmp_path / "c", data_dir, f"ckpt_path={second}")
     _, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err[-3000:]
-    report = report_of(run_b)
+    report = report_of(tmp_path / "c")
     assert report["test"] == uninterrupted["test"]
     assert report["after"] == uninterrupted["after"]
-    assert report["before"] == uninterrupted["before"]  # the untrained snapshot came along
+    assert report["before"] == uninterrupted["before"]  # the untrained snapshot came along, twice
 
 
 @pytest.mark.slow
