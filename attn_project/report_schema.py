@@ -9,6 +9,7 @@ file that does not fit into one ``ReportError`` naming the key.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Literal, TypeGuard
 
@@ -379,6 +380,7 @@ def estimates_from_json(entry: object, where: str) -> dict[str, Estimate]:
 
 
 STUDY_INTERVENTIONS = ("uniform", "best_offset", "gold_head", "gold_neighbourhood", "self", "untrained")
+LAYER_INTERVENTION = re.compile(r"uniform_layer\d+")  # a deep model's layer made uniform
 
 
 @dataclass
@@ -467,7 +469,8 @@ class Report:
         if self.contributions is not None:
             values |= {"contributions/dep_alignment": self.contributions.after.dep_alignment.value,
                        "contributions/alignment_margin": self.contributions.alignment_margin.value}
-        for rule in STUDY_INTERVENTIONS:
+        layers = [rule for rule in self.interventions if LAYER_INTERVENTION.fullmatch(rule)]
+        for rule in [*STUDY_INTERVENTIONS, *layers]:
             if rule in self.interventions:
                 values |= {f"intervention/{rule}/acc": self.interventions[rule].acc.value,
                            f"intervention/{rule}/delta": self.interventions[rule].delta.value}

@@ -18,6 +18,13 @@ fixed ones are ``attn_project.model.controls``' rules, as the trained controls u
 - with 2–16 heads, ``uniform_head<h>``: head h alone made uniform (which head carries the task;
   one pass per head, so more heads leave these out).
 
+A deep model (``model.num_layers`` ≥ 2) has no one row to swap: every position of every layer
+attends. Its interventions (``layer_interventions``) make **one layer's rows uniform in turn**
+(``uniform_layer<l>``: every head, every query of that layer, in every masked copy — W_Q zeroed
+and its relative bias off, so every score is 0), the other layers as trained. The residual still
+carries each position's own vector past the uniform layer, so this asks what the layer's
+*attention pattern* adds, not what the layer adds.
+
 Read these as "does the *trained* classifier depend on its attention?", not "would syntax help
 the task?": a classifier trained on its own attention may do worse with a one-hot row it never
 saw. ``delta`` is each rule's accuracy minus ``learned``'s, with a paired bootstrap interval
@@ -26,9 +33,13 @@ over test sentences (``delta_ci95``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from functools import partial
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from attn_project.analysis.mask_maps import Rule, batch_rule_inputs, evaluating, mask_map_batches
@@ -40,6 +51,7 @@ from attn_project.report_schema import Intervention
 
 if TYPE_CHECKING:
     from attn_project.model import MaskedTokenClassifier
+    from attn_project.model.blocks import EncoderBlock
 
 MAX_HEADS_ONE_BY_ONE = 16  # one pass over the test split per head: beyond this, per-head rows are left out
 
@@ -71,6 +83,24 @@ def one_head(rule: Rule, head: int) -> Rule:
     return replaced
 
 
+@contextmanager
+def uniform_layer(block: EncoderBlock) -> Iterator[None]:
+    """One deep layer's rows uniform over the sentence while inside: its W_Q zeroed (every Q·K
+    score 0) and its relative bias off; both restored on the way out."""
+    saved = [parameter.detach().clone() for parameter in block.attention.w_q.parameters()]
+    bias, block.relative_bias = block.relative_bias, None
+    try:
+        with torch.no_grad():
+            for parameter in block.attention.w_q.parameters():
+                parameter.zero_()
+        yield
+    finally:
+        with torch.no_grad():
+            for parameter, value in zip(block.attention.w_q.parameters(), saved, strict=True):
+                parameter.copy_(value)
+        block.relative_bias = bias
+
+
 def predictions(model: MaskedTokenClassifier, split: SplitTensors, rule: Rule | None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sentence, predicted class, label) of every target under ``rule``, from the report's own
@@ -96,15 +126,17 @@ def rules(num_heads: int, best_offset: int, untrained: MaskedTokenClassifier | N
     return out
 
 
-def interventions(model: MaskedTokenClassifier, test: SplitTensors, best_offset: int,
-                  class_names: list[str], resamples: int = 1000, seed: int = 0,
-                  untrained: MaskedTokenClassifier | None = None) -> dict[str, Intervention]:
-    """{rule: acc, balanced_acc, macro_f1 (with intervals), delta against learned};
-    ``untrained``: the model as it was at fit start (the ``untrained`` rule; left out without it)."""
+Predictions = tuple[np.ndarray, np.ndarray, np.ndarray]  # (sentence, predicted class, label) per target
+
+
+def scored(runs: Mapping[str, Callable[[], Predictions]], class_names: list[str], resamples: int, seed: int,
+           best_offset: int | None = None) -> dict[str, Intervention]:
+    """{name: acc, balanced_acc, macro_f1 and delta against the first run (``learned``)}, each
+    run's predictions computed as it comes; intervals from one bootstrap over test sentences."""
     out: dict[str, Intervention] = {}
     learned_hits = boot = None
-    for name, rule in rules(model.num_heads, best_offset, untrained).items():
-        sentence, predicted, label = predictions(model, test, rule)
+    for name, predict in runs.items():
+        sentence, predicted, label = predict()
         boot = boot or Bootstrap(sentence, resamples, seed)
         scores = classification(predicted, label, boot, class_names)
         hits = (predicted == label).astype(float)
@@ -113,3 +145,26 @@ def interventions(model: MaskedTokenClassifier, test: SplitTensors, best_offset:
                                  delta=boot.estimate(hits - learned_hits),
                                  offset=f"{best_offset:+d}" if name == "best_offset" else None)
     return out
+
+
+def interventions(model: MaskedTokenClassifier, test: SplitTensors, best_offset: int,
+                  class_names: list[str], resamples: int = 1000, seed: int = 0,
+                  untrained: MaskedTokenClassifier | None = None) -> dict[str, Intervention]:
+    """{rule: acc, balanced_acc, macro_f1 (with intervals), delta against learned};
+    ``untrained``: the model as it was at fit start (the ``untrained`` rule; left out without it)."""
+    runs = {name: partial(predictions, model, test, rule)
+            for name, rule in rules(model.num_heads, best_offset, untrained).items()}
+    return scored(runs, class_names, resamples, seed, best_offset)
+
+
+def layer_interventions(model: MaskedTokenClassifier, test: SplitTensors, class_names: list[str],
+                        resamples: int = 1000, seed: int = 0) -> dict[str, Intervention]:
+    """A deep model's ``learned`` and ``uniform_layer<l>`` for each layer l (one exact pass each)."""
+    def with_uniform(block: EncoderBlock) -> Predictions:
+        with uniform_layer(block):
+            return predictions(model, test, None)
+
+    runs: dict[str, Callable[[], Predictions]] = {"learned": partial(predictions, model, test, None)}
+    runs |= {f"uniform_layer{layer}": partial(with_uniform, block)
+             for layer, block in enumerate(cast("list[EncoderBlock]", list(model.layers)))}
+    return scored(runs, class_names, resamples, seed)

@@ -18,7 +18,7 @@ import torch
 from matplotlib.figure import Figure
 
 from attn_project.analysis.baselines import datamodule_baselines
-from attn_project.analysis.interventions import interventions
+from attn_project.analysis.interventions import interventions, layer_interventions
 from attn_project.analysis.mask_maps import (
     analyse_maps,
     analyse_split,
@@ -179,7 +179,10 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
                           class_names=list(dm.task.classes))
     best_dev_offset = best_offset(dev)
     untrained_weights = untrained_model(model, before)
-    if not model.deep:  # the interventions swap the one layer's rows
+    if model.deep:  # each layer's rows made uniform in turn
+        report.interventions = layer_interventions(model, dm.tensors["test"], list(dm.task.classes),
+                                                   resamples, seed=bootstrap_seed)
+    else:  # the one layer's [MASK] rows swapped
         report.interventions = interventions(model, dm.tensors["test"], best_dev_offset,
                                              list(dm.task.classes), resamples, seed=bootstrap_seed,
                                              untrained=untrained_weights)

@@ -4,7 +4,15 @@ and per relation (``report_markdown``)."""
 
 from __future__ import annotations
 
-from attn_project.report_schema import MEASURES, AttentionBlock, AttentionSummary, Intervention, Report, fmt
+from attn_project.report_schema import (
+    LAYER_INTERVENTION,
+    MEASURES,
+    AttentionBlock,
+    AttentionSummary,
+    Intervention,
+    Report,
+    fmt,
+)
 
 MIN_ROWS_SHOWN = 20  # relations with fewer rows are kept in the JSON but left out of the tables
 SKEWED = 0.7  # a majority share from which accuracy alone misleads
@@ -14,7 +22,10 @@ def intervention_lines(table: dict[str, Intervention]) -> list[str]:
     """The interventions as a Markdown table (empty without them)."""
     if not table:
         return []
-    lines = ["", "## Does the classifier depend on its attention? (the [MASK]'s row replaced at test time)",
+    by_layer = any(LAYER_INTERVENTION.fullmatch(name) for name in table)
+    title = ("each layer's attention? (one layer's rows made uniform at test time)" if by_layer
+             else "its attention? (the [MASK]'s row replaced at test time)")
+    lines = ["", f"## Does the classifier depend on {title}",
              "", "| row replaced by | accuracy | balanced accuracy | change in accuracy |",
              "|---|---|---|---|"]
     for name, r in table.items():

@@ -97,7 +97,8 @@ def experiment_name(choice: str | None = None) -> str:
 
 def register_resolvers() -> None:
     """The config's own resolvers (``${project_root:}``, the folder names, ``${experiment_name:}``,
-    ``${parallel_jobs:}``, ``${selection_metric:<task>}``): called by every command before Hydra composes a config."""
+    ``${parallel_jobs:}``, ``${selection_metric:<task>}``): called by every command before Hydra
+    composes a config."""
     for name, resolver in (("experiment_folder", experiment_folder), ("job_folder", job_folder),
                            ("project_root", project_root), ("parallel_jobs", jobs_for_machine),
                            ("eval_folder", eval_folder), ("experiment_name", experiment_name),

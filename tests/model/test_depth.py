@@ -49,6 +49,31 @@ def test_the_deep_mask_map_equals_each_target_masked_and_run_alone(num_layers, c
         torch.testing.assert_close(small[1], maps)
 
 
+@pytest.mark.parametrize("config", [{"num_heads": 2, "relative_bias": True}, {"directional_values": True}],
+                         ids=["heads_bias", "directional"])
+def test_a_layer_made_uniform_attends_evenly_and_the_model_comes_back_unchanged(config):
+    from attn_project.analysis.interventions import uniform_layer
+
+    model = deep(3, **config)
+    ids = torch.tensor([[5, 6, 7, 8, 9], [11, 12, 13, 0, 0]])
+    heads = model.config.num_heads
+    state = {name: value.clone() for name, value in model.state_dict().items()}
+    with torch.no_grad():
+        learned_logits, learned = model.forward_all_masks(ids)  # [B, T, C], [B, L·H, T, T]
+        with uniform_layer(model.layers[1]):
+            logits, maps = model.forward_all_masks(ids)
+        again, _ = model.forward_all_masks(ids)
+    for b, n in enumerate([5, 3]):
+        layer1 = maps[b, heads: 2 * heads, :n, :n]  # every row of every masked copy of layer 1
+        torch.testing.assert_close(layer1, torch.full_like(layer1, 1 / n))
+        assert maps[b, heads: 2 * heads, :n, n:].abs().sum() == 0  # still none on padding
+        torch.testing.assert_close(maps[b, :heads], learned[b, :heads])  # the layer below: as trained
+    assert not torch.allclose(maps[:, 2 * heads:], learned[:, 2 * heads:])  # the layer above reads it
+    assert not torch.allclose(logits, learned_logits)
+    torch.testing.assert_close(again, learned_logits)  # restored: W_Q and the bias as trained
+    assert all(torch.equal(value, state[name]) for name, value in model.state_dict().items())
+
+
 def test_every_layers_rows_against_a_hand_computation():
     model = deep(2)
     ids = torch.tensor([[5, 2, 7, 8]])  # [MASK] (id 2) at position 1
@@ -187,7 +212,10 @@ def test_a_deep_model_trains_evaluates_and_inspects_with_heads_of_every_layer(tm
     report = json.loads((run / "report" / "attention_report.json").read_text())
     assert report["run"]["head_names"] == [f"L{layer}H{head}" for layer in (0, 1) for head in range(4)]
     assert len(report["after"]["per_head"]["dep_alignment"]) == 8
-    assert "interventions" not in report and report.get("effective") is None  # left out, not approximated
+    assert report.get("effective") is None  # left out, not approximated
+    layers = report["interventions"]
+    assert list(layers) == ["learned", "uniform_layer0", "uniform_layer1"]  # each layer made uniform in turn
+    assert layers["learned"]["acc"] == report["test"]["acc"] and layers["learned"]["delta"] == 0
     checkpoint = run / "checkpoints" / "last.ckpt"
     code, output = run_cli("eval", [f"ckpt_path={checkpoint}", f"hydra.run.dir={tmp_path / 'eval'}"], capsys)
     assert code == 0 and json.loads((tmp_path / "eval" / "metrics.json").read_text())["test/acc"] >= 0, output
