@@ -56,7 +56,8 @@ def interrupt_after_an_epoch(run_dir, data_dir, signum, *extra):
 
 
 @pytest.mark.slow
-def test_interrupted_run_resumes_to_the_same_result_after_sigint_and_sigterm(tmp_path, data_dir, uninterrupted):
+def test_interrupted_run_resumes_to_the_same_result_after_sigint_and_sigterm(
+        tmp_path, data_dir, uninterrupted):
     """SIGINT, resume; SIGTERM to the resumed run, resume again: the same numbers as never stopped."""
     first = interrupt_after_an_epoch(tmp_path / "a", data_dir, signal.SIGINT)
     first_epoch = torch.load(first, weights_only=True)["epoch"]

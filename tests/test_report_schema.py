@@ -54,6 +54,17 @@ def test_study_metrics_come_from_the_typed_report():
     assert again.study_metrics() == metrics and again.to_json() == report.to_json()
 
 
+def test_a_deep_models_layer_interventions_reach_the_study_and_no_other_name_does():
+    raw = minimal_report()
+    raw["interventions"] = {"learned": {"acc": 0.8, "delta": 0.0},
+                            "uniform_layer0": {"acc": 0.7, "delta": -0.1},
+                            "uniform_layer11": {"acc": 0.78, "delta": -0.02}, "uniform_layerX": {"acc": 0.5}}
+    metrics = Report.from_json(raw).study_metrics()
+    assert metrics["intervention/uniform_layer0/delta"] == -0.1
+    assert metrics["intervention/uniform_layer11/acc"] == 0.78
+    assert not any("uniform_layerX" in name or "learned" in name for name in metrics)
+
+
 def test_a_report_from_before_the_bootstrap_seed_was_recorded_still_reads():
     settings = {"punct_edges": False, "bootstrap_resamples": 1000, "correction": "benjamini-hochberg",
                 "alpha": 0.05, "min_rows_for_verdict": 50, "best_head_chosen_on": "test (one head)"}
