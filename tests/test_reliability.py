@@ -50,7 +50,8 @@ def interrupt_after_an_epoch(run_dir, data_dir, signum, *extra):
     time.sleep(0.3)  # into the next epoch
     process.send_signal(signum)
     out, err = process.communicate(timeout=120)
-    assert process.returncode != 0, f"a run interrupted by {signum!r} must not exit with status 0"
+    assert process.returncode != 0, (f"a run interrupted by {signum!r} must not exit with status 0; "
+                                     f"its output ends: {(out + err)[-3000:]}")
     assert last.exists() and "ckpt_path=" in out + err
     return last
 
