@@ -163,8 +163,10 @@ class AttentionSummary:
 
 @dataclass
 class RelationEntry:
-    """One relation of a per-relation table: alignment before and after, the best offset, the
-    tested verdict (``beats_position`` None: fewer rows than a verdict needs)."""
+    """One relation of a per-relation table: alignment before and after, the best offset, and two
+    tested verdicts, each corrected on its own: ``beats_position`` (the best head vs the dev-chosen
+    offset) and ``changed_by_training`` (the best head vs the untrained model's same head; None where
+    the rows cannot train, no untrained model was run, or fewer rows than a verdict needs)."""
 
     n: int
     after: Estimate
@@ -174,23 +176,34 @@ class RelationEntry:
     after_per_head: list = field(default_factory=list)
     best_head: int | None = None
     best_head_after: Estimate = field(default_factory=lambda: Estimate(None))  # that head alone, on test
-    p_value: float | None = None
+    p_value: float | None = None  # best head vs the best offset
     p_adjusted: float | None = None
     beats_position: bool | None = None
+    p_value_training: float | None = None  # best head vs the untrained model's
+    p_adjusted_training: float | None = None
+    changed_by_training: bool | None = None
+    # weights beside hit rates: the best head's mean weight on the gold link (test, with its interval)
+    # and on the word at the best offset (None: rows that kept no weights)
+    best_head_weight: Estimate = field(default_factory=lambda: Estimate(None))
+    best_head_offset_weight: float | None = None
 
     def to_json(self) -> dict:
         return {"n": self.n, "before": self.before, **self.after.write("after"),
                 "after_per_head": self.after_per_head, "best_offset": self.best_offset,
                 "best_offset_name": self.best_offset_name, "best_head": self.best_head,
                 **self.best_head_after.write("best_head_after"), "p_value": self.p_value,
-                "p_adjusted": self.p_adjusted, "beats_position": self.beats_position}
+                "p_adjusted": self.p_adjusted, "beats_position": self.beats_position,
+                "p_value_training": self.p_value_training, "p_adjusted_training": self.p_adjusted_training,
+                "changed_by_training": self.changed_by_training, **self.best_head_weight.write("best_head_weight"),
+                "best_head_offset_weight": self.best_head_offset_weight}
 
     @classmethod
     def from_json(cls, entry: object, where: str) -> RelationEntry:
         entry = obj(entry, where)
-        verdict = entry.get("beats_position")
-        if not isinstance(verdict, bool | None):
-            raise ReportError(f"{where}.beats_position is not true, false or null")
+        verdict, changed = entry.get("beats_position"), entry.get("changed_by_training")
+        for name, value in (("beats_position", verdict), ("changed_by_training", changed)):
+            if not isinstance(value, bool | None):
+                raise ReportError(f"{where}.{name} is not true, false or null")
         head = entry.get("best_head")
         return cls(n=count(entry, "n", where), after=Estimate.read(entry, "after", where),
                    before=number(entry, "before", where), best_offset=number(entry, "best_offset", where),
@@ -199,7 +212,11 @@ class RelationEntry:
                    best_head=int(head) if is_number(head) else None,
                    best_head_after=Estimate.read(entry, "best_head_after", where),
                    p_value=number(entry, "p_value", where), p_adjusted=number(entry, "p_adjusted", where),
-                   beats_position=verdict)
+                   beats_position=verdict, p_value_training=number(entry, "p_value_training", where),
+                   p_adjusted_training=number(entry, "p_adjusted_training", where),
+                   changed_by_training=changed,
+                   best_head_weight=Estimate.read(entry, "best_head_weight", where),
+                   best_head_offset_weight=number(entry, "best_head_offset_weight", where))
 
     @property
     def margin(self) -> float | None:
@@ -254,6 +271,11 @@ class AttentionBlock:
         """(relation, "head" or "dependent", verdict) for every relation with a verdict."""
         return [(rel, side, bool(r.beats_position)) for key, side in RELATION_TABLES.items()
                 for rel, r in getattr(self, key).items() if r.beats_position is not None]
+
+    def changed(self) -> list[tuple[str, str, bool]]:
+        """(relation, "head" or "dependent", changed by training) for every relation with that verdict."""
+        return [(rel, side, bool(r.changed_by_training)) for key, side in RELATION_TABLES.items()
+                for rel, r in getattr(self, key).items() if r.changed_by_training is not None]
 
 
 @dataclass
@@ -356,6 +378,9 @@ class AnalysisSettings:
     best_head_chosen_on: str
     offsets_chosen_on: str | None = None  # None: a report from before it was recorded (test)
     relation_test: str | None = None  # None: before it was recorded (McNemar over rows)
+    # what changed_by_training tested: TRAINING_TESTED, or why it does not apply (None: a report from
+    # before the verdicts were split, when beats_position had to beat the untrained model too)
+    training_verdict: str | None = None
 
 
 def baseline(entry: object, where: str) -> dict:

@@ -145,7 +145,8 @@ def untrained_model(model: MaskedTokenClassifier, before: dict) -> MaskedTokenCl
 
 def effective_attention(after: dict[str, RowScores], dev: dict[str, RowScores], dm: MaskedTokenDataModule,
                         *, untrained_weights: MaskedTokenClassifier | None, untrained_rows: RowScores,
-                        punct_edges: bool, resamples: int, bootstrap_seed: int) -> dict[str, EffectiveBlock]:
+                        punct_edges: bool, resamples: int, bootstrap_seed: int,
+                        rows_train: bool = True) -> dict[str, EffectiveBlock]:
     """The ``effective`` block, and ``contributions`` for a model linear after attention, from the
     trained model's maps (``analyse_maps`` of test, and of dev for the choices): each compared with
     the untrained model's map of the same kind, or its weights where the run kept no untrained
@@ -154,7 +155,7 @@ def effective_attention(after: dict[str, RowScores], dev: dict[str, RowScores], 
               analyse_maps(untrained_weights, dm.tensors["test"], punct_edges, weights=False))
     return {kind: effective_block(before.get(kind, untrained_rows), after[kind], dev[kind], dm.relations,
                                   resamples, seed=bootstrap_seed,
-                                  before_is=kind if kind in before else "weights")
+                                  before_is=kind if kind in before else "weights", rows_train=rows_train)
             for kind in ("effective", "contributions") if kind in after}
 
 
@@ -176,7 +177,7 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
     run["task"] = dm.task.name
     report = build_report(untrained, after, dev, relations=dm.relations, baselines=before["baselines"],
                           run=run, punct_edges=punct_edges, resamples=resamples, seed=bootstrap_seed,
-                          class_names=list(dm.task.classes))
+                          class_names=list(dm.task.classes), rows_train=config.rows_train)
     best_dev_offset = best_offset(dev)
     untrained_weights = untrained_model(model, before)
     if model.deep:  # each layer's rows made uniform in turn
@@ -188,7 +189,7 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
                                              untrained=untrained_weights)
     blocks = effective_attention(test_maps, dev_maps, dm, untrained_weights=untrained_weights,
                                  untrained_rows=untrained, punct_edges=punct_edges, resamples=resamples,
-                                 bootstrap_seed=bootstrap_seed)
+                                 bootstrap_seed=bootstrap_seed, rows_train=config.rows_train)
     report.effective, report.contributions = blocks.get("effective"), blocks.get("contributions")
     figures = {"entropy_histogram": entropy_histogram(np.nanmean(untrained.entropy, 1),
                                                       np.nanmean(after.entropy, 1)),

@@ -1,11 +1,17 @@
 """The numbers of the before/after report, from per-row scores: values with bootstrap
-intervals, every fixed offset, and per relation a tested verdict on "beats position".
+intervals, every fixed offset, and per relation two tested verdicts.
 
-Per relation and direction the verdict is "beats position" only when the trained attention
-(the head chosen on dev, for several heads) hits the gold link more often than both the best
-fixed offset (chosen on dev, scored on test) and the untrained model on the same rows — a paired
-test clustered by sentence, the larger of the two p-values, Benjamini–Hochberg across all
-relations of both tables — and only with at least ``MIN_ROWS_FOR_VERDICT`` rows (else ``null``).
+Per relation and direction, the head chosen on dev (for several heads) is scored on test and
+tested twice, each a paired test clustered by sentence with Benjamini–Hochberg across all relations
+of both tables, its own family, and only with at least ``MIN_ROWS_FOR_VERDICT`` rows (else ``null``):
+
+- ``beats_position`` — *follows syntax beyond position*: it hits the gold link more often than the
+  best fixed offset (chosen on dev on the same kind of rows, scored on the same test rows);
+- ``changed_by_training`` — it hits more often than the untrained model's same head on the same
+  rows. Not applicable (``null``, ``analysis.training_verdict`` says why) where the rows cannot train
+  (a rule, an oracle, a pretrained head's rows: the untrained twin has the same rows) or no
+  untrained model was run (a pretrained encoder).
+
 Without dev rows (a caller that has none) offsets and heads are chosen on test, and the report's
 ``analysis`` block says so.
 """
@@ -51,12 +57,25 @@ from attn_project.report_schema import (
 FIELDS = dict(zip(MEASURES, ("entropy", "aligned", "mass", "self_share")))  # measure → RowScores field
 
 
-def analysis_settings(punct_edges: bool, resamples: int, seed: int, chosen_on: str) -> AnalysisSettings:
+TRAINING_TESTED = "best head vs the untrained model's same head"
+ROWS_FIXED = "not applicable: the rows are fixed (a rule, an oracle or a pretrained head's rows)"
+NO_UNTRAINED = "not applicable: no untrained model"
+
+
+def analysis_settings(punct_edges: bool, resamples: int, seed: int, chosen_on: str,
+                      training_verdict: str = TRAINING_TESTED) -> AnalysisSettings:
     """How a report (a trained run's or the pretrained lens's) was computed."""
     return AnalysisSettings(punct_edges=punct_edges, bootstrap_resamples=resamples, bootstrap_seed=seed,
                             correction=CORRECTION, alpha=ALPHA, min_rows_for_verdict=MIN_ROWS_FOR_VERDICT,
                             best_head_chosen_on=chosen_on, offsets_chosen_on=chosen_on,
-                            relation_test=RELATION_TEST)
+                            relation_test=RELATION_TEST, training_verdict=training_verdict)
+
+
+def training_verdict(before: RowScores | None, rows_train: bool) -> str:
+    """What ``changed_by_training`` tests for these rows, or why it does not apply."""
+    if not rows_train:
+        return ROWS_FIXED
+    return NO_UNTRAINED if before is None else TRAINING_TESTED
 
 
 def attention_summary(rows: RowScores, boot: Bootstrap) -> AttentionSummary:
@@ -81,9 +100,9 @@ def best_head(dev: RowScores | None, direction: str, relation: int, fallback: in
 
 
 def relation_entry(before: RowScores | None, after: RowScores, dev: RowScores | None, boot: Bootstrap,
-                   direction: str, relation: int, fallback_head: int) -> RelationEntry:
-    """One relation in one direction; without ``before`` (a pretrained model: no untrained twin is
-    run) the verdict tests against the best offset alone."""
+                   direction: str, relation: int, fallback_head: int, rows_train: bool = True) -> RelationEntry:
+    """One relation in one direction, with both raw p-values; ``p_value_training`` is None without
+    ``before`` (a pretrained model: no untrained twin is run) or where the rows cannot train."""
     where = relation_rows(after, direction, relation)
     hits = model_hits(after, direction, relation, where)  # [n, H]
     untrained = None if before is None else model_hits(before, direction, relation, where)
@@ -94,16 +113,41 @@ def relation_entry(before: RowScores | None, after: RowScores, dev: RowScores | 
     per_row = np.zeros(len(where))
     per_row[where] = hits.mean(1)  # head-averaged, on the relation's rows
     sentence = after.sentence[where]
+    link_weight, offset_weight = best_head_weights(after, direction, relation, where, head, offset)
     p_value = clustered_greater(hits[:, head], offset_hit, sentence)
-    if untrained is not None:  # both must be beaten
-        p_value = max(p_value, clustered_greater(hits[:, head], untrained[:, head], sentence))
+    p_training = (clustered_greater(hits[:, head], untrained[:, head], sentence)
+                  if untrained is not None and rows_train else None)
     return RelationEntry(n=int(where.sum()), before=None if untrained is None else float(untrained.mean()),
                          after=boot.estimate(per_row, where),
                          after_per_head=clean(hits.mean(0).tolist()),  # type: ignore[arg-type]
                          best_offset=float(offset_hit.mean()),
                          best_offset_name=None if offset is None else f"{offset:+d}",
                          best_head=head, best_head_after=head_estimate(boot, hits[:, head], where),
-                         p_value=p_value)
+                         p_value=p_value, p_value_training=p_training,
+                         best_head_weight=(Estimate(None) if link_weight is None
+                                           else head_estimate(boot, link_weight, where)),
+                         best_head_offset_weight=offset_weight)
+
+
+def best_head_weights(rows: RowScores, direction: str, relation: int, where: np.ndarray, head: int,
+                      offset: int | None) -> tuple[np.ndarray | None, float | None]:
+    """Weights beside hit rates, for one head on a relation's rows: its weight on the relation's gold
+    link in each row ([n]; to_dependent: summed over the row's dependents of that relation) and its
+    mean weight on the word at ``offset`` (None where the rows kept no weights or the offset is
+    past ``OFFSET_REACH``)."""
+    if not rows.has_weights:
+        return None, None
+    if direction == "to_head":
+        link = rows.head_weight[where, head].astype(float)
+    else:
+        per_row = np.zeros(len(rows.sentence))
+        keep = rows.dep_rel == relation
+        np.add.at(per_row, rows.dep_row[keep], rows.dep_weight[keep, head])
+        link = per_row[where]
+    reach = rows.offset_weight.shape[-1] // 2
+    if offset is None or abs(offset) > reach:
+        return link, None
+    return link, float(rows.offset_weight[where, head, offset + reach].astype(float).mean())
 
 
 def head_estimate(boot: Bootstrap, head_hits: np.ndarray, where: np.ndarray) -> Estimate:
@@ -114,36 +158,39 @@ def head_estimate(boot: Bootstrap, head_hits: np.ndarray, where: np.ndarray) -> 
 
 
 def relation_tables(before: RowScores | None, after: RowScores, dev: RowScores | None, boot: Bootstrap,
-                    relations: list[str]) -> dict[str, dict[str, RelationEntry]]:
-    """Both directions' tables, with BH-adjusted p-values and verdicts over both at once."""
+                    relations: list[str], rows_train: bool = True) -> dict[str, dict[str, RelationEntry]]:
+    """Both directions' tables, with both verdicts: each family BH-adjusted over both tables at once."""
     per_head = np.nanmean(dev.aligned, axis=0) if dev is not None else np.nanmean(after.aligned, axis=0)
     fallback = int(np.argmax(per_head))  # the best head overall, for relations absent from dev
     tables: dict[str, dict[str, RelationEntry]] = {}
     for key, direction in (("per_relation", "to_head"), ("per_relation_to_dependent", "to_dependent")):
-        tables[key] = {name: relation_entry(before, after, dev, boot, direction, r, fallback)
+        tables[key] = {name: relation_entry(before, after, dev, boot, direction, r, fallback, rows_train)
                        for r, name in enumerate(relations) if relation_rows(after, direction, r).any()}
-    tested = [(key, rel) for key, table in tables.items() for rel, e in table.items()
-              if e.n >= MIN_ROWS_FOR_VERDICT]
-    adjusted = dict(zip(tested, adjust([cast(float, tables[k][rel].p_value) for k, rel in tested])))
-    for key, table in tables.items():
-        for rel, entry in table.items():
-            p = adjusted.get((key, rel))
-            entry.p_adjusted = p
-            entry.beats_position = None if p is None else bool(p < ALPHA)
+    entries = [(key, rel, e) for key, table in tables.items() for rel, e in table.items()
+               if e.n >= MIN_ROWS_FOR_VERDICT]
+    position = adjust([cast(float, e.p_value) for _, _, e in entries])
+    training = [e for _, _, e in entries if e.p_value_training is not None]
+    for (_, _, entry), p in zip(entries, position):
+        entry.p_adjusted, entry.beats_position = p, bool(p < ALPHA)
+    for entry, p in zip(training, adjust([cast(float, e.p_value_training) for e in training])):
+        entry.p_adjusted_training, entry.changed_by_training = p, bool(p < ALPHA)
     return tables
 
 
 def build_report(before: RowScores, after: RowScores, dev: RowScores | None, *, relations: list[str],
                  baselines: dict | None = None, run: dict | None = None, punct_edges: bool = False,
-                 resamples: int = 1000, seed: int = 0, class_names: list[str] | None = None) -> Report:
+                 resamples: int = 1000, seed: int = 0, class_names: list[str] | None = None,
+                 rows_train: bool = True) -> Report:
     """The report (its parts and JSON keys: ``report_schema``, docs/report.md), without the
-    interventions and the effective block (``report.assemble_report`` adds them)."""
+    interventions and the effective block (``report.assemble_report`` adds them); ``rows_train``
+    False: the attention rows are fixed (no ``changed_by_training`` verdict)."""
     if len(before.sentence) != len(after.sentence) or (before.sentence != after.sentence).any():
         raise ValueError("the before and after rows must be the same rows of the same split")
     boot = Bootstrap(after.sentence, resamples, seed)
     entropy_change = np.nanmean(after.entropy, 1) - np.nanmean(before.entropy, 1)
     sentence, predicted, label = after.classified()  # every target, one-word sentences included
-    settings = analysis_settings(punct_edges, resamples, seed, chosen_on="dev" if dev is not None else "test")
+    settings = analysis_settings(punct_edges, resamples, seed, chosen_on="dev" if dev is not None else "test",
+                                 training_verdict=training_verdict(before, rows_train))
     return Report(
         run=clean(run or {}),  # type: ignore[arg-type]
         analysis=settings,
@@ -151,14 +198,14 @@ def build_report(before: RowScores, after: RowScores, dev: RowScores | None, *, 
         baselines=clean(baselines or {}),  # type: ignore[arg-type]
         before=attention_summary(before, boot),
         entropy_change=boot.estimate(np.nan_to_num(entropy_change), np.isfinite(entropy_change)),
-        weights=AttentionBlock(**attention_block(before, after, dev, boot, relations)),
+        weights=AttentionBlock(**attention_block(before, after, dev, boot, relations, rows_train)),
         entropy_by_class=(entropy_by_class(after, boot) if class_names in (None, ["function", "content"])
                           else {}),
     )
 
 
 def attention_block(before: RowScores | None, after: RowScores, dev: RowScores | None, boot: Bootstrap,
-                    relations: list[str]) -> dict:
+                    relations: list[str], rows_train: bool = True) -> dict:
     """The fields of an ``AttentionBlock``: where the trained maps look (of the weights, or of the
     effective attention)."""
     offsets = offset_alignment(after)
@@ -171,7 +218,7 @@ def attention_block(before: RowScores | None, after: RowScores, dev: RowScores |
         "offset_baselines": {f"{o:+d}": clean(v) for o, v in offsets.items()},
         "best_offset_name": f"{best:+d}",
         "best_offset": boot.estimate(best_hits.astype(float)),
-        **relation_tables(before, after, dev, boot, relations),
+        **relation_tables(before, after, dev, boot, relations, rows_train),
     }
 
 
@@ -197,9 +244,11 @@ def entropy_by_class(rows: RowScores, boot: Bootstrap, class_names: list[str] | 
 
 
 def effective_block(before: RowScores, after: RowScores, dev: RowScores | None, relations: list[str],
-                    resamples: int, seed: int = 0, before_is: str = "effective") -> EffectiveBlock:
+                    resamples: int, seed: int = 0, before_is: str = "effective",
+                    rows_train: bool = True) -> EffectiveBlock:
     """The report's ``effective`` block: ``attention_block`` of the effective attention (the same
     rows and bootstrap resamples as the weights')."""
     boot = Bootstrap(after.sentence, resamples, seed)
-    return EffectiveBlock(**attention_block(before, after, dev, boot, relations), before_is=before_is)
+    return EffectiveBlock(**attention_block(before, after, dev, boot, relations, rows_train),
+                          before_is=before_is)
 

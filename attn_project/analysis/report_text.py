@@ -4,6 +4,7 @@ and per relation (``report_markdown``)."""
 
 from __future__ import annotations
 
+from attn_project.analysis.significance import MIN_ROWS_FOR_VERDICT
 from attn_project.report_schema import (
     LAYER_INTERVENTION,
     MEASURES,
@@ -147,21 +148,29 @@ def per_head_lines(per_head: dict, heads: int) -> list[str]:
             ""]
 
 
+def verdict_word(verdict: bool | None, n: int, applies: bool = True) -> str:
+    """yes / no, "untested" below the rows a verdict needs, "n/a" where the test does not apply."""
+    if not applies and n >= MIN_ROWS_FOR_VERDICT:
+        return "n/a"
+    return {True: "yes", False: "no", None: f"n < {MIN_ROWS_FOR_VERDICT}: untested"}[verdict]
+
+
 def relation_lines(block: AttentionBlock, heads: int) -> list[str]:
     """Both per-relation tables (relations with at least ``MIN_ROWS_SHOWN`` rows)."""
     lines = []
     for table, title in ((block.per_relation, "the [MASK] attends to its head"),
                          (block.per_relation_to_dependent, "the [MASK] attends to a dependent")):
         lines += [f"## Per relation: {title}", "",
-                  "| relation | n | before | after | best offset | adjusted p | beats position? |"
-                  + (" best head (dev) → test |" if heads > 1 else ""),
-                  "|---|---|---|---|---|---|---|" + ("---|" if heads > 1 else "")]
+                  "| relation | n | before | after | best offset | adjusted p | beats position? | "
+                  "adjusted p | changed by training? |" + (" best head (dev) → test |" if heads > 1 else ""),
+                  "|---|---|---|---|---|---|---|---|---|" + ("---|" if heads > 1 else "")]
         for rel, r in sorted(table.items(), key=lambda kv: -kv[1].n):
             if r.n < MIN_ROWS_SHOWN:
                 continue
-            beats = {True: "yes", False: "no", None: "n < 50: untested"}[r.beats_position]
             lines.append(f"| {rel} | {r.n} | {fmt(r.before)} | {r.after.format()} | "
-                         f"{fmt(r.best_offset)} ({r.best_offset_name}) | {fmt(r.p_adjusted, 4)} | {beats} |"
+                         f"{fmt(r.best_offset)} ({r.best_offset_name}) | {fmt(r.p_adjusted, 4)} | "
+                         f"{verdict_word(r.beats_position, r.n)} | {fmt(r.p_adjusted_training, 4)} | "
+                         f"{verdict_word(r.changed_by_training, r.n, applies=r.p_value_training is not None)} |"
                          + (f" {r.best_head} → {fmt(r.best_head_after.value)} |" if heads > 1 else ""))
         lines.append("")
     return lines
@@ -212,8 +221,15 @@ def verdict(report: Report) -> str:
                                          if side <= 0 else "."))
     tested = weights.tested()
     beats = [f"{rel} ({side})" for rel, side, beats in tested if beats]
-    words.append(f"Relations where attention beats both the best fixed offset and the untrained model "
-                 f"(McNemar, {analysis.correction}-adjusted p < {analysis.alpha}, "
-                 f"{len(tested)} tested with n ≥ {analysis.min_rows_for_verdict}): "
+    test = f"{analysis.relation_test or 'paired test'}, {analysis.correction}-adjusted p < {analysis.alpha}"
+    words.append(f"Relations whose best head follows syntax beyond position (beats the dev-chosen best "
+                 f"offset; {test}, {len(tested)} tested with n ≥ {analysis.min_rows_for_verdict}): "
                  + (", ".join(sorted(beats)) if beats else "none") + ".")
+    changed = weights.changed()
+    if analysis.training_verdict and analysis.training_verdict.startswith("not applicable"):
+        words.append(f"Changed by training: {analysis.training_verdict}.")
+    elif changed:
+        grown = [f"{rel} ({side})" for rel, side, yes in changed if yes]
+        words.append(f"Relations whose best head was changed by training (beats the untrained model's same "
+                     f"head; {test}, {len(changed)} tested): " + (", ".join(sorted(grown)) or "none") + ".")
     return " ".join(words)

@@ -47,6 +47,16 @@ class RowScores:
     lone_label: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [L]
     predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [N] the class chosen
     lone_predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [L]
+    # weights beside hit rates (empty in rows scored before they were kept): the weight on the gold
+    # head, on each counted dependent, and on the word at each offset -OFFSET_REACH..OFFSET_REACH
+    head_weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))  # [N, H]
+    dep_weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))  # [D, H]
+    offset_weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), dtype=np.float16))  # [N, H, 2R+1]
+
+    @property
+    def has_weights(self) -> bool:
+        """Whether the link weights were kept (rows scored by an older version have none)."""
+        return len(self.head_weight) == len(self.sentence) and self.offset_weight.ndim == 3
 
     def classified(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sentence, predicted class, label) of every target the classifier saw: the rows and
@@ -62,6 +72,9 @@ class RowScores:
     @classmethod
     def from_state(cls, state: dict) -> RowScores:
         return cls(**{k: v.numpy() for k, v in state.items()})
+
+
+OFFSET_REACH = 16  # offset_weight keeps the weight on the words at offsets -16..16 (0 off the sentence)
 
 
 def head_names(layers: int, heads: int) -> list[str]:
@@ -93,6 +106,8 @@ def score_batch(batch: dict[str, Tensor], punct_edges: bool) -> dict:
     diag = weights.diagonal(dim1=-2, dim2=-1)  # [B, H, T]
     labels = batch["labels"]
     predicted = batch["logits"].argmax(-1) if "logits" in batch else labels  # [B, T] (validation: none)
+    rows = weights[sb, :, si]  # [N, H, T]: each row's weights
+    dep_n, dep_j = is_dep[sb, si].nonzero(as_tuple=True)  # every counted dependent: its row and key
     return {
         "sentence": batch["index"][sb].numpy(),
         "relation": torch.where(has_head[sb, si], rels[sb, si], -1).numpy(),
@@ -110,7 +125,20 @@ def score_batch(batch: dict[str, Tensor], punct_edges: bool) -> dict:
         "predicted": predicted[sb, si].numpy(), "lone_predicted": predicted[lb, li].numpy(),
         **pairs("link", links[sb, si], si),
         **pairs("dep", is_dep[sb, si], si, rels[sb]),
+        "head_weight": (rows * is_head[sb, si][:, None]).sum(-1).numpy(),
+        "dep_weight": rows[dep_n, :, dep_j].numpy(),
+        "offset_weight": offset_weights(rows, si).numpy(),
     }
+
+
+def offset_weights(rows: Tensor, position: Tensor, reach: int = OFFSET_REACH) -> Tensor:
+    """rows [N, H, T] and each row's position [N] → [N, H, 2·reach + 1] (float16): the weight on the
+    word at i + o for o = -reach..reach, 0 where that is off the padded sentence (padding has none)."""
+    n, h, t = rows.shape
+    key = position[:, None] + torch.arange(-reach, reach + 1)  # [N, 2R+1]
+    inside = (key >= 0) & (key < t)
+    picked = rows.gather(-1, key.clamp(0, t - 1)[:, None, :].expand(n, h, -1))  # [N, H, 2R+1]
+    return (picked * inside[:, None, :]).half()
 
 
 def pairs(name: str, linked: Tensor, position: Tensor, rels: Tensor | None = None) -> dict:

@@ -102,6 +102,12 @@ class ModelConfig:
     def deep(self) -> bool:
         return self.num_layers > 1
 
+    @property
+    def rows_train(self) -> bool:
+        """Whether training can change the attention rows: Q·K (content) or the learned relative
+        bias (position); a rule's, an oracle's or a pretrained head's rows are fixed."""
+        return self.scores in ("content", "position")
+
     def check_sizes(self) -> None:
         if self.d_model <= 0:
             raise ConfigError(f"{key('d_model')}={self.d_model} must be positive")

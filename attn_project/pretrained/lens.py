@@ -1,5 +1,6 @@
 """A pretrained encoder's attention through the project's own lens: every layer × head's word-level
-rows scored exactly as a trained run's mask-map rows are (``analysis.rows``), the best head per
+rows, renormalised over the sentence's words (the special tokens' share reported apart, per layer),
+scored exactly as a trained run's mask-map rows are (``analysis.rows``), the best head per
 relation and the best offsets chosen on dev and scored on test, verdicts against the best offset
 with a sentence-level test and Benjamini–Hochberg (``analysis.report_numbers``).
 
@@ -23,7 +24,7 @@ from tqdm import tqdm
 from attn_project.analysis.rows import RowScores, combine, score_batch
 from attn_project.data.batches import SplitTensors
 from attn_project.data.conllu import Sentence
-from attn_project.pretrained.words import PieceBatch, piece_batch, special_share, word_attention
+from attn_project.pretrained.words import PieceBatch, over_words, piece_batch, special_share, word_attention
 
 
 @dataclass
@@ -102,6 +103,7 @@ def split_rows(model, tokenizer, sentences: Sequence[Sentence], tensors: SplitTe
         width = int(batch.num_words.max())
         words = word_attention(pieces, batch.word_of_piece, width)  # [B, L·H, W, W]
         shares = special_share(words, batch.num_words)  # [B, L·H]
+        words = over_words(words)  # rows over the sentence's words alone
         weights = batch.num_words.float()  # per sentence: its number of words
         special_sum += (shares.view(len(group), layers, -1).mean(-1) * weights[:, None]).sum(0)
         words_total += int(weights.sum())

@@ -9,7 +9,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attn_project.analysis.position import offset_hits
-from attn_project.analysis.report_numbers import analysis_settings, attention_block, entropy_by_class
+from attn_project.analysis.report_numbers import (
+    NO_UNTRAINED,
+    analysis_settings,
+    attention_block,
+    entropy_by_class,
+)
 from attn_project.analysis.report_text import MIN_ROWS_SHOWN, fmt
 from attn_project.analysis.significance import Bootstrap
 from attn_project.pretrained.lens import SplitRows, layer_head_grid
@@ -24,7 +29,7 @@ def lens_report(test: SplitRows, dev: SplitRows, relations: list[str], run: dict
     block = AttentionBlock(**attention_block(None, test.rows, dev.rows, boot, relations))
     best = int(block.best_offset_name)  # chosen on dev by attention_block
     grid = layer_head_grid(test.rows, offset_hits(test.rows, best), layers)
-    settings = analysis_settings(punct_edges, resamples, seed, chosen_on="dev")
+    settings = analysis_settings(punct_edges, resamples, seed, chosen_on="dev", training_verdict=NO_UNTRAINED)
     report = {"run": run, "analysis": vars(settings), **block.to_json(),
               "special_share": {"per_layer": test.special_share, "dev_per_layer": dev.special_share},
               "entropy_by_class": estimates_json(entropy_by_class(test.rows, boot)),
@@ -45,7 +50,8 @@ def lens_markdown(report: dict, block: AttentionBlock, names: list[str]) -> str:
              f"{run['test_sentences']} sentences; {run['skipped_too_long']} too long for the model and "
              f"{run['skipped_unmapped']} not mapped to words were skipped). A word's row is the mean "
              f"over its pieces of their attention, summed over each attended word's pieces; special "
-             f"tokens stay in the softmax but are never an attended word. Best heads and offsets chosen on "
+             f"tokens stay in the softmax but are never an attended word, and each row is renormalised over "
+             f"the sentence's words (the specials' share is the next table). Best heads and offsets chosen on "
              f"dev, scored on test; "
              f"brackets: 95% bootstrap intervals over test sentences.", "",
              "## Attention to special tokens, per layer", "",
@@ -62,14 +68,16 @@ def lens_markdown(report: dict, block: AttentionBlock, names: list[str]) -> str:
     for key, title in (("per_relation", "the word is the dependent, looking at its head"),
                        ("per_relation_to_dependent", "the word is the head, looking at a dependent")):
         lines += [f"## Per relation: {title}", "",
-                  "| relation | n | best head (dev) | its alignment (test) | best offset (dev) | its "
-                  "alignment (test) | p (BH) | beats position |", "|---|---|---|---|---|---|---|---|"]
+                  "| relation | n | best head (dev) | its alignment (test) | its weight on the link | best "
+                  "offset (dev) | its alignment (test) | the head's weight there | p (BH) | beats position |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for rel, r in sorted(getattr(block, key).items(), key=lambda kv: -kv[1].n):
             if r.n < MIN_ROWS_SHOWN:
                 continue
             verdict = {True: "yes", False: "no", None: "n < 50: untested"}[r.beats_position]
             lines.append(f"| {rel} | {r.n} | {head_name(names, r.best_head)} | "
-                         f"{r.best_head_after.format()} | {r.best_offset_name} | {fmt(r.best_offset)} | "
+                         f"{r.best_head_after.format()} | {r.best_head_weight.format()} | "
+                         f"{r.best_offset_name} | {fmt(r.best_offset)} | {fmt(r.best_head_offset_weight)} | "
                          f"{fmt(r.p_adjusted, 4)} | {verdict} |")
         lines.append("")
     return "\n".join(lines)

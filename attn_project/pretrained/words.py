@@ -1,7 +1,8 @@
 """Word-level attention from a subword model's attention, as Clark et al. (2019) do: attention *to*
 a word is the sum over its pieces, attention *from* a word the mean over its pieces. Special tokens
 ([CLS], [SEP], <s>, </s>) stay in the softmax — their weight is reported apart, per layer — but are
-never a word that is pointed at, so a word's row sums to 1 minus what it gives the specials."""
+never a word that is pointed at, so a word's row sums to 1 minus what it gives the specials; the lens
+then renormalises each row over the sentence's words (``over_words``)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,14 @@ def word_attention(pieces: Tensor, word_of_piece: Tensor, num_words: int) -> Ten
         2, index[:, None, :, None].expand(b, h, p, num_words + 1), to_words)  # [B, H, W + 1, W + 1]
     counts = pieces.new_zeros(b, num_words + 1).scatter_add_(1, index, pieces.new_ones(b, p)).clamp_min(1)
     return (from_words / counts[:, None, :, None])[:, :, :num_words, :num_words]  # [B, H, W, W]
+
+
+def over_words(words: Tensor) -> Tensor:
+    """Word attention [B, H, W, W] with each row renormalised over the sentence's words (what the
+    specials took removed): entropy, weights and alignment are measured on these rows, the special
+    share (``special_share``, of the rows before this) reported beside. Padded rows stay zero."""
+    total = words.sum(-1, keepdim=True)  # [B, H, W, 1]
+    return torch.where(total > 0, words / total.clamp_min(1e-12), words)
 
 
 def special_share(words: Tensor, num_words: Tensor) -> Tensor:

@@ -95,11 +95,16 @@ def by_seed(runs: list[Run], name: str) -> dict[str, float]:
 
 
 def relation_summary(runs: list[Run], rel: str) -> dict:
-    """Mean number of rows, and the margin over the best offset with its CI, of one relation."""
+    """Mean number of rows, the margins over the best offset (head-averaged; the dev-chosen best
+    head's, what the verdict tests) with their CIs, and in how many runs each verdict held."""
     present = [run.relations[rel] for run in runs if rel in run.relations]
     verdicts = [r["beats_position"] for r in present if r["beats_position"] is not None]
+    changed = [r.get("changed_by_training") for r in present if r.get("changed_by_training") is not None]
+    best = [r.get("best_head_margin") for r in present if r.get("best_head_margin") is not None]
     return {"n": float(np.mean([r["n"] for r in present])), "margin": mean_ci([r["margin"] for r in present]),
-            "beats_position_runs": sum(verdicts), "tested_runs": len(verdicts)}
+            "best_head_margin": mean_ci(best) if best else None,
+            "beats_position_runs": sum(verdicts), "tested_runs": len(verdicts),
+            "changed_by_training_runs": sum(changed), "training_tested_runs": len(changed)}
 
 
 def run_study(folders: list[Path], group_by: list[str] | None = None) -> dict:

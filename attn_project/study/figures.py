@@ -115,13 +115,14 @@ def relations_figure(groups: list[dict]) -> Figure:
     ax, y = axes[0], np.arange(len(relations))
     height = 0.8 / max(1, len(groups))
     for k, g in enumerate(groups):
-        summaries = [g["relations"].get(rel, {}).get("margin") for rel in relations]
+        summaries = [g["relations"].get(rel, {}).get("best_head_margin") or g["relations"].get(rel, {}).get("margin")
+                     for rel in relations]  # the best head's (older studies: the head-averaged margin)
         means, errors = zip(*(mean_and_error(s, DIFFERENCE) for s in summaries)) if summaries else ((), ())
         ax.barh(y + k * height, means, height, xerr=np.array(errors).T if errors else None, capsize=3,
                 label=wrap(key_label(g["key"]), 40))
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y + 0.4 - height / 2, relations, fontsize=8)
-    ax.set_xlabel("alignment to the head minus the best fixed offset's")
+    ax.set_xlabel("the best head's alignment to the head minus the best fixed offset's")
     ax.set_title(f"Per relation (the {len(relations)} most frequent): above 0 = beats position\n"
                  f"95% CI over seeds, {CLIPPED}", fontsize=9)
     legend_beside(ax, fontsize=7)

@@ -267,13 +267,20 @@ def number_or_none(text: str) -> float | None:
 
 
 def trained_cell(rows: list[dict] | None) -> str:
-    """The best head's alignment, mean ± t-interval over seeds, and in how many seeds it beats position."""
+    """The best head's alignment, mean ± t-interval over seeds, beside the best offset chosen and scored
+    on that setting's own rows (mean over seeds), and in how many seeds it beats position. A
+    verdicts.csv from before the verdicts were split (no ``changed_by_training`` column) tested "beats
+    the offset and the untrained model" at once: its count is marked, a lower bound of today's."""
     if not rows:
         return "–"
     values = [number_or_none(r["best_head_after"]) for r in rows]
+    offsets = [number_or_none(r["best_offset"]) for r in rows]
     beats = sum(r["beats_position"] == "True" for r in rows)
     tested = sum(r["beats_position"] in ("True", "False") for r in rows)
-    return f"{plus_minus(mean_ci(values))} ({beats}/{tested} beat)"
+    old = "changed_by_training" not in rows[0]
+    offset = mean_ci(offsets)["mean"]
+    own = "" if offset is None else f" vs {offset:.3f}"
+    return f"{plus_minus(mean_ci(values))}{own} ({beats}/{tested} beat{', old test' if old else ''})"
 
 
 def relations_markdown(spec: dict, base: Path) -> str:
@@ -282,9 +289,10 @@ def relations_markdown(spec: dict, base: Path) -> str:
     report = json.loads((base / spec["pretrained"]).read_text(encoding="utf-8"))
     names = report["run"]["head_names"]
     trained = [(t["label"], read_verdicts(base / t["verdicts"], t["setting"])) for t in spec["trained"]]
-    header = ["relation", "n", "best offset (dev → test)",
-              *[f"{label}: best head, mean ± CI over seeds (seeds beating position)" for label, _ in trained],
-              f"{report['run']['model']}: best head (dev) on test [95% CI], verdict"]
+    header = ["relation", "n", "best offset on every word's row (dev → test)",
+              *[f"{label}: best head, mean ± CI over seeds, vs its own best offset (seeds beating position)"
+                for label, _ in trained],
+              f"{report['run']['model']}: best head (dev) on test [95% CI], verdict (weights beside)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for rel in spec["relations"]:
         entry = report["per_relation"].get(rel)
@@ -295,6 +303,9 @@ def relations_markdown(spec: dict, base: Path) -> str:
         ci = entry.get("best_head_after_ci95") or [None, None]
         value = f"{names[entry['best_head']]} {entry['best_head_after']:.3f}"
         lm = f"{value} [{ci[0]:.3f}, {ci[1]:.3f}], {verdict}" if ci[0] is not None else f"{value}, {verdict}"
+        if entry.get("best_head_weight") is not None and entry.get("best_head_offset_weight") is not None:
+            lm += (f"; weight on the head {entry['best_head_weight']:.3f}, on the offset's word "
+                   f"{entry['best_head_offset_weight']:.3f}")
         cells = [f"`{rel}`", str(entry["n"]), f"{entry['best_offset_name']}: {entry['best_offset']:.3f}",
                  *[trained_cell(verdicts.get(rel)) for _, verdicts in trained], lm]
         lines.append("| " + " | ".join(cells) + " |")

@@ -17,7 +17,7 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from attn_project.report_schema import RELATION_TABLES, Report, ReportError, is_number
+from attn_project.report_schema import RELATION_TABLES, RelationEntry, Report, ReportError, is_number
 from attn_project.run.errors import DataError
 
 PLUMBING = ("paths.", "hydra.", "ckpt_path", "seed")  # overrides that never make a setting
@@ -87,19 +87,35 @@ def read_run(folder: Path) -> Run | str:
         typed = Report.from_json(report)
     except ReportError as err:
         return f"broken report/attention_report.json: {err}"
-    relations = {rel: {"n": r.n, "margin": r.margin, "beats_position": r.beats_position}
+    relations = {rel: {"n": r.n, "margin": r.margin, "best_head_margin": best_head_margin(r),
+                       "beats_position": r.beats_position, "changed_by_training": r.changed_by_training}
                  for rel, r in typed.weights.per_relation.items() if r.margin is not None}
     parsed = dict(str(o).lstrip("+~").split("=", 1) for o in overrides if "=" in str(o))
     return Run(folder, parsed, config, typed.study_metrics(), relations, relation_verdicts(typed))
 
 
 def relation_verdicts(report: Report) -> list[dict]:
-    """One row per relation and direction of the run's weights: what ``verdicts.csv`` lists."""
+    """One row per relation and direction of the run's weights: what ``verdicts.csv`` lists. Both
+    verdicts; ``changed_by_training`` is "n/a" where the report says the test does not apply (fixed
+    rows) and empty where it was not recorded (a report from before the verdicts were split)."""
+    training = (report.analysis.training_verdict or "") if report.analysis else ""
     return [{"direction": f"to_{side}", "relation": rel, "n": r.n, "after": r.after.value,
              "best_head": r.best_head, "best_head_after": r.best_head_after.value,
-             "best_offset": r.best_offset, "best_offset_name": r.best_offset_name, "margin": r.margin,
-             "p_adjusted": r.p_adjusted, "beats_position": r.beats_position}
+             "best_head_weight": r.best_head_weight.value, "best_offset": r.best_offset,
+             "best_offset_name": r.best_offset_name, "best_head_offset_weight": r.best_head_offset_weight,
+             "best_head_margin": best_head_margin(r), "mean_head_margin": r.margin,
+             "p_adjusted": r.p_adjusted, "beats_position": r.beats_position,
+             "p_adjusted_training": r.p_adjusted_training,
+             "changed_by_training": ("n/a" if training.startswith("not applicable") and r.beats_position is not None
+                                     else r.changed_by_training)}
             for key, side in RELATION_TABLES.items() for rel, r in getattr(report.weights, key).items()]
+
+
+def best_head_margin(entry: RelationEntry) -> float | None:
+    """The best head's alignment minus the best offset's: the difference ``beats_position`` tests."""
+    if entry.best_head_after.value is None or entry.best_offset is None:
+        return None
+    return entry.best_head_after.value - entry.best_offset
 
 
 def written_by_eval(folder: Path) -> bool:

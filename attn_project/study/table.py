@@ -60,8 +60,13 @@ def few_seeds_warnings(study: dict) -> list[str]:
             for g in study["groups"] if g["n_runs"] < MIN_SEEDS]
 
 
-VERDICT_COLUMNS = ("direction", "relation", "n", "after", "best_head", "best_head_after", "best_offset",
-                   "best_offset_name", "margin", "p_adjusted", "beats_position")
+# after, mean_head_margin: head-averaged; the verdicts test the dev-chosen best head (best_head_after,
+# best_head_margin = it minus the best offset); weights beside hit rates (best_head_weight: on the link,
+# best_head_offset_weight: on the best offset's word)
+VERDICT_COLUMNS = ("direction", "relation", "n", "after", "best_head", "best_head_after", "best_head_weight",
+                   "best_offset", "best_offset_name", "best_head_offset_weight", "best_head_margin",
+                   "mean_head_margin", "p_adjusted", "beats_position", "p_adjusted_training",
+                   "changed_by_training")
 
 
 def write_verdicts_csv(runs: list[dict], path: Path) -> None:
