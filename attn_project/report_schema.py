@@ -194,7 +194,8 @@ class RelationEntry:
                 **self.best_head_after.write("best_head_after"), "p_value": self.p_value,
                 "p_adjusted": self.p_adjusted, "beats_position": self.beats_position,
                 "p_value_training": self.p_value_training, "p_adjusted_training": self.p_adjusted_training,
-                "changed_by_training": self.changed_by_training, **self.best_head_weight.write("best_head_weight"),
+                "changed_by_training": self.changed_by_training,
+                **self.best_head_weight.write("best_head_weight"),
                 "best_head_offset_weight": self.best_head_offset_weight}
 
     @classmethod
@@ -499,4 +500,19 @@ class Report:
             if rule in self.interventions:
                 values |= {f"intervention/{rule}/acc": self.interventions[rule].acc.value,
                            f"intervention/{rule}/delta": self.interventions[rule].delta.value}
+        for name, half in self.bootstrap_half_widths().items():
+            values[f"{name}/bootstrap_half_width"] = half
         return {name: value for name, value in values.items() if is_number(value)}
+
+    def bootstrap_half_widths(self) -> dict[str, float | None]:
+        """Half the width of the run's 95% sentence-bootstrap interval of each study metric that has
+        one: the test sample's own variance, which an interval over seeds on one test set omits
+        (``study.findings`` reports a seed interval narrower than this with this one)."""
+        weights = self.weights
+        estimates = {f"test/{name}": getattr(self.test, name) for name in SCORES}
+        estimates |= {f"{name}/after": getattr(weights.after, name) for name in MEASURES}
+        estimates |= {"best_offset": weights.best_offset, "alignment_margin": weights.alignment_margin,
+                      "entropy_change": self.entropy_change}
+        estimates |= {f"entropy_by_class/{name}": e for name, e in self.entropy_by_class.items()}
+        estimates |= {f"intervention/{rule}/delta": i.delta for rule, i in self.interventions.items()}
+        return {name: e.half_width for name, e in estimates.items() if isinstance(e, Estimate)}

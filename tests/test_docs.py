@@ -1,5 +1,6 @@
-"""The README is the front door (at most 250 lines) and every relative link in it and in docs/
-resolves to a file in the repository."""
+"""Every relative link in the README and in docs/ resolves to a file in the repository, and every
+anchor it names to a heading (or an explicit ``<a id>``) of that page (the README's commands:
+``test_readme_commands``)."""
 
 import re
 
@@ -10,12 +11,30 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
-def test_readme_is_short():
-    assert len((ROOT / "README.md").read_text().splitlines()) <= 250
-
-
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_every_relative_link_resolves(page):
     relative = [t for t in LINK.findall(page.read_text()) if not re.match(r"[a-z]+:|#", t)]
     missing = [t for t in relative if not (page.parent / t.split("#")[0]).exists()]
     assert not missing, f"{page.name}: {missing}"
+
+
+def anchors(page) -> set[str]:
+    """GitHub's anchors of a Markdown page's headings (lower case, punctuation dropped, spaces to
+    hyphens), and its explicit ``<a id="…">``."""
+    text = page.read_text(encoding="utf-8")
+    text = re.sub(r"```.*?```", "", text, flags=re.DOTALL)  # no headings inside code
+    headings = re.findall(r"(?m)^#+ (.+)$", text)
+    slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+    return slugs | set(re.findall(r'<a id="([^"]+)"', text))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_anchor_resolves(page):
+    targets = [t for t in LINK.findall(page.read_text()) if not re.match(r"[a-z]+:", t) and "#" in t]
+    broken = []
+    for target in targets:
+        path, anchor = target.split("#", 1)
+        linked = page if not path else page.parent / path
+        if linked.suffix == ".md" and linked.exists() and anchor not in anchors(linked):
+            broken.append(target)
+    assert not broken, f"{page.name}: {broken}"

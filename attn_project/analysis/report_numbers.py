@@ -100,7 +100,8 @@ def best_head(dev: RowScores | None, direction: str, relation: int, fallback: in
 
 
 def relation_entry(before: RowScores | None, after: RowScores, dev: RowScores | None, boot: Bootstrap,
-                   direction: str, relation: int, fallback_head: int, rows_train: bool = True) -> RelationEntry:
+                   direction: str, relation: int, fallback_head: int,
+                   rows_train: bool = True) -> RelationEntry:
     """One relation in one direction, with both raw p-values; ``p_value_training`` is None without
     ``before`` (a pretrained model: no untrained twin is run) or where the rows cannot train."""
     where = relation_rows(after, direction, relation)

@@ -167,10 +167,11 @@ def relation_lines(block: AttentionBlock, heads: int) -> list[str]:
         for rel, r in sorted(table.items(), key=lambda kv: -kv[1].n):
             if r.n < MIN_ROWS_SHOWN:
                 continue
+            applies = r.p_value_training is not None
             lines.append(f"| {rel} | {r.n} | {fmt(r.before)} | {r.after.format()} | "
                          f"{fmt(r.best_offset)} ({r.best_offset_name}) | {fmt(r.p_adjusted, 4)} | "
                          f"{verdict_word(r.beats_position, r.n)} | {fmt(r.p_adjusted_training, 4)} | "
-                         f"{verdict_word(r.changed_by_training, r.n, applies=r.p_value_training is not None)} |"
+                         f"{verdict_word(r.changed_by_training, r.n, applies=applies)} |"
                          + (f" {r.best_head} → {fmt(r.best_head_after.value)} |" if heads > 1 else ""))
         lines.append("")
     return lines

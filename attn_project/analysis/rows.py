@@ -51,7 +51,8 @@ class RowScores:
     # head, on each counted dependent, and on the word at each offset -OFFSET_REACH..OFFSET_REACH
     head_weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))  # [N, H]
     dep_weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))  # [D, H]
-    offset_weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), dtype=np.float16))  # [N, H, 2R+1]
+    offset_weight: np.ndarray = field(  # [N, H, 2R+1]
+        default_factory=lambda: np.zeros((0, 0, 0), dtype=np.float16))
 
     @property
     def has_weights(self) -> bool:

@@ -51,8 +51,8 @@ def lens_markdown(report: dict, block: AttentionBlock, names: list[str]) -> str:
              f"{run['skipped_unmapped']} not mapped to words were skipped). A word's row is the mean "
              f"over its pieces of their attention, summed over each attended word's pieces; special "
              f"tokens stay in the softmax but are never an attended word, and each row is renormalised over "
-             f"the sentence's words (the specials' share is the next table). Best heads and offsets chosen on "
-             f"dev, scored on test; "
+             f"the sentence's words (the specials' share is the next table). Best heads and offsets "
+             f"chosen on dev, scored on test; "
              f"brackets: 95% bootstrap intervals over test sentences.", "",
              "## Attention to special tokens, per layer", "",
              "| layer | " + " | ".join(str(k) for k in range(run["layers"])) + " |",

@@ -115,8 +115,9 @@ def relations_figure(groups: list[dict]) -> Figure:
     ax, y = axes[0], np.arange(len(relations))
     height = 0.8 / max(1, len(groups))
     for k, g in enumerate(groups):
-        summaries = [g["relations"].get(rel, {}).get("best_head_margin") or g["relations"].get(rel, {}).get("margin")
-                     for rel in relations]  # the best head's (older studies: the head-averaged margin)
+        found = [g["relations"].get(rel, {}) for rel in relations]
+        summaries = [r.get("best_head_margin") or r.get("margin")
+                     for r in found]  # the best head's (older studies: the head-averaged margin)
         means, errors = zip(*(mean_and_error(s, DIFFERENCE) for s in summaries)) if summaries else ((), ())
         ax.barh(y + k * height, means, height, xerr=np.array(errors).T if errors else None, capsize=3,
                 label=wrap(key_label(g["key"]), 40))

@@ -18,9 +18,15 @@ mapping with ``relations`` is the per-relation table (``relations_markdown``)::
       margin: 0.01
 
 The difference is paired: per seed, a's value minus b's (or minus the baseline, fitted once), then
-the mean and its 95% Student's t interval over the seeds both have. The verdict says only what
-that interval says (``verdict``). Blocks of a Markdown page between ``<!-- findings:NAME -->`` and
-``<!-- /findings:NAME -->`` are replaced by the table of the findings file NAME (``fill_blocks``).
+the mean and its 95% Student's t interval over the seeds both have. ``baseline`` may be a list: the
+strongest of them (``lower_is_better`` for perplexity), so a verdict faces the best baseline scored
+the same way (class-balanced where the metric is balanced accuracy). ``bootstrap`` names the run
+metric whose sentence-bootstrap interval is the paired interval of this difference (e.g.
+``alignment_margin``): where the seed interval is narrower than that — it omits the test sample's
+own variance, and is zero for rows that do not vary across seeds — the bootstrap's is used and the
+table says so. The verdict says only what that interval says (``verdict``). Blocks of a Markdown
+page between ``<!-- findings:NAME -->`` and ``<!-- /findings:NAME -->`` are replaced by the table
+of the findings file NAME (``fill_blocks``).
 """
 
 from __future__ import annotations
@@ -113,6 +119,8 @@ def compare(entry: dict, study: dict, where: str) -> dict:
     if isinstance(entry.get("baseline"), int | float):  # a constant: e.g. 0 for a difference already
         b = {seed: float(entry["baseline"]) for seed in a}
         b_label = f"{entry['baseline']:g}"
+    elif isinstance(entry.get("baseline"), list):  # the strongest of several baselines of the same score
+        b, b_label = strongest(group_a, entry["baseline"], bool(entry.get("lower_is_better")), where)
     elif "baseline" in entry:
         b = by_seed(group_a, entry["baseline"], where)
         b_label = entry["baseline"]
@@ -123,11 +131,39 @@ def compare(entry: dict, study: dict, where: str) -> dict:
     if not seeds:
         raise DataError(f"{where}: a and b share no seed")
     diff = mean_ci([a[s] - b[s] for s in seeds])
+    interval = "seeds"
+    boot = bootstrap_half_width(group_a, entry.get("bootstrap"), seeds)
+    if boot is not None and (diff["ci95"] is None or (diff["ci95"][1] - diff["ci95"][0]) / 2 < boot):
+        diff = {**diff, "ci95": [diff["mean"] - boot, diff["mean"] + boot]}
+        interval = "sentence bootstrap"  # wider than the seeds': the test sample's own variance
     a_label = entry.get("label") or setting_text(entry["a"])
     return {"name": entry["name"], "metric": entry["metric"], "a": a_label, "b": b_label,
             "a_mean": mean_ci([a[s] for s in seeds]), "b_mean": mean_ci([b[s] for s in seeds]),
-            "difference": diff, "seeds": seeds, "margin": entry["margin"],
+            "difference": diff, "seeds": seeds, "margin": entry["margin"], "interval": interval,
+            "test_sample": bootstrap_half_width(group_a, entry["metric"], seeds),
             "verdict": verdict(diff["ci95"], entry["margin"], len(seeds))}
+
+
+def strongest(group: dict, names: list[str], lower_is_better: bool,
+              where: str) -> tuple[dict[str, float], str]:
+    """Per seed, the best of several baselines scored the same way (e.g. the plain and the
+    class-balanced bigram's balanced accuracy): each verdict against the strongest of them."""
+    values = {name: by_seed(group, name, where) for name in names}
+    pick = min if lower_is_better else max
+    means = {name: sum(v.values()) / len(v) for name, v in values.items()}
+    best = pick(means, key=lambda name: means[name])
+    return values[best], f"{best} (strongest of {len(names)})"
+
+
+def bootstrap_half_width(group: dict, metric: str | None, seeds: list[str]) -> float | None:
+    """The mean over ``seeds`` of the runs' sentence-bootstrap half-widths of ``metric`` (the paired
+    interval of the difference the entry tests, e.g. ``alignment_margin`` for alignment − offset);
+    None when the entry names none or the study has none (runs written before they were kept)."""
+    if metric is None:
+        return None
+    values = (group["metrics"].get(f"{metric}/bootstrap_half_width") or {}).get("by_seed") or {}
+    found = [values[s] for s in seeds if s in values]
+    return sum(found) / len(found) if found else None
 
 
 def natural_seed(seed: str) -> tuple:
@@ -187,13 +223,26 @@ def plus_minus(summary: dict, digits: int = 3, signed: bool = False) -> str:
 
 def findings_markdown(results: list[dict]) -> str:
     """The table of a findings file: each comparison's sides, paired difference and verdict."""
-    lines = ["| comparison | metric | a | b | a − b, paired (seeds) | verdict |", "|---|---|---|---|---|---|"]
+    lines = ["| comparison | metric | a | b | a − b, paired (seeds: t-interval over them, unless said) "
+             "| verdict |",
+             "|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['name']} | `{r['metric']}` | `{r['a']}` {plus_minus(r['a_mean'])} | "
                      f"`{r['b']}` {plus_minus(r['b_mean'])} | "
-                     f"{plus_minus(r['difference'], signed=True)} ({seed_count(r['seeds'])}) | "
+                     f"{plus_minus(r['difference'], signed=True)} ({interval_text(r)}) | "
                      f"{r['verdict']} |")
     return "\n".join(lines) + "\n"
+
+
+def interval_text(result: dict) -> str:
+    """Which interval a difference carries: over seeds (Student's t), or the paired sentence
+    bootstrap where that is wider; and, beside, a's own test-sample interval where the runs kept it."""
+    count = seed_count(result["seeds"])
+    if not count.isdigit():
+        return count
+    text = f"{count}; sentence bootstrap" if result.get("interval") == "sentence bootstrap" else count
+    sample = result.get("test_sample")
+    return text if sample is None else f"{text}; one test set's bootstrap ±{sample:.3f}"
 
 
 def seed_count(seeds: list[str]) -> str:

@@ -106,8 +106,8 @@ def relation_verdicts(report: Report) -> list[dict]:
              "best_head_margin": best_head_margin(r), "mean_head_margin": r.margin,
              "p_adjusted": r.p_adjusted, "beats_position": r.beats_position,
              "p_adjusted_training": r.p_adjusted_training,
-             "changed_by_training": ("n/a" if training.startswith("not applicable") and r.beats_position is not None
-                                     else r.changed_by_training)}
+             "changed_by_training": ("n/a" if training.startswith("not applicable")
+                                     and r.beats_position is not None else r.changed_by_training)}
             for key, side in RELATION_TABLES.items() for rel, r in getattr(report.weights, key).items()]
 
 

@@ -53,7 +53,8 @@ def test_fixed_rows_planted_at_the_gold_head_beat_position_and_are_not_changed_b
     assert far.changed_by_training is None and far.p_value_training is None
     assert fixed.analysis.training_verdict == ROWS_FIXED
     assert "not applicable" in report_markdown(fixed)
-    csv_far = next(r for r in relation_verdicts(fixed) if r["relation"] == "far" and r["direction"] == "to_head")
+    csv_far = next(r for r in relation_verdicts(fixed)
+                   if r["relation"] == "far" and r["direction"] == "to_head")
     assert csv_far["beats_position"] is True and csv_far["changed_by_training"] == "n/a"
 
 
@@ -89,11 +90,13 @@ def test_weights_beside_hit_rates():
     near = entry["near"]  # every near word looks at its head (its left neighbour): weight ON there
     assert near.best_head_weight.value == pytest.approx(ON, abs=1e-3)
     # at -1, word 0's row has no word (a miss, weight 0): 5 of each sentence's 6 near rows
-    assert near.best_offset_name == "-1" and near.best_head_offset_weight == pytest.approx(5 / 6 * ON, abs=1e-3)
+    assert near.best_offset_name == "-1"
+    assert near.best_head_offset_weight == pytest.approx(5 / 6 * ON, abs=1e-3)
     far = entry["far"]  # far words look at their left neighbour, not at their head
     assert far.best_head_weight.value == pytest.approx(OFF, abs=1e-3)
     # the far offsets -3, -4, -5 tie; the smallest, -5, is off the sentence for a far word at 4
-    assert far.best_offset_name == "-5" and far.best_head_offset_weight == pytest.approx(2 / 3 * OFF, abs=1e-4)
+    assert far.best_offset_name == "-5"
+    assert far.best_head_offset_weight == pytest.approx(2 / 3 * OFF, abs=1e-4)
     again = Report.from_json(report(neighbour, neighbour).to_json()).weights.per_relation["near"]
     assert again.best_head_weight.value == pytest.approx(near.best_head_weight.value)
     # to a dependent: word 1's row looks at word 0 (a near dependent, its weight ON)

@@ -189,12 +189,10 @@ def flat(value, path: str = "") -> dict:
 
 
 # the keys the verdict split added to each relation (``.per_relation*.*.<key>``) and the ones it changed
-SPLIT_KEYS = {f".{table}.*.{key}" for table in ("per_relation", "per_relation_to_dependent",
-                                                "effective.per_relation", "effective.per_relation_to_dependent",
-                                                "contributions.per_relation",
-                                                "contributions.per_relation_to_dependent")
-              for key in ("p_value_training", "p_adjusted_training", "changed_by_training", "best_head_weight",
-                          "best_head_weight_ci95", "best_head_offset_weight")}
+SPLIT_KEYS = {f".{block}{table}.*.{key}" for block in ("", "effective.", "contributions.")
+              for table in ("per_relation", "per_relation_to_dependent")
+              for key in ("p_value_training", "p_adjusted_training", "changed_by_training",
+                          "best_head_weight", "best_head_weight_ci95", "best_head_offset_weight")}
 FIXED_KEYS = {"p_value", "p_adjusted", "beats_position"}
 
 

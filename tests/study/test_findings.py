@@ -9,7 +9,14 @@ import pytest
 from scipy import stats
 
 from attn_project.run.errors import DataError
-from attn_project.study.findings import compare, fill_blocks, generated_pages, load_findings, verdict
+from attn_project.study.findings import (
+    compare,
+    fill_blocks,
+    findings_markdown,
+    generated_pages,
+    load_findings,
+    verdict,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,6 +55,37 @@ def test_a_baseline_is_subtracted_per_seed():
     against_zero = compare({"name": "x", "metric": "test/acc", "a": {"experiment": "a"}, "baseline": 0,
                             "margin": 0.01}, study_of({"a": [0.52, 0.53, 0.51]}), "here")
     assert against_zero["difference"]["mean"] == pytest.approx(0.52) and against_zero["b"] == "0"
+
+
+def test_a_list_of_baselines_faces_the_strongest():
+    study = study_of({"a": [0.52, 0.53, 0.51]})
+    for seeds in (g["metrics"] for g in study["groups"]):
+        fitted_once = {s: 0.525 for s in seeds["test/acc"]["by_seed"]}
+        seeds["baseline/bigram_class_balanced"] = {"by_seed": fitted_once}
+    entry = {"name": "x", "metric": "test/acc", "a": {"experiment": "a"}, "margin": 0.01,
+             "baseline": ["baseline/bigram", "baseline/bigram_class_balanced"]}
+    result = compare(entry, study, "here")
+    assert result["difference"]["mean"] == pytest.approx(-0.005)  # against 0.525, not 0.5
+    assert result["b"].startswith("baseline/bigram_class_balanced")
+    lower = compare({**entry, "lower_is_better": True}, study, "here")  # e.g. perplexity: the smallest
+    assert lower["difference"]["mean"] == pytest.approx(0.02)
+
+
+def test_a_seed_interval_narrower_than_the_sentence_bootstrap_is_reported_with_the_bootstrap():
+    """Rows that do not vary across seeds give a zero-width seed interval; the named paired
+    bootstrap (the runs' own interval of that difference) is wider, and is what the verdict uses."""
+    study = study_of({"a": [0.545] * 10}, baseline=0.5)
+    metrics = study["groups"][0]["metrics"]
+    metrics["alignment_margin/bootstrap_half_width"] = {"by_seed": {str(s): 0.06 for s in range(1, 11)}}
+    entry = {"name": "x", "metric": "test/acc", "a": {"experiment": "a"}, "baseline": "baseline/bigram",
+             "margin": 0.01, "bootstrap": "alignment_margin"}
+    result = compare(entry, study, "here")
+    assert result["interval"] == "sentence bootstrap"
+    assert result["difference"]["ci95"] == pytest.approx([0.045 - 0.06, 0.045 + 0.06])
+    assert result["verdict"].startswith("inconclusive")  # the seed interval alone would say "above"
+    assert "sentence bootstrap" in findings_markdown([result])
+    without = compare({k: v for k, v in entry.items() if k != "bootstrap"}, study, "here")
+    assert without["interval"] == "seeds" and without["verdict"] == "above"
 
 
 @pytest.mark.parametrize("ci, words", [
