@@ -1,6 +1,6 @@
-"""`attn-eval` from a checkout: python scripts/eval.py --help (the code is attn_project/cli.py)."""
+"""`attn-eval` from a checkout: python scripts/eval.py --help (the code is attn_project/commands/cli.py)."""
 
-from attn_project.cli import evaluate
+from attn_project.commands.cli import evaluate
 
 if __name__ == "__main__":
     evaluate()

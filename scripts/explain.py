@@ -1,6 +1,6 @@
-"""`attn-explain` from a checkout: python scripts/explain.py --help (the code is attn_project/cli.py)."""
+"""`attn-explain` from a checkout: python scripts/explain.py --help (attn_project/commands/cli.py)."""
 
-from attn_project.cli import explain
+from attn_project.commands.cli import explain
 
 if __name__ == "__main__":
     explain()

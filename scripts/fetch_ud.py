@@ -1,6 +1,6 @@
-"""`attn-fetch-ud` from a checkout: python scripts/fetch_ud.py --help (the code is attn_project/cli.py)."""
+"""`attn-fetch-ud` from a checkout: python scripts/fetch_ud.py --help (attn_project/commands/cli.py)."""
 
-from attn_project.cli import fetch_ud
+from attn_project.commands.cli import fetch_ud
 
 if __name__ == "__main__":
     fetch_ud()

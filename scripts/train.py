@@ -1,6 +1,6 @@
-"""`attn-train` from a checkout: python scripts/train.py --help (the code is attn_project/cli.py)."""
+"""`attn-train` from a checkout: python scripts/train.py --help (the code is attn_project/commands/cli.py)."""
 
-from attn_project.cli import train
+from attn_project.commands.cli import train
 
 if __name__ == "__main__":
     train()

@@ -8,7 +8,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-from attn_project.run.run_names import register_resolvers
+from attn_project.commands.resolvers import register_resolvers
 
 register_resolvers()  # as every command does before Hydra composes
 
@@ -48,7 +48,7 @@ def make_cfg(tmp_path, data_dir):
 @pytest.fixture(scope="session")
 def trained_ckpt(tmp_path_factory, data_dir):
     """last.ckpt of a tiny run (1 epoch, 3 batches), shared by the checkpoint tests."""
-    from attn_project.train import train
+    from attn_project.commands.train import train
 
     out = tmp_path_factory.mktemp("ckpt")
     train(compose_cfg(out, data_dir, "trainer.max_epochs=1", "++trainer.limit_train_batches=3",

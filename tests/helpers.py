@@ -15,7 +15,7 @@ from conftest import MINI_UD, ROOT
 from hydra.core.global_hydra import GlobalHydra
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from attn_project.report_schema import (
+from attn_project.analysis.report_schema import (
     AttentionBlock,
     AttentionSummary,
     Classification,

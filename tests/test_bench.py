@@ -7,9 +7,9 @@ import warnings
 
 import pytest
 
-from attn_project import bench as bench_module
-from attn_project import cli
-from attn_project.bench import run_benchmarks
+from attn_project.commands import bench as bench_module
+from attn_project.commands import cli
+from attn_project.commands.bench import run_benchmarks
 
 KEYS = ["lightning_vs_raw", "lightning_step_overhead_ms", "loss_match", "callback_overhead",
         "callback_hook_share", "callback_fit_start_s", "callback_epoch_s", "scratch_vs_fused",
@@ -63,7 +63,7 @@ def test_attn_bench_quiets_lightning_only_while_it_runs(monkeypatch, capsys, cap
 
 
 def test_study_benchmark_finds_every_job_line_in_interleaved_output():
-    from attn_project.study_bench import job_lines
+    from attn_project.commands.study_bench import job_lines
 
     output = ("Seed set to 1\nwarning: xjob #0 with overrides ['seed=1'] finished in 3 s: test/acc=0.8\n"
               "job #1 with overrides ['seed=2'] finished in 4 s: test/acc=0.9job #2 with overrides "

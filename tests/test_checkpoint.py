@@ -6,15 +6,15 @@ import pickle
 import pytest
 import torch
 
-from attn_project.checkpoint import (
+from attn_project.data.settings import DataSettings
+from attn_project.model import MaskedTokenClassifier
+from attn_project.training.checkpoint import (
     CheckpointError,
     check_fits,
     load_run,
     read_tokenizer,
     stored_data_settings,
 )
-from attn_project.data.settings import DataSettings
-from attn_project.model import MaskedTokenClassifier
 
 
 def test_load_run_returns_the_trained_module_its_tokenizer_and_data_settings(trained_ckpt):

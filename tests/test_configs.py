@@ -7,8 +7,8 @@ import torch
 from helpers import ALL_EXPERIMENTS, experiment_overrides
 from omegaconf import OmegaConf
 
+from attn_project.commands.train import build_module, build_trainer
 from attn_project.model import MaskedTokenClassifier
-from attn_project.train import build_module, build_trainer
 
 CONTROLS = ("position", "uniform", "offset", "gold_head", "gold_neighbourhood", "pretrained")  # model.scores
 

@@ -11,7 +11,7 @@ from conftest import MINI_UD, ROOT
 from helpers import ALL_EXPERIMENTS, experiment_overrides
 from omegaconf import OmegaConf
 
-from attn_project.train import train
+from attn_project.commands.train import train
 
 
 def test_eval_uses_the_runs_own_data_and_reproduces_its_test_accuracy(make_cfg, tmp_path):
@@ -48,8 +48,8 @@ def test_eval_uses_the_runs_own_data_and_reproduces_its_test_accuracy(make_cfg, 
 
 def test_eval_writes_only_where_this_machine_says(make_cfg, tmp_path):
     """A checkpoint's data settings (plain data a user hands over) never choose where files go."""
+    from attn_project.commands.evaluate import run_datamodule
     from attn_project.data.settings import DataSettings
-    from attn_project.evaluate import run_datamodule
 
     cfg = make_cfg()
     outside = tmp_path / "outside"

@@ -11,12 +11,12 @@ import torch
 from conftest import MINI_UD
 from helpers import digest, fake_run, run_cli
 
-from attn_project.checkpoint import load_run
 from attn_project.data.conllu import MAX_LINE_BYTES, read_conllu
 from attn_project.data.settings import DataSettings
 from attn_project.data.tokenizer import build_word_tokenizer, load_tokenizer
-from attn_project.run.errors import CheckpointError, ConfigError, DataError
+from attn_project.errors import CheckpointError, ConfigError, DataError
 from attn_project.study.aggregate import run_study
+from attn_project.training.checkpoint import load_run
 
 
 def crafted(tmp_path, trained_ckpt, edit, name="crafted.ckpt"):

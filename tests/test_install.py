@@ -62,12 +62,13 @@ def test_the_wheel_installs_every_command_and_its_configs(installed):
         result = subprocess.run([installed / command, "--help"], capture_output=True, text=True)
         assert result.returncode == 0, (command, result.stderr[-2000:])
         assert "attn-" in result.stdout or "experiment" in result.stdout, command
-    configs = subprocess.run([installed / "python", "-c", "import attn_project.cli as c; print(c.CONFIGS)"],
+    configs = subprocess.run([installed / "python", "-c",
+                              "import attn_project.commands.cli as c; print(c.CONFIGS)"],
                              capture_output=True, text=True, cwd="/", check=True).stdout.strip()
     assert Path(configs).is_relative_to(installed.parent / "lib"), configs  # the wheel's copy, not ours
     assert (Path(configs) / "experiment" / "ud_single_head.yaml").is_file()
     assert (Path(configs).parent / "py.typed").is_file()  # type checkers read the annotations
-    code = ("from attn_project.bench import compose_train_config; "
+    code = ("from attn_project.commands.bench import compose_train_config; "
             "print(compose_train_config('cpu').model.d_model)")
     bench_cfg = subprocess.run([installed / "python", "-c", code], capture_output=True, text=True,
                                cwd="/")  # attn-bench composes its config from the wheel too

@@ -13,8 +13,8 @@ import pytest
 import torch
 from conftest import ROOT, compose_cfg
 
-from attn_project.checkpoint import CheckpointError
-from attn_project.train import train
+from attn_project.commands.train import train
+from attn_project.training.checkpoint import CheckpointError
 
 RESUME = ["data.sizes={train:4000,dev:300,test:300}", "trainer.max_epochs=4",
           "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null", "model.dropout=0.1"]

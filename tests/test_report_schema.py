@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from attn_project.report_schema import Estimate, Report, ReportError
+from attn_project.analysis.report_schema import Estimate, Report, ReportError
 
 
 def test_one_formatter_for_a_run_and_for_a_study():

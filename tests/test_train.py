@@ -18,10 +18,10 @@ from PIL import Image
 
 from attn_project.analysis.mask_maps import analyse_split
 from attn_project.analysis.rows import summary
-from attn_project.callbacks.attention import AttentionMetrics
+from attn_project.commands.train import build_module, build_trainer, train
 from attn_project.data.labels import IGNORE
-from attn_project.module import MaskedTokenModule
-from attn_project.train import build_module, build_trainer, train
+from attn_project.training.callbacks.attention import AttentionMetrics
+from attn_project.training.module import MaskedTokenModule
 
 EXPERIMENTS = ["single_head", "multi_head", "ud_single_head", "ud_multi_head"]  # each also run (fdr)
 
@@ -182,7 +182,7 @@ def test_an_attention_metric_can_be_the_optimized_metric(make_cfg):
 
 def test_the_test_split_is_scored_with_the_best_checkpoint_not_the_last(make_cfg, tmp_path):
     """Monitoring val/acc in mode=min makes the *worst* epoch "best", so best ≠ last for sure."""
-    from attn_project.checkpoint import load_run
+    from attn_project.training.checkpoint import load_run
 
     cfg = make_cfg("trainer.max_epochs=2", "callbacks.model_checkpoint.mode=min",
                    "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null",
@@ -231,7 +231,7 @@ def test_a_small_corpus_run_stops_early_and_says_why(make_cfg, tmp_path, caplog)
         train(cfg)
     assert any("did not improve in the last 1 records" in r.getMessage() and "Signaling Trainer to stop"
                in r.getMessage() for r in caplog.records)
-    assert any(r.name == "attn_project.train" and "stopped early after" in r.getMessage()
+    assert any(r.name == "attn_project.commands.train" and "stopped early after" in r.getMessage()
                and "val/balanced_acc did not improve for 1 validations" in r.getMessage()
                for r in caplog.records)
     last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)

@@ -43,11 +43,11 @@ import torch
 from torch import Tensor
 
 from attn_project.analysis.mask_maps import Rule, batch_rule_inputs, evaluating, mask_map_batches
+from attn_project.analysis.report_schema import Intervention
 from attn_project.analysis.significance import Bootstrap, classification
 from attn_project.data.batches import SplitTensors
 from attn_project.data.labels import IGNORE
 from attn_project.model.controls import rule_rows
-from attn_project.report_schema import Intervention
 
 if TYPE_CHECKING:
     from attn_project.model import MaskedTokenClassifier

@@ -28,9 +28,9 @@ from attn_project.analysis.mask_maps import (
 )
 from attn_project.analysis.position import best_offset
 from attn_project.analysis.report_numbers import build_report, effective_block
+from attn_project.analysis.report_schema import AttentionBlock, EffectiveBlock, Report
 from attn_project.analysis.report_text import MIN_ROWS_SHOWN, report_markdown
 from attn_project.analysis.rows import RowScores, head_names
-from attn_project.report_schema import AttentionBlock, EffectiveBlock, Report
 from attn_project.viz import plots
 
 if TYPE_CHECKING:

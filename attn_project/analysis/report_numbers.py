@@ -31,6 +31,17 @@ from attn_project.analysis.position import (
     relation_offset_hits,
     relation_rows,
 )
+from attn_project.analysis.report_schema import (
+    MEASURES,
+    AnalysisSettings,
+    AttentionBlock,
+    AttentionSummary,
+    EffectiveBlock,
+    Estimate,
+    RelationEntry,
+    Report,
+    clean,
+)
 from attn_project.analysis.rows import RowScores
 from attn_project.analysis.significance import (
     ALPHA,
@@ -41,17 +52,6 @@ from attn_project.analysis.significance import (
     adjust,
     classification,
     clustered_greater,
-)
-from attn_project.report_schema import (
-    MEASURES,
-    AnalysisSettings,
-    AttentionBlock,
-    AttentionSummary,
-    EffectiveBlock,
-    Estimate,
-    RelationEntry,
-    Report,
-    clean,
 )
 
 FIELDS = dict(zip(MEASURES, ("entropy", "aligned", "mass", "self_share")))  # measure → RowScores field

@@ -4,8 +4,7 @@ and per relation (``report_markdown``)."""
 
 from __future__ import annotations
 
-from attn_project.analysis.significance import MIN_ROWS_FOR_VERDICT
-from attn_project.report_schema import (
+from attn_project.analysis.report_schema import (
     LAYER_INTERVENTION,
     MEASURES,
     AttentionBlock,
@@ -14,6 +13,7 @@ from attn_project.report_schema import (
     Report,
     fmt,
 )
+from attn_project.analysis.significance import MIN_ROWS_FOR_VERDICT
 
 MIN_ROWS_SHOWN = 20  # relations with fewer rows are kept in the JSON but left out of the tables
 SKEWED = 0.7  # a majority share from which accuracy alone misleads

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import stats
 
-from attn_project.report_schema import Classification, Estimate
+from attn_project.analysis.report_schema import Classification, Estimate
 
 RESAMPLES = 1000
 ALPHA = 0.05

@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from attn_project.data.labels import IGNORE
-from attn_project.run.errors import ConfigError
+from attn_project.errors import ConfigError
 
 PAD_HEAD = -100
 

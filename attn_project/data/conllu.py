@@ -19,7 +19,7 @@ from pathlib import Path
 import conllu
 
 from attn_project.data.files import atomic_write_text, file_digest
-from attn_project.run.errors import DataError
+from attn_project.errors import DataError
 
 log = logging.getLogger(__name__)
 MAX_REPORTED = 5

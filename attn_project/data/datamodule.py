@@ -25,7 +25,7 @@ from attn_project.data.labels import IGNORE
 from attn_project.data.pieces import build_piece_tokenizer, encode, load_piece_tokenizer
 from attn_project.data.settings import SPLITS, DataSettings
 from attn_project.data.tokenizer import build_word_tokenizer, load_tokenizer
-from attn_project.run.errors import ConfigError, DataError
+from attn_project.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 # data.min_frequency=auto: a word keeps its own id when seen once per 100 training sentences,

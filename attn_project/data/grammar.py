@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from attn_project.data.conllu import Sentence, write_conllu
 from attn_project.data.files import atomic_write_text
-from attn_project.run.errors import ConfigError
+from attn_project.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from attn_project.run.errors import ConfigError
+from attn_project.errors import ConfigError
 
 CONTENT = ("NOUN", "PROPN", "VERB", "ADJ", "ADV", "NUM")
 FUNCTION = ("ADP", "DET", "AUX", "PRON", "CCONJ", "SCONJ", "PART")

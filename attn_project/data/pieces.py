@@ -19,7 +19,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from attn_project.data.tokenizer import MAX_TOKENIZER_BYTES, PAD, SPECIALS, encode_words
-from attn_project.run.errors import DataError
+from attn_project.errors import DataError
 
 PIECES_FILE = "pieces.json"  # beside tokenizer.json in a run's tokenizer/ folder
 PREFIX = "##"  # WordPiece's mark of a piece that continues a word

@@ -16,7 +16,7 @@ from typing import Any
 
 from attn_project.data.labels import CONTENT, FUNCTION
 from attn_project.data.tasks import Task
-from attn_project.run.errors import ConfigError
+from attn_project.errors import ConfigError
 
 SPLITS = ("train", "dev", "test")
 CORPORA = ("default", "ud")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from attn_project.data.conllu import Sentence
 from attn_project.data.labels import CONTENT, FUNCTION, IGNORE, LabelMap
-from attn_project.run.errors import ConfigError, DataError
+from attn_project.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 TASKS = ("content_function", "upos", "deprel", "head_distance", "word")

@@ -8,7 +8,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, models, normalizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from attn_project.run.errors import DataError
+from attn_project.errors import DataError
 
 PAD, UNK, MASK = "[PAD]", "[UNK]", "[MASK]"
 SPECIALS = [PAD, UNK, MASK]

@@ -8,7 +8,7 @@ import urllib.request
 from pathlib import Path
 
 from attn_project.data.files import atomic_write_text
-from attn_project.run.errors import ConfigError, DataError
+from attn_project.errors import ConfigError, DataError
 
 SPLITS = ("train", "dev", "test")
 REPOS = {"en_ewt": "UD_English-EWT", "en_gum": "UD_English-GUM", "en_lines": "UD_English-LinES",

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attn_project.run.errors import ConfigError
+from attn_project.errors import ConfigError
 
 
 def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from attn_project.errors import ConfigError
 from attn_project.model.attention import (
     DirectionalSingleHeadAttention,
     MultiHeadAttention,
@@ -17,7 +18,6 @@ from attn_project.model.attention import (
     SingleHeadAttention,
 )
 from attn_project.model.config import INITS, ModelConfig
-from attn_project.run.errors import ConfigError
 
 
 def init_projections(attention: nn.Module, init: str) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from attn_project.errors import ConfigError
 from attn_project.model.controls import GOLD
-from attn_project.run.errors import ConfigError
 
 INITS = ("default", "normal")
 # where the attention scores come from: the trained model (content), its trained controls (position,

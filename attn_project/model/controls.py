@@ -22,8 +22,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from attn_project.errors import ConfigError
 from attn_project.model.attention import masked_softmax
-from attn_project.run.errors import ConfigError
 
 RULES = ("uniform", "offset", "self", "gold_head", "gold_neighbourhood")
 GOLD = ("gold_head", "gold_neighbourhood")  # need the gold tree, in training and at test time

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from attn_project.run.errors import ConfigError
+from attn_project.errors import ConfigError
 
 
 def sinusoidal_table(max_len: int, d_model: int) -> Tensor:

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 
 from attn_project.analysis.rows import head_names
-from attn_project.inspect_sentences import read_sentences, split_words
+from attn_project.data.text_input import read_sentences, split_words
+from attn_project.errors import ConfigError
 from attn_project.pretrained.lens import piece_attention
 from attn_project.pretrained.load import load_model, load_tokenizer, max_pieces, model_files
 from attn_project.pretrained.words import piece_batch, special_share, word_attention
-from attn_project.run.errors import ConfigError
 from attn_project.viz import plots
 from attn_project.viz.html_view import write_html
 

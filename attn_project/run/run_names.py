@@ -18,12 +18,9 @@ import re
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf
 
-from attn_project.data.tasks import selection_metric
 from attn_project.run.configs import repository
 from attn_project.run.override_keys import parsed_overrides
-from attn_project.run.threads import jobs_for_machine
 
 NO_EXPERIMENT = "custom"  # the experiment's name when none was chosen
 SWEPT = "ATTN_PROJECT_SWEPT"  # environment variable: {key: value as typed} of the sweep overrides
@@ -93,14 +90,3 @@ def experiment_name(choice: str | None = None) -> str:
     if choice is None and HydraConfig.initialized():
         choice = HydraConfig.get().runtime.choices.get("experiment")
     return choice or NO_EXPERIMENT
-
-
-def register_resolvers() -> None:
-    """The config's own resolvers (``${project_root:}``, the folder names, ``${experiment_name:}``,
-    ``${parallel_jobs:}``, ``${selection_metric:<task>}``): called by every command before Hydra
-    composes a config."""
-    for name, resolver in (("experiment_folder", experiment_folder), ("job_folder", job_folder),
-                           ("project_root", project_root), ("parallel_jobs", jobs_for_machine),
-                           ("eval_folder", eval_folder), ("experiment_name", experiment_name),
-                           ("selection_metric", selection_metric)):
-        OmegaConf.register_new_resolver(name, resolver, replace=True)

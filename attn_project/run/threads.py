@@ -17,7 +17,7 @@ import logging
 import os
 from collections.abc import Mapping
 
-from attn_project.run.errors import ConfigError
+from attn_project.errors import ConfigError
 
 log = logging.getLogger(__name__)
 AUTO_PER_JOB = 1  # measured: README, Performance ("threads")

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from attn_project.analysis.report_schema import Estimate
 from attn_project.model.config import ModelConfig
-from attn_project.report_schema import Estimate
 from attn_project.study.runs import PLUMBING, Group, Run, config_value, find_run_folders, read_run
 
 

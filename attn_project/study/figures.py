@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from attn_project.report_schema import Estimate
+from attn_project.analysis.report_schema import Estimate
 from attn_project.study.aggregate import estimate
 from attn_project.study.table import key_label
 from attn_project.viz import plots

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import yaml
 
-from attn_project.report_schema import Estimate
-from attn_project.run.errors import DataError
+from attn_project.analysis.report_schema import Estimate
+from attn_project.errors import DataError
 from attn_project.study.aggregate import estimate, mean_ci
 
 HEADLINE_SEEDS = 10  # a headline comparison needs at least this many paired seeds

@@ -17,8 +17,8 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from attn_project.report_schema import RELATION_TABLES, RelationEntry, Report, ReportError, is_number
-from attn_project.run.errors import DataError
+from attn_project.analysis.report_schema import RELATION_TABLES, RelationEntry, Report, ReportError, is_number
+from attn_project.errors import DataError
 
 PLUMBING = ("paths.", "hydra.", "ckpt_path", "seed")  # overrides that never make a setting
 RECENT_S = 600  # a run without metrics.json whose log changed this recently may still be running

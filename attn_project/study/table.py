@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from attn_project.report_schema import Estimate
+from attn_project.analysis.report_schema import Estimate
 from attn_project.study.aggregate import estimate, key_text
 
 TABLE = [("test/acc", "test acc"), ("baseline/majority", "majority"),

@@ -13,11 +13,11 @@ import torch
 from conftest import MINI_UD, ROOT, compose_cfg
 
 from attn_project.analysis.baselines import task_baselines
+from attn_project.commands.train import train
 from attn_project.data.batches import SplitTensors
 from attn_project.data.conllu import read_conllu
 from attn_project.data.grammar import GENERATOR_VERSION
 from attn_project.data.labels import IGNORE, LabelMap
-from attn_project.train import train
 
 A, B, X, Y = 3, 4, 5, 6
 
@@ -101,7 +101,7 @@ def test_report_has_every_key_and_numbers_in_range(short_run, short_run_metrics,
 
 
 def test_report_has_interventions_and_effective_attention_for_several_heads(short_run, short_run_metrics):
-    from attn_project.report_schema import Report
+    from attn_project.analysis.report_schema import Report
 
     report = json.loads((short_run / "report" / "attention_report.json").read_text())
     interventions = report["interventions"]
@@ -124,7 +124,7 @@ def test_report_has_interventions_and_effective_attention_for_several_heads(shor
 
 
 def test_one_head_gets_no_per_head_figure(tmp_path):
-    from attn_project.inspect_sentences import SentenceAttention, write_views
+    from attn_project.commands.inspect import SentenceAttention, write_views
 
     uniform = torch.full((1, 3, 3), 1 / 3)  # [H=1, T, T]
     probabilities = [[0.8, 0.2], [0.1, 0.9], [0.5, 0.5]]  # [T, C]: function, content
@@ -151,8 +151,8 @@ def test_inspect_attention_writes_png_and_html(short_run, tmp_path):
     page = (out / "attention.html").read_text()
     assert "<script>" in page and "src=" not in page and "https://" not in page  # no network
     # the page shows the model's own mask map, word for word
-    from attn_project.checkpoint import load_run
-    from attn_project.inspect_sentences import classify_sentence
+    from attn_project.commands.inspect import classify_sentence
+    from attn_project.training.checkpoint import load_run
 
     expected = classify_sentence(load_run(ckpt), "The zyxwv dog saw the boats .")
     data = json.loads(page[page.index("const DATA = ") + 13: page.index(";\nconst ROW")])
@@ -221,7 +221,7 @@ def test_html_view_data_cannot_end_its_script_and_title_is_filled_once(tmp_path)
 
 
 def test_inspect_writes_into_the_run_folder_or_beside_a_loose_checkpoint(tmp_path):
-    from attn_project.inspect_sentences import default_output
+    from attn_project.commands.inspect import default_output
 
     assert default_output(tmp_path / "run" / "checkpoints" / "last.ckpt") == tmp_path / "run" / "inspect"
     assert default_output(tmp_path / "downloads" / "model.ckpt") == tmp_path / "downloads" / "inspect"

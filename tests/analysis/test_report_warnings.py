@@ -8,10 +8,10 @@ import torch
 from helpers import fake_report
 
 from attn_project.analysis.report_numbers import entropy_by_class
+from attn_project.analysis.report_schema import AnalysisSettings, Estimate
 from attn_project.analysis.report_text import near_majority_warning, report_markdown
 from attn_project.analysis.rows import collect
 from attn_project.analysis.significance import Bootstrap
-from attn_project.report_schema import AnalysisSettings, Estimate
 
 
 def with_balanced(balanced: float, classes: int = 2):

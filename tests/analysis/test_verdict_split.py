@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from attn_project.analysis.report_numbers import NO_UNTRAINED, ROWS_FIXED, TRAINING_TESTED, build_report
+from attn_project.analysis.report_schema import Report
 from attn_project.analysis.report_text import report_markdown
 from attn_project.analysis.rows import collect
-from attn_project.report_schema import Report
 from attn_project.study.runs import relation_verdicts
 
 RELATIONS = ["root", "near", "far"]

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from attn_project.callbacks.attention import AttentionHeatmaps, AttentionReport, png_summary
+from attn_project.training.callbacks.attention import AttentionHeatmaps, AttentionReport, png_summary
 
 
 def sample(heads: int, length: int = 5) -> dict:

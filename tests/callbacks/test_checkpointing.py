@@ -9,7 +9,8 @@ import pytest
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
-from attn_project.callbacks.checkpointing import (
+from attn_project.errors import NonFiniteLossError
+from attn_project.training.callbacks.checkpointing import (
     BestCheckpoint,
     EpochSeed,
     InterruptCheckpoint,
@@ -17,7 +18,6 @@ from attn_project.callbacks.checkpointing import (
     StopOnNonFiniteLoss,
     TokenizerInCheckpoint,
 )
-from attn_project.run.errors import NonFiniteLossError
 
 
 def test_non_finite_loss_stops_and_names_the_step():

@@ -16,7 +16,7 @@ from attn_project.data.datamodule import MaskedTokenDataModule, auto_min_frequen
 from attn_project.data.grammar import GENERATOR_VERSION, generate, write_corpus
 from attn_project.data.labels import IGNORE, LabelMap
 from attn_project.data.tokenizer import build_word_tokenizer, encode_words, load_tokenizer
-from attn_project.run.errors import ConfigError, DataError
+from attn_project.errors import ConfigError, DataError
 
 MINI = MINI_UD
 GOOD = "1\tThe\t_\tDET\t_\t_\t2\tdet\t_\t_\n2\tdog\t_\tNOUN\t_\t_\t3\tnsubj\t_\t_\n" \

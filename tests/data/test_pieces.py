@@ -73,7 +73,7 @@ def test_a_masked_word_hides_all_its_pieces(turkish):
 
 
 def test_the_guide_shows_a_words_pieces(tmp_path):
-    from attn_project.guide import EXAMPLES, GuideInputs, tokenization
+    from attn_project.commands.guide import EXAMPLES, GuideInputs, tokenization
 
     inputs = GuideInputs.build(EXAMPLES, 16, 2, pieces=True)
     text, _ = tokenization(inputs)
@@ -90,8 +90,8 @@ def run(script, *args):
 
 
 def test_a_run_with_pieces_trains_checkpoints_evaluates_and_inspects(tmp_path, data_dir):
-    from attn_project.checkpoint import load_run
-    from attn_project.train import train
+    from attn_project.commands.train import train
+    from attn_project.training.checkpoint import load_run
 
     cfg = compose_cfg(tmp_path, data_dir, "experiment=ud_single_head", f"data.root={TR_MINI}",
                       "data.tokenizer=pieces", "data.piece_vocab_size=300", "trainer.max_epochs=2",
@@ -119,8 +119,8 @@ def test_a_run_with_pieces_trains_checkpoints_evaluates_and_inspects(tmp_path, d
 
 def broken_pieces_are_one_error(checkpoint_path, tmp_path):
     """A checkpoint whose piece vocabulary is missing, malformed or from another run: refused."""
-    from attn_project.checkpoint import CheckpointError, load_run
     from attn_project.data.pieces import build_piece_tokenizer
+    from attn_project.training.checkpoint import CheckpointError, load_run
 
     other = build_piece_tokenizer([["a", "b", "ab"]], 50).to_str()
     for edit, message in ((lambda c: c.pop("pieces_json"), "no 'pieces_json'"),

@@ -17,8 +17,8 @@ from attn_project.data.batches import SplitTensors
 from attn_project.data.conllu import read_conllu
 from attn_project.data.labels import IGNORE
 from attn_project.data.tasks import Task, universal
-from attn_project.module import MaskedTokenModule
-from attn_project.run.errors import ConfigError, DataError
+from attn_project.errors import ConfigError, DataError
+from attn_project.training.module import MaskedTokenModule
 
 CONLLU = """# text = Ali's dog sleeps in the garden .
 1\tAli\t_\tPROPN\t_\t_\t3\tnmod:poss\t_\t_
@@ -158,7 +158,7 @@ def test_multinomial_baselines_on_a_planted_corpus():
 
 @pytest.mark.parametrize("task, classes", [("upos", None), ("deprel", None), ("head_distance", 5)])
 def test_every_task_trains_end_to_end_and_reports_its_classes(tmp_path, data_dir, task, classes):
-    from attn_project.train import train
+    from attn_project.commands.train import train
 
     tiny = {"deprel": ["task.min_count=1"],  # a four-sentence treebank: every relation is a class
             "head_distance": ["task.bins=[1]"]}.get(task, [])  # and no head is four words to the right

@@ -14,9 +14,9 @@ from attn_project.analysis.mask_maps import (
 )
 from attn_project.data.batches import SentenceBatches, SplitTensors
 from attn_project.data.labels import IGNORE
+from attn_project.errors import ConfigError
 from attn_project.model import MaskedTokenClassifier, ModelConfig
 from attn_project.model.controls import rule_rows
-from attn_project.run.errors import ConfigError
 
 CONTROLS = [{"scores": "position"}, {"scores": "uniform"}, {"scores": "offset", "fixed_offset": -1},
             {"scores": "offset", "fixed_offset": 2}, {"scores": "gold_head"},

@@ -14,8 +14,8 @@ from helpers import run_cli
 
 from attn_project.data.batches import RandomMaskBatches, SplitTensors
 from attn_project.data.labels import IGNORE
+from attn_project.errors import ConfigError
 from attn_project.model import MaskedTokenClassifier, ModelConfig
-from attn_project.run.errors import ConfigError
 
 VOCAB = 40
 

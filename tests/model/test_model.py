@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from attn_project.errors import ConfigError
 from attn_project.model import MaskedTokenClassifier, ModelConfig
 from attn_project.model.attention import MultiHeadAttention, RelativePositionBias
-from attn_project.run.errors import ConfigError
 
 VOCAB, MASK, PAD = 50, 2, 0
 CONFIGS = {
@@ -123,7 +123,7 @@ def test_embedding_dropout_acts_in_training_only():
 
 
 def small_module(compile_model):
-    from attn_project.module import MaskedTokenModule
+    from attn_project.training.module import MaskedTokenModule
 
     torch.manual_seed(0)
     return MaskedTokenModule(model=dict(vocab_size=20, d_model=8, max_len=16),

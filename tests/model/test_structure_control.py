@@ -7,8 +7,8 @@ import torch
 from helpers import train_and_score
 
 from attn_project.data.batches import SentenceBatches, SplitTensors
+from attn_project.errors import ConfigError
 from attn_project.model import MaskedTokenClassifier, ModelConfig
-from attn_project.run.errors import ConfigError
 
 VOCAB = 23
 

@@ -10,11 +10,11 @@ from conftest import MINI_UD, ROOT
 from helpers import run_cli, tiny_bert
 
 from attn_project.analysis.rows import collect, head_names
+from attn_project.errors import DataError
 from attn_project.pretrained.lens import SplitRows
 from attn_project.pretrained.load import BUNDLED_SHA256, bundled_folder, check_hashes, model_files
 from attn_project.pretrained.report import lens_report
 from attn_project.pretrained.words import special_share, word_attention
-from attn_project.run.errors import DataError
 
 EWT = ROOT.parent / "shared" / "data" / "ud_english_ewt"
 

@@ -12,11 +12,11 @@ from helpers import run_cli, tiny_bert
 from attn_project.data.batches import FixedRows
 from attn_project.data.conllu import read_conllu
 from attn_project.data.labels import IGNORE
+from attn_project.errors import ConfigError
 from attn_project.model import MaskedTokenClassifier, ModelConfig
 from attn_project.pretrained import masked_rows
 from attn_project.pretrained.lens import encode_sentences
 from attn_project.pretrained.load import load_model, load_tokenizer, model_files
-from attn_project.run.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,14 @@
 
 import pytest
 
-from attn_project.checkpoint import CheckpointError
-from attn_project.run.errors import (
+from attn_project.errors import (
     ConfigError,
     DataError,
     NonFiniteLossError,
     exit_on_user_error,
     is_user_error,
 )
+from attn_project.training.checkpoint import CheckpointError
 
 
 @pytest.mark.parametrize("error, shortened", [

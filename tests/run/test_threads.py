@@ -7,8 +7,8 @@ import pytest
 import torch
 from conftest import compose_cfg
 
+from attn_project.errors import ConfigError
 from attn_project.run import threads
-from attn_project.run.errors import ConfigError
 from attn_project.run.threads import choose_threads, jobs_for_machine, set_threads
 
 
@@ -66,7 +66,7 @@ def test_parallel_launcher_composes_with_jobs_from_the_machine(tmp_path, data_di
 def test_parallel_study_benchmark_end_to_end(tmp_path):
     """Two jobs at once (fresh data folder: atomic writes keep the shared corpus whole), each with
     one thread, one line per finished job, two complete run folders, and their study."""
-    from attn_project.study_bench import run_study_benchmark
+    from attn_project.commands.study_bench import run_study_benchmark
 
     lines = []
     tiny = ["trainer.max_epochs=1", "++trainer.limit_train_batches=3", "++trainer.limit_val_batches=2",

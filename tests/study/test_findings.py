@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from attn_project.run.errors import DataError
+from attn_project.errors import DataError
 from attn_project.study.findings import (
     compare,
     fill_blocks,

@@ -12,7 +12,7 @@ from helpers import fake_run, run_cli
 from matplotlib.colors import to_hex
 from scipy import stats
 
-from attn_project.run.errors import DataError
+from attn_project.errors import DataError
 from attn_project.study.aggregate import run_study
 from attn_project.study.figures import learning_curve_figure
 from attn_project.study.write import write_study

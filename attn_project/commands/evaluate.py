@@ -10,16 +10,16 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from attn_project.checkpoint import load_run
+from attn_project.commands.train import check_accelerator, run_dir
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.settings import DataSettings
+from attn_project.errors import CheckpointError, ConfigError, DataError
 from attn_project.pretrained.masked_rows import attach_pretrained_rows
 from attn_project.run.configs import plain
 from attn_project.run.console import one_line_per_message, quiet_console
-from attn_project.run.errors import CheckpointError, ConfigError, DataError
 from attn_project.run.threads import set_threads
-from attn_project.train import check_accelerator, run_dir
+from attn_project.training.checkpoint import load_run
 
 
 def override_keys(overrides: list[str]) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import time
@@ -19,22 +18,19 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Prog
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from attn_project.analysis.mask_maps import analyse_split
-from attn_project.analysis.position import best_offset
-from attn_project.callbacks.checkpointing import TokenizerInCheckpoint
-from attn_project.checkpoint import check_fits, read_checkpoint
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.pieces import PIECES_FILE
 from attn_project.data.tokenizer import tokenizer_to_json
-from attn_project.model import MaskedTokenClassifier, ModelConfig
-from attn_project.module import MaskedTokenModule
-from attn_project.pretrained.masked_rows import attach_pretrained_rows
+from attn_project.errors import ConfigError, root_message
 from attn_project.run.configs import plain
 from attn_project.run.console import one_line_per_message, parameter_summary, quiet_console
-from attn_project.run.errors import ConfigError, root_message
 from attn_project.run.hparams import RUN_METRICS, hparam_metrics, hparams_of, log_hparams
 from attn_project.run.threads import parallel_jobs, set_threads
+from attn_project.training.callbacks.checkpointing import TokenizerInCheckpoint
+from attn_project.training.checkpoint import check_fits, read_checkpoint
+from attn_project.training.model_settings import model_settings
+from attn_project.training.module import MaskedTokenModule
 
 log = logging.getLogger(__name__)
 
@@ -65,48 +61,14 @@ def job_description() -> str:
 
 
 def build_module(cfg: DictConfig, dm: MaskedTokenDataModule) -> MaskedTokenModule:
-    """The LightningModule, with the sizes only the data knows filled into the model config;
-    a bad model setting is reported under its config key (``ModelConfig`` checks them all)."""
+    """The LightningModule of the run's settings, completed from its data (``model_settings``)."""
     model = plain(cfg.model)
     compile_model = bool(model.pop("compile", False))
-    model.update(vocab_size=dm.vocab_size, mask_id=dm.mask_id, pad_id=dm.pad_id, unk_id=dm.unk_id,
-                 max_len=cfg.data.max_len, num_classes=dm.num_classes, class_names=list(dm.task.classes),
-                 piece_vocab_size=dm.piece_vocab_size)
-    unknown = sorted(set(model) - {f.name for f in dataclasses.fields(ModelConfig)})
-    if unknown:
-        raise ConfigError(f"model.{unknown[0]}: not a model setting; see conf/model/single_head.yaml")
-    check_depth_batching(int(model.get("num_layers", 1)), str(cfg.data.batching))
-    if model.get("scores") == "pretrained":  # its rows come from the encoder, once per treebank (cached)
-        model["pretrained_head"] = attach_pretrained_rows(dm, model.get("pretrained_head"),
-                                                          model.get("pretrained_path"))
-    if model.get("scores") == "offset" and model.get("fixed_offset") is None:
-        model["fixed_offset"] = best_dev_offset(dm, bool(cfg.analysis.punct_edges))
-        log.info("model.scores=offset: all attention on the word at offset %+d (best on dev)",
-                 model["fixed_offset"])
-    return MaskedTokenModule(model=model, optimizer=plain(cfg.optimizer),
+    return MaskedTokenModule(model=model_settings(model, dm, str(cfg.data.batching),
+                                                  bool(cfg.analysis.punct_edges)),
+                             optimizer=plain(cfg.optimizer),
                              scheduler=plain(cfg.scheduler) if cfg.get("scheduler") else None,
                              compile=compile_model)
-
-
-def check_depth_batching(num_layers: int, batching: str) -> None:
-    """The one-pass mask map is exact for one layer only: a deep model trains on masked copies."""
-    if num_layers == 1 and batching == "random_masks":
-        raise ConfigError("data.batching=random_masks with model.num_layers=1: several masks at once are for "
-                          "deep models; one layer trains exactly on every target at once "
-                          "(data.batching=sentences)")
-    if num_layers > 1 and batching == "sentences":
-        raise ConfigError(f"data.batching=sentences with model.num_layers={num_layers}: the one-pass mask "
-                          f"map is exact for one layer only (masking a word changes every layer-1 output); "
-                          f"set data.batching=examples (one masked copy per target) or "
-                          f"data.batching=random_masks (several masks per sentence, an approximation)")
-
-
-def best_dev_offset(dm: MaskedTokenDataModule, punct_edges: bool) -> int:
-    """The fixed offset most often a gold link on the dev split, as the report defines it."""
-    any_model = MaskedTokenClassifier(ModelConfig(vocab_size=dm.vocab_size, max_len=dm.settings.max_len,
-                                                  mask_id=dm.mask_id, pad_id=dm.pad_id))
-    rows = analyse_split(any_model, dm.tensors["dev"], punct_edges=punct_edges)  # gold links: any model
-    return best_offset(rows)
 
 
 def check_accelerator(accelerator: object) -> None:
@@ -149,8 +111,8 @@ def compose_config(*overrides: str, output_dir: str | Path | None = None) -> Dic
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    from attn_project.commands.resolvers import register_resolvers
     from attn_project.run.configs import CONFIGS
-    from attn_project.run.run_names import register_resolvers
 
     register_resolvers()
     GlobalHydra.instance().clear()

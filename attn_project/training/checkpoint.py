@@ -19,13 +19,13 @@ import torch
 from attn_project.data.pieces import piece_tokenizer_from_json
 from attn_project.data.settings import MAX_TOKENS, DataSettings
 from attn_project.data.tokenizer import tokenizer_from_json
-from attn_project.run.errors import CheckpointError, ConfigError
+from attn_project.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    from attn_project.module import MaskedTokenModule
+    from attn_project.training.module import MaskedTokenModule
 
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # http://, s3://, file://, local://, …
 HPARAM_KEYS = {"model", "optimizer", "scheduler", "compile"}
@@ -109,7 +109,7 @@ def load_run(path: str | Path) -> LoadedRun:
     Only the model's settings build anything; the stored optimizer and scheduler configs (which
     name classes by ``_target_``) are dropped, so nothing a checkpoint names is ever instantiated.
     """
-    from attn_project.module import MaskedTokenModule
+    from attn_project.training.module import MaskedTokenModule
 
     checkpoint, hparams, embedding = checked_contents(path)
     data = stored_data_settings(path, checkpoint.get("datamodule_hyper_parameters"))

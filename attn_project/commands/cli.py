@@ -17,20 +17,21 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from attn_project.commands.resolvers import register_resolvers
+from attn_project.errors import PLAIN_APP, ConfigError, exit_on_user_error
 from attn_project.run import run_names
 from attn_project.run.configs import CONFIGS
-from attn_project.run.errors import PLAIN_APP, ConfigError, exit_on_user_error
 from attn_project.run.override_keys import exit_on_unknown_key
 
 # The apps' config resolvers, registered by the apps' module: Hydra's joblib workers import this
 # module to run a job, and resolve the job's folder there.
-run_names.register_resolvers()
+register_resolvers()
 
 # ── Hydra apps ──────────────────────────────────────────────────────────────────────────────
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="train")
 def _train(cfg: DictConfig) -> float | None:
-    from attn_project.train import in_sweep, job_description
-    from attn_project.train import train as train_run
+    from attn_project.commands.train import in_sweep, job_description
+    from attn_project.commands.train import train as train_run
 
     with exit_on_user_error(in_sweep=in_sweep(), job=job_description()):
         value, _ = train_run(cfg)
@@ -46,7 +47,7 @@ def train() -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="eval")
 def _evaluate(cfg: DictConfig) -> None:
-    from attn_project.evaluate import evaluate as evaluate_run
+    from attn_project.commands.evaluate import evaluate as evaluate_run
 
     with exit_on_user_error():
         evaluate_run(cfg)
@@ -66,7 +67,7 @@ def inspect() -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="inspect")
 def _inspect(cfg: DictConfig) -> None:
-    from attn_project.inspect_sentences import inspect_sentences
+    from attn_project.commands.inspect import inspect_sentences
     from attn_project.run.threads import set_threads
 
     with exit_on_user_error():
@@ -88,7 +89,7 @@ def pretrained() -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="pretrained_lens")
 def _pretrained(cfg: DictConfig) -> None:
-    from attn_project.pretrained.command import run_lens
+    from attn_project.commands.pretrained import run_lens
     from attn_project.run.threads import set_threads
 
     with exit_on_user_error():
@@ -117,7 +118,7 @@ example: attn-explain --out explain_out          (or: python scripts/explain.py 
 
 
 def explain() -> None:
-    from attn_project.guide import EXAMPLES, run_guide
+    from attn_project.commands.guide import EXAMPLES, run_guide
 
     parser = parser_for(EXPLAIN)
     parser.add_argument("--out", default="explain_out", help="folder for the PNG figures")
@@ -205,7 +206,7 @@ BENCH = """Benchmark training speed; prints one JSON object on stdout and a read
 example: attn-bench
          attn-bench --data-root ../shared/data/ud_english_ewt --device cuda --reps 3
          attn-bench --study --experiments single_head,multi_head --seeds 1,2,3
-See attn_project/bench.py (and study_bench.py for --study) for what each key measures."""
+See attn_project/commands/bench.py (and study_bench.py for --study) for what each key measures."""
 
 
 @contextlib.contextmanager
@@ -251,13 +252,13 @@ def bench() -> None:
         if args.study:
             result = study_benchmark(args, log)
         elif args.depth:
-            from attn_project.bench import depth_benchmark
+            from attn_project.commands.bench import depth_benchmark
 
             if not args.data_root:
                 raise ConfigError("--depth measures EWT-sized epochs: give --data-root PATH/TO/TREEBANK")
             result = depth_benchmark(args.data_root, args.device, args.threads, args.train_sentences, log=log)
         else:
-            from attn_project.bench import run_benchmarks
+            from attn_project.commands.bench import run_benchmarks
 
             result = run_benchmarks(args.data_root, args.device, args.reps, args.train_sentences,
                                     log=log, batch_size=args.batch_size, threads=args.threads)
@@ -273,7 +274,7 @@ def threads_arg(text: str) -> int | str:
 
 
 def study_benchmark(args: argparse.Namespace, log: Callable[[str], None]) -> dict:
-    from attn_project.study_bench import run_study_benchmark
+    from attn_project.commands.study_bench import run_study_benchmark
 
     overrides = list(args.overrides) + ([f"data.root={args.data_root}"] if args.data_root else [])
     try:

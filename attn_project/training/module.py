@@ -25,8 +25,8 @@ from torchmetrics.classification import (
 from torchmetrics.text import Perplexity
 
 from attn_project.data.labels import IGNORE
+from attn_project.errors import ConfigError
 from attn_project.model import MaskedTokenClassifier, ModelConfig
-from attn_project.run.errors import ConfigError
 
 
 def stage_metrics(num_classes: int) -> dict[str, Metric | MetricCollection]:

@@ -14,19 +14,14 @@ import torch
 from attn_project.analysis.mask_maps import evaluating
 from attn_project.data.labels import CLASS_NAMES
 from attn_project.data.pieces import encode
-from attn_project.run.errors import ConfigError, DataError
+from attn_project.data.text_input import read_sentences, split_words
+from attn_project.errors import ConfigError
 from attn_project.viz import plots
 from attn_project.viz.html_view import write_html
 
 if TYPE_CHECKING:
-    from attn_project.checkpoint import LoadedRun
+    from attn_project.training.checkpoint import LoadedRun
 
-WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
-
-
-def split_words(text: str) -> list[str]:
-    """Words and punctuation marks, as treebanks tokenise them ("boats." → "boats", ".")."""
-    return WORD.findall(text)
 
 
 TOP_WORDS = 5  # with more classes than this (the word task), a prediction lists the five most probable
@@ -62,24 +57,6 @@ class SentenceAttention:
 def may_be_target(word: str) -> bool:
     """Punctuation (a token without a letter or digit) is never a target."""
     return re.match(r"\w", word) is not None
-
-
-def read_sentences(text: str | None, file: str | None) -> list[str]:
-    """Sentences from ``text`` or one per line of ``file``; blank input is an error."""
-    if file:
-        path = Path(file)
-        if not path.is_file():
-            raise DataError(f"file={path}: no such file of sentences (one per line)")
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        sentences = [line for line in lines if line]
-        where = f"file={path}"
-    else:
-        sentences = [text.strip()] if text and text.strip() else []
-        where = "text"
-    if not sentences:
-        raise ConfigError(f"{where}: nothing to inspect — give a sentence, e.g. "
-                         f'text="The old man the boats ."')
-    return sentences
 
 
 def classify_sentence(loaded: LoadedRun, sentence: str) -> SentenceAttention:
@@ -164,7 +141,7 @@ def inspect_sentences(ckpt_path: str, text: str | None, file: str | None, out: s
         raise ConfigError("ckpt_path: required, e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt "
                           "(or pretrained=minilm for the pretrained encoder)")
     sentences = read_sentences(text, file)
-    from attn_project.checkpoint import load_run  # the model stack: only when inspecting
+    from attn_project.training.checkpoint import load_run  # the model stack: only when inspecting
 
     loaded = load_run(ckpt_path)
     results = [classify_sentence(loaded, sentence) for sentence in sentences]

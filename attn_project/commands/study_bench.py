@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from attn_project.run.errors import UserError
+from attn_project.errors import UserError
 from attn_project.run.threads import jobs_for_machine
 from attn_project.study.aggregate import run_study
 
 LAUNCHERS = {"basic": 1, "parallel": None}  # jobs at once (None: from the machine)
 THREADS_LINE = re.compile(r"torch threads: (\d+)")
-TRAIN = "from attn_project.cli import train; train()"
+TRAIN = "from attn_project.commands.cli import train; train()"
 
 
 def sweep_command(experiments: Sequence[str], seeds: Sequence[int], launcher: str, sweep_dir: Path,

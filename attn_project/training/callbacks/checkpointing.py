@@ -12,8 +12,8 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 
-from attn_project.checkpoint import URL
-from attn_project.run.errors import NonFiniteLossError
+from attn_project.errors import NonFiniteLossError
+from attn_project.training.checkpoint import URL
 
 log = logging.getLogger(__name__)
 

@@ -34,11 +34,11 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 from torch.utils.flop_counter import FlopCounterMode
 
+from attn_project.commands.train import build_module, compose_config
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.model.attention import SingleHeadAttention
-from attn_project.module import MaskedTokenModule
 from attn_project.run.threads import set_threads
-from attn_project.train import build_module, compose_config
+from attn_project.training.module import MaskedTokenModule
 
 
 def sync(device: str) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from attn_project.analysis.report_schema import AttentionBlock
 from attn_project.analysis.rows import head_names
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.pretrained.inspect import INTRO
@@ -33,7 +34,6 @@ from attn_project.pretrained.report import (
     sample_figure,
     write_outputs,
 )
-from attn_project.report_schema import AttentionBlock
 from attn_project.viz.html_view import write_html
 
 

@@ -1,0 +1,1 @@
+"""The training side: the LightningModule, its callbacks, and safe checkpoint loading."""
