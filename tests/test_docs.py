@@ -2,12 +2,13 @@
 anchor it names to a heading (or an explicit ``<a id>``) of that page (the README's commands:
 ``test_readme_commands``)."""
 
+import json
 import re
 
 import pytest
 from conftest import ROOT
 
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "docs" / "studies" / "index.md"]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -38,3 +39,16 @@ def test_every_anchor_resolves(page):
         if linked.suffix == ".md" and linked.exists() and anchor not in anchors(linked):
             broken.append(target)
     assert not broken, f"{page.name}: {broken}"
+
+
+def test_the_studies_index_lists_every_study_with_its_runs():
+    studies = ROOT / "docs" / "studies"
+    row = re.compile(r"(?m)^\| `([\w.-]+)` \| [^|]+ \| (\d+ \| \d+) \|")
+    rows = {m.group(1): m.group(2) for m in row.finditer((studies / "index.md").read_text())}
+    folders = sorted(p.name for p in studies.iterdir() if p.is_dir())
+    assert sorted(rows) == folders
+    for name in folders:
+        if (studies / name / "study.json").exists():
+            groups = json.loads((studies / name / "study.json").read_text())["groups"]
+            assert rows[name] == f"{len(groups)} | {sum(g['n_runs'] for g in groups)}", name
+    assert not list(studies.rglob("events.out.tfevents.*")), "TensorBoard files stay out of git"

@@ -11,7 +11,7 @@ model's number and its bootstrap interval from a report (``report_value``); a fi
 mapping with ``relations`` is the per-relation table (``relations_markdown``)::
 
     - name: learned head vs position-only head
-      study: study_headline_ewt/study.json
+      study: studies/headline_ewt/study.json
       metric: test/acc
       a: {experiment: ud_single_head}
       b: {experiment: ud_single_head_position}
