@@ -171,6 +171,7 @@ def blank_file(tmp_path):
     return path
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_gets_a_clear_error(name, tmp_path, data_dir, trained_ckpt, capsys):
     script, make_args, fragments = CASES[name]

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from attn_project.commands.train import train
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_eval_uses_the_runs_own_data_and_reproduces_its_test_accuracy(make_cfg, tmp_path):
     import shutil
 

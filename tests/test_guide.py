@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +20,7 @@ def explain(out, *args):
     return result.stdout
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_explain_writes_every_step_and_the_numbers_the_readme_quotes(tmp_path):
     stdout = explain(tmp_path)
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
@@ -41,6 +43,7 @@ def test_explain_writes_every_step_and_the_numbers_the_readme_quotes(tmp_path):
     assert pieces and head and f"step 10 shows {head[1]}" in readme
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_a_two_word_sentence_and_another_width_work(tmp_path):
     stdout = explain(tmp_path, "--sentence", "dogs bark", "--d-model", "16", "--heads", "2")
     assert len(list(tmp_path.glob("*.png"))) == 10
@@ -48,6 +51,7 @@ def test_a_two_word_sentence_and_another_width_work(tmp_path):
     assert "Shown: L2H8, the best head for most relations on EWT dev" in stdout  # no hand parse here
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_every_entry_script_has_a_help_with_an_example(capsys):
     for script, example in (("explain", "example: attn-explain"), ("fetch_ud", "example: attn-fetch-ud"),
                             ("bench", "example: attn-bench"), ("study", "example: attn-train -m"),

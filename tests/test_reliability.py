@@ -89,6 +89,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, data_dir):
     assert first[0]["test/acc"] != other[0]["test/acc"] or first[1]["after"] != other[1]["after"]
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_non_finite_loss_end_to_end(tmp_path, data_dir):
     result = subprocess.run(
         [sys.executable, "scripts/train.py", "model.embedding_std=1e30", "trainer.max_epochs=1",

@@ -47,13 +47,23 @@ def test_optimizer_and_scheduler_configs_train(make_cfg, overrides, optimizer, s
     assert [c.monitor for c in trainer.lr_scheduler_configs] == ([monitor] if scheduler else [])
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_fast_dev_run(make_cfg, name):
+def test_fast_dev_run(make_cfg, tmp_path, name):
+    """One batch of each loop: the monitored metric comes back, the loss is a two-class
+    cross-entropy near an untrained model's ln 2, and the report describes this experiment's model."""
     cfg = make_cfg(*experiment_overrides(name), "debug=fdr")
-    _, metrics = train(cfg)
-    assert 0.0 <= metrics["test/acc"] <= 1.0
+    value, metrics = train(cfg)
+    assert value == metrics[cfg.optimized_metric]
+    for split in ("train", "val", "test"):
+        assert abs(metrics[f"{split}/loss"] - math.log(2)) < 0.3, (split, metrics[f"{split}/loss"])
+    assert 0.0 <= metrics["test/acc"] <= 1.0 and 0.0 <= metrics["test/balanced_acc"] <= 1.0
+    report = json.loads((tmp_path / "run" / "report" / "attention_report.json").read_text())
+    assert report["run"]["num_heads"] == cfg.model.num_heads
+    assert len(report["after"]["per_head"]["entropy"]) == cfg.model.num_heads
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 @pytest.mark.parametrize("batching", ["sentences", "examples"])
 def test_short_run_logs_figures_per_epoch_and_scalars(make_cfg, tmp_path, batching):
     cfg = make_cfg("experiment=multi_head", "trainer.max_epochs=2", "trainer.log_every_n_steps=5",
@@ -173,6 +183,7 @@ def test_default_experiment_learns(make_cfg):
     assert metrics["test/acc"] == pytest.approx(0.863, abs=0.01)  # seeded: moves only with the code
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_an_attention_metric_can_be_the_optimized_metric(make_cfg):
     cfg = make_cfg(*TINY, "optimized_metric=attention/alignment_margin")
     value, metrics = train(cfg)
@@ -180,6 +191,7 @@ def test_an_attention_metric_can_be_the_optimized_metric(make_cfg):
     assert -1 <= value <= 1 and metrics["attention/dep_alignment"] - value > 0  # minus the best offset
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_the_test_split_is_scored_with_the_best_checkpoint_not_the_last(make_cfg, tmp_path):
     """Monitoring val/acc in mode=min makes the *worst* epoch "best", so best ≠ last for sure."""
     from attn_project.training.checkpoint import load_run
@@ -206,6 +218,7 @@ def test_the_test_split_is_scored_with_the_best_checkpoint_not_the_last(make_cfg
     ("tr_mini", ["Ali", "kitabı", "okudu", "."]),  # head-final, multiword token Evdeki = Evde + ki
     ("ja_mini", ["猫", "が", "魚", "を", "食べ", "た", "。"]),  # no spaces; 食べた = 食べ + た
 ])
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_any_ud_language_trains_and_reports(make_cfg, tmp_path, treebank, words_of_first):
     cfg = make_cfg("experiment=ud_single_head", f"data.root={ROOT / 'tests' / 'fixtures' / treebank}",
                    "trainer.max_epochs=2", "data.min_frequency=1", "callbacks.progress_bar=null")
@@ -238,6 +251,7 @@ def test_a_small_corpus_run_stops_early_and_says_why(make_cfg, tmp_path, caplog)
     assert last["epoch"] < 29  # stopped well before trainer.max_epochs
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 @pytest.mark.parametrize("logger, tensorboard", [("csv", False), ("many", True)])
 def test_csv_and_many_loggers_get_every_scalar(make_cfg, tmp_path, logger, tensorboard):
     import csv
@@ -250,6 +264,7 @@ def test_csv_and_many_loggers_get_every_scalar(make_cfg, tmp_path, logger, tenso
     assert (tmp_path / "run" / "report" / "attention_report.json").is_file()  # written whatever logs
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_runs_from_another_folder_write_into_the_project(tmp_path, data_dir):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -59,6 +59,7 @@ REQUIRED = {
 }
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_report_has_every_key_and_numbers_in_range(short_run, short_run_metrics, data_dir):
     report = json.loads((short_run / "report" / "attention_report.json").read_text())
     metrics = short_run_metrics[1]
@@ -139,6 +140,7 @@ def run_inspect(*args):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_inspect_attention_writes_png_and_html(short_run, tmp_path):
     ckpt = short_run / "checkpoints" / "last.ckpt"
     out = tmp_path / "inspect"

@@ -250,6 +250,7 @@ def test_generated_corpus_folder_depends_on_every_generator_input(tmp_path):
     assert short_folder != long_folder and f"v{GENERATOR_VERSION}" in long_folder.name
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_max_len_below_the_shortest_generated_sentence_is_refused_at_once(tmp_path):
     with pytest.raises(ConfigError, match="data.max_len=2.*at least|data.max_len=2.*>= 3"):
         MaskedTokenDataModule(root=str(tmp_path), max_len=2)

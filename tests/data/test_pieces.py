@@ -89,6 +89,7 @@ def run(script, *args):
                           text=True, timeout=300)
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_a_run_with_pieces_trains_checkpoints_evaluates_and_inspects(tmp_path, data_dir):
     from attn_project.commands.train import train
     from attn_project.training.checkpoint import load_run

@@ -156,6 +156,7 @@ def test_multinomial_baselines_on_a_planted_corpus():
     assert task_baselines(train, shuffled, vocab_size=12)["bigram"]["acc"] < 0.6  # no signal, no score
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 @pytest.mark.parametrize("task, classes", [("upos", None), ("deprel", None), ("head_distance", 5)])
 def test_every_task_trains_end_to_end_and_reports_its_classes(tmp_path, data_dir, task, classes):
     from attn_project.commands.train import train

@@ -102,6 +102,7 @@ def train_on_planted(scores: str, steps: int = 150) -> float:
     return train_and_score(model, train, test, steps, lr=0.02)
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_gold_head_oracle_finds_a_planted_head_that_position_cannot():
     oracle, position = train_on_planted("gold_head"), train_on_planted("position")
     assert oracle > 0.95  # measured 1.0

@@ -196,6 +196,7 @@ SPLIT_KEYS = {f".{block}{table}.*.{key}" for block in ("", "effective.", "contri
 FIXED_KEYS = {"p_value", "p_adjusted", "beats_position"}
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_one_layer_is_unchanged_the_seed_42_report_key_by_key(tmp_path, capsys):
     """The fixture is the report of this run written by the code before model.num_layers existed."""
     args = ["experiment=ud_single_head", f"data.root={MINI_UD}", "seed=42", "trainer.max_epochs=2",
@@ -219,6 +220,7 @@ def test_one_layer_is_unchanged_the_seed_42_report_key_by_key(tmp_path, capsys):
         assert now[key] is True, key  # BH is monotone: beating both implies beating the offset
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_a_deep_model_trains_evaluates_and_inspects_with_heads_of_every_layer(tmp_path, capsys):
     run = tmp_path / "run"
     args = ["experiment=ud_multi_head_relative", f"data.root={MINI_UD}", "model.num_layers=2",

@@ -51,6 +51,7 @@ def accuracy() -> dict:
         (True, "position-only"): trained_accuracy(True, scores="position", feed_forward=True)}
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 @pytest.mark.parametrize("values", ["offsets", "positions"])
 def test_structure_only_control_reads_valency_from_the_rows_shape_and_position_cannot(accuracy, values):
     assert accuracy[True, values] > 0.9  # measured 0.975 (offsets), 0.962 (positions)

@@ -190,3 +190,15 @@ def test_inspect_a_pretrained_folder_on_any_text_every_layer_and_head(tmp_path, 
     assert exported["layers"] == 2 and exported["head_names"] == ["L0H0", "L0H1", "L1H0", "L1H1"]
     assert (out / "sentence0_layers.png").is_file() and (out / "sentence0_layer1.png").is_file()
     assert "layer" in (out / "attention.html").read_text()
+
+
+@pytest.mark.slow  # trains a model (the shared checkpoint) and loads the bundled encoder
+def test_the_front_figure_draws_a_trained_run_beside_a_pretrained_head(trained_ckpt, tmp_path):
+    from attn_project.commands.front_figure import front_figure
+    from attn_project.errors import ConfigError
+
+    out = front_figure(str(trained_ckpt), "the cat sat on the mat .", "L2H0", tmp_path / "front.png")
+    assert out.is_file() and out.stat().st_size > 20_000
+    with pytest.raises(ConfigError, match="L9H0"):
+        front_figure(str(trained_ckpt), "the cat sat .", "L9H0", tmp_path / "no.png")
+    assert not (tmp_path / "no.png").exists()

@@ -126,6 +126,7 @@ def test_the_classifier_attends_exactly_with_the_rows_renormalised():
         ModelConfig(vocab_size=20, scores="pretrained", pretrained_head="layer2")
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_a_trained_control_on_a_tiny_bert_trains_evaluates_and_reads_its_cache(tmp_path, capsys, monkeypatch):
     model = tiny_bert(tmp_path / "tiny")
     run, cache = tmp_path / "run", tmp_path / "data" / "cache"  # data.cache_dir: ${paths.data_dir}/cache

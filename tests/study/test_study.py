@@ -127,6 +127,7 @@ def test_study_of_a_real_sweep_of_two_experiments_and_three_seeds(tmp_path, data
     assert not study["skipped"]
 
 
+@pytest.mark.slow  # trains a model or runs a command end to end
 def test_a_learning_curve_when_grouped_by_train_limit(tmp_path):
     runs = [(250, 1, 0.60), (250, 2, 0.62), (1000, 1, 0.68), (1000, 2, 0.70)]
     for n, (limit, seed, acc) in enumerate(runs):
