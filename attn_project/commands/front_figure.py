@@ -12,7 +12,6 @@ from attn_project.data.text_input import split_words
 from attn_project.errors import ConfigError
 from attn_project.pretrained.inspect import sentence_attention
 from attn_project.pretrained.load import load_model, load_tokenizer, max_pieces, model_files
-from attn_project.pretrained.words import over_words
 from attn_project.training.checkpoint import load_run
 from attn_project.viz import plots
 
@@ -27,7 +26,7 @@ def front_figure(ckpt_path: str, sentence: str, head: str, out: Path, trained_la
         raise ConfigError(f"--head {head}: {files.name} has heads {names[0]} … {names[-1]}")
     words = split_words(sentence)
     _, attention, _ = sentence_attention(model, tokenizer, words, max_pieces(files.config))  # [L·H, T, T]
-    pretrained = over_words(attention[None, names.index(head)])[0]  # [T, T], rows over the words
+    pretrained = attention[names.index(head)]  # [T, T], rows over the words
     fig = plots.before_after_figure(
         trained, pretrained, words, "Row i: where word i looks (trained here: the [MASK] at i)",
         before_title=trained_label or "trained here (mean of heads)",

@@ -257,7 +257,8 @@ def language_model(g: GuideInputs) -> tuple[str, Figure]:
             f"MiniLM, not BERT itself; its files checked against pinned hashes). Its WordPiece tokenizer "
             f"splits the words into "
             f"pieces ([CLS] and [SEP] added):\n  {' '.join(pieces)}\n  Word-level rows as Clark et "
-            f"al. (2019): attention to a word sums over its pieces, from a word averages over them. Shown: "
+            f"al. (2019): attention to a word sums over its pieces, from a word averages over them, and each "
+            f"row is renormalised over the words (the share [CLS]/[SEP] take is left out). Shown: "
             f"{names[chosen]}, {how}, beside the mean of all {len(names)} heads. "
             f"`attn-pretrained` measures every head on a treebank.")
     fig, axes = plots.new_figure(2)

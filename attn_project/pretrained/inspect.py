@@ -15,17 +15,19 @@ from attn_project.data.text_input import read_sentences, split_words
 from attn_project.errors import ConfigError
 from attn_project.pretrained.lens import piece_attention
 from attn_project.pretrained.load import load_model, load_tokenizer, max_pieces, model_files
-from attn_project.pretrained.words import piece_batch, special_share, word_attention
+from attn_project.pretrained.words import over_words, piece_batch, special_share, word_attention
 from attn_project.viz import plots
 from attn_project.viz.html_view import write_html
 
 INTRO = ("Left column: a word (its row is the mean over its pieces); right column: the words it attends "
-         "to (the sum over their pieces). Special tokens take the rest of each row.")
+         "to (the sum over their pieces), renormalised over the words: what special tokens took is "
+         "reported apart (special_share).")
 
 
 def sentence_attention(model, tokenizer, words: list[str], max_pieces: int) -> tuple[list[str], torch.Tensor,
                                                                                      torch.Tensor]:
-    """(the pieces, word attention [L·H, T, T], the weight each head gives special tokens [L·H])."""
+    """(the pieces, word attention [L·H, T, T] with rows renormalised over the words, the weight each
+    head gives special tokens [L·H] before that)."""
     encoding = tokenizer.encode(words, is_pretokenized=True)
     if len(encoding.ids) > max_pieces:
         raise ConfigError(f"text: {len(encoding.ids)} pieces, more than the model's {max_pieces} positions; "
@@ -34,7 +36,7 @@ def sentence_attention(model, tokenizer, words: list[str], max_pieces: int) -> t
     pieces = piece_attention(model, batch, "cpu")  # [1, L·H, P, P]
     words_attention = word_attention(pieces, batch.word_of_piece, len(words))[0]  # [L·H, T, T]
     specials = special_share(words_attention[None], batch.num_words)[0]  # [L·H]
-    return list(encoding.tokens), words_attention, specials
+    return list(encoding.tokens), over_words(words_attention[None])[0], specials
 
 
 def inspect_pretrained(path: str | None, text: str | None, file: str | None, out: str | None,

@@ -14,7 +14,7 @@ from attn_project.errors import DataError
 from attn_project.pretrained.lens import SplitRows
 from attn_project.pretrained.load import BUNDLED_SHA256, bundled_folder, check_hashes, model_files
 from attn_project.pretrained.report import lens_report
-from attn_project.pretrained.words import special_share, word_attention
+from attn_project.pretrained.words import over_words, special_share, word_attention
 
 EWT = ROOT.parent / "shared" / "data" / "ud_english_ewt"
 
@@ -34,6 +34,15 @@ def test_pieces_to_words_against_a_hand_computation():
                                                                       to_specials[5]]))
     expected_share = (to_specials[1] + to_specials[2:5].mean() + to_specials[5]) / 3
     assert special_share(words, torch.tensor([3]))[0, 1] == pytest.approx(float(expected_share))
+    # over the words: each row sums to 1 (what the specials took left out), its argmax unchanged,
+    # a padded row stays zero
+    padded = torch.cat([words, torch.zeros(1, 2, 3, 1)], -1)  # [1, 2, 3, 4]: a fourth, padded key
+    padded = torch.cat([padded, torch.zeros(1, 2, 1, 4)], -2)  # [1, 2, 4, 4]: and a padded row
+    renormalised = over_words(padded)
+    torch.testing.assert_close(renormalised[0, :, :3].sum(-1), torch.ones(2, 3))
+    assert renormalised[0, :, 3].abs().sum() == 0
+    assert torch.equal(renormalised[0, :, :3, :3].argmax(-1), words[0].argmax(-1))
+    torch.testing.assert_close(renormalised[0, 1, 0, :3], words[0, 1, 0] / words[0, 1, 0].sum())
 
 
 def planted_rows(num_sentences: int, look_at_head: bool):
@@ -185,8 +194,9 @@ def test_inspect_a_pretrained_folder_on_any_text_every_layer_and_head(tmp_path, 
     assert "pieces: [CLS]" in output
     arrays = np.load(out / "attention.npz")
     assert arrays["sentence0"].shape == (4, 6, 6)  # 2 layers × 2 heads, 6 words
-    assert np.all(arrays["sentence0"].sum(-1) <= 1 + 1e-5)  # the rest of each row went to special tokens
+    np.testing.assert_allclose(arrays["sentence0"].sum(-1), 1, rtol=1e-5)  # rows over the words
     exported = json.loads((out / "attention.json").read_text())["sentences"][0]
+    assert all(0 < share < 1 for share in exported["special_share"])  # what the specials took, apart
     assert exported["layers"] == 2 and exported["head_names"] == ["L0H0", "L0H1", "L1H0", "L1H1"]
     assert (out / "sentence0_layers.png").is_file() and (out / "sentence0_layer1.png").is_file()
     assert "layer" in (out / "attention.html").read_text()
