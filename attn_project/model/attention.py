@@ -101,6 +101,13 @@ def padding_to_attend_mask(key_padding_mask: Tensor | None) -> Tensor | None:
     return (~key_padding_mask)[:, None, None, :]
 
 
+def causal_attend_mask(key_padding_mask: Tensor | None, length: int, device: torch.device) -> Tensor:
+    """May attend: key j ≤ query i (no row sees its right), and not padding → [B|1, 1, T, T]."""
+    left = torch.ones(length, length, dtype=torch.bool, device=device).tril()[None, None]  # [1, 1, T, T]
+    padding = padding_to_attend_mask(key_padding_mask)
+    return left if padding is None else left & padding
+
+
 def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, bias: Tensor | None,
            need_weights: bool) -> tuple[Tensor, Tensor | None]:
     """Per-head attention [B, H, T, d]: the explicit path with weights, or the fused one without."""
@@ -198,16 +205,18 @@ class MultiHeadAttention(nn.Module):
 
     def forward(
         self, x: Tensor, key_padding_mask: Tensor | None = None, need_weights: bool = True,
-        attn_bias: Tensor | None = None, query: Tensor | None = None,
+        attn_bias: Tensor | None = None, query: Tensor | None = None, causal: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         """x [B, T, d_model] → (out [B, T, d_model], weights [B, H, T, T] or None when fused).
 
         ``attn_bias`` [H, T, T] is added to each head's scaled scores.
         ``query`` [B, Tq, d_model]: only these rows attend (to x); default x itself.
+        ``causal``: row i attends to keys j ≤ i only (a causal language model).
         """
         q = self.split_heads(self.w_q(x if query is None else query))  # [B, H, Tq, d_head]
         k, v = self.split_heads(self.w_k(x)), self.split_heads(self.w_v(x))  # [B, H, T, d_head]
-        mask = padding_to_attend_mask(key_padding_mask)  # [B, 1, 1, T]
+        mask = (causal_attend_mask(key_padding_mask, x.size(1), x.device) if causal  # [B|1, 1, T, T]
+                else padding_to_attend_mask(key_padding_mask))  # [B, 1, 1, T]
         out, weights = attend(q, k, v, mask, attn_bias, need_weights)
         return self.w_o(self.merge_heads(out)), weights
 

@@ -1,0 +1,36 @@
+"""BERT's masking for a masked language model: in each sequence, 15 % of its word positions are
+chosen (at least one), never a special token or padding; of the chosen, 80 % become [MASK], 10 % a
+random word, 10 % stay as they are; the loss scores every chosen position (labels: the original
+word there, -100 elsewhere)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+IGNORE = -100
+
+
+def choose_positions(words: Tensor, rate: float, generator: torch.Generator) -> Tensor:
+    """words [B, T] (True: a word that may be chosen) → chosen [B, T]: round(rate · n) of each row's
+    n words (at least one where it has any), uniformly without replacement."""
+    noise = torch.rand(words.shape, generator=generator).masked_fill(~words, 2.0)  # [B, T]: non-words last
+    order = noise.argsort(dim=1).argsort(dim=1)  # [B, T]: each position's rank in its row
+    count = (words.sum(1) * rate).round().clamp_min(1) * words.any(1)  # [B]
+    return (order < count[:, None]) & words
+
+
+def mask_tokens(ids: Tensor, *, mask_id: int, vocab_size: int, special_ids: list[int],
+                generator: torch.Generator, rate: float = 0.15,
+                first_word_id: int | None = None) -> tuple[Tensor, Tensor]:
+    """ids [B, T] → (inputs [B, T], labels [B, T]); ``first_word_id``: the smallest id a random
+    replacement may take (the specials come first in the vocabulary), default past every special."""
+    words = ~torch.isin(ids, torch.tensor(special_ids))  # [B, T]
+    chosen = choose_positions(words, rate, generator)
+    labels = ids.masked_fill(~chosen, IGNORE)
+    kind = torch.rand(ids.shape, generator=generator)  # [B, T]: < 0.8 mask, < 0.9 random, else keep
+    low = max(special_ids) + 1 if first_word_id is None else first_word_id
+    random_words = torch.randint(low, vocab_size, ids.shape, generator=generator)
+    inputs = torch.where(chosen & (kind < 0.8), torch.full_like(ids, mask_id), ids)
+    inputs = torch.where(chosen & (kind >= 0.8) & (kind < 0.9), random_words, inputs)
+    return inputs, labels

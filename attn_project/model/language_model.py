@@ -1,0 +1,43 @@
+"""Language models on the encoder (``model.encoder``): the hidden state at each position → a
+distribution over the vocabulary through the input embedding itself (tied weights, plus a bias).
+Masked (BERT): predict the words at the chosen positions from both sides; causal (GPT): predict each
+next word from the left context only (the encoder's causal flag)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from attn_project.model.encoder import Encoder, EncoderConfig
+
+
+class LanguageModel(nn.Module):
+    """ids [B, T] → (logits [B, T, V], every layer's weights [B, L, H, T, T] or None)."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    @property
+    def causal(self) -> bool:
+        return self.config.causal
+
+    def forward(self, ids: Tensor, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+        hidden, weights = self.encoder(ids, need_weights)  # [B, T, d]
+        logits = hidden @ self.encoder.tokens.weight.T + self.output_bias  # [B, T, V]: tied to the input
+        return logits, weights
+
+    def loss(self, ids: Tensor, labels: Tensor) -> Tensor:
+        """Mean cross-entropy over the scored positions (``labels`` ≠ -100): a masked LM's chosen
+        positions; a causal LM's next words (``next_word_labels``)."""
+        logits, _ = self(ids)
+        return nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+
+
+def next_word_labels(ids: Tensor, pad_id: int) -> Tensor:
+    """A causal LM's targets: position t predicts the word at t + 1 (-100 at the end and on padding)."""
+    labels = torch.full_like(ids, -100)
+    labels[:, :-1] = ids[:, 1:].masked_fill(ids[:, 1:] == pad_id, -100)
+    return labels
