@@ -1,5 +1,6 @@
 """Language models on the encoder (``model.encoder``): the hidden state at each position → a
-distribution over the vocabulary through the input embedding itself (tied weights, plus a bias).
+distribution over the vocabulary through the input embedding itself (tied weights, no bias: GPT-2's
+head, so a causal model exports to it exactly).
 Masked (BERT): predict the words at the chosen positions from both sides; causal (GPT): predict each
 next word from the left context only (the encoder's causal flag)."""
 
@@ -18,7 +19,6 @@ class LanguageModel(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config)
-        self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     @property
     def causal(self) -> bool:
@@ -26,7 +26,7 @@ class LanguageModel(nn.Module):
 
     def forward(self, ids: Tensor, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
         hidden, weights = self.encoder(ids, need_weights)  # [B, T, d]
-        logits = hidden @ self.encoder.tokens.weight.T + self.output_bias  # [B, T, V]: tied to the input
+        logits = hidden @ self.encoder.tokens.weight.T  # [B, T, V]: tied to the input embedding
         return logits, weights
 
     def loss(self, ids: Tensor, labels: Tensor) -> Tensor:

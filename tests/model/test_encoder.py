@@ -69,7 +69,7 @@ def test_the_output_is_tied_to_the_input_embedding_and_next_word_labels_shift():
     ids = batch()
     logits, _ = model.eval()(ids)
     hidden, _ = model.encoder(ids)
-    torch.testing.assert_close(logits[..., 7], hidden @ model.encoder.tokens.weight[7] + model.output_bias[7])
+    torch.testing.assert_close(logits[..., 7], hidden @ model.encoder.tokens.weight[7])
     labels = next_word_labels(ids, PAD)
     assert torch.equal(labels[0, :-1], ids[0, 1:]) and labels[0, -1] == IGNORE
     assert (labels[2, 3:] == IGNORE).all()  # the last real word predicts padding: not scored
