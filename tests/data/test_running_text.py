@@ -1,0 +1,100 @@
+"""Running text for the language models: text and CoNLL-U files in any mix, bad files refused with
+the file and line, a word-level tokenizer of the most frequent words, and the corpus tokenised once
+into memory-mapped arrays cached by content."""
+
+import os
+
+import numpy as np
+import pytest
+from conftest import MINI_UD
+
+from attn_project.data.running_text import (
+    MAX_LINE_BYTES,
+    check_files,
+    corpus_sentences,
+    held_out,
+    tokenised_corpus,
+    train_word_tokenizer,
+)
+from attn_project.errors import DataError
+
+TEXT = "the cat sat on the mat .\n\nthe dog sat .\na cat ran\n"
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+def test_text_and_treebank_words_in_any_mix(text_file):
+    treebank = next(MINI_UD.glob("*train.conllu"))
+    sentences = list(corpus_sentences(check_files([text_file, treebank])))
+    assert sentences[:3] == [["the", "cat", "sat", "on", "the", "mat", "."], ["the", "dog", "sat", "."],
+                             ["a", "cat", "ran"]]  # the blank line skipped
+    assert len(sentences) > 3 and all(isinstance(w, str) for w in sentences[3])
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty"),
+    (b"the cat\n\x00\x01\x02 binary\n", ":2: a NUL byte"),
+    (b"ok line\n\xff\xfe not utf-8\n", ":2: not UTF-8"),
+    (b"x" * (MAX_LINE_BYTES + 10), ":1: a line longer than"),
+])
+def test_bad_text_files_name_the_file_and_line(tmp_path, content, message):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message) as caught:
+        list(corpus_sentences(check_files([path])))
+    assert "bad.txt" in str(caught.value)
+    assert path.read_bytes() == content  # nothing deleted or changed
+
+
+def test_missing_files_and_folders_name_the_entry(tmp_path, text_file):
+    with pytest.raises(DataError, match=r"data.files\[1\].*no such file"):
+        check_files([text_file, tmp_path / "nope.txt"])
+    with pytest.raises(DataError, match=r"data.files\[0\].*is a folder"):
+        check_files([tmp_path])
+    with pytest.raises(DataError, match="data.files is empty"):
+        check_files([])
+
+
+def test_the_tokenizer_keeps_the_most_frequent_words_and_one_token_per_word(text_file):
+    tokenizer = train_word_tokenizer(corpus_sentences([text_file]), vocab_size=6)
+    vocab = tokenizer.get_vocab()
+    assert [vocab[s] for s in ("[PAD]", "[UNK]", "[MASK]")] == [0, 1, 2]
+    words = set(vocab) - {"[PAD]", "[UNK]", "[MASK]"}
+    assert len(words) == 3 and "the" in words and words <= {"the", "cat", "sat", "."}  # seen 3, 2, 2, 2 times
+    encoding = tokenizer.encode(["the", "zebra", "mat"], is_pretokenized=True)
+    assert encoding.ids == [vocab["the"], 1, 1]  # unseen and rare words are [UNK], one id per word
+    with pytest.raises(DataError, match="data.vocab_size=3"):
+        train_word_tokenizer(corpus_sentences([text_file]), vocab_size=3)
+
+
+def test_the_corpus_is_tokenised_once_into_arrays_cached_by_content(tmp_path, text_file):
+    tokenizer = train_word_tokenizer(corpus_sentences([text_file]), vocab_size=50)
+    cache = tmp_path / "cache"
+    arrays = tokenised_corpus([text_file], tokenizer, cache)
+    assert isinstance(arrays.ids, np.memmap) and arrays.ids.dtype == np.uint32
+    expected = [tokenizer.encode(words, is_pretokenized=True).ids for words in corpus_sentences([text_file])]
+    assert [arrays.sentence(k).tolist() for k in range(len(arrays))] == expected
+    assert arrays.lengths.tolist() == [7, 4, 3]
+    files = sorted(cache.iterdir())
+    stamps = [os.stat(f).st_mtime_ns for f in files]
+    again = tokenised_corpus([text_file], tokenizer, cache)  # read back, not written again
+    assert [os.stat(f).st_mtime_ns for f in files] == stamps and len(again) == 3
+    assert not list(cache.glob(".*tmp"))  # no half-written file left behind
+    text_file.write_text(TEXT + "one more line\n", encoding="utf-8")
+    changed = tokenised_corpus([text_file], tokenizer, cache)  # new content, new key
+    assert len(changed) == 4 and len(list(cache.glob("*.ids.u32"))) == 2
+
+
+def test_held_out_splits_are_disjoint_and_fixed_by_seed():
+    train, dev, test = held_out(1000, 0.05, seed=1)
+    assert len(dev) == len(test) == 50 and len(train) == 900
+    assert not (set(train) & set(dev)) and not (set(dev) & set(test)) and not (set(train) & set(test))
+    assert all(np.array_equal(a, b) for a, b in zip(held_out(1000, 0.05, 1), (train, dev, test)))
+    assert not np.array_equal(held_out(1000, 0.05, 2)[1], dev)
+    with pytest.raises(DataError, match="cannot give a train split"):
+        held_out(2, 0.5, 0)
