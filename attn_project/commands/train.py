@@ -141,6 +141,10 @@ def train(cfg: DictConfig) -> tuple[float | None, dict]:
 
 
 def fit_and_test(cfg: DictConfig) -> tuple[float | None, dict]:
+    if cfg.get("objective"):  # experiment=lm_mlm / lm_causal: a language model on running text
+        from attn_project.commands.train_lm import fit_language_model
+
+        return fit_language_model(cfg, run_dir(cfg), build_trainer)
     check_optimized_metric(cfg.get("optimized_metric"))
     one_line_per_message(parallel_sweep=in_sweep() and parallel_jobs() > 1)
     set_threads(cfg.get("threads", "auto"))

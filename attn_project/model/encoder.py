@@ -45,6 +45,17 @@ class EncoderConfig:
             raise ConfigError(f"pad_id={self.pad_id} is not an id of the {self.vocab_size}-word vocabulary")
 
 
+INIT_STD = 0.02  # GPT-2's and BERT's: with tied output weights, N(0, 1) embeddings start at logits of ±d
+
+
+def init_weights(module: nn.Module) -> None:
+    """Linear and embedding weights from N(0, 0.02), biases 0 (LayerNorm keeps its 1 and 0)."""
+    if isinstance(module, nn.Linear | nn.Embedding):
+        nn.init.normal_(module.weight, 0.0, INIT_STD)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
 class PreLNBlock(nn.Module):
     """x [B, T, d] → x + attention(LN(x)) → (that) + MLP(LN(that)), and the weights [B, H, T, T]."""
 
@@ -77,6 +88,7 @@ class Encoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList([PreLNBlock(config) for _ in range(config.num_layers)])
         self.final_norm = nn.LayerNorm(config.d_model)
+        self.apply(init_weights)
 
     def forward(self, ids: Tensor, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
         length = ids.size(1)

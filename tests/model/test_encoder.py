@@ -36,8 +36,9 @@ def test_the_fused_path_equals_the_from_scratch_path_outputs_and_gradients(causa
         grads.append([p.grad.clone() for p in encoder.parameters()])
         assert (weights is None) == (not need_weights)
     torch.testing.assert_close(outputs[0], outputs[1], atol=1e-5, rtol=1e-5)
-    for fused, explicit in zip(*grads):
-        torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=1e-4)
+    scale = max(float(g.abs().max()) for g in grads[1])  # float32 sums in another order: a few parts in
+    for fused, explicit in zip(*grads):  # 10⁵ of the largest gradient (W_K's bias has none at all)
+        torch.testing.assert_close(fused, explicit, atol=1e-5 * scale, rtol=1e-3)
 
 
 def test_every_layers_weights_no_causal_row_looks_right_and_no_row_looks_at_padding():

@@ -1,0 +1,77 @@
+"""``attn-train experiment=lm_mlm`` / ``lm_causal``: a language model trained from scratch on running
+text, checkpointed at log-spaced steps, tested on its held-out split; ``export`` turns a causal one
+into a Hugging Face GPT-2 folder."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig
+from tokenizers import Tokenizer
+
+from attn_project.data.files import atomic_write_text
+from attn_project.data.lm_datamodule import PAD_ID, TextDataModule
+from attn_project.errors import CheckpointError
+from attn_project.model.encoder import EncoderConfig
+from attn_project.model.language_model import LanguageModel
+from attn_project.pretrained.export import export_gpt2
+from attn_project.run.configs import plain
+from attn_project.run.threads import set_threads
+from attn_project.training.lm_module import LanguageModelModule
+
+
+def build_language_model(cfg: DictConfig, dm: TextDataModule) -> LanguageModelModule:
+    """The module of ``cfg.model`` (an ``lm_*`` size) with the data's vocabulary and positions."""
+    assert dm.tokenizer is not None
+    model = {**plain(cfg.model), "vocab_size": dm.vocab_size, "max_len": dm.max_len,
+             "causal": cfg.objective == "causal", "pad_id": PAD_ID}
+    return LanguageModelModule(model=model, **plain(cfg.lm), tokenizer_json=dm.tokenizer.to_str())
+
+
+def fit_language_model(cfg: DictConfig, out: Path, build_trainer) -> tuple[float | None, dict]:
+    """Train, validate every ``trainer.val_check_interval`` steps, test the last weights; write
+    metrics.json and the tokenizer into the run folder."""
+    set_threads(cfg.get("threads", "auto"))
+    L.seed_everything(cfg.seed, workers=True)
+    dm: TextDataModule = hydra.utils.instantiate(cfg.data)
+    dm.setup()
+    assert dm.tokenizer is not None
+    (out / "tokenizer").mkdir(parents=True, exist_ok=True)
+    dm.tokenizer.save(str(out / "tokenizer" / "tokenizer.json"))
+    module = build_language_model(cfg, dm)
+    trainer = build_trainer(cfg)
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics["train/seconds"] = time.perf_counter() - started
+    if cfg.get("test", True):
+        trainer.test(module, datamodule=dm, verbose=True)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True))
+    print(f"run folder: {out}")
+    return metrics.get(cfg.get("optimized_metric") or "val/loss"), metrics
+
+
+def load_language_model(path: str | Path) -> tuple[LanguageModel, Tokenizer]:
+    """The model and tokenizer of a language-model checkpoint (weights only: nothing it names is run)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        hparams = checkpoint["hyper_parameters"]
+        model = LanguageModel(EncoderConfig(**hparams["model"]))
+        model.load_state_dict({k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items()})
+        tokenizer = Tokenizer.from_str(hparams["tokenizer_json"])
+    except (OSError, KeyError, TypeError, RuntimeError, ValueError) as err:
+        raise CheckpointError(f"ckpt_path={path}: not a language-model checkpoint of this project "
+                              f"({type(err).__name__}: {str(err)[:200]})") from None
+    return model.eval(), tokenizer
+
+
+def export(ckpt_path: str, out: str) -> list[Path]:
+    """``scripts/export_hf.py ckpt_path=… out=DIR``: a causal LM checkpoint → a GPT-2 folder."""
+    model, tokenizer = load_language_model(ckpt_path)
+    return export_gpt2(model, tokenizer, Path(out))

@@ -1,0 +1,74 @@
+"""A language model trained end to end through Lightning and Hydra (experiment=lm_mlm / lm_causal):
+checkpoints at the log-spaced steps, held-out metrics, and a causal one exported to a GPT-2 folder
+that transformers loads with the same logits."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import ROOT
+from helpers import run_script
+
+from attn_project.commands.train_lm import load_language_model
+
+SMALL = ["model=lm_tiny", "data.generated_sizes={train: 400, dev: 80, test: 80}", "data.batch_size=16",
+         "trainer.max_steps=60", "trainer.val_check_interval=30", "callbacks.progress_bar=null", "threads=1"]
+
+
+def train_lm(objective, tmp_path_factory):
+    out = tmp_path_factory.mktemp(objective)
+    result = run_script(f"experiment=lm_{objective}", *SMALL, f"hydra.run.dir={out / 'run'}",
+                        f"paths.data_dir={out / 'data'}")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return out / "run"
+
+
+def export_hf(*args):
+    result = subprocess.run([sys.executable, "scripts/export_hf.py", *args], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def mlm_run(tmp_path_factory):
+    return train_lm("mlm", tmp_path_factory)
+
+
+@pytest.mark.slow  # trains a model
+def test_a_masked_lm_trains_with_log_spaced_checkpoints_and_held_out_metrics(mlm_run):
+    names = sorted(p.name for p in (mlm_run / "checkpoints").glob("*.ckpt"))
+    assert names == [f"step={s:07d}.ckpt" for s in (0, 10, 20, 50, 60)]
+    metrics = json.loads((mlm_run / "metrics.json").read_text())
+    assert metrics["test/perplexity"] == pytest.approx(math.exp(metrics["test/loss"]), rel=1e-4)
+    assert 0 <= metrics["test/top1"] <= metrics["test/top5"] <= 1
+    first = load_language_model(mlm_run / "checkpoints" / "step=0000000.ckpt")[0]
+    last = load_language_model(mlm_run / "checkpoints" / "step=0000060.ckpt")[0]
+    assert not torch.equal(first.encoder.tokens.weight, last.encoder.tokens.weight)  # it trained
+    vocab = first.config.vocab_size  # trained 60 steps: below a uniform guess's log V, far from zero
+    assert math.log(vocab) * 0.5 < metrics["test/loss"] < math.log(vocab) + 1
+
+
+@pytest.mark.slow  # trains a model
+def test_a_causal_lm_exports_to_gpt2_with_the_same_logits(tmp_path_factory, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    run = train_lm("causal", tmp_path_factory)
+    checkpoint = run / "checkpoints" / "step=0000060.ckpt"
+    code, output = export_hf(f"ckpt_path={checkpoint}", f"out={tmp_path / 'hf'}")
+    assert code == 0, output
+    model, _ = load_language_model(checkpoint)
+    ids = torch.randint(3, model.config.vocab_size, (2, 9), generator=torch.Generator().manual_seed(0))
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "hf", local_files_only=True).eval()
+    torch.testing.assert_close(loaded(input_ids=ids).logits, model(ids)[0], atol=1e-4, rtol=1e-4)
+
+
+def test_export_refuses_what_is_not_a_language_model_checkpoint(tmp_path):
+    bogus = tmp_path / "x.ckpt"
+    torch.save({"state_dict": {}}, bogus)
+    code, output = export_hf(f"ckpt_path={bogus}", f"out={tmp_path / 'hf'}")
+    assert code != 0 and "not a language-model checkpoint" in output and not (tmp_path / "hf").exists()
+    code, output = export_hf("ckpt=oops")
+    assert code != 0 and "ckpt_path" in output
