@@ -157,10 +157,10 @@ class TextDataModule(L.LightningDataModule):
         return DataLoader(batches, batch_size=None, shuffle=False, num_workers=self.num_workers)
 
     def val_dataloader(self) -> Any:
-        return DataLoader(self.eval_batches["dev"], batch_size=None, shuffle=False)  # already batched
+        return DataLoader(Batched(self.eval_batches["dev"]), batch_size=None, shuffle=False)
 
     def test_dataloader(self) -> Any:
-        return DataLoader(self.eval_batches["test"], batch_size=None, shuffle=False)
+        return DataLoader(Batched(self.eval_batches["test"]), batch_size=None, shuffle=False)
 
 
 class Batches(Dataset):
@@ -176,3 +176,16 @@ class Batches(Dataset):
     def __getitem__(self, k: int) -> dict[str, Tensor]:
         generator = torch.Generator().manual_seed(self.epoch_seed * 7919 + k)
         return self.dm.collate(self.rows[k], generator)
+
+
+class Batched(Dataset):
+    """Batches made once (dev, test): one DataLoader over them, batch by batch."""
+
+    def __init__(self, batches: list[dict[str, Tensor]]):
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, k: int) -> dict[str, Tensor]:
+        return self.batches[k]
