@@ -29,11 +29,16 @@ class LanguageModel(nn.Module):
         logits = hidden @ self.encoder.tokens.weight.T  # [B, T, V]: tied to the input embedding
         return logits, weights
 
+    def scored_logits(self, ids: Tensor, scored: Tensor) -> Tensor:
+        """The logits at the ``scored`` positions only ([N, V]; a masked LM scores 15 % of them)."""
+        hidden, _ = self.encoder(ids)  # [B, T, d]
+        return hidden[scored] @ self.encoder.tokens.weight.T  # [N, V]
+
     def loss(self, ids: Tensor, labels: Tensor) -> Tensor:
         """Mean cross-entropy over the scored positions (``labels`` ≠ -100): a masked LM's chosen
         positions; a causal LM's next words (``next_word_labels``)."""
-        logits, _ = self(ids)
-        return nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+        scored = labels != -100
+        return nn.functional.cross_entropy(self.scored_logits(ids, scored), labels[scored])
 
 
 def next_word_labels(ids: Tensor, pad_id: int) -> Tensor:

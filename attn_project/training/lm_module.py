@@ -57,14 +57,14 @@ class LanguageModelModule(L.LightningModule):
         return loss
 
     def evaluate(self, batch: dict[str, Tensor], split: str) -> None:
-        logits, _ = self.model(batch["ids"])
         labels = batch["labels"]
         scored = labels != IGNORE
-        loss = torch.nn.functional.cross_entropy(logits[scored], labels[scored])
+        logits = self.model.scored_logits(batch["ids"], scored)  # [N scored, V]: only where it is scored
+        loss = torch.nn.functional.cross_entropy(logits, labels[scored])
         metrics = cast(torch.nn.ModuleDict, self.metrics[split])
         cast(MeanMetric, metrics["loss"]).update(loss, weight=int(scored.sum()))
         for name in ("top1", "top5"):
-            cast(MulticlassAccuracy, metrics[name]).update(logits.flatten(0, 1), labels.flatten())
+            cast(MulticlassAccuracy, metrics[name]).update(logits, labels[scored])
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self.evaluate(batch, "val")
