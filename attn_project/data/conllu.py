@@ -8,7 +8,6 @@ and keeps the line number of every sentence so that an error can point at it.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 import re
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import conllu
 
-from attn_project.data.files import atomic_write_text, file_digest
+from attn_project.data.files import atomic_write_text, file_digest, utf8_lines
 from attn_project.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -88,25 +87,10 @@ def sentence_blocks(path: Path) -> Iterator[tuple[int, list[tuple[int, str]]]]:
 
 
 def decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text without its line ending) for every line of a UTF-8 file.
-
-    A line longer than ``MAX_LINE_BYTES`` is refused after reading that much of it, so a file
-    with no line breaks (or one huge line) costs bounded memory.
-    """
-    with path.open("rb") as handle:
-        for line_no in itertools.count(1):
-            raw = handle.readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                return
-            if len(raw) > MAX_LINE_BYTES:
-                raise CoNLLUError(f"{path}:{line_no}: line longer than {MAX_LINE_BYTES:,} bytes; a CoNLL-U "
-                                  f"line holds one word and its annotation (is this a CoNLL-U file?)")
-            try:
-                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
-            except UnicodeDecodeError as err:
-                raise CoNLLUError(f"{path}:{line_no}: not UTF-8 text (byte {raw[err.start]:#04x} at "
-                                  f"column {err.start + 1}); CoNLL-U files are UTF-8") from err
-            yield line_no, line.rstrip("\n").rstrip("\r")
+    """(line number, text) of every line of a UTF-8 CoNLL-U file (``files.utf8_lines``: a line over
+    ``MAX_LINE_BYTES``, a NUL byte or a non-UTF-8 byte is a ``CoNLLUError`` naming the line)."""
+    return utf8_lines(path, MAX_LINE_BYTES, CoNLLUError,
+                      "CoNLL-U files are UTF-8 text, one word and its annotation a line")
 
 
 def parse_block(path: Path, first_line: int, block: list[tuple[int, str]]) -> Sentence:

@@ -4,6 +4,7 @@ and a result computed once and cached in a file, under a lock parallel jobs shar
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -13,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock
+
+from attn_project.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +101,25 @@ def read_json(path: Path) -> dict:
 
 def write_json(path: Path, result: dict) -> None:
     atomic_write_text(path, json.dumps(result))
+
+
+def utf8_lines(path: Path, max_bytes: int, error: type[DataError], what: str) -> Iterator[tuple[int, str]]:
+    """(line number, text without its line ending) for every line of a UTF-8 file; a line over
+    ``max_bytes`` is refused after reading that much of it (a file with no line breaks costs bounded
+    memory), a NUL byte or a byte that is not UTF-8 too — each ``error`` naming the file, line and,
+    in ``what``, what the file should hold."""
+    with path.open("rb") as handle:
+        for line_no in itertools.count(1):
+            raw = handle.readline(max_bytes + 1)
+            if not raw:
+                return
+            if len(raw) > max_bytes:
+                raise error(f"{path}:{line_no}: line longer than {max_bytes:,} bytes; {what}")
+            if b"\0" in raw:
+                raise error(f"{path}:{line_no}: a NUL byte — a binary file; {what}")
+            try:
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise error(f"{path}:{line_no}: not UTF-8 text (byte {raw[err.start]:#04x} at column "
+                            f"{err.start + 1}); {what}") from err
+            yield line_no, line.rstrip("\n").rstrip("\r")

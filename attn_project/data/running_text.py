@@ -17,7 +17,7 @@ import numpy as np
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from attn_project.data.conllu import read_conllu
-from attn_project.data.files import atomic_write, file_digest
+from attn_project.data.files import atomic_write, file_digest, utf8_lines
 from attn_project.errors import DataError
 
 MAX_LINE_BYTES = 1 << 20  # a sentence line longer than this (1 MiB) is refused, not read on
@@ -44,24 +44,10 @@ def check_files(files: Iterable[str | Path]) -> list[Path]:
 def text_sentences(path: Path) -> Iterator[list[str]]:
     """The sentences of a plain-text file, split at spaces; blank lines skipped. A binary or
     non-UTF-8 file, or a line over ``MAX_LINE_BYTES``, is an error naming the file and line."""
-    with path.open("rb") as handle:
-        for line_no in itertools.count(1):
-            raw = handle.readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                return
-            if len(raw) > MAX_LINE_BYTES:
-                raise DataError(f"{path}:{line_no}: a line longer than {MAX_LINE_BYTES:,} bytes; the file "
-                                f"holds one sentence per line")
-            if b"\0" in raw:
-                raise DataError(f"{path}:{line_no}: a NUL byte — a binary file, not text")
-            try:
-                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
-            except UnicodeDecodeError as err:
-                raise DataError(f"{path}:{line_no}: not UTF-8 text (byte {raw[err.start]:#04x} at column "
-                                f"{err.start + 1})") from None
-            words = line.split()
-            if words:
-                yield words
+    for _, line in utf8_lines(path, MAX_LINE_BYTES, DataError, "a text file holds one sentence a line"):
+        words = line.split()
+        if words:
+            yield words
 
 
 def corpus_sentences(paths: Iterable[Path]) -> Iterator[list[str]]:

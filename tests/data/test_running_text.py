@@ -40,7 +40,7 @@ def test_text_and_treebank_words_in_any_mix(text_file):
     (b"", "empty"),
     (b"the cat\n\x00\x01\x02 binary\n", ":2: a NUL byte"),
     (b"ok line\n\xff\xfe not utf-8\n", ":2: not UTF-8"),
-    (b"x" * (MAX_LINE_BYTES + 10), ":1: a line longer than"),
+    (b"x" * (MAX_LINE_BYTES + 10), ":1: line longer than"),
 ])
 def test_bad_text_files_name_the_file_and_line(tmp_path, content, message):
     path = tmp_path / "bad.txt"
