@@ -114,7 +114,10 @@ TINY = ["trainer.max_epochs=1", "++trainer.limit_train_batches=4", "++trainer.li
         "++trainer.limit_test_batches=2", "callbacks.progress_bar=null"]
 
 
-ALL_EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+# the classifier's experiments; the language models' (lm_*) compose another data, model and callbacks
+ALL_EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml")
+                         if not p.stem.startswith("lm_"))
+LM_EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("lm_*.yaml"))
 
 
 def experiment_overrides(name):

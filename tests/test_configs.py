@@ -4,7 +4,8 @@ import hydra
 import numpy as np
 import pytest
 import torch
-from helpers import ALL_EXPERIMENTS, experiment_overrides
+from conftest import ROOT
+from helpers import ALL_EXPERIMENTS, LM_EXPERIMENTS, experiment_overrides
 from omegaconf import OmegaConf
 
 from attn_project.commands.train import build_module, build_trainer
@@ -134,3 +135,24 @@ def test_the_treebank_recipe_tests_the_class_balanced_epoch_not_a_near_majority_
     trainer.fit(PlantedSkewedValidation())
     assert checkpoint.best_model_path.endswith("epoch02.ckpt")  # not epoch 1, the best val/acc
     assert trainer.current_epoch < 10  # stopped: balanced accuracy fell for `patience` validations
+
+
+@pytest.mark.parametrize("name", LM_EXPERIMENTS)
+def test_language_model_experiments_compose_their_data_model_and_checkpoints(name):
+    import hydra
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from attn_project.data.lm_datamodule import TextDataModule
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):  # not the classifier's test sizes
+        cfg = compose("train", overrides=[f"experiment={name}"])
+    GlobalHydra.instance().clear()
+    assert cfg.objective == name.removeprefix("lm_")
+    dm = hydra.utils.instantiate(cfg.data)
+    assert isinstance(dm, TextDataModule) and dm.objective == cfg.objective
+    assert cfg.model.num_layers == 4 and cfg.model.d_model == 128  # lm_small, the default size
+    assert set(cfg.callbacks) == {"log_spaced_checkpoints", "learning_rate", "progress_bar"}
+    assert cfg.trainer.max_steps > 0 and cfg.trainer.enable_checkpointing is False
+    assert LM_EXPERIMENTS == ["lm_causal", "lm_mlm"]
