@@ -44,6 +44,8 @@ def test_a_masked_lm_trains_with_log_spaced_checkpoints_and_held_out_metrics(mlm
     metrics = json.loads((mlm_run / "metrics.json").read_text())
     assert metrics["test/perplexity"] == pytest.approx(math.exp(metrics["test/loss"]), rel=1e-4)
     assert 0 <= metrics["test/top1"] <= metrics["test/top5"] <= 1
+    for name in ("unigram", "left_bigram", "bigram"):  # the n-gram baselines on the same test positions
+        assert 0 < metrics[f"baseline/{name}/acc"] <= metrics[f"baseline/{name}/top5_acc"] <= 1
     first = load_language_model(mlm_run / "checkpoints" / "step=0000000.ckpt")[0]
     last = load_language_model(mlm_run / "checkpoints" / "step=0000060.ckpt")[0]
     assert not torch.equal(first.encoder.tokens.weight, last.encoder.tokens.weight)  # it trained

@@ -5,6 +5,7 @@ into a Hugging Face GPT-2 folder."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 from omegaconf import DictConfig
 from tokenizers import Tokenizer
 
+from attn_project.analysis.text_baselines import text_baselines
 from attn_project.data.files import atomic_write_text
 from attn_project.data.lm_datamodule import PAD_ID, TextDataModule
 from attn_project.errors import CheckpointError
@@ -23,6 +25,8 @@ from attn_project.pretrained.export import export_gpt2
 from attn_project.run.configs import plain
 from attn_project.run.threads import set_threads
 from attn_project.training.lm_module import LanguageModelModule
+
+log = logging.getLogger(__name__)
 
 
 def build_language_model(cfg: DictConfig, dm: TextDataModule) -> LanguageModelModule:
@@ -52,6 +56,10 @@ def fit_language_model(cfg: DictConfig, out: Path, build_trainer) -> tuple[float
     if cfg.get("test", True):
         trainer.test(module, datamodule=dm, verbose=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+        for name, scores in text_baselines(dm).items():  # the n-gram models on the same test positions
+            metrics |= {f"baseline/{name}/{key}": value for key, value in scores.items()}
+            log.info("baseline %s: top-1 %.4f, top-5 %.4f, perplexity %.1f", name, scores["acc"],
+                     scores["top5_acc"], scores["perplexity"])
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True))
     print(f"run folder: {out}")
     return metrics.get(cfg.get("optimized_metric") or "val/loss"), metrics

@@ -98,3 +98,27 @@ def test_held_out_splits_are_disjoint_and_fixed_by_seed():
     assert not np.array_equal(held_out(1000, 0.05, 2)[1], dev)
     with pytest.raises(DataError, match="cannot give a train split"):
         held_out(2, 0.5, 0)
+
+
+@pytest.mark.parametrize("objective", ["mlm", "causal"])
+def test_n_gram_baselines_on_the_language_models_test_positions(tmp_path, objective):
+    from attn_project.analysis.text_baselines import scored_positions, text_baselines
+    from attn_project.data.lm_datamodule import TextDataModule
+
+    lines = [" ".join(["the", "cat", "sat"] if k % 2 else ["a", "dog", "ran", "home"]) for k in range(400)]
+    path = tmp_path / "text.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dm = TextDataModule(files=[str(path)], objective=objective, vocab_size=20, batch_size=8, seed=3,
+                        data_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))
+    dm.setup()
+    scores = text_baselines(dm)
+    names = {"unigram", "left_bigram", "bigram"} if objective == "mlm" else {"unigram", "left_bigram"}
+    assert set(scores) == names
+    _, _, words = scored_positions(dm)
+    assert len(words) == sum(int((b["labels"] != -100).sum()) for b in dm.eval_batches["test"])
+    train = np.concatenate([dm.arrays.sentence(int(k)) for k in dm.splits["train"]])
+    most_frequent = np.bincount(train, minlength=dm.vocab_size)[3:].argmax() + 3
+    assert scores["unigram"]["acc"] == pytest.approx(float((words == most_frequent).mean()))
+    # two fixed sentences: the neighbours name the word (a masked LM's both sides; a causal LM's word before)
+    best = scores["bigram" if objective == "mlm" else "left_bigram"]
+    assert best["acc"] > 0.95 and scores["unigram"]["acc"] < 0.5
