@@ -3,7 +3,8 @@ test positions it is scored on (``analysis.lm_baselines``: unigram, left bigram,
 Witten–Bell backed off): for a masked LM the words its test batches masked, predicted from the true
 neighbours on both sides (the strongest n-gram reading stated here: it sees both neighbours unmasked,
 which the model does not always); for a causal LM each next word from the word before it. They are
-fitted on the training words a test position can hold (not [UNK], which is never scored)."""
+fitted on the training words a test position can hold (a masked LM never scores [UNK]; a causal LM
+predicts it like any word)."""
 
 from __future__ import annotations
 
@@ -57,8 +58,9 @@ def text_baselines(dm: TextDataModule) -> dict:
     assert dm.arrays is not None
     train = [dm.arrays.sentence(int(k)) for k in dm.splits["train"]]
     left, right, word = neighbours(train)
-    words = word >= len(LM_SPECIALS)  # fitted on the words a test position can hold ([UNK] never is one)
-    left, right, word = left[words], right[words], word[words]
+    if dm.objective == "mlm":  # fitted on the words a masked position can hold ([UNK] never is one)
+        words = word >= len(LM_SPECIALS)
+        left, right, word = left[words], right[words], word[words]
     test_left, test_right, test_word = scored_positions(dm)
     if dm.objective == "causal":
         right, test_right = np.full_like(right, -1), np.full_like(test_right, -1)
