@@ -167,11 +167,9 @@ def relation_tables(before: RowScores | None, after: RowScores, dev: RowScores |
     for key, direction in (("per_relation", "to_head"), ("per_relation_to_dependent", "to_dependent")):
         tables[key] = {name: relation_entry(before, after, dev, boot, direction, r, fallback, rows_train)
                        for r, name in enumerate(relations) if relation_rows(after, direction, r).any()}
-    entries = [(key, rel, e) for key, table in tables.items() for rel, e in table.items()
-               if e.n >= MIN_ROWS_FOR_VERDICT]
-    position = adjust([cast(float, e.p_value) for _, _, e in entries])
-    training = [e for _, _, e in entries if e.p_value_training is not None]
-    for (_, _, entry), p in zip(entries, position):
+    entries = [e for table in tables.values() for e in table.values() if e.n >= MIN_ROWS_FOR_VERDICT]
+    training = [e for e in entries if e.p_value_training is not None]
+    for entry, p in zip(entries, adjust([cast(float, e.p_value) for e in entries])):
         entry.p_adjusted, entry.beats_position = p, bool(p < ALPHA)
     for entry, p in zip(training, adjust([cast(float, e.p_value_training) for e in training])):
         entry.p_adjusted_training, entry.changed_by_training = p, bool(p < ALPHA)

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from attn_project.analysis.lm_baselines import language_model_baselines
+from attn_project.data.labels import IGNORE
 from attn_project.data.lm_datamodule import PAD_ID, TextDataModule
-from attn_project.data.lm_masking import IGNORE
 from attn_project.data.running_text import LM_SPECIALS
 
 

@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from attn_project.data.grammar import write_corpus
-from attn_project.data.lm_masking import mask_tokens
+from attn_project.data.lm_masking import mask_tokens, next_word_labels
 from attn_project.data.running_text import (
     LM_SPECIALS,
     TokenArrays,
@@ -30,7 +30,6 @@ from attn_project.data.running_text import (
     train_word_tokenizer,
 )
 from attn_project.errors import ConfigError, DataError
-from attn_project.model.language_model import next_word_labels
 
 log = logging.getLogger(__name__)
 PAD_ID, MASK_ID = 0, 2  # LM_SPECIALS' order

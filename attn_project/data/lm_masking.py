@@ -1,14 +1,14 @@
-"""BERT's masking for a masked language model: in each sequence, 15 % of its word positions are
-chosen (at least one), never a special token or padding; of the chosen, 80 % become [MASK], 10 % a
-random word, 10 % stay as they are; the loss scores every chosen position (labels: the original
-word there, -100 elsewhere)."""
+"""A language model's inputs and labels. Masked: BERT's masking — in each sequence 15 % of its word
+positions are chosen (at least one), never a special token or padding; of the chosen, 80 % become
+[MASK], 10 % a random word, 10 % stay as they are; the loss scores every chosen position (labels:
+the original word there, IGNORE elsewhere). Causal: each position's label is the next word."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-IGNORE = -100
+from attn_project.data.labels import IGNORE
 
 
 def choose_positions(words: Tensor, rate: float, generator: torch.Generator) -> Tensor:
@@ -34,3 +34,10 @@ def mask_tokens(ids: Tensor, *, mask_id: int, vocab_size: int, special_ids: list
     inputs = torch.where(chosen & (kind < 0.8), torch.full_like(ids, mask_id), ids)
     inputs = torch.where(chosen & (kind >= 0.8) & (kind < 0.9), random_words, inputs)
     return inputs, labels
+
+
+def next_word_labels(ids: Tensor, pad_id: int) -> Tensor:
+    """A causal LM's targets: position t predicts the word at t + 1 (-100 at the end and on padding)."""
+    labels = torch.full_like(ids, IGNORE)
+    labels[:, :-1] = ids[:, 1:].masked_fill(ids[:, 1:] == pad_id, IGNORE)
+    return labels

@@ -6,9 +6,9 @@ next word from the left context only (the encoder's causal flag)."""
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
+from attn_project.data.labels import IGNORE
 from attn_project.model.encoder import Encoder, EncoderConfig
 
 
@@ -37,12 +37,5 @@ class LanguageModel(nn.Module):
     def loss(self, ids: Tensor, labels: Tensor) -> Tensor:
         """Mean cross-entropy over the scored positions (``labels`` ≠ -100): a masked LM's chosen
         positions; a causal LM's next words (``next_word_labels``)."""
-        scored = labels != -100
+        scored = labels != IGNORE
         return nn.functional.cross_entropy(self.scored_logits(ids, scored), labels[scored])
-
-
-def next_word_labels(ids: Tensor, pad_id: int) -> Tensor:
-    """A causal LM's targets: position t predicts the word at t + 1 (-100 at the end and on padding)."""
-    labels = torch.full_like(ids, -100)
-    labels[:, :-1] = ids[:, 1:].masked_fill(ids[:, 1:] == pad_id, -100)
-    return labels

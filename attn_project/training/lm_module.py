@@ -15,7 +15,7 @@ from torch import Tensor
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from attn_project.data.lm_masking import IGNORE
+from attn_project.data.labels import IGNORE
 from attn_project.model.encoder import EncoderConfig
 from attn_project.model.language_model import LanguageModel
 

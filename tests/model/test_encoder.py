@@ -5,10 +5,11 @@ embedding, BERT's masking by hand, and a tiny model overfits a few sentences."""
 import pytest
 import torch
 
-from attn_project.data.lm_masking import IGNORE, choose_positions, mask_tokens
+from attn_project.data.labels import IGNORE
+from attn_project.data.lm_masking import choose_positions, mask_tokens, next_word_labels
 from attn_project.errors import ConfigError
 from attn_project.model.encoder import Encoder, EncoderConfig
-from attn_project.model.language_model import LanguageModel, next_word_labels
+from attn_project.model.language_model import LanguageModel
 
 PAD, MASK, SPECIALS = 0, 2, [0, 1, 2, 3]  # [PAD] [UNK] [MASK] [CLS]-like: the vocabulary's first ids
 
