@@ -89,3 +89,21 @@ def test_depth_benchmark_times_each_setting_and_divides_by_the_one_layer_epoch(m
     assert seen == [(1, "sentences", 1), (2, "examples", 4), (2, "random_masks", 4)]
     assert result["two_layers_examples_vs_one_layer"] == pytest.approx(5.0)
     assert result["two_layers_random_masks_vs_one_layer"] == pytest.approx(1.5)
+
+
+LM_KEYS = ["mlm_tokens_per_s_1_thread", "causal_tokens_per_s_1_thread", "lightning_vs_plain", "loss_match",
+           "ours_vs_hf", "mfu", "weights_cost", "train_flops", "peak_flops", "device"]
+
+
+@pytest.mark.slow
+def test_the_language_model_bench_reports_every_figure(tmp_path):
+    from attn_project.commands.lm_bench import lm_benchmark
+
+    result = lm_benchmark("lm_tiny", steps=3, reps=1, log=lambda line: None,
+                          overrides=["data.generated_sizes={train:300,dev:40,test:40}",
+                                     f"data.cache_dir={tmp_path}"])
+    for key in LM_KEYS:
+        assert key in result, key
+    assert result["loss_match"] is True  # Lightning and the plain loop took the same steps
+    assert 0 < result["mfu"] < 1 and result["ours_vs_hf"] > 0 and result["weights_cost"] > 0
+    assert result["train_flops"] > 0 and result["mlm_tokens_per_s_1_thread"] > 0

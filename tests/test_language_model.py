@@ -74,3 +74,26 @@ def test_export_refuses_what_is_not_a_language_model_checkpoint(tmp_path):
     assert code != 0 and "not a language-model checkpoint" in output and not (tmp_path / "hf").exists()
     code, output = export_hf("ckpt=oops")
     assert code != 0 and "ckpt_path" in output
+
+
+@pytest.mark.parametrize("override, message", [
+    ("data.vocab_size=0", "data.vocab_size=0: must exceed the 3 special tokens"),
+    ("data.batch_size=4000", "fewer than one batch (data.batch_size=4000)"),
+])
+def test_bad_language_model_settings_get_one_line_naming_the_key(tmp_path, override, message):
+    result = run_script("experiment=lm_mlm", *SMALL, override, f"hydra.run.dir={tmp_path / 'run'}",
+                        f"paths.data_dir={tmp_path / 'data'}")
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and not list((tmp_path / "run").glob("checkpoints/*.ckpt"))
+
+
+@pytest.mark.slow  # trains until the loss breaks
+def test_a_nan_loss_stops_the_language_model_naming_the_step_and_keeps_its_checkpoints(tmp_path):
+    result = run_script("experiment=lm_causal", *SMALL, "lm.lr=1e12", "lm.warmup_steps=1",
+                        f"hydra.run.dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}")
+    assert result.returncode != 0, result.stdout[-2000:]
+    assert "training loss became nan at step" in result.stderr and "lm.lr=1000000000000.0" in result.stderr
+    kept = sorted((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
+    assert kept and kept[0].name == "step=0000000.ckpt"
+    model, _ = load_language_model(kept[-1])  # the last one written before the loss broke: finite weights
+    assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -237,13 +237,18 @@ def bench() -> None:
     parser.add_argument("--threads", default="auto", type=threads_arg, help="torch threads (default: auto)")
     parser.add_argument("--depth", action="store_true",
                         help="one training epoch: one layer vs two (exact, random masks); needs --data-root")
+    lm = parser.add_argument_group("--lm: the language model's speed (attn_project/commands/lm_bench.py)")
+    lm.add_argument("--lm", action="store_true", help="tokens/s, Lightning vs plain, ours vs HF GPT-2, MFU")
+    lm.add_argument("--lm-size", default="lm_small", help="a conf/model/lm_* size (default: lm_small)")
+    lm.add_argument("--lm-steps", type=positive_int, default=20, help="training steps per measurement")
     study = parser.add_argument_group("--study: a small study, sequential and parallel launchers")
     study.add_argument("--study", action="store_true", help="run experiments × seeds per launcher")
     study.add_argument("--experiments", default="single_head,multi_head", help="comma-separated")
     study.add_argument("--seeds", default="1,2,3", help="comma-separated")
     study.add_argument("--launchers", default="basic,parallel", help="comma-separated: basic, parallel")
     study.add_argument("--out", type=Path, help="folder for the sweeps (default: a temporary folder)")
-    study.add_argument("overrides", nargs="*", help="more overrides for every run, e.g. trainer.max_epochs=2")
+    study.add_argument("overrides", nargs="*", help="more overrides for every run, e.g. trainer.max_epochs=2 "
+                       "(--lm: of the LM experiments, e.g. data.files=[…])")
     args = parser.parse_args()
     log = partial(print, file=sys.stderr)
     errors = exit_on_user_error(full_error_env=PLAIN_APP)
@@ -251,6 +256,10 @@ def bench() -> None:
     with errors, quiet_lightning(), contextlib.redirect_stdout(sys.stderr):
         if args.study:
             result = study_benchmark(args, log)
+        elif args.lm:
+            from attn_project.commands.lm_bench import lm_benchmark
+
+            result = lm_benchmark(args.lm_size, args.lm_steps, args.reps, args.overrides, log=log)
         elif args.depth:
             from attn_project.commands.bench import depth_benchmark
 

@@ -12,6 +12,7 @@ from typing import Any, cast
 import lightning as L
 import torch
 from torch import Tensor
+from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -88,12 +89,17 @@ class LanguageModelModule(L.LightningModule):
         self.log_split("test")
 
     def configure_optimizers(self) -> Any:
+        optimizer, schedule = self.optimizer_and_schedule(self.trainer.max_steps if self.trainer.max_steps > 0
+                                                          else 10_000)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def optimizer_and_schedule(self, total_steps: int) -> tuple[torch.optim.AdamW, LambdaLR]:
+        """AdamW (no decay on biases, norms and positions) and warm-up then cosine to ``min_lr_ratio``."""
         h = self.hparams
         decay = [p for n, p in self.named_parameters() if p.dim() >= 2 and "positions" not in n]
         other = [p for n, p in self.named_parameters() if not (p.dim() >= 2 and "positions" not in n)]
         optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": h.weight_decay},
                                        {"params": other, "weight_decay": 0.0}], lr=h.lr, betas=tuple(h.betas))
-        total = self.trainer.max_steps if self.trainer.max_steps > 0 else 10_000
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine(step, h.warmup_steps, total, h.min_lr_ratio))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        schedule = LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, h.warmup_steps, total_steps, h.min_lr_ratio))
+        return optimizer, schedule

@@ -113,8 +113,8 @@ def test_n_gram_baselines_on_the_language_models_test_positions(tmp_path, object
     dm.setup()
     scores = text_baselines(dm)
     names = {"unigram", "left_bigram", "bigram"} if objective == "mlm" else {"unigram", "left_bigram"}
-    assert set(scores) == names
-    _, _, words = scored_positions(dm)
+    assert set(scores) == names | {"trigram_kn"}
+    words = scored_positions(dm).word
     assert len(words) == sum(int((b["labels"] != -100).sum()) for b in dm.eval_batches["test"])
     train = np.concatenate([dm.arrays.sentence(int(k)) for k in dm.splits["train"]])
     most_frequent = np.bincount(train, minlength=dm.vocab_size)[3:].argmax() + 3
@@ -122,3 +122,6 @@ def test_n_gram_baselines_on_the_language_models_test_positions(tmp_path, object
     # two fixed sentences: the neighbours name the word (a masked LM's both sides; a causal LM's word before)
     best = scores["bigram" if objective == "mlm" else "left_bigram"]
     assert best["acc"] > 0.95 and scores["unigram"]["acc"] < 0.5
+    if objective == "mlm":  # the trigram too; a causal LM's first words are not all named by what precedes
+        assert scores["trigram_kn"]["acc"] > 0.95
+    assert scores["trigram_kn"]["perplexity"] < scores["unigram"]["perplexity"]

@@ -24,12 +24,18 @@ class StopOnNonFiniteLoss(L.Callback):
     def on_before_backward(self, trainer, pl_module, loss):
         """Checked before the backward pass, so the broken loss never updates the weights."""
         if not torch.isfinite(loss).all():
+            hparams = pl_module.hparams
+            if "optimizer" in hparams:  # the classifier's optimizer group
+                cause = (f"the learning rate (optimizer.lr={hparams.optimizer.get('lr')}) is too high, or "
+                         f"exploding initial weights (model.init=normal, model.embedding_std) saturate the "
+                         f"softmax; lower them")
+            else:  # a language model's lm group
+                cause = (f"the learning rate (lm.lr={hparams.get('lr')}) is too high; lower it or lengthen "
+                         f"lm.warmup_steps")
             raise NonFiniteLossError(
                 f"training loss became {loss.item()} at step {trainer.global_step} (epoch "
                 f"{trainer.current_epoch}, batch {trainer.fit_loop.epoch_loop.batch_idx}). Likely "
-                f"cause: the learning rate (optimizer.lr={pl_module.hparams.optimizer.get('lr')}) "
-                f"is too high, or exploding initial weights (model.init=normal, model.embedding_std) "
-                f"saturate the softmax; lower them. Checkpoints written so far are kept unchanged.")
+                f"cause: {cause}. Checkpoints written so far are kept unchanged.")
 
 
 class InterruptCheckpoint(L.Callback):
