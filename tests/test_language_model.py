@@ -97,3 +97,36 @@ def test_a_nan_loss_stops_the_language_model_naming_the_step_and_keeps_its_check
     assert kept and kept[0].name == "step=0000000.ckpt"
     model, _ = load_language_model(kept[-1])  # the last one written before the loss broke: finite weights
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.slow  # the lens on every checkpoint of the trained masked LM
+def test_the_lens_over_training_reads_every_checkpoint(mlm_run, tmp_path):
+    import csv
+
+    from attn_project.commands.lens_over_training import CSV_COLUMNS
+
+    out = tmp_path / "lens"
+    result = subprocess.run([sys.executable, "scripts/lens_over_training.py", f"run_dir={mlm_run}", "data=default",
+                             "data.sizes={train:300,dev:120,test:120}", f"paths.data_dir={tmp_path / 'data'}",
+                             f"out={out}", "analysis.bootstrap_resamples=100", "threads=1"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out / "lens_over_training.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == CSV_COLUMNS
+    assert sorted({int(r["step"]) for r in rows}) == [0, 10, 20, 50, 60]  # every checkpoint
+    for r in rows:
+        assert float(r["best_head_lo"]) <= float(r["best_head_acc"]) <= float(r["best_head_hi"])
+        if r["step"] == "0":  # the untrained model is what later checkpoints are compared with
+            assert r["changed_by_training"] == ""
+    by_relation: dict = {}  # the offset baseline reads no model: the same at every checkpoint
+    for r in rows:
+        by_relation.setdefault((r["relation"], r["direction"]), set()).add((r["offset"], r["offset_acc"]))
+    assert all(len(offsets) == 1 for offsets in by_relation.values())
+    summary = json.loads((out / "lens_over_training.json").read_text())
+    losses = [c["treebank_loss"] for c in summary["checkpoints"]]
+    assert losses[-1] < losses[0]  # it learned the generated corpus's words
+    assert (out / "emergence.png").stat().st_size > 10_000 and list(out.glob("events.out.tfevents.*"))
+    missing = subprocess.run([sys.executable, "scripts/lens_over_training.py", f"run_dir={tmp_path}"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode != 0 and f"run_dir={tmp_path}: no checkpoints" in missing.stderr

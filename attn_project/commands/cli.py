@@ -97,6 +97,22 @@ def _pretrained(cfg: DictConfig) -> None:
         run_lens(cfg)
 
 
+def lens_over_training() -> None:
+    """attn-lens-over-training run_dir=LM_RUN data.root=PATH/TO/TREEBANK [minilm_report=REPORT.json]"""
+    exit_on_unknown_key("lens_over_training")
+    _lens_over_training()
+
+
+@hydra.main(version_base="1.3", config_path=CONFIGS, config_name="lens_over_training")
+def _lens_over_training(cfg: DictConfig) -> None:
+    from attn_project.commands.lens_over_training import run_lens_over_training
+    from attn_project.run.threads import set_threads
+
+    with exit_on_user_error():
+        set_threads(cfg.get("threads", "auto"))
+        run_lens_over_training(cfg)
+
+
 # ── argparse tools ──────────────────────────────────────────────────────────────────────────
 def parser_for(description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=description,

@@ -13,11 +13,12 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from attn_project.analysis.lens import SplitRows
 from attn_project.analysis.report_schema import AttentionBlock
 from attn_project.analysis.rows import head_names
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.pretrained.inspect import INTRO
-from attn_project.pretrained.lens import SplitRows, floor_seconds, split_rows
+from attn_project.pretrained.lens import floor_seconds, split_rows
 from attn_project.pretrained.load import (
     ModelFiles,
     device_of,

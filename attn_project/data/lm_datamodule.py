@@ -37,6 +37,20 @@ OBJECTIVES = ("mlm", "causal")
 BUCKET = 50  # a shuffled run of 50 batches is sorted by length before it is cut into batches
 
 
+def lm_batch(sentences: list[np.ndarray], objective: str, vocab_size: int, generator: torch.Generator,
+             mask_rate: float = 0.15) -> dict[str, Tensor]:
+    """Id sentences → one padded batch ``{"ids", "labels"}``: a masked LM's chosen words masked
+    (labels at them), or a causal LM's next words."""
+    ids = torch.full((len(sentences), max(len(s) for s in sentences)), PAD_ID, dtype=torch.long)  # [B, T]
+    for i, sentence in enumerate(sentences):
+        ids[i, :len(sentence)] = torch.from_numpy(np.asarray(sentence, dtype=np.int64))
+    if objective == "causal":
+        return {"ids": ids, "labels": next_word_labels(ids, PAD_ID)}
+    inputs, labels = mask_tokens(ids, mask_id=MASK_ID, vocab_size=vocab_size,
+                                 special_ids=list(range(len(LM_SPECIALS))), generator=generator, rate=mask_rate)
+    return {"ids": inputs, "labels": labels}
+
+
 class TextDataModule(L.LightningDataModule):
     """Sentences as padded id batches: ``{"ids": [B, T], "labels": [B, T]}`` (labels -100 where unscored)."""
 
@@ -138,16 +152,8 @@ class TextDataModule(L.LightningDataModule):
 
     def collate(self, rows: np.ndarray, generator: torch.Generator) -> dict[str, Tensor]:
         assert self.arrays is not None
-        sentences = [self.arrays.sentence(int(k)) for k in rows]
-        ids = torch.full((len(sentences), max(len(s) for s in sentences)), PAD_ID, dtype=torch.long)
-        for i, sentence in enumerate(sentences):
-            ids[i, :len(sentence)] = torch.from_numpy(sentence.astype(np.int64))
-        if self.objective == "causal":
-            return {"ids": ids, "labels": next_word_labels(ids, PAD_ID)}
-        inputs, labels = mask_tokens(ids, mask_id=MASK_ID, vocab_size=self.vocab_size,
-                                     special_ids=list(range(len(LM_SPECIALS))), generator=generator,
-                                     rate=self.mask_rate)
-        return {"ids": inputs, "labels": labels}
+        return lm_batch([self.arrays.sentence(int(k)) for k in rows], self.objective, self.vocab_size,
+                        generator, self.mask_rate)
 
     def train_dataloader(self) -> Any:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0

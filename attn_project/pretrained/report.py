@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from attn_project.analysis.lens import SplitRows, layer_head_grid
 from attn_project.analysis.position import offset_hits
 from attn_project.analysis.report_numbers import (
     NO_UNTRAINED,
@@ -18,7 +19,6 @@ from attn_project.analysis.report_numbers import (
 from attn_project.analysis.report_schema import AttentionBlock, clean, estimates_json
 from attn_project.analysis.report_text import MIN_ROWS_SHOWN, fmt
 from attn_project.analysis.significance import Bootstrap
-from attn_project.pretrained.lens import SplitRows, layer_head_grid
 from attn_project.viz import plots
 
 

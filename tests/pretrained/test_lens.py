@@ -9,9 +9,9 @@ import torch
 from conftest import MINI_UD, ROOT
 from helpers import run_cli, tiny_bert
 
+from attn_project.analysis.lens import SplitRows
 from attn_project.analysis.rows import collect, head_names
 from attn_project.errors import DataError
-from attn_project.pretrained.lens import SplitRows
 from attn_project.pretrained.load import BUNDLED_SHA256, bundled_folder, check_hashes, model_files
 from attn_project.pretrained.report import lens_report
 from attn_project.pretrained.words import over_words, special_share, word_attention

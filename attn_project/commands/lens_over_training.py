@@ -1,0 +1,311 @@
+"""``attn-lens-over-training run_dir=RUN data.root=TREEBANK``: the lens (``analysis.lens``) on every
+saved checkpoint of a language model trained here, on a treebank's dev (choice of heads and offsets)
+and test (scores) that the model did not train on.
+
+Per checkpoint, relation and direction: the dev-chosen best head's test accuracy with its sentence-
+bootstrap interval, the dev-chosen offset's, the two verdicts (beats position; changed by training,
+against the step-0 checkpoint's same head), and MiniLM's level on the same split when its report is
+given. Per checkpoint: entropy by word class and the model's loss and top-1 on the treebank's test
+words. Outputs, in ``out`` (default RUN/lens): lens_over_training.csv / .json / .md, TensorBoard
+scalars with the training step as x, heat maps of the final winning heads on a test sentence at each
+checkpoint, and the emergence figure (emergence.png).
+
+A causal model's row covers its left context only: dependent → head is scored on the rows whose head
+precedes the word, head → dependent on the dependents that precede it (each against offsets chosen
+on the same rows).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import re
+from pathlib import Path
+
+import hydra
+import numpy as np
+from matplotlib.figure import Figure
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from attn_project.analysis.lens import SplitRows, lens_rows
+from attn_project.analysis.lm_scores import lm_scores
+from attn_project.analysis.report_numbers import attention_block, entropy_by_class
+from attn_project.analysis.report_schema import AttentionBlock
+from attn_project.analysis.report_text import MIN_ROWS_SHOWN, fmt
+from attn_project.analysis.rows import RowScores, head_names
+from attn_project.analysis.significance import Bootstrap
+from attn_project.analysis.trained_source import TrainedSource
+from attn_project.commands.train_lm import load_language_model
+from attn_project.data.datamodule import MaskedTokenDataModule
+from attn_project.data.files import atomic_write_text
+from attn_project.errors import ConfigError
+from attn_project.viz import plots
+
+log = logging.getLogger(__name__)
+
+CSV_COLUMNS = ["step", "tokens", "relation", "direction", "n", "best_head", "best_head_acc", "best_head_lo",
+               "best_head_hi", "offset", "offset_acc", "category_acc", "beats_position", "beats_category",
+               "changed_by_training", "minilm_acc"]
+DIRECTIONS = {"per_relation": "to_head", "per_relation_to_dependent": "to_dependent"}
+STEP = re.compile(r"step=(\d+)\.ckpt$")
+
+
+def checkpoints_of(run_dir: Path) -> list[tuple[int, Path]]:
+    """The run's log-spaced checkpoints, (step, path) by step."""
+    found = sorted((int(m.group(1)), p) for p in (run_dir / "checkpoints").glob("step=*.ckpt")
+                   if (m := STEP.search(p.name)))
+    if not found:
+        raise ConfigError(f"run_dir={run_dir}: no checkpoints/step=NNNNNNN.ckpt (a language-model run "
+                          f"trained with experiment=lm_mlm or lm_causal)")
+    return found
+
+
+def tokens_at(run_dir: Path, steps: list[int]) -> dict[int, float | None]:
+    """Training tokens seen by each step, from the run's TensorBoard ``train/tokens`` (None: not logged)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logged: dict[int, float] = {}
+    for events in sorted(run_dir.glob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        if "train/tokens" in accumulator.Tags()["scalars"]:
+            logged |= {e.step: e.value for e in accumulator.Scalars("train/tokens")}
+    out: dict[int, float | None] = {}
+    for step in steps:
+        before = [s for s in logged if s <= step]
+        out[step] = 0.0 if step == 0 else (logged[max(before)] if before else None)
+    return out
+
+
+def left_links_only(rows: RowScores) -> RowScores:
+    """A causal model's view: a row counts for its head only when the head precedes it, and only
+    the dependents that precede it are its links."""
+    keep = rows.dep_offset < 0
+    relation = np.where(rows.head_offset < 0, rows.relation, -1)
+    return dataclasses.replace(rows, relation=relation, dep_row=rows.dep_row[keep],
+                               dep_offset=rows.dep_offset[keep], dep_rel=rows.dep_rel[keep],
+                               dep_weight=rows.dep_weight[keep] if len(rows.dep_weight) else rows.dep_weight)
+
+
+def through_lens(source: TrainedSource, dm: MaskedTokenDataModule, split: str, samples: list[int],
+                 cfg: DictConfig) -> SplitRows:
+    rows = lens_rows(source, dm.sentences[split], dm.tensors[split], batch_size=int(cfg.batch_size),
+                     samples=samples, punct_edges=bool(cfg.analysis.punct_edges), desc=split)
+    if source.model.causal:
+        rows.rows = left_links_only(rows.rows)
+    return rows
+
+
+def minilm_levels(path: str | None) -> dict[tuple[str, str], float]:
+    """(relation, direction) → MiniLM's dev-chosen best head on test, from a pretrained lens report."""
+    if not path:
+        return {}
+    report = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {(rel, direction): entry.get("best_head_after") for key, direction in DIRECTIONS.items()
+            for rel, entry in report.get(key, {}).items() if entry.get("best_head_after") is not None}
+
+
+def table_rows(step: int, tokens: float | None, block: AttentionBlock, names: list[str],
+               minilm: dict[tuple[str, str], float]) -> list[dict]:
+    """The csv's rows of one checkpoint: every relation with enough rows, both directions."""
+    out = []
+    for key, direction in DIRECTIONS.items():
+        for rel, r in sorted(getattr(block, key).items()):
+            if r.n < MIN_ROWS_SHOWN:
+                continue
+            lo, hi = r.best_head_after.ci95 or (None, None)
+            out.append({"step": step, "tokens": tokens, "relation": rel, "direction": direction, "n": r.n,
+                        "best_head": None if r.best_head is None else names[r.best_head],
+                        "best_head_acc": r.best_head_after.value, "best_head_lo": lo, "best_head_hi": hi,
+                        "offset": r.best_offset_name, "offset_acc": r.best_offset, "category_acc": None,
+                        "beats_position": r.beats_position, "beats_category": None,
+                        "changed_by_training": r.changed_by_training,
+                        "minilm_acc": minilm.get((rel, direction))})
+    return out
+
+
+def first_emergence(table: list[dict], summaries: list[dict]) -> dict:
+    """Per relation and direction, the first checkpoint whose best head beats its offset (tested,
+    corrected), beside the step where the treebank loss falls fastest per log-step."""
+    first: dict[str, int | None] = {}
+    for row in sorted(table, key=lambda r: r["step"]):
+        key = f"{row['relation']} ({row['direction']})"
+        if row["beats_position"] and first.get(key) is None:
+            first[key] = row["step"]
+        first.setdefault(key, None)
+    steps = [s["step"] for s in summaries if s["step"] > 0]
+    losses = [s["treebank_loss"] for s in summaries if s["step"] > 0]
+    drops = [(losses[k] - losses[k + 1]) / np.log(steps[k + 1] / steps[k]) for k in range(len(steps) - 1)]
+    fastest = steps[int(np.argmax(drops)) + 1] if drops else None
+    return {"first_beats_position": first, "fastest_loss_drop_step": fastest}
+
+
+def emergence_figure(table: list[dict], summaries: list[dict], relations: list[tuple[str, str]],
+                     title: str) -> Figure:
+    """Relations × training step (symlog x): each best head with its interval, the offset and MiniLM
+    as lines; the treebank loss below."""
+    fig, axes = plots.new_figure(len(relations) + 1, 1, cell=3.2)
+    fig.set_size_inches(3.2 * (len(relations) + 1), 3.4)
+    for ax, (rel, direction) in zip(axes, relations):
+        rows = sorted((r for r in table if r["relation"] == rel and r["direction"] == direction),
+                      key=lambda r: r["step"])
+        steps = [r["step"] for r in rows]
+        acc = [r["best_head_acc"] or 0.0 for r in rows]
+        ax.fill_between(steps, [r["best_head_lo"] or a for r, a in zip(rows, acc)],
+                        [r["best_head_hi"] or a for r, a in zip(rows, acc)], alpha=0.25)
+        ax.plot(steps, acc, marker="o", label="best head (dev-chosen)")
+        ax.scatter([r["step"] for r in rows if r["beats_position"]],
+                   [r["best_head_acc"] for r in rows if r["beats_position"]], marker="*", s=90, zorder=3,
+                   color="black", label="beats position")
+        if rows and rows[-1]["offset_acc"] is not None:
+            ax.axhline(rows[-1]["offset_acc"], ls="--", color="grey", label=f"offset {rows[-1]['offset']}")
+        if rows and rows[-1]["minilm_acc"] is not None:
+            ax.axhline(rows[-1]["minilm_acc"], ls=":", color="purple", label="MiniLM")
+        ax.set_xscale("symlog", linthresh=10)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{rel} ({'dependent → head' if direction == 'to_head' else 'head → dependent'})")
+        ax.set_xlabel("training step")
+        ax.legend(fontsize=6, loc="upper left")
+    loss_ax = axes[len(relations)]
+    loss_ax.plot([s["step"] for s in summaries], [s["treebank_loss"] for s in summaries], marker="o")
+    loss_ax.set_xscale("symlog", linthresh=10)
+    loss_ax.set_title("loss on the treebank's test words")
+    loss_ax.set_xlabel("training step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plotted_relations(table: list[dict], top: int) -> list[tuple[str, str]]:
+    """The ``top`` most frequent dependent → head relations of the final checkpoint."""
+    last = max(r["step"] for r in table)
+    final = sorted((r for r in table if r["step"] == last and r["direction"] == "to_head"), key=lambda r: -r["n"])
+    return [(r["relation"], r["direction"]) for r in final[:top]]
+
+
+def markdown(table: list[dict], summaries: list[dict], emergence: dict, run_dir: Path, corpus: str) -> str:
+    last = max(r["step"] for r in table)
+    lines = [f"# Lens over training — `{run_dir}`", "",
+             f"Treebank: {corpus} (heads and offsets chosen on dev, scored on test; brackets: 95% bootstrap "
+             f"intervals over test sentences). One run: a demonstration, not a study.", "",
+             "## Per checkpoint", "", "| step | tokens | treebank loss | top-1 | entropy function − content |",
+             "|---|---|---|---|---|"]
+    for s in summaries:
+        lines.append(f"| {s['step']} | {fmt(s['tokens'], 0) if s['tokens'] is not None else '–'} | "
+                     f"{fmt(s['treebank_loss'])} | {fmt(s['treebank_top1'])} | {fmt(s['entropy_gap'])} |")
+    lines += ["", f"Fastest loss drop (per log-step) at step {emergence['fastest_loss_drop_step']}.", "",
+              f"## Final checkpoint (step {last})", "",
+              "| relation | direction | n | best head | its accuracy (test) | offset | its accuracy | "
+              "beats position | changed by training | first step beating position |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted((r for r in table if r["step"] == last), key=lambda r: -r["n"]):
+        first = emergence["first_beats_position"].get(f"{r['relation']} ({r['direction']})")
+        lines.append(f"| {r['relation']} | {r['direction']} | {r['n']} | {r['best_head']} | "
+                     f"{fmt(r['best_head_acc'])} [{fmt(r['best_head_lo'])}, {fmt(r['best_head_hi'])}] | "
+                     f"{r['offset']} | {fmt(r['offset_acc'])} | {verdict(r['beats_position'])} | "
+                     f"{verdict(r['changed_by_training'])} | {'–' if first is None else first} |")
+    return "\n".join(lines) + "\n"
+
+
+def verdict(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "untested"}[value]
+
+
+def write_csv(path: Path, table: list[dict]) -> None:
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(table)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
+    """The lens on every checkpoint of ``cfg.run_dir``; returns the written files."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    run_dir = Path(cfg.run_dir)
+    checkpoints = checkpoints_of(run_dir)
+    tokens = tokens_at(run_dir, [s for s, _ in checkpoints])
+    out = Path(cfg.out) if cfg.out else run_dir / "lens"
+    dm: MaskedTokenDataModule = hydra.utils.instantiate(cfg.data)
+    dm.setup()
+    minilm = minilm_levels(cfg.get("minilm_report"))
+    sample = dm.sample_indices("test")[:1]
+    table: list[dict] = []
+    summaries: list[dict] = []
+    before: RowScores | None = None
+    samples: dict[int, np.ndarray] = {}
+    names: list[str] = []
+    for step, path in tqdm(checkpoints, desc="checkpoints", unit="ckpt"):
+        model, tokenizer = load_language_model(path)
+        source = TrainedSource(model, tokenizer)
+        names = head_names(model.config.num_layers, model.config.num_heads)
+        dev, test = through_lens(source, dm, "dev", [], cfg), through_lens(source, dm, "test", sample, cfg)
+        boot = Bootstrap(test.rows.sentence, int(cfg.analysis.bootstrap_resamples), int(cfg.seed))
+        block = AttentionBlock(**attention_block(before, test.rows, dev.rows, boot, dm.relations))
+        before = test.rows if before is None else before  # the step-0 model: the untrained twin
+        table += table_rows(step, tokens[step], block, names, minilm)
+        scores = lm_scores(model, tokenizer, dm.sentences["test"], seed=int(cfg.seed))
+        gap = entropy_by_class(test.rows, boot).get("function_minus_content")
+        summaries.append({"step": step, "tokens": tokens[step], "treebank_loss": scores["loss"],
+                          "treebank_top1": scores["top1"], "treebank_scored": scores["scored"],
+                          "entropy_gap": None if gap is None else gap.value,
+                          "test_sentences": len(test.kept), "skipped_too_long": test.skipped_too_long})
+        samples |= {step: w.numpy() for w in test.samples.values()}
+    emergence = first_emergence(table, summaries)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / "lens_over_training.csv", "json": out / "lens_over_training.json",
+             "md": out / "lens_over_training.md", "figure": out / "emergence.png"}
+    write_csv(paths["csv"], table)
+    corpus = str(cfg.data.get("root") or "the generated corpus")
+    atomic_write_text(paths["json"], json.dumps({"run_dir": str(run_dir), "corpus": corpus,
+                                                 "checkpoints": summaries, "emergence": emergence,
+                                                 "relations": table}, indent=1))
+    atomic_write_text(paths["md"], markdown(table, summaries, emergence, run_dir, corpus))
+    relations = plotted_relations(table, int(cfg.num_relations))
+    figure = emergence_figure(table, summaries, relations, f"Heads over training: {run_dir.name}")
+    writer = SummaryWriter(str(out))
+    try:
+        for row in table:
+            writer.add_scalar(f"lens/{row['direction']}/{row['relation']}/best_head_acc", row["best_head_acc"] or 0.0,
+                              row["step"])
+        for s in summaries:
+            writer.add_scalar("lens/treebank_loss", s["treebank_loss"], s["step"])
+            writer.add_scalar("lens/treebank_top1", s["treebank_top1"], s["step"])
+        winners = winning_heads(table, relations)
+        tokens_shown = dm.tokens_of("test", sample[0]) if sample else []
+        for step, weights in samples.items():
+            panels = plots_of_heads(weights, tokens_shown, winners, names, f"step {step}")
+            writer.add_figure("lens/winning_heads", panels, step, close=True)
+        writer.add_figure("lens/emergence", figure, checkpoints[-1][0], close=False)
+    finally:
+        writer.close()
+    plots.save(figure, paths["figure"])
+    print(f"lens over training: {paths['md']}")
+    return paths
+
+
+def winning_heads(table: list[dict], relations: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """The final checkpoint's best head (name) → the plotted relations it wins."""
+    last = max(r["step"] for r in table)
+    heads: dict[str, list[str]] = {}
+    for r in table:
+        if r["step"] == last and (r["relation"], r["direction"]) in relations and r["best_head"]:
+            heads.setdefault(r["best_head"], []).append(r["relation"])
+    return heads
+
+
+def plots_of_heads(weights: np.ndarray, tokens: list[str], heads: dict[str, list[str]], names: list[str],
+                   title: str) -> Figure:
+    """One panel per winning head on one test sentence's word attention [L·H, W, W]."""
+    panels = list(heads.items())
+    fig, axes = plots.new_figure(max(len(panels), 1))
+    for ax, (head, rels) in zip(axes, panels):
+        plots.heatmap(ax, weights[names.index(head)], tokens, tokens, f"{head} (best for {', '.join(rels)})")
+    fig.suptitle(title)
+    return fig

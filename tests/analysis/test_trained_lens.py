@@ -1,0 +1,80 @@
+"""The lens's source for a model trained here: the same word rows as the Hugging Face source reads
+from the model exported to GPT-2 (one lens, two adapters), left context only for a causal model, and
+the causal view of the scored links."""
+
+import numpy as np
+import torch
+
+from attn_project.analysis.trained_source import TrainedSource
+from attn_project.commands.lens_over_training import first_emergence, left_links_only
+from attn_project.data.conllu import Sentence
+from attn_project.data.running_text import train_word_tokenizer
+from attn_project.model.encoder import EncoderConfig
+from attn_project.model.language_model import LanguageModel
+
+WORDS = [["the", "cat", "sat", "on", "the", "mat"], ["a", "dog", "ran"], ["the", "dog", "saw", "a", "cat"],
+         ["cats", "and", "dogs", "ran", "home", "fast", "today"]]
+
+
+def sentences() -> list[Sentence]:
+    return [Sentence(w, ["X"] * len(w), [-1] + [0] * (len(w) - 1), ["root"] + ["dep"] * (len(w) - 1))
+            for w in WORDS]
+
+
+def tiny(causal: bool):
+    torch.manual_seed(0)
+    tokenizer = train_word_tokenizer(iter(WORDS), 40)
+    model = LanguageModel(EncoderConfig(vocab_size=tokenizer.get_vocab_size(), max_len=16, d_model=16,
+                                        num_heads=2, num_layers=2, dropout=0.0, causal=causal)).eval()
+    return model, tokenizer
+
+
+def test_the_trained_source_reads_the_same_rows_as_the_hf_source_of_its_gpt2_export(tmp_path):
+    from transformers import GPT2LMHeadModel
+
+    from attn_project.pretrained.export import export_gpt2
+    from attn_project.pretrained.lens import PieceSource
+
+    model, tokenizer = tiny(causal=True)
+    export_gpt2(model, tokenizer, tmp_path / "hf")
+    hf = GPT2LMHeadModel.from_pretrained(tmp_path / "hf", local_files_only=True).eval()
+    ours, theirs = TrainedSource(model, tokenizer), PieceSource(hf, tokenizer, layers=2, max_pieces=16, pad_id=0)
+    kept, _, _ = ours.encode(sentences())
+    assert [i for i, _ in kept] == [i for i, _ in theirs.encode(sentences())[0]] == [0, 1, 2, 3]
+    a, b = ours.word_rows([e for _, e in kept]), theirs.word_rows([e for _, e in kept])
+    torch.testing.assert_close(a.weights, b.weights, atol=1e-5, rtol=1e-4)
+    assert a.weights.shape == (4, 4, 7, 7) and float(a.special_share.abs().max()) < 1e-6
+    right = torch.triu(torch.ones(7, 7, dtype=torch.bool), diagonal=1)
+    assert float(a.weights[..., right].abs().max()) == 0.0  # no row of a causal model looks right
+    rows = a.weights.sum(-1)  # each real word's row sums to one over the words
+    assert torch.allclose(rows[1, :, :3], torch.ones(4, 3)) and float(rows[1, :, 3:].abs().max()) == 0
+
+
+def test_the_lens_skips_sentences_longer_than_the_models_positions_and_counts_them():
+    model, tokenizer = tiny(causal=False)
+    long = Sentence(["the"] * 20, ["X"] * 20, [-1] + [0] * 19, ["root"] + ["dep"] * 19)
+    kept, too_long, unmapped = TrainedSource(model, tokenizer).encode([*sentences(), long])
+    assert len(kept) == 4 and too_long == 1 and unmapped == 0
+
+
+def test_a_causal_models_view_keeps_only_links_to_its_left():
+    from attn_project.analysis.rows import RowScores
+
+    n, h = 3, 2
+    rows = RowScores(sentence=np.zeros(n, int), relation=np.array([0, 1, 2]), head_offset=np.array([-1, 2, -3]),
+                     entropy=np.zeros((n, h)), self_share=np.zeros((n, h)), mass=np.zeros((n, h)),
+                     aligned=np.zeros((n, h), bool), to_head=np.zeros((n, h), bool),
+                     dependent_rel=np.full((n, h), -1), correct=np.zeros(n, bool), label=np.zeros(n, int),
+                     link_row=np.zeros(0, int), link_offset=np.zeros(0, int), dep_row=np.array([0, 0, 2]),
+                     dep_offset=np.array([1, -2, -1]), dep_rel=np.array([3, 4, 5]))
+    left = left_links_only(rows)
+    assert left.relation.tolist() == [0, -1, 2]  # the row whose head is to its right no longer counts
+    assert left.dep_offset.tolist() == [-2, -1] and left.dep_rel.tolist() == [4, 5]
+
+
+def test_emergence_is_the_first_checkpoint_that_beats_position_and_the_fastest_loss_drop():
+    table = [{"relation": "det", "direction": "to_head", "step": s, "beats_position": s >= 100}
+             for s in (0, 10, 100, 1000)]
+    summaries = [{"step": s, "treebank_loss": loss} for s, loss in ((0, 9.0), (10, 8.9), (100, 6.0), (1000, 5.8))]
+    out = first_emergence(table, summaries)
+    assert out["first_beats_position"] == {"det (to_head)": 100} and out["fastest_loss_drop_step"] == 100
