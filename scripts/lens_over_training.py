@@ -1,4 +1,5 @@
-"""`attn-lens-over-training` from a checkout: python scripts/lens_over_training.py --help (attn_project/commands/cli.py)."""
+"""`attn-lens-over-training` from a checkout: python scripts/lens_over_training.py --help
+(the code is attn_project/commands/cli.py)."""
 
 from attn_project.commands.cli import lens_over_training
 

@@ -106,7 +106,8 @@ def test_the_lens_over_training_reads_every_checkpoint(mlm_run, tmp_path):
     from attn_project.commands.lens_over_training import CSV_COLUMNS
 
     out = tmp_path / "lens"
-    result = subprocess.run([sys.executable, "scripts/lens_over_training.py", f"run_dir={mlm_run}", "data=default",
+    result = subprocess.run([sys.executable, "scripts/lens_over_training.py", f"run_dir={mlm_run}",
+                             "data=default",
                              "data.sizes={train:300,dev:120,test:120}", f"paths.data_dir={tmp_path / 'data'}",
                              f"out={out}", "analysis.bootstrap_resamples=100", "threads=1"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -127,6 +128,6 @@ def test_the_lens_over_training_reads_every_checkpoint(mlm_run, tmp_path):
     losses = [c["treebank_loss"] for c in summary["checkpoints"]]
     assert losses[-1] < losses[0]  # it learned the generated corpus's words
     assert (out / "emergence.png").stat().st_size > 10_000 and list(out.glob("events.out.tfevents.*"))
-    missing = subprocess.run([sys.executable, "scripts/lens_over_training.py", f"run_dir={tmp_path}"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=300)
+    missing = subprocess.run([sys.executable, "scripts/lens_over_training.py", f"run_dir={tmp_path}"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert missing.returncode != 0 and f"run_dir={tmp_path}: no checkpoints" in missing.stderr

@@ -54,7 +54,9 @@ class WordRows:
 class AttentionSource(Protocol):
     """What the lens needs of a model: its layers, the sentences it can read, their word rows."""
 
-    layers: int
+    @property
+    def layers(self) -> int:
+        ...
 
     def encode(self, sentences: Sequence[Sentence]) -> tuple[list[tuple[int, Any]], int, int]:
         """(index, encoding) of every sentence it can read, and the counts too long and unmapped;

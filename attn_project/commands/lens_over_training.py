@@ -182,7 +182,8 @@ def emergence_figure(table: list[dict], summaries: list[dict], relations: list[t
 def plotted_relations(table: list[dict], top: int) -> list[tuple[str, str]]:
     """The ``top`` most frequent dependent → head relations of the final checkpoint."""
     last = max(r["step"] for r in table)
-    final = sorted((r for r in table if r["step"] == last and r["direction"] == "to_head"), key=lambda r: -r["n"])
+    final = sorted((r for r in table if r["step"] == last and r["direction"] == "to_head"),
+                   key=lambda r: -r["n"])
     return [(r["relation"], r["direction"]) for r in final[:top]]
 
 
@@ -191,7 +192,8 @@ def markdown(table: list[dict], summaries: list[dict], emergence: dict, run_dir:
     lines = [f"# Lens over training — `{run_dir}`", "",
              f"Treebank: {corpus} (heads and offsets chosen on dev, scored on test; brackets: 95% bootstrap "
              f"intervals over test sentences). One run: a demonstration, not a study.", "",
-             "## Per checkpoint", "", "| step | tokens | treebank loss | top-1 | entropy function − content |",
+             "## Per checkpoint", "",
+             "| step | tokens | treebank loss | top-1 | entropy function − content |",
              "|---|---|---|---|---|"]
     for s in summaries:
         lines.append(f"| {s['step']} | {fmt(s['tokens'], 0) if s['tokens'] is not None else '–'} | "
@@ -256,7 +258,8 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
                           "treebank_top1": scores["top1"], "treebank_scored": scores["scored"],
                           "entropy_gap": None if gap is None else gap.value,
                           "test_sentences": len(test.kept), "skipped_too_long": test.skipped_too_long})
-        samples |= {step: w.numpy() for w in test.samples.values()}
+        if test.samples:  # the one test sentence drawn, at this checkpoint
+            samples[step] = next(iter(test.samples.values())).numpy()
     emergence = first_emergence(table, summaries)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "lens_over_training.csv", "json": out / "lens_over_training.json",
@@ -272,8 +275,8 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
     writer = SummaryWriter(str(out))
     try:
         for row in table:
-            writer.add_scalar(f"lens/{row['direction']}/{row['relation']}/best_head_acc", row["best_head_acc"] or 0.0,
-                              row["step"])
+            tag = f"lens/{row['direction']}/{row['relation']}/best_head_acc"
+            writer.add_scalar(tag, row["best_head_acc"] or 0.0, row["step"])
         for s in summaries:
             writer.add_scalar("lens/treebank_loss", s["treebank_loss"], s["step"])
             writer.add_scalar("lens/treebank_top1", s["treebank_top1"], s["step"])

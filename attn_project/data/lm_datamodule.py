@@ -46,8 +46,8 @@ def lm_batch(sentences: list[np.ndarray], objective: str, vocab_size: int, gener
         ids[i, :len(sentence)] = torch.from_numpy(np.asarray(sentence, dtype=np.int64))
     if objective == "causal":
         return {"ids": ids, "labels": next_word_labels(ids, PAD_ID)}
-    inputs, labels = mask_tokens(ids, mask_id=MASK_ID, vocab_size=vocab_size,
-                                 special_ids=list(range(len(LM_SPECIALS))), generator=generator, rate=mask_rate)
+    inputs, labels = mask_tokens(ids, mask_id=MASK_ID, vocab_size=vocab_size, generator=generator,
+                                 special_ids=list(range(len(LM_SPECIALS))), rate=mask_rate)
     return {"ids": inputs, "labels": labels}
 
 

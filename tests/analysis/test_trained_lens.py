@@ -38,7 +38,8 @@ def test_the_trained_source_reads_the_same_rows_as_the_hf_source_of_its_gpt2_exp
     model, tokenizer = tiny(causal=True)
     export_gpt2(model, tokenizer, tmp_path / "hf")
     hf = GPT2LMHeadModel.from_pretrained(tmp_path / "hf", local_files_only=True).eval()
-    ours, theirs = TrainedSource(model, tokenizer), PieceSource(hf, tokenizer, layers=2, max_pieces=16, pad_id=0)
+    ours = TrainedSource(model, tokenizer)
+    theirs = PieceSource(hf, tokenizer, layers=2, max_pieces=16, pad_id=0)
     kept, _, _ = ours.encode(sentences())
     assert [i for i, _ in kept] == [i for i, _ in theirs.encode(sentences())[0]] == [0, 1, 2, 3]
     a, b = ours.word_rows([e for _, e in kept]), theirs.word_rows([e for _, e in kept])
@@ -61,7 +62,8 @@ def test_a_causal_models_view_keeps_only_links_to_its_left():
     from attn_project.analysis.rows import RowScores
 
     n, h = 3, 2
-    rows = RowScores(sentence=np.zeros(n, int), relation=np.array([0, 1, 2]), head_offset=np.array([-1, 2, -3]),
+    rows = RowScores(sentence=np.zeros(n, int), relation=np.array([0, 1, 2]),
+                     head_offset=np.array([-1, 2, -3]),
                      entropy=np.zeros((n, h)), self_share=np.zeros((n, h)), mass=np.zeros((n, h)),
                      aligned=np.zeros((n, h), bool), to_head=np.zeros((n, h), bool),
                      dependent_rel=np.full((n, h), -1), correct=np.zeros(n, bool), label=np.zeros(n, int),
@@ -75,6 +77,7 @@ def test_a_causal_models_view_keeps_only_links_to_its_left():
 def test_emergence_is_the_first_checkpoint_that_beats_position_and_the_fastest_loss_drop():
     table = [{"relation": "det", "direction": "to_head", "step": s, "beats_position": s >= 100}
              for s in (0, 10, 100, 1000)]
-    summaries = [{"step": s, "treebank_loss": loss} for s, loss in ((0, 9.0), (10, 8.9), (100, 6.0), (1000, 5.8))]
+    losses = ((0, 9.0), (10, 8.9), (100, 6.0), (1000, 5.8))
+    summaries = [{"step": s, "treebank_loss": loss} for s, loss in losses]
     out = first_emergence(table, summaries)
     assert out["first_beats_position"] == {"det (to_head)": 100} and out["fastest_loss_drop_step"] == 100
