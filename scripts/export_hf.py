@@ -1,5 +1,5 @@
 """Export a causal language model trained here to a Hugging Face GPT-2 folder:
-python scripts/export_hf.py ckpt_path=logs/runs/lm_causal/<date_time>/checkpoints/step=0003000.ckpt out=DIR"""
+python scripts/export_hf.py ckpt_path=logs/runs/lm_causal/<date_time>/checkpoints/step_0003000.ckpt out=DIR"""
 
 import sys
 

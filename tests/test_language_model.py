@@ -40,14 +40,14 @@ def mlm_run(tmp_path_factory):
 @pytest.mark.slow  # trains a model
 def test_a_masked_lm_trains_with_log_spaced_checkpoints_and_held_out_metrics(mlm_run):
     names = sorted(p.name for p in (mlm_run / "checkpoints").glob("*.ckpt"))
-    assert names == [f"step={s:07d}.ckpt" for s in (0, 10, 20, 50, 60)]
+    assert names == [f"step_{s:07d}.ckpt" for s in (0, 10, 20, 50, 60)]
     metrics = json.loads((mlm_run / "metrics.json").read_text())
     assert metrics["test/perplexity"] == pytest.approx(math.exp(metrics["test/loss"]), rel=1e-4)
     assert 0 <= metrics["test/top1"] <= metrics["test/top5"] <= 1
     for name in ("unigram", "left_bigram", "bigram"):  # the n-gram baselines on the same test positions
         assert 0 < metrics[f"baseline/{name}/acc"] <= metrics[f"baseline/{name}/top5_acc"] <= 1
-    first = load_language_model(mlm_run / "checkpoints" / "step=0000000.ckpt")[0]
-    last = load_language_model(mlm_run / "checkpoints" / "step=0000060.ckpt")[0]
+    first = load_language_model(mlm_run / "checkpoints" / "step_0000000.ckpt")[0]
+    last = load_language_model(mlm_run / "checkpoints" / "step_0000060.ckpt")[0]
     assert not torch.equal(first.encoder.tokens.weight, last.encoder.tokens.weight)  # it trained
     vocab = first.config.vocab_size  # trained 60 steps: below a uniform guess's log V, far from zero
     assert math.log(vocab) * 0.5 < metrics["test/loss"] < math.log(vocab) + 1
@@ -58,7 +58,7 @@ def test_a_causal_lm_exports_to_gpt2_with_the_same_logits(tmp_path_factory, tmp_
     from transformers import AutoModelForCausalLM
 
     run = train_lm("causal", tmp_path_factory)
-    checkpoint = run / "checkpoints" / "step=0000060.ckpt"
+    checkpoint = run / "checkpoints" / "step_0000060.ckpt"
     code, output = export_hf(f"ckpt_path={checkpoint}", f"out={tmp_path / 'hf'}")
     assert code == 0, output
     model, _ = load_language_model(checkpoint)
@@ -94,7 +94,7 @@ def test_a_nan_loss_stops_the_language_model_naming_the_step_and_keeps_its_check
     assert result.returncode != 0, result.stdout[-2000:]
     assert "training loss became nan at step" in result.stderr and "lm.lr=1000000000000.0" in result.stderr
     kept = sorted((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
-    assert kept and kept[0].name == "step=0000000.ckpt"
+    assert kept and kept[0].name == "step_0000000.ckpt"
     model, _ = load_language_model(kept[-1])  # the last one written before the loss broke: finite weights
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
@@ -131,3 +131,17 @@ def test_the_lens_over_training_reads_every_checkpoint(mlm_run, tmp_path):
     missing = subprocess.run([sys.executable, "scripts/lens_over_training.py", f"run_dir={tmp_path}"],
                              cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert missing.returncode != 0 and f"run_dir={tmp_path}: no checkpoints" in missing.stderr
+
+
+@pytest.mark.slow  # evaluates the trained masked LM again
+def test_eval_tests_a_language_model_checkpoint_on_its_runs_held_out_text(mlm_run):
+    checkpoint = mlm_run / "checkpoints" / "step_0000060.ckpt"  # no "=" in the name: a plain override
+    result = subprocess.run([sys.executable, "scripts/eval.py", f"ckpt_path={checkpoint}", "threads=1"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = sorted(mlm_run.glob("eval/*/metrics.json"))
+    evaluated = json.loads(written[-1].read_text())
+    trained = json.loads((mlm_run / "metrics.json").read_text())
+    assert evaluated["step"] == 60
+    for key in ("test/loss", "test/top1", "baseline/trigram_kn/acc", "baseline/bigram/acc"):
+        assert evaluated[key] == pytest.approx(trained[key], rel=1e-5), key  # same weights, words, masks

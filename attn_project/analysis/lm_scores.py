@@ -1,6 +1,6 @@
 """A language model's loss and top-1 accuracy on given sentences (a treebank's test words, which it
-did not train on): a masked LM's masked words (15 % of each sentence's, masks fixed by a seed), a
-causal LM's next words."""
+did not train on): a masked LM's masked words (15 % of each sentence's, every one [MASK], masks fixed
+by a seed), a causal LM's next words."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def lm_scores(model: LanguageModel, tokenizer: Tokenizer, sentences: list[Senten
     model.eval()
     with torch.no_grad():
         for start in range(0, len(rows), batch_size):
-            batch = lm_batch(rows[start:start + batch_size], objective, model.config.vocab_size, generator)
+            batch = lm_batch(rows[start:start + batch_size], objective, model.config.vocab_size, generator,
+                             mask_all=True)
             where = batch["labels"] != IGNORE
             logits = model.scored_logits(batch["ids"], where)  # [N, V]
             truth = batch["labels"][where]

@@ -11,6 +11,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from attn_project.commands.train import check_accelerator, run_dir
+from attn_project.commands.train_lm import is_language_model_checkpoint, test_language_model
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.settings import DataSettings
@@ -102,6 +103,9 @@ def evaluate(cfg: DictConfig) -> dict:
     one_line_per_message()
     set_threads(cfg.get("threads", "auto"))
     L.seed_everything(cfg.seed, workers=True)
+    if is_language_model_checkpoint(cfg.ckpt_path):  # a language model: its own held-out text
+        return test_language_model(cfg.ckpt_path, Path(run_dir(cfg)), hydra.utils.instantiate(
+            cfg.trainer, logger=False, enable_checkpointing=False))
     loaded = load_run(cfg.ckpt_path)
     module, settings = loaded.module, loaded.data
     stored_model = dict(module.hparams.model)

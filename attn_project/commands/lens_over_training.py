@@ -50,15 +50,15 @@ CSV_COLUMNS = ["step", "tokens", "relation", "direction", "n", "best_head", "bes
                "best_head_hi", "offset", "offset_acc", "category_acc", "beats_position", "beats_category",
                "changed_by_training", "minilm_acc"]
 DIRECTIONS = {"per_relation": "to_head", "per_relation_to_dependent": "to_dependent"}
-STEP = re.compile(r"step=(\d+)\.ckpt$")
+STEP = re.compile(r"step[_=](\d+)\.ckpt$")  # step_NNNNNNN.ckpt (step=… in runs made before the rename)
 
 
 def checkpoints_of(run_dir: Path) -> list[tuple[int, Path]]:
     """The run's log-spaced checkpoints, (step, path) by step."""
-    found = sorted((int(m.group(1)), p) for p in (run_dir / "checkpoints").glob("step=*.ckpt")
+    found = sorted((int(m.group(1)), p) for p in (run_dir / "checkpoints").glob("step*.ckpt")
                    if (m := STEP.search(p.name)))
     if not found:
-        raise ConfigError(f"run_dir={run_dir}: no checkpoints/step=NNNNNNN.ckpt (a language-model run "
+        raise ConfigError(f"run_dir={run_dir}: no checkpoints/step_NNNNNNN.ckpt (a language-model run "
                           f"trained with experiment=lm_mlm or lm_causal)")
     return found
 

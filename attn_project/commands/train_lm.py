@@ -12,7 +12,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tokenizers import Tokenizer
 
 from attn_project.analysis.text_baselines import text_baselines
@@ -63,6 +63,45 @@ def fit_language_model(cfg: DictConfig, out: Path, build_trainer) -> tuple[float
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True))
     print(f"run folder: {out}")
     return metrics.get(cfg.get("optimized_metric") or "val/loss"), metrics
+
+
+def is_language_model_checkpoint(path: str | Path) -> bool:
+    """Whether a checkpoint is a language model's (its hyperparameters hold a tokenizer and lm
+    settings, not a classifier's optimizer group); False for anything unreadable (the caller's
+    loader then names the problem)."""
+    try:
+        hparams = torch.load(path, map_location="cpu", weights_only=True).get("hyper_parameters", {})
+    except Exception:  # torch raises many kinds for a file that is not a checkpoint
+        return False
+    return "tokenizer_json" in hparams and "optimizer" not in hparams
+
+
+def test_language_model(ckpt_path: str | Path, out: Path, trainer: L.Trainer) -> dict:
+    """The checkpoint's held-out metrics and the n-gram baselines on the same test positions, on
+    the data its run trained on (the run folder's .hydra/config.yaml); written to out/metrics.json."""
+    run = Path(ckpt_path).resolve().parent.parent  # RUN/checkpoints/step_….ckpt
+    config = run / ".hydra" / "config.yaml"
+    if not config.is_file():
+        raise CheckpointError(f"ckpt_path={ckpt_path}: its run folder has no .hydra/config.yaml to read "
+                              f"the data settings from")
+    data = OmegaConf.load(config).data
+    dm: TextDataModule = hydra.utils.instantiate(data)
+    dm.setup()
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if dm.tokenizer is None or dm.tokenizer.to_str() != checkpoint["hyper_parameters"]["tokenizer_json"]:
+        raise CheckpointError(f"ckpt_path={ckpt_path}: the data of {config} no longer gives the run's "
+                              f"vocabulary (its files changed?); the checkpoint's ids would mean other words")
+    module = LanguageModelModule(**checkpoint["hyper_parameters"])
+    module.load_state_dict(checkpoint["state_dict"])
+    metrics = {k: float(v) for k, v in trainer.test(module, datamodule=dm, verbose=False)[0].items()}
+    for name, scores in text_baselines(dm).items():
+        metrics |= {f"baseline/{name}/{key}": value for key, value in scores.items()}
+    record = {"ckpt_path": str(ckpt_path), "step": int(checkpoint.get("global_step", -1)), **metrics}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "metrics.json", json.dumps(record, indent=1, sort_keys=True))
+    print({k: round(v, 4) for k, v in metrics.items()})
+    print(f"wrote {out / 'metrics.json'}")
+    return metrics
 
 
 def load_language_model(path: str | Path) -> tuple[LanguageModel, Tokenizer]:

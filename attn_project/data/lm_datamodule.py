@@ -38,16 +38,18 @@ BUCKET = 50  # a shuffled run of 50 batches is sorted by length before it is cut
 
 
 def lm_batch(sentences: list[np.ndarray], objective: str, vocab_size: int, generator: torch.Generator,
-             mask_rate: float = 0.15) -> dict[str, Tensor]:
-    """Id sentences → one padded batch ``{"ids", "labels"}``: a masked LM's chosen words masked
-    (labels at them), or a causal LM's next words."""
+             mask_rate: float = 0.15, mask_all: bool = False) -> dict[str, Tensor]:
+    """Id sentences → one padded batch ``{"ids", "labels"}``: a masked LM's chosen words masked as
+    BERT trains (80 % [MASK], 10 % a random word, 10 % kept) or, ``mask_all``, every one [MASK] (how
+    dev and test are scored: no scored word is visible); or a causal LM's next words."""
     ids = torch.full((len(sentences), max(len(s) for s in sentences)), PAD_ID, dtype=torch.long)  # [B, T]
     for i, sentence in enumerate(sentences):
         ids[i, :len(sentence)] = torch.from_numpy(np.asarray(sentence, dtype=np.int64))
     if objective == "causal":
         return {"ids": ids, "labels": next_word_labels(ids, PAD_ID)}
     inputs, labels = mask_tokens(ids, mask_id=MASK_ID, vocab_size=vocab_size, generator=generator,
-                                 special_ids=list(range(len(LM_SPECIALS))), rate=mask_rate)
+                                 special_ids=list(range(len(LM_SPECIALS))), rate=mask_rate,
+                                 replace=(1.0, 0.0) if mask_all else (0.8, 0.1))
     return {"ids": inputs, "labels": labels}
 
 
@@ -121,8 +123,8 @@ class TextDataModule(L.LightningDataModule):
             raise DataError(f"data: {len(self.splits['train'])} training sentences, fewer than one batch "
                             f"(data.batch_size={self.batch_size}); give more text or a smaller batch")
         generator = torch.Generator().manual_seed(self.seed + 1)  # dev and test masks: fixed once
-        self.eval_batches = {name: [self.collate(chunk, generator) for chunk in self.length_sorted(name)]
-                             for name in ("dev", "test")}
+        self.eval_batches = {name: [self.collate(chunk, generator, mask_all=True)  # no scored word visible
+                                    for chunk in self.length_sorted(name)] for name in ("dev", "test")}
 
     @property
     def vocab_size(self) -> int:
@@ -150,10 +152,11 @@ class TextDataModule(L.LightningDataModule):
             batches += [run[i:i + self.batch_size] for i in range(0, len(run), self.batch_size)]
         return [batches[k] for k in rng.permutation(len(batches))]
 
-    def collate(self, rows: np.ndarray, generator: torch.Generator) -> dict[str, Tensor]:
+    def collate(self, rows: np.ndarray, generator: torch.Generator,
+                mask_all: bool = False) -> dict[str, Tensor]:
         assert self.arrays is not None
         return lm_batch([self.arrays.sentence(int(k)) for k in rows], self.objective, self.vocab_size,
-                        generator, self.mask_rate)
+                        generator, self.mask_rate, mask_all)
 
     def train_dataloader(self) -> Any:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0

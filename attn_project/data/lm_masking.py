@@ -21,18 +21,21 @@ def choose_positions(words: Tensor, rate: float, generator: torch.Generator) -> 
 
 
 def mask_tokens(ids: Tensor, *, mask_id: int, vocab_size: int, special_ids: list[int],
-                generator: torch.Generator, rate: float = 0.15,
-                first_word_id: int | None = None) -> tuple[Tensor, Tensor]:
+                generator: torch.Generator, rate: float = 0.15, first_word_id: int | None = None,
+                replace: tuple[float, float] = (0.8, 0.1)) -> tuple[Tensor, Tensor]:
     """ids [B, T] → (inputs [B, T], labels [B, T]); ``first_word_id``: the smallest id a random
-    replacement may take (the specials come first in the vocabulary), default past every special."""
+    replacement may take (the specials come first in the vocabulary), default past every special;
+    ``replace``: the shares of chosen words masked and replaced by a random word (BERT's 0.8, 0.1;
+    the rest left as they are); (1.0, 0.0) masks every chosen word."""
     words = ~torch.isin(ids, torch.tensor(special_ids))  # [B, T]
     chosen = choose_positions(words, rate, generator)
     labels = ids.masked_fill(~chosen, IGNORE)
-    kind = torch.rand(ids.shape, generator=generator)  # [B, T]: < 0.8 mask, < 0.9 random, else keep
+    kind = torch.rand(ids.shape, generator=generator)  # [B, T]: < 0.8 mask, < 0.9 random, else keep (BERT's)
     low = max(special_ids) + 1 if first_word_id is None else first_word_id
     random_words = torch.randint(low, vocab_size, ids.shape, generator=generator)
-    inputs = torch.where(chosen & (kind < 0.8), torch.full_like(ids, mask_id), ids)
-    inputs = torch.where(chosen & (kind >= 0.8) & (kind < 0.9), random_words, inputs)
+    masked, randomised = replace
+    inputs = torch.where(chosen & (kind < masked), torch.full_like(ids, mask_id), ids)
+    inputs = torch.where(chosen & (kind >= masked) & (kind < masked + randomised), random_words, inputs)
     return inputs, labels
 
 

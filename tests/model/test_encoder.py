@@ -116,6 +116,25 @@ def test_masking_proportions_over_many_positions():
     assert (inputs[chosen & (inputs != MASK)] >= 4).all()  # random words are never specials
     positions = choose_positions(torch.ones(1, 10, dtype=torch.bool), 0.15, torch.Generator().manual_seed(0))
     assert positions.sum() == 2  # round(1.5) → 2
+    scored, labels = mask_tokens(ids, mask_id=MASK, vocab_size=1000, special_ids=SPECIALS, replace=(1.0, 0.0),
+                                 generator=torch.Generator().manual_seed(4))  # how dev and test are scored
+    assert (scored[labels != IGNORE] == MASK).all()
+
+
+def test_dev_and_test_batches_mask_every_scored_word(tmp_path):
+    from attn_project.data.lm_datamodule import TextDataModule
+
+    path = tmp_path / "text.txt"
+    path.write_text("\n".join(f"w{k % 7} w{k % 5} w{k % 3} w{k % 11} end" for k in range(300)) + "\n")
+    dm = TextDataModule(files=[str(path)], vocab_size=30, batch_size=8, seed=0, data_dir=str(tmp_path),
+                        cache_dir=str(tmp_path / "cache"))
+    dm.setup()
+    for split in ("dev", "test"):
+        for batch in dm.eval_batches[split]:
+            scored = batch["labels"] != IGNORE
+            assert scored.any() and (batch["ids"][scored] == MASK).all()
+    train = list(dm.train_dataloader())  # training keeps BERT's mix: of ~270 chosen words, some visible
+    assert any((b["ids"][b["labels"] != IGNORE] != MASK).any() for b in train)
 
 
 @pytest.mark.slow  # trains a model

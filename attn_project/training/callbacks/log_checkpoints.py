@@ -1,5 +1,6 @@
 """Checkpoints at log-spaced training steps — 0 (before training), 10, 20, 50, 100, 200, 500, 1 k,
-… and the last — each named by its step (``step=0000500.ckpt``), kept for the lens over training."""
+… and the last — each named by its step (``step_0000500.ckpt``: no "=", which a Hydra override
+would misread), kept for the lens over training."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class LogSpacedCheckpoints(L.Callback):
         self.dirpath, self.last = Path(dirpath), last
 
     def path(self, step: int) -> Path:
-        return self.dirpath / f"step={step:07d}.ckpt"
+        return self.dirpath / f"step_{step:07d}.ckpt"
 
     def save(self, trainer: L.Trainer, step: int) -> None:
         if not self.path(step).exists():
