@@ -145,3 +145,14 @@ def test_eval_tests_a_language_model_checkpoint_on_its_runs_held_out_text(mlm_ru
     assert evaluated["step"] == 60
     for key in ("test/loss", "test/top1", "baseline/trigram_kn/acc", "baseline/bigram/acc"):
         assert evaluated[key] == pytest.approx(trained[key], rel=1e-5), key  # same weights, words, masks
+
+
+@pytest.mark.slow  # two processes
+def test_a_language_model_trains_under_two_process_ddp_on_cpu(tmp_path):
+    result = run_script("experiment=lm_mlm", "trainer=ddp_cpu", *SMALL, "trainer.max_steps=20",
+                        "trainer.val_check_interval=10", f"hydra.run.dir={tmp_path / 'run'}",
+                        f"paths.data_dir={tmp_path / 'data'}")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("*.ckpt"))
+    assert names == ["step_0000000.ckpt", "step_0000010.ckpt", "step_0000020.ckpt"]  # rank 0 writes them
+    assert 0 <= json.loads((tmp_path / "run" / "metrics.json").read_text())["test/top5"] <= 1

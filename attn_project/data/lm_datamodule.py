@@ -161,7 +161,8 @@ class TextDataModule(L.LightningDataModule):
     def train_dataloader(self) -> Any:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         epoch_seed = self.seed * 1_000_003 + epoch
-        batches = Batches(self, self.train_batches(epoch_seed), epoch_seed)
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
+        batches = Batches(self, shard(self.train_batches(epoch_seed), rank, world), epoch_seed, rank, world)
         return DataLoader(batches, batch_size=None, shuffle=False, num_workers=self.num_workers)
 
     def val_dataloader(self) -> Any:
@@ -171,18 +172,28 @@ class TextDataModule(L.LightningDataModule):
         return DataLoader(Batched(self.eval_batches["test"]), batch_size=None, shuffle=False)
 
 
-class Batches(Dataset):
-    """One epoch's training batches, collated on demand; batch k's masks come from a generator
-    seeded by (epoch, k), so they are the same however the epoch is resumed or split over workers."""
+def shard(batches: list[np.ndarray], rank: int, world: int) -> list[np.ndarray]:
+    """This rank's share of an epoch's batches under DDP: every ``world``-th from ``rank``, the same
+    number on every rank (the last few dropped), so the ranks see disjoint batches and step together."""
+    per_rank = len(batches) // world
+    return batches[rank::world][:per_rank] if world > 1 else batches
 
-    def __init__(self, dm: TextDataModule, rows: list[np.ndarray], epoch_seed: int):
+
+class Batches(Dataset):
+    """One epoch's training batches (one rank's share), collated on demand; a batch's masks come from
+    a generator seeded by (epoch, its index in the epoch), so they are the same however the epoch is
+    resumed or split over workers and ranks."""
+
+    def __init__(self, dm: TextDataModule, rows: list[np.ndarray], epoch_seed: int, rank: int = 0,
+                 world: int = 1):
         self.dm, self.rows, self.epoch_seed = dm, rows, epoch_seed
+        self.rank, self.world = rank, world  # batch k here is the epoch's batch rank + k · world
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, k: int) -> dict[str, Tensor]:
-        generator = torch.Generator().manual_seed(self.epoch_seed * 7919 + k)
+        generator = torch.Generator().manual_seed(self.epoch_seed * 7919 + self.rank + k * self.world)
         return self.dm.collate(self.rows[k], generator)
 
 

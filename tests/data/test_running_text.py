@@ -5,6 +5,7 @@ into memory-mapped arrays cached by content."""
 import os
 
 import numpy as np
+import torch
 import pytest
 from conftest import MINI_UD
 
@@ -125,3 +126,21 @@ def test_n_gram_baselines_on_the_language_models_test_positions(tmp_path, object
     if objective == "mlm":  # the trigram too; a causal LM's first words are not all named by what precedes
         assert scores["trigram_kn"]["acc"] > 0.95
     assert scores["trigram_kn"]["perplexity"] < scores["unigram"]["perplexity"]
+
+
+def test_ranks_see_disjoint_batches_of_the_same_epoch_with_the_same_masks(tmp_path):
+    from attn_project.data.lm_datamodule import Batches, TextDataModule, shard
+
+    path = tmp_path / "text.txt"
+    path.write_text("\n".join(" ".join(f"w{(k * j) % 17}" for j in range(2 + k % 6)) for k in range(400)) + "\n")
+    dm = TextDataModule(files=[str(path)], vocab_size=30, batch_size=8, seed=0, data_dir=str(tmp_path),
+                        cache_dir=str(tmp_path / "cache"))
+    dm.setup()
+    epoch = dm.train_batches(5)
+    ranks = [shard(epoch, rank, 3) for rank in range(3)]
+    assert len({len(r) for r in ranks}) == 1 and len(ranks[0]) == len(epoch) // 3  # they step together
+    seen = [frozenset(map(tuple, r)) for r in ranks]
+    assert not (seen[0] & seen[1]) and not (seen[1] & seen[2]) and not (seen[0] & seen[2])
+    whole, second = Batches(dm, epoch, 5), Batches(dm, ranks[1], 5, rank=1, world=3)
+    assert torch.equal(second[2]["ids"], whole[1 + 2 * 3]["ids"])  # the epoch's batch 7: the same masks
+    assert shard(epoch, 0, 1) == epoch
