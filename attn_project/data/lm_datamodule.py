@@ -161,7 +161,8 @@ class TextDataModule(L.LightningDataModule):
     def train_dataloader(self) -> Any:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         epoch_seed = self.seed * 1_000_003 + epoch
-        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         batches = Batches(self, shard(self.train_batches(epoch_seed), rank, world), epoch_seed, rank, world)
         return DataLoader(batches, batch_size=None, shuffle=False, num_workers=self.num_workers)
 

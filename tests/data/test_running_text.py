@@ -5,8 +5,8 @@ into memory-mapped arrays cached by content."""
 import os
 
 import numpy as np
-import torch
 import pytest
+import torch
 from conftest import MINI_UD
 
 from attn_project.data.running_text import (
@@ -132,7 +132,8 @@ def test_ranks_see_disjoint_batches_of_the_same_epoch_with_the_same_masks(tmp_pa
     from attn_project.data.lm_datamodule import Batches, TextDataModule, shard
 
     path = tmp_path / "text.txt"
-    path.write_text("\n".join(" ".join(f"w{(k * j) % 17}" for j in range(2 + k % 6)) for k in range(400)) + "\n")
+    lines = (" ".join(f"w{(k * j) % 17}" for j in range(2 + k % 6)) for k in range(400))
+    path.write_text("\n".join(lines) + "\n")
     dm = TextDataModule(files=[str(path)], vocab_size=30, batch_size=8, seed=0, data_dir=str(tmp_path),
                         cache_dir=str(tmp_path / "cache"))
     dm.setup()
