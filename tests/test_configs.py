@@ -47,6 +47,7 @@ def test_experiment_composes_and_instantiates(make_cfg, name):
     ("mps", {"accelerator": "mps", "devices": 1}),
     ("ddp", {"accelerator": "gpu", "devices": 4, "strategy": "ddp"}),
     ("ddp_cpu", {"accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn"}),
+    ("fsdp", {"accelerator": "gpu", "devices": 4, "strategy": "fsdp", "precision": "bf16-mixed"}),
 ])
 def test_every_trainer_config_composes_with_its_settings(make_cfg, trainer, expected):
     cfg = make_cfg(f"trainer={trainer}")

@@ -48,6 +48,8 @@ def fit_language_model(cfg: DictConfig, out: Path, build_trainer) -> tuple[float
     (out / "tokenizer").mkdir(parents=True, exist_ok=True)
     dm.tokenizer.save(str(out / "tokenizer" / "tokenizer.json"))
     module = build_language_model(cfg, dm)
+    if cfg.get("compile"):  # torch.compile the model in place: the checkpoints keep its plain names
+        module.model.encoder.compile()
     trainer = build_trainer(cfg)
     started = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=False)

@@ -167,3 +167,18 @@ def test_a_tiny_language_model_overfits_twenty_sentences(causal):
             hits.append(model(masked)[0][:, i].argmax(-1) == ids[:, i])
         accuracy = torch.stack(hits).float().mean()
     assert accuracy > 0.9, float(accuracy)  # random sentences: only memorising them gets here
+
+
+@pytest.mark.slow  # compiles (about 20 s on a CPU)
+def test_the_compiled_encoder_gives_the_same_loss_and_keeps_its_weight_names():
+    """``compile=true`` (commands/train_lm.py) compiles the encoder in place: the same numbers, and
+    checkpoints whose names load into an uncompiled model."""
+    torch.manual_seed(0)
+    model = LanguageModel(EncoderConfig(vocab_size=50, max_len=16, d_model=16, num_heads=2, num_layers=1,
+                                        dropout=0.0, causal=True))
+    ids = batch()
+    labels = next_word_labels(ids, PAD)
+    eager, names = model.loss(ids, labels), list(model.state_dict())
+    model.encoder.compile()
+    assert torch.allclose(model.loss(ids, labels), eager, atol=1e-5)
+    assert list(model.state_dict()) == names
