@@ -53,6 +53,7 @@ class RowScores:
     dep_weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))  # [D, H]
     offset_weight: np.ndarray = field(  # [N, H, 2R+1]
         default_factory=lambda: np.zeros((0, 0, 0), dtype=np.float16))
+    position: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # [N] the row's word
 
     @property
     def has_weights(self) -> bool:
@@ -129,6 +130,7 @@ def score_batch(batch: dict[str, Tensor], punct_edges: bool) -> dict:
         "head_weight": (rows * is_head[sb, si][:, None]).sum(-1).numpy(),
         "dep_weight": rows[dep_n, :, dep_j].numpy(),
         "offset_weight": offset_weights(rows, si).numpy(),
+        "position": si.numpy(),
     }
 
 

@@ -3,10 +3,10 @@ saved checkpoint of a language model trained here, on a treebank's dev (choice o
 and test (scores) that the model did not train on.
 
 Per checkpoint, relation and direction: the dev-chosen best head's test accuracy with its sentence-
-bootstrap interval, the dev-chosen offset's, the two verdicts (beats position; changed by training,
-against the step-0 checkpoint's same head), and MiniLM's level on the same split when its report is
-given. Per checkpoint: entropy by word class and the model's loss and top-1 on the treebank's test
-words. Outputs, in ``out`` (default RUN/lens): lens_over_training.csv / .json / .md, TensorBoard
+bootstrap interval, the dev-chosen offset's and category rule's (``analysis.category_rules``), three
+verdicts (beats position; beats the category rule; changed by training, against the step-0
+checkpoint's same head), and MiniLM's level on the same split when its report is given. Per
+checkpoint: entropy by word class and the model's loss and top-1 on the treebank's test words. Outputs, in ``out`` (default RUN/lens): lens_over_training.csv / .json / .md, TensorBoard
 scalars with the training step as x, heat maps of the final winning heads on a test sentence at each
 checkpoint, and the emergence figure (emergence.png).
 
@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from attn_project.analysis.category_rules import CategoryEntry, RuleTargets, category_table
 from attn_project.analysis.lens import SplitRows, lens_rows
 from attn_project.analysis.lm_scores import lm_scores
 from attn_project.analysis.report_numbers import attention_block, entropy_by_class
@@ -47,7 +48,8 @@ from attn_project.viz import plots
 log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ["step", "tokens", "relation", "direction", "n", "best_head", "best_head_acc", "best_head_lo",
-               "best_head_hi", "offset", "offset_acc", "category_acc", "beats_position", "beats_category",
+               "best_head_hi", "offset", "offset_acc", "category_rule", "category_acc", "beats_position",
+               "beats_category",
                "changed_by_training", "minilm_acc"]
 DIRECTIONS = {"per_relation": "to_head", "per_relation_to_dependent": "to_dependent"}
 STEP = re.compile(r"step[_=](\d+)\.ckpt$")  # step_NNNNNNN.ckpt (step=… in runs made before the rename)
@@ -109,7 +111,8 @@ def minilm_levels(path: str | None) -> dict[tuple[str, str], float]:
 
 
 def table_rows(step: int, tokens: float | None, block: AttentionBlock, names: list[str],
-               minilm: dict[tuple[str, str], float]) -> list[dict]:
+               minilm: dict[tuple[str, str], float],
+               rules: dict[tuple[str, str], CategoryEntry]) -> list[dict]:
     """The csv's rows of one checkpoint: every relation with enough rows, both directions."""
     out = []
     for key, direction in DIRECTIONS.items():
@@ -117,14 +120,21 @@ def table_rows(step: int, tokens: float | None, block: AttentionBlock, names: li
             if r.n < MIN_ROWS_SHOWN:
                 continue
             lo, hi = r.best_head_after.ci95 or (None, None)
+            rule = rules.get((rel, direction), CategoryEntry(None, None))
             out.append({"step": step, "tokens": tokens, "relation": rel, "direction": direction, "n": r.n,
                         "best_head": None if r.best_head is None else names[r.best_head],
                         "best_head_acc": r.best_head_after.value, "best_head_lo": lo, "best_head_hi": hi,
-                        "offset": r.best_offset_name, "offset_acc": r.best_offset, "category_acc": None,
-                        "beats_position": r.beats_position, "beats_category": None,
+                        "offset": r.best_offset_name, "offset_acc": r.best_offset,
+                        "category_rule": rule.rule, "category_acc": rule.category_acc,
+                        "beats_position": r.beats_position, "beats_category": rule.beats_category,
                         "changed_by_training": r.changed_by_training,
                         "minilm_acc": minilm.get((rel, direction))})
     return out
+
+
+def upos_tags(dm: MaskedTokenDataModule) -> list[str]:
+    """The UPOS tags of the treebank's training words (the rules' categories)."""
+    return sorted({tag for s in dm.sentences["train"] for tag in s.upos})
 
 
 def first_emergence(table: list[dict], summaries: list[dict]) -> dict:
@@ -162,6 +172,8 @@ def emergence_figure(table: list[dict], summaries: list[dict], relations: list[t
                    color="black", label="beats position")
         if rows and rows[-1]["offset_acc"] is not None:
             ax.axhline(rows[-1]["offset_acc"], ls="--", color="grey", label=f"offset {rows[-1]['offset']}")
+        if rows and rows[-1]["category_acc"] is not None:
+            ax.axhline(rows[-1]["category_acc"], ls="-.", color="green", label=str(rows[-1]["category_rule"]))
         if rows and rows[-1]["minilm_acc"] is not None:
             ax.axhline(rows[-1]["minilm_acc"], ls=":", color="purple", label="MiniLM")
         ax.set_xscale("symlog", linthresh=10)
@@ -201,14 +213,17 @@ def markdown(table: list[dict], summaries: list[dict], emergence: dict, run_dir:
     lines += ["", f"Fastest loss drop (per log-step) at step {emergence['fastest_loss_drop_step']}.", "",
               f"## Final checkpoint (step {last})", "",
               "| relation | direction | n | best head | its accuracy (test) | offset | its accuracy | "
-              "beats position | changed by training | first step beating position |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "category rule | its accuracy | beats position | beats the rule | changed by training | "
+              "first step beating position |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted((r for r in table if r["step"] == last), key=lambda r: -r["n"]):
         first = emergence["first_beats_position"].get(f"{r['relation']} ({r['direction']})")
         lines.append(f"| {r['relation']} | {r['direction']} | {r['n']} | {r['best_head']} | "
                      f"{fmt(r['best_head_acc'])} [{fmt(r['best_head_lo'])}, {fmt(r['best_head_hi'])}] | "
-                     f"{r['offset']} | {fmt(r['offset_acc'])} | {verdict(r['beats_position'])} | "
-                     f"{verdict(r['changed_by_training'])} | {'–' if first is None else first} |")
+                     f"{r['offset']} | {fmt(r['offset_acc'])} | {r['category_rule'] or '–'} | "
+                     f"{fmt(r['category_acc'])} | {verdict(r['beats_position'])} | "
+                     f"{verdict(r['beats_category'])} | {verdict(r['changed_by_training'])} | "
+                     f"{'–' if first is None else first} |")
     return "\n".join(lines) + "\n"
 
 
@@ -241,6 +256,7 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
     table: list[dict] = []
     summaries: list[dict] = []
     before: RowScores | None = None
+    targets: dict[str, RuleTargets] = {}  # each rule's word for every word: the same at every checkpoint
     samples: dict[int, np.ndarray] = {}
     names: list[str] = []
     for step, path in tqdm(checkpoints, desc="checkpoints", unit="ckpt"):
@@ -251,7 +267,11 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
         boot = Bootstrap(test.rows.sentence, int(cfg.analysis.bootstrap_resamples), int(cfg.seed))
         block = AttentionBlock(**attention_block(before, test.rows, dev.rows, boot, dm.relations))
         before = test.rows if before is None else before  # the step-0 model: the untrained twin
-        table += table_rows(step, tokens[step], block, names, minilm)
+        targets = targets or {split: RuleTargets(dm.sentences[split], upos_tags(dm), model.causal)
+                              for split in ("dev", "test")}
+        rules = category_table(test.rows, dev.rows, targets["test"], targets["dev"], block, dm.relations,
+                               bool(cfg.analysis.punct_edges))
+        table += table_rows(step, tokens[step], block, names, minilm, rules)
         scores = lm_scores(model, tokenizer, dm.sentences["test"], seed=int(cfg.seed))
         gap = entropy_by_class(test.rows, boot).get("function_minus_content")
         summaries.append({"step": step, "tokens": tokens[step], "treebank_loss": scores["loss"],

@@ -81,3 +81,19 @@ def test_emergence_is_the_first_checkpoint_that_beats_position_and_the_fastest_l
     summaries = [{"step": s, "treebank_loss": loss} for s, loss in losses]
     out = first_emergence(table, summaries)
     assert out["first_beats_position"] == {"det (to_head)": 100} and out["fastest_loss_drop_step"] == 100
+
+
+def test_category_rules_name_the_nearest_word_of_a_tag_each_side_and_the_root():
+    from attn_project.analysis.category_rules import RuleTargets
+
+    sentence = Sentence(["the", "dog", "saw", "a", "cat"], ["DET", "NOUN", "VERB", "DET", "NOUN"],
+                        [1, 2, -1, 4, 2], ["det", "nsubj", "root", "det", "obj"])
+    both = RuleTargets([sentence], ["DET", "NOUN", "VERB"], causal=False)
+    targets = both.of(0)  # [R, W]
+    names = both.names
+    assert targets[names.index("nearest NOUN to the right")].tolist() == [1, 4, 4, 4, -1]
+    assert targets[names.index("nearest DET to the left")].tolist() == [-1, 0, 0, 0, 3]
+    assert targets[names.index("the root")].tolist() == [2, 2, -1, 2, 2]
+    left = RuleTargets([sentence], ["DET", "NOUN", "VERB"], causal=True)  # a causal model's: left only
+    assert all("right" not in n for n in left.names)
+    assert left.of(0)[left.names.index("the root")].tolist() == [-1, -1, -1, 2, 2]
