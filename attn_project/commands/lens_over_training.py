@@ -6,8 +6,9 @@ Per checkpoint, relation and direction: the dev-chosen best head's test accuracy
 bootstrap interval, the dev-chosen offset's and category rule's (``analysis.category_rules``), three
 verdicts (beats position; beats the category rule; changed by training, against the step-0
 checkpoint's same head), and MiniLM's level on the same split when its report is given. Per
-checkpoint: entropy by word class and the model's loss and top-1 on the treebank's test words. Outputs, in ``out`` (default RUN/lens): lens_over_training.csv / .json / .md, TensorBoard
-scalars with the training step as x, heat maps of the final winning heads on a test sentence at each
+checkpoint: entropy by word class and the model's loss and top-1 on the treebank's test words.
+Outputs, in ``out`` (default RUN/lens): lens_over_training.csv / .json / .md, TensorBoard scalars
+with the training step as x, heat maps of the final winning heads on a test sentence at each
 checkpoint, and the emergence figure (emergence.png).
 
 A causal model's row covers its left context only: dependent → head is scored on the rows whose head
