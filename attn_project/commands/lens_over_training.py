@@ -32,6 +32,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from attn_project.analysis.category_rules import CategoryEntry, RuleTargets, category_table
+from attn_project.analysis.head_ablation import ablation_effect, encoded, scored_words
 from attn_project.analysis.lens import SplitRows, lens_rows
 from attn_project.analysis.lm_scores import lm_scores
 from attn_project.analysis.report_numbers import attention_block, entropy_by_class
@@ -178,6 +179,7 @@ def emergence_figure(table: list[dict], summaries: list[dict], relations: list[t
         if rows and rows[-1]["minilm_acc"] is not None:
             ax.axhline(rows[-1]["minilm_acc"], ls=":", color="purple", label="MiniLM")
         ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlim(left=0)
         ax.set_ylim(0, 1)
         ax.set_title(f"{rel} ({'dependent → head' if direction == 'to_head' else 'head → dependent'})")
         ax.set_xlabel("training step")
@@ -185,6 +187,7 @@ def emergence_figure(table: list[dict], summaries: list[dict], relations: list[t
     loss_ax = axes[len(relations)]
     loss_ax.plot([s["step"] for s in summaries], [s["treebank_loss"] for s in summaries], marker="o")
     loss_ax.set_xscale("symlog", linthresh=10)
+    loss_ax.set_xlim(left=0)
     loss_ax.set_title("loss on the treebank's test words")
     loss_ax.set_xlabel("training step")
     fig.suptitle(title)
@@ -282,6 +285,7 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
         if test.samples:  # the one test sentence drawn, at this checkpoint
             samples[step] = next(iter(test.samples.values())).numpy()
     emergence = first_emergence(table, summaries)
+    ablation = ablations(model, tokenizer, dm, block, names, cfg)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "lens_over_training.csv", "json": out / "lens_over_training.json",
              "md": out / "lens_over_training.md", "figure": out / "emergence.png"}
@@ -289,8 +293,10 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
     corpus = str(cfg.data.get("root") or "the generated corpus")
     atomic_write_text(paths["json"], json.dumps({"run_dir": str(run_dir), "corpus": corpus,
                                                  "checkpoints": summaries, "emergence": emergence,
+                                                 "ablation": ablation,
                                                  "relations": table}, indent=1))
-    atomic_write_text(paths["md"], markdown(table, summaries, emergence, run_dir, corpus))
+    atomic_write_text(paths["md"], markdown(table, summaries, emergence, run_dir, corpus)
+                      + ablation_markdown(ablation, checkpoints[-1][0]))
     relations = plotted_relations(table, int(cfg.num_relations))
     figure = emergence_figure(table, summaries, relations, f"Heads over training: {run_dir.name}")
     writer = SummaryWriter(str(out))
@@ -312,6 +318,56 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
     plots.save(figure, paths["figure"])
     print(f"lens over training: {paths['md']}")
     return paths
+
+
+def ablations(model, tokenizer, dm: MaskedTokenDataModule, block: AttentionBlock, names: list[str],
+              cfg: DictConfig) -> list[dict]:
+    """At the final checkpoint: each ``cfg.ablate`` relation's best head (dependent → head) mean-ablated,
+    and a random other head of its layer, on the treebank's test words (``analysis.head_ablation``)."""
+    heads = model.config.num_heads
+    rows = encoded(tokenizer, dm.sentences["test"], model.config.max_len)
+    dev_rows = encoded(tokenizer, dm.sentences["dev"], model.config.max_len)
+    seed = int(cfg.seed)
+    baseline = scored_words(model, rows, seed)
+    boot = Bootstrap(baseline.sentence, int(cfg.analysis.bootstrap_resamples), seed)
+    rng = np.random.default_rng(seed)
+    out = []
+    for relation in cfg.ablate or []:
+        entry = block.per_relation.get(relation)
+        if entry is None or entry.best_head is None:
+            continue
+        layer, head = divmod(entry.best_head, heads)
+        other = int(rng.choice([h for h in range(heads) if h != head])) if heads > 1 else head
+        for kind, h in (("best head", head), ("random head of its layer", other)):
+            effect = ablation_effect(model, rows, dev_rows, dm.sentences["test"], relation, layer, h,
+                                     baseline, boot, seed)
+            flat: dict = {"linked_words": effect.pop("linked_words")}
+            for key, value in effect.items():  # Estimates → value and interval
+                flat |= value.write(key)
+            out.append({"relation": relation, "ablated": kind, "head": names[layer * heads + h],
+                        "top1_before": float(baseline.correct.mean()), **flat})
+    return out
+
+
+def ablation_markdown(ablation: list[dict], step: int) -> str:
+    if not ablation:
+        return ""
+    lines = ["", f"## Mean-ablating a head (step {step}): the change in top-1", "",
+             "Drop = top-1 before − after (positive: the model got worse), on the words the relation links "
+             "and on the other words, paired by sentence.", "",
+             "| relation | ablated | head | linked words | drop on them | drop on the others | "
+             "linked − others |",
+             "|---|---|---|---|---|---|---|"]
+    for a in ablation:
+        lines.append(f"| {a['relation']} | {a['ablated']} | {a['head']} | {a['linked_words']} | "
+                     f"{estimate_text(a, 'drop_on_linked')} | {estimate_text(a, 'drop_on_others')} | "
+                     f"{estimate_text(a, 'linked_minus_others')} |")
+    return "\n".join(lines) + "\n"
+
+
+def estimate_text(row: dict, key: str) -> str:
+    ci = row.get(f"{key}_ci95")
+    return f"{fmt(row.get(key))}" + (f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "")
 
 
 def winning_heads(table: list[dict], relations: list[tuple[str, str]]) -> dict[str, list[str]]:

@@ -97,3 +97,42 @@ def test_category_rules_name_the_nearest_word_of_a_tag_each_side_and_the_root():
     left = RuleTargets([sentence], ["DET", "NOUN", "VERB"], causal=True)  # a causal model's: left only
     assert all("right" not in n for n in left.names)
     assert left.of(0)[left.names.index("the root")].tolist() == [-1, -1, -1, 2, 2]
+
+
+def test_mean_ablation_fixes_one_heads_output_and_lifts_cleanly():
+    from attn_project.analysis.head_ablation import (
+        encoded,
+        head_mean,
+        head_slice,
+        linked_words,
+        mean_ablated,
+        output_projection,
+        scored_words,
+    )
+
+    model, tokenizer = tiny(causal=False)
+    rows = encoded(tokenizer, sentences(), model.config.max_len)
+    assert [i for i, _ in rows] == [0, 1, 2, 3]
+    mean = head_mean(model, rows, layer=1, head=0)
+    seen = []
+
+    def record(_module, args):
+        seen.append(args[0].clone())
+
+    ids = torch.tensor([rows[0][1].tolist()])
+    hook = output_projection(model, 1).register_forward_pre_hook(record)
+    plain = model(ids)[0]
+    hook.remove()
+    with mean_ablated(model, 1, 0, mean):
+        hook = output_projection(model, 1).register_forward_pre_hook(record)  # runs after the ablation's
+        changed = model(ids)[0]
+        hook.remove()
+    ablated, before, other = seen[-1], seen[0], head_slice(model, 1)
+    assert torch.allclose(ablated[..., head_slice(model, 0)], mean.expand(1, 6, -1))  # the head: its mean
+    assert torch.allclose(ablated[..., other], before[..., other])  # the other head as it was
+    assert not torch.allclose(changed, plain) and torch.equal(model(ids)[0], plain)  # lifted afterwards
+    words = scored_words(model, rows, seed=0)
+    assert (words.correct == scored_words(model, rows, seed=0).correct).all()  # the same masks each time
+    linked = linked_words(sentences(), "root", words)  # a word is linked when it is the root
+    expected = [sentences()[s].deprels[i] == "root" for s, i in zip(words.sentence, words.position)]
+    assert linked.tolist() == expected
