@@ -28,49 +28,53 @@ from attn_project.data.lm_datamodule import lm_batch
 from attn_project.model.encoder import PreLNBlock
 from attn_project.model.language_model import LanguageModel
 
+Rows = list[tuple[int, np.ndarray, np.ndarray]]  # (sentence index, token ids, each token's word)
+
 
 @dataclass
 class ScoredWords:
     """The scored words of a split: per word, its sentence, its position and whether it was right."""
 
     sentence: np.ndarray  # [N]
-    position: np.ndarray  # [N]
+    position: np.ndarray  # [N] the word (of the treebank sentence) the scored token belongs to
     correct: np.ndarray  # [N]
 
 
-def encoded(tokenizer: Tokenizer, sentences: list[Sentence], max_len: int) -> list[tuple[int, np.ndarray]]:
-    """(sentence index, word ids) of the sentences read one token per word and within the positions."""
+def encoded(tokenizer: Tokenizer, sentences: list[Sentence], max_len: int) -> Rows:
+    """(sentence index, token ids, each token's word) of the sentences within the model's positions
+    (a word's pieces share its index)."""
     out = []
     for index, sentence in enumerate(sentences):
-        ids = tokenizer.encode(sentence.tokens, is_pretokenized=True).ids
-        if 1 < len(ids) <= max_len and len(ids) == len(sentence):
-            out.append((index, np.array(ids)))
+        encoding = tokenizer.encode(sentence.tokens, is_pretokenized=True)
+        if 1 < len(encoding.ids) <= max_len:
+            out.append((index, np.array(encoding.ids), np.array(encoding.word_ids)))
     return out
 
 
-def batches(model: LanguageModel, rows: list[tuple[int, np.ndarray]], seed: int,
-            size: int = 128) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
+def batches(model: LanguageModel, rows: Rows, seed: int,
+            size: int = 128) -> Iterator[tuple[Rows, dict[str, Tensor]]]:
     """The same batches (and masks) every time it is called with the same seed."""
     generator = torch.Generator().manual_seed(seed)
     objective = "causal" if model.causal else "mlm"
     for start in range(0, len(rows), size):
         part = rows[start:start + size]
-        yield ([i for i, _ in part],
-               lm_batch([ids for _, ids in part], objective, model.config.vocab_size, generator,
+        yield (part,
+               lm_batch([ids for _, ids, _ in part], objective, model.config.vocab_size, generator,
                         mask_all=True))
 
 
-def scored_words(model: LanguageModel, rows: list[tuple[int, np.ndarray]], seed: int) -> ScoredWords:
+def scored_words(model: LanguageModel, rows: Rows, seed: int) -> ScoredWords:
     sentence, position, correct = [], [], []
     model.eval()
     with torch.no_grad():
-        for index, batch in batches(model, rows, seed):
+        for part, batch in batches(model, rows, seed):
             where = batch["labels"] != IGNORE  # [B, T]
             logits = model.scored_logits(batch["ids"], where)  # [N, V]
             b, t = where.nonzero(as_tuple=True)
             target = t + 1 if model.causal else t  # a causal LM at t predicts the word at t + 1
-            sentence.append(np.array(index)[b.numpy()])
-            position.append(target.numpy())
+            sentence.append(np.array([part[k][0] for k in b.tolist()], dtype=np.int64))
+            words = [part[k][2][j] for k, j in zip(b.tolist(), target.tolist(), strict=True)]
+            position.append(np.array(words, dtype=np.int64))
             correct.append((logits.argmax(-1) == batch["labels"][where]).numpy())
     return ScoredWords(*(np.concatenate(c) for c in (sentence, position, correct)))
 
@@ -86,7 +90,7 @@ def head_slice(model: LanguageModel, head: int) -> slice:
     return slice(head * d_head, (head + 1) * d_head)
 
 
-def head_mean(model: LanguageModel, rows: list[tuple[int, np.ndarray]], layer: int, head: int) -> Tensor:
+def head_mean(model: LanguageModel, rows: Rows, layer: int, head: int) -> Tensor:
     """The head's mean output over the sentences' real words [d_head] (unmasked input)."""
     total, count = torch.zeros(model.config.d_model // model.config.num_heads), 0
     captured: list[Tensor] = []
@@ -95,7 +99,7 @@ def head_mean(model: LanguageModel, rows: list[tuple[int, np.ndarray]], layer: i
     try:
         with torch.no_grad():
             for start in range(0, len(rows), 128):
-                part = [ids for _, ids in rows[start:start + 128]]
+                part = [ids for _, ids, _ in rows[start:start + 128]]
                 ids = lm_batch(part, "causal", model.config.vocab_size, torch.Generator())["ids"]  # [B, T]
                 captured.clear()
                 model.encoder(ids)
@@ -132,9 +136,6 @@ def linked_words(sentences: list[Sentence], relation: str, words: ScoredWords) -
         out[k] = sentence.deprels[i] == relation or any(
             h == i and rel == relation for h, rel in zip(sentence.heads, sentence.deprels, strict=True))
     return out
-
-
-Rows = list[tuple[int, np.ndarray]]  # (sentence index, word ids)
 
 
 def ablation_effect(model: LanguageModel, rows: Rows, dev_rows: Rows, sentences: list[Sentence],

@@ -60,7 +60,7 @@ class TextDataModule(L.LightningDataModule):
                  min_frequency: int = 1, max_len: int = 64, batch_size: int = 64, eval_batch_size: int = 256,
                  held_out: float = 0.05, mask_rate: float = 0.15, seed: int = 0,
                  generated_sizes: dict[str, int] | None = None, data_dir: str = "data",
-                 cache_dir: str = "data/cache", num_workers: int = 0):
+                 cache_dir: str = "data/cache", num_workers: int = 0, tokenizer: str = "word"):
         super().__init__()
         if objective not in OBJECTIVES:
             raise ConfigError(f"objective={objective!r}: choose one of {OBJECTIVES}")
@@ -74,6 +74,7 @@ class TextDataModule(L.LightningDataModule):
         self.fraction, self.seed = held_out, seed
         self.generated_sizes = generated_sizes or {"train": 20000, "dev": 2000, "test": 2000}
         self.data_dir, self.cache_dir, self.num_workers = Path(data_dir), Path(cache_dir), num_workers
+        self.tokenizer_kind = tokenizer
         self.tokenizer: Tokenizer | None = None
         self.arrays: TokenArrays | None = None
         self.splits: dict[str, np.ndarray] = {}
@@ -105,7 +106,8 @@ class TextDataModule(L.LightningDataModule):
             return
         paths, split = self.sources()
         train_sentences = (words for words, s in zip(corpus_sentences(paths), split) if s == 0)
-        self.tokenizer = train_word_tokenizer(train_sentences, self.vocab_size_asked, self.min_frequency)
+        self.tokenizer = train_word_tokenizer(train_sentences, self.vocab_size_asked, self.min_frequency,
+                                              self.tokenizer_kind)
         self.arrays = tokenised_corpus(paths, self.tokenizer, self.cache_dir)
         if len(self.arrays) != len(split):
             raise DataError(f"the cached arrays hold {len(self.arrays)} sentences, the files {len(split)}")

@@ -59,16 +59,29 @@ def corpus_sentences(paths: Iterable[Path]) -> Iterator[list[str]]:
             yield from text_sentences(path)
 
 
+TOKENIZERS = ("word", "wordpiece")
+
+
 def train_word_tokenizer(sentences: Iterable[list[str]], vocab_size: int,
-                         min_frequency: int = 1) -> Tokenizer:
-    """Word level: the ``vocab_size`` − 3 most frequent words (seen ``min_frequency`` times) and
-    [PAD] [UNK] [MASK]; one token per word (split at spaces only), so the lens reads one row a word."""
+                         min_frequency: int = 1, kind: str = "word") -> Tokenizer:
+    """Word level (``kind="word"``): the ``vocab_size`` − 3 most frequent words (seen
+    ``min_frequency`` times) and [PAD] [UNK] [MASK]; one token per word (split at spaces only), so the
+    lens reads one row a word. ``"wordpiece"``: BERT's WordPiece pieces (``##`` continues a word)
+    within the same spaces; the lens then pools a word's pieces."""
+    if kind not in TOKENIZERS:
+        raise DataError(f"data.tokenizer={kind!r}: choose one of {TOKENIZERS}")
     if vocab_size <= len(LM_SPECIALS):
         raise DataError(f"data.vocab_size={vocab_size}: must exceed the {len(LM_SPECIALS)} special tokens")
-    tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    trainer: trainers.Trainer
+    if kind == "word":
+        tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                            special_tokens=LM_SPECIALS)
+    else:
+        tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                            special_tokens=LM_SPECIALS, continuing_subword_prefix="##")
     tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=LM_SPECIALS)
     tokenizer.train_from_iterator((" ".join(words) for words in sentences), trainer=trainer)
     if tokenizer.get_vocab_size() <= len(LM_SPECIALS):
         raise DataError("data.files hold no word to build a vocabulary from")

@@ -112,7 +112,7 @@ def test_mean_ablation_fixes_one_heads_output_and_lifts_cleanly():
 
     model, tokenizer = tiny(causal=False)
     rows = encoded(tokenizer, sentences(), model.config.max_len)
-    assert [i for i, _ in rows] == [0, 1, 2, 3]
+    assert [i for i, _, _ in rows] == [0, 1, 2, 3]
     mean = head_mean(model, rows, layer=1, head=0)
     seen = []
 
@@ -136,3 +136,17 @@ def test_mean_ablation_fixes_one_heads_output_and_lifts_cleanly():
     linked = linked_words(sentences(), "root", words)  # a word is linked when it is the root
     expected = [sentences()[s].deprels[i] == "root" for s, i in zip(words.sentence, words.position)]
     assert linked.tolist() == expected
+
+
+def test_a_wordpiece_language_model_is_read_one_row_per_word():
+    tokenizer = train_word_tokenizer(iter(WORDS * 3), 40, kind="wordpiece")  # too few for whole words
+    pieces = tokenizer.encode(["cats", "and", "dogs"], is_pretokenized=True)
+    assert pieces.tokens == ["cat", "##s", "an", "##d", "dog", "##s"] and pieces.word_ids == [0, 0, 1, 1, 2, 2]
+    model = LanguageModel(EncoderConfig(vocab_size=tokenizer.get_vocab_size(), max_len=40, d_model=16,
+                                        num_heads=2, num_layers=1, dropout=0.0)).eval()
+    source = TrainedSource(model, tokenizer)
+    kept, _, _ = source.encode(sentences())
+    rows = source.word_rows([e for _, e in kept])
+    assert rows.weights.shape[-1] == max(len(w) for w in WORDS)  # words, not pieces
+    real = rows.weights.sum(-1)[3, :, :7]  # the 7-word sentence: each word's row sums to one
+    assert torch.allclose(real, torch.ones_like(real), atol=1e-5)
