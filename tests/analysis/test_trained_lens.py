@@ -141,7 +141,8 @@ def test_mean_ablation_fixes_one_heads_output_and_lifts_cleanly():
 def test_a_wordpiece_language_model_is_read_one_row_per_word():
     tokenizer = train_word_tokenizer(iter(WORDS * 3), 40, kind="wordpiece")  # too few for whole words
     pieces = tokenizer.encode(["cats", "and", "dogs"], is_pretokenized=True)
-    assert pieces.tokens == ["cat", "##s", "an", "##d", "dog", "##s"] and pieces.word_ids == [0, 0, 1, 1, 2, 2]
+    assert pieces.tokens == ["cat", "##s", "an", "##d", "dog", "##s"]
+    assert pieces.word_ids == [0, 0, 1, 1, 2, 2]
     model = LanguageModel(EncoderConfig(vocab_size=tokenizer.get_vocab_size(), max_len=40, d_model=16,
                                         num_heads=2, num_layers=1, dropout=0.0)).eval()
     source = TrainedSource(model, tokenizer)
