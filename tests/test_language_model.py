@@ -159,3 +159,28 @@ def test_a_language_model_trains_under_two_process_ddp_on_cpu(tmp_path):
     names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("*.ckpt"))
     assert names == ["step_0000000.ckpt", "step_0000010.ckpt", "step_0000020.ckpt"]  # rank 0 writes them
     assert 0 <= json.loads((tmp_path / "run" / "metrics.json").read_text())["test/top5"] <= 1
+
+
+def train_losses(run) -> dict:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = {}
+    for events in sorted(run.glob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        if "train/loss" in accumulator.Tags()["scalars"]:
+            out |= {e.step: e.value for e in accumulator.Scalars("train/loss")}
+    return out
+
+
+@pytest.mark.slow  # trains again from a checkpoint
+def test_resuming_mid_epoch_logs_the_losses_of_the_uninterrupted_run(mlm_run, tmp_path):
+    """Step 10 is mid-epoch (25 batches an epoch); resumed there, the run goes on through two epoch
+    boundaries with the same batches, masks and losses as the run that was never stopped."""
+    checkpoint = mlm_run / "checkpoints" / "step_0000010.ckpt"
+    result = run_script("experiment=lm_mlm", *SMALL, f"ckpt_path={checkpoint}", "test=false",
+                        f"hydra.run.dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    resumed, uninterrupted = train_losses(tmp_path / "run"), train_losses(mlm_run)
+    assert sorted(resumed) == [s for s in sorted(uninterrupted) if s > 10] and len(resumed) >= 4
+    assert all(resumed[s] == pytest.approx(uninterrupted[s], abs=1e-6) for s in resumed)

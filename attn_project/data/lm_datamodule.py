@@ -8,6 +8,7 @@ the next words."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from attn_project.data.grammar import write_corpus
 from attn_project.data.lm_masking import mask_tokens, next_word_labels
@@ -166,13 +167,37 @@ class TextDataModule(L.LightningDataModule):
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         batches = Batches(self, shard(self.train_batches(epoch_seed), rank, world), epoch_seed, rank, world)
-        return DataLoader(batches, batch_size=None, shuffle=False, num_workers=self.num_workers)
+        # resumed mid-epoch: the epoch goes on from the batch after the last one trained on
+        sampler = RestOfEpoch(len(batches), batches_done(trainer))
+        return DataLoader(batches, batch_size=None, sampler=sampler, num_workers=self.num_workers)
 
     def val_dataloader(self) -> Any:
         return DataLoader(Batched(self.eval_batches["dev"]), batch_size=None, shuffle=False)
 
     def test_dataloader(self) -> Any:
         return DataLoader(Batched(self.eval_batches["test"]), batch_size=None, shuffle=False)
+
+
+def batches_done(trainer: Any) -> int:
+    """Batches of the current epoch a resumed fit has already trained on (0 when not resuming)."""
+    if trainer is None or not getattr(trainer.fit_loop, "restarting", False):
+        return 0
+    # saved in a batch's end hook: that batch has stepped (processed) but is not yet counted completed
+    return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+
+
+class RestOfEpoch(Sampler):
+    """The epoch's batch indices from ``first`` on, while its length stays the whole epoch's: Lightning
+    counts a resumed epoch's batches from where it stopped and ends it when the batches run out."""
+
+    def __init__(self, total: int, first: int = 0):
+        self.total, self.first = total, first
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.first, self.total))
 
 
 def shard(batches: list[np.ndarray], rank: int, world: int) -> list[np.ndarray]:
