@@ -195,12 +195,14 @@ def emergence_figure(table: list[dict], summaries: list[dict], relations: list[t
     return fig
 
 
-def plotted_relations(table: list[dict], top: int) -> list[tuple[str, str]]:
-    """The ``top`` most frequent dependent → head relations of the final checkpoint."""
+def plotted_relations(table: list[dict], named: list[str], top: int = 4) -> list[tuple[str, str]]:
+    """The named relations (dependent → head) the table has; without any, its ``top`` most frequent."""
     last = max(r["step"] for r in table)
     final = sorted((r for r in table if r["step"] == last and r["direction"] == "to_head"),
                    key=lambda r: -r["n"])
-    return [(r["relation"], r["direction"]) for r in final[:top]]
+    present = {r["relation"] for r in final}
+    chosen = [rel for rel in named if rel in present] or [r["relation"] for r in final[:top]]
+    return [(rel, "to_head") for rel in chosen]
 
 
 def markdown(table: list[dict], summaries: list[dict], emergence: dict, run_dir: Path, corpus: str) -> str:
@@ -297,7 +299,7 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
                                                  "relations": table}, indent=1))
     atomic_write_text(paths["md"], markdown(table, summaries, emergence, run_dir, corpus)
                       + ablation_markdown(ablation, checkpoints[-1][0]))
-    relations = plotted_relations(table, int(cfg.num_relations))
+    relations = plotted_relations(table, list(cfg.plot or []))
     figure = emergence_figure(table, summaries, relations, f"Heads over training: {run_dir.name}")
     writer = SummaryWriter(str(out))
     try:

@@ -25,13 +25,14 @@ class StopOnNonFiniteLoss(L.Callback):
         """Checked before the backward pass, so the broken loss never updates the weights."""
         if not torch.isfinite(loss).all():
             hparams = pl_module.hparams
-            if "optimizer" in hparams:  # the classifier's optimizer group
-                cause = (f"the learning rate (optimizer.lr={hparams.optimizer.get('lr')}) is too high, or "
+            optimizer = getattr(hparams, "optimizer", None)
+            if optimizer is not None:  # the classifier's optimizer group
+                cause = (f"the learning rate (optimizer.lr={optimizer.get('lr')}) is too high, or "
                          f"exploding initial weights (model.init=normal, model.embedding_std) saturate the "
                          f"softmax; lower them")
             else:  # a language model's lm group
-                cause = (f"the learning rate (lm.lr={hparams.get('lr')}) is too high; lower it or lengthen "
-                         f"lm.warmup_steps")
+                lr = getattr(hparams, "lr", None)
+                cause = f"the learning rate (lm.lr={lr}) is too high; lower it or lengthen lm.warmup_steps"
             raise NonFiniteLossError(
                 f"training loss became {loss.item()} at step {trainer.global_step} (epoch "
                 f"{trainer.current_epoch}, batch {trainer.fit_loop.epoch_loop.batch_idx}). Likely "
