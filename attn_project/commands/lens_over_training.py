@@ -6,7 +6,9 @@ Per checkpoint, relation and direction: the dev-chosen best head's test accuracy
 bootstrap interval, the dev-chosen offset's and category rule's (``analysis.category_rules``), three
 verdicts (beats position; beats the category rule; changed by training, against the step-0
 checkpoint's same head), and MiniLM's level on the same split when its report is given. Per
-checkpoint: entropy by word class and the model's loss and top-1 on the treebank's test words.
+checkpoint: entropy by word class, the model's loss and top-1 on the treebank's test words, and the
+undirected attachment score of the maximum spanning tree over the best head's rows
+(``analysis.spanning_trees``) beside the right-branching chain's.
 Outputs, in ``out`` (default RUN/lens): lens_over_training.csv / .json / .md, TensorBoard scalars
 with the training step as x, heat maps of the final winning heads on a test sentence at each
 checkpoint, and the emergence figure (emergence.png).
@@ -40,6 +42,7 @@ from attn_project.analysis.report_schema import AttentionBlock
 from attn_project.analysis.report_text import MIN_ROWS_SHOWN, fmt
 from attn_project.analysis.rows import RowScores, head_names
 from attn_project.analysis.significance import Bootstrap
+from attn_project.analysis.spanning_trees import chain_attachment, head_attachment
 from attn_project.analysis.trained_source import TrainedSource
 from attn_project.commands.train_lm import load_language_model
 from attn_project.data.datamodule import MaskedTokenDataModule
@@ -134,6 +137,19 @@ def table_rows(step: int, tokens: float | None, block: AttentionBlock, names: li
     return out
 
 
+def spanning_tree_scores(dev: SplitRows, test: SplitRows, dm: MaskedTokenDataModule, names: list[str],
+                         cfg: DictConfig) -> dict:
+    """The maximum spanning tree's undirected attachment score (Htut et al.): the head best on dev,
+    on test with its sentence-bootstrap interval, beside the right-branching chain's."""
+    _, dev_scores = head_attachment(dev.samples, dm.sentences["dev"])
+    index, test_scores = head_attachment(test.samples, dm.sentences["test"])
+    best = int(dev_scores.mean(0).argmax())
+    boot = Bootstrap(index, int(cfg.analysis.bootstrap_resamples), int(cfg.seed))
+    estimate = boot.estimate(test_scores[:, best])
+    return {"mst_best_head": names[best], **estimate.write("mst_uas"),
+            "chain_uas": float(chain_attachment(dm.sentences["test"], index).mean())}
+
+
 def upos_tags(dm: MaskedTokenDataModule) -> list[str]:
     """The UPOS tags of the treebank's training words (the rules' categories)."""
     return sorted({tag for s in dm.sentences["train"] for tag in s.upos})
@@ -211,11 +227,13 @@ def markdown(table: list[dict], summaries: list[dict], emergence: dict, run_dir:
              f"Treebank: {corpus} (heads and offsets chosen on dev, scored on test; brackets: 95% bootstrap "
              f"intervals over test sentences). One run: a demonstration, not a study.", "",
              "## Per checkpoint", "",
-             "| step | tokens | treebank loss | top-1 | entropy function − content |",
-             "|---|---|---|---|---|"]
+             "| step | tokens | treebank loss | top-1 | entropy function − content | "
+             "spanning tree: best head, UAS | right-branching chain's UAS |",
+             "|---|---|---|---|---|---|---|"]
     for s in summaries:
         lines.append(f"| {s['step']} | {fmt(s['tokens'], 0) if s['tokens'] is not None else '–'} | "
-                     f"{fmt(s['treebank_loss'])} | {fmt(s['treebank_top1'])} | {fmt(s['entropy_gap'])} |")
+                     f"{fmt(s['treebank_loss'])} | {fmt(s['treebank_top1'])} | {fmt(s['entropy_gap'])} | "
+                     f"{s['mst_best_head']} {estimate_text(s, 'mst_uas')} | {fmt(s['chain_uas'])} |")
     lines += ["", f"Fastest loss drop (per log-step) at step {emergence['fastest_loss_drop_step']}.", "",
               f"## Final checkpoint (step {last})", "",
               "| relation | direction | n | best head | its accuracy (test) | offset | its accuracy | "
@@ -259,6 +277,7 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
     dm.setup()
     minilm = minilm_levels(cfg.get("minilm_report"))
     sample = dm.sample_indices("test")[:1]
+    every = {split: list(range(len(dm.sentences[split]))) for split in ("dev", "test")}  # rows kept for trees
     table: list[dict] = []
     summaries: list[dict] = []
     before: RowScores | None = None
@@ -269,7 +288,8 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
         model, tokenizer = load_language_model(path)
         source = TrainedSource(model, tokenizer)
         names = head_names(model.config.num_layers, model.config.num_heads)
-        dev, test = through_lens(source, dm, "dev", [], cfg), through_lens(source, dm, "test", sample, cfg)
+        dev = through_lens(source, dm, "dev", every["dev"], cfg)
+        test = through_lens(source, dm, "test", every["test"], cfg)
         boot = Bootstrap(test.rows.sentence, int(cfg.analysis.bootstrap_resamples), int(cfg.seed))
         block = AttentionBlock(**attention_block(before, test.rows, dev.rows, boot, dm.relations))
         before = test.rows if before is None else before  # the step-0 model: the untrained twin
@@ -280,12 +300,14 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
         table += table_rows(step, tokens[step], block, names, minilm, rules)
         scores = lm_scores(model, tokenizer, dm.sentences["test"], seed=int(cfg.seed))
         gap = entropy_by_class(test.rows, boot).get("function_minus_content")
+        trees = spanning_tree_scores(dev, test, dm, names, cfg)
         summaries.append({"step": step, "tokens": tokens[step], "treebank_loss": scores["loss"],
                           "treebank_top1": scores["top1"], "treebank_scored": scores["scored"],
                           "entropy_gap": None if gap is None else gap.value,
-                          "test_sentences": len(test.kept), "skipped_too_long": test.skipped_too_long})
-        if test.samples:  # the one test sentence drawn, at this checkpoint
-            samples[step] = next(iter(test.samples.values())).numpy()
+                          "test_sentences": len(test.kept), "skipped_too_long": test.skipped_too_long,
+                          **trees})
+        if sample and sample[0] in test.samples:  # the one test sentence drawn, at this checkpoint
+            samples[step] = test.samples[sample[0]].numpy()
     emergence = first_emergence(table, summaries)
     ablation = ablations(model, tokenizer, dm, block, names, cfg)
     out.mkdir(parents=True, exist_ok=True)
