@@ -267,8 +267,6 @@ def write_csv(path: Path, table: list[dict]) -> None:
 
 def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
     """The lens on every checkpoint of ``cfg.run_dir``; returns the written files."""
-    from torch.utils.tensorboard import SummaryWriter
-
     run_dir = Path(cfg.run_dir)
     checkpoints = checkpoints_of(run_dir)
     tokens = tokens_at(run_dir, [s for s, _ in checkpoints])
@@ -323,6 +321,21 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
                       + ablation_markdown(ablation, checkpoints[-1][0]))
     relations = plotted_relations(table, list(cfg.plot or []))
     figure = emergence_figure(table, summaries, relations, f"Heads over training: {run_dir.name}")
+    tokens_shown = dm.tokens_of("test", sample[0]) if sample else []
+    write_tensorboard(out, table, summaries, samples, tokens_shown, winning_heads(table, relations), names,
+                      figure)
+    plots.save(figure, paths["figure"])
+    print(f"lens over training: {paths['md']}")
+    return paths
+
+
+def write_tensorboard(out: Path, table: list[dict], summaries: list[dict], samples: dict[int, np.ndarray],
+                      tokens: list[str], winners: dict[str, list[str]], names: list[str],
+                      emergence: Figure) -> None:
+    """Scalars with the training step as x, the winning heads on one test sentence per checkpoint, and
+    the emergence figure at the last step."""
+    from torch.utils.tensorboard import SummaryWriter
+
     writer = SummaryWriter(str(out))
     try:
         for row in table:
@@ -331,17 +344,12 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
         for s in summaries:
             writer.add_scalar("lens/treebank_loss", s["treebank_loss"], s["step"])
             writer.add_scalar("lens/treebank_top1", s["treebank_top1"], s["step"])
-        winners = winning_heads(table, relations)
-        tokens_shown = dm.tokens_of("test", sample[0]) if sample else []
         for step, weights in samples.items():
-            panels = plots_of_heads(weights, tokens_shown, winners, names, f"step {step}")
+            panels = plots_of_heads(weights, tokens, winners, names, f"step {step}")
             writer.add_figure("lens/winning_heads", panels, step, close=True)
-        writer.add_figure("lens/emergence", figure, checkpoints[-1][0], close=False)
+        writer.add_figure("lens/emergence", emergence, max(r["step"] for r in table), close=False)
     finally:
         writer.close()
-    plots.save(figure, paths["figure"])
-    print(f"lens over training: {paths['md']}")
-    return paths
 
 
 def ablations(model, tokenizer, dm: MaskedTokenDataModule, block: AttentionBlock, names: list[str],
