@@ -21,12 +21,16 @@ def log_spaced(up_to: int) -> list[int]:
 class LogSpacedCheckpoints(L.Callback):
     def __init__(self, dirpath: str, last: bool = True):
         self.dirpath, self.last = Path(dirpath), last
+        self.saved: set[int] = set()
 
     def path(self, step: int) -> Path:
         return self.dirpath / f"step_{step:07d}.ckpt"
 
     def save(self, trainer: L.Trainer, step: int) -> None:
-        if not self.path(step).exists():
+        """Every rank calls it (Lightning's save waits for all ranks, rank 0 writes): whether to save is
+        decided from what this fit saved, never from the disk, which rank 0 may have just written."""
+        if step not in self.saved:
+            self.saved.add(step)
             trainer.save_checkpoint(self.path(step))
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
