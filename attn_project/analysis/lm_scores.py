@@ -6,27 +6,21 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from attn_project.analysis.head_ablation import encoded
 from attn_project.data.conllu import Sentence
 from attn_project.data.labels import IGNORE
 from attn_project.data.lm_datamodule import lm_batch
 from attn_project.model.language_model import LanguageModel
 
 
-def sentence_ids(tokenizer: Tokenizer, sentences: list[Sentence], max_len: int) -> list[np.ndarray]:
-    """Each sentence's word ids (sentences longer than the model's positions, or of one word, left out)."""
-    ids = [np.array(tokenizer.encode(s.tokens, is_pretokenized=True).ids) for s in sentences]
-    return [s for s in ids if 1 < len(s) <= max_len]
-
-
 def lm_scores(model: LanguageModel, tokenizer: Tokenizer, sentences: list[Sentence], seed: int = 0,
               batch_size: int = 128) -> dict[str, float]:
     """``{"loss", "perplexity", "top1", "scored"}`` over the scored words of the sentences."""
     objective = "causal" if model.causal else "mlm"
-    rows = sorted(sentence_ids(tokenizer, sentences, model.config.max_len), key=len)
+    rows = sorted((ids for _, ids, _ in encoded(tokenizer, sentences, model.config.max_len)), key=len)
     generator = torch.Generator().manual_seed(seed)
     total, right, scored = 0.0, 0, 0
     model.eval()

@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 from attn_project.analysis.lens import WordRows
 from attn_project.data.conllu import Sentence
 from attn_project.model.language_model import LanguageModel
+from attn_project.pretrained.lens import encode_sentences
 from attn_project.pretrained.words import over_words, piece_batch, special_share, word_attention
 
 
@@ -32,16 +33,7 @@ class TrainedSource:
 
     def encode(self, sentences: Sequence[Sentence]) -> tuple[list[tuple[int, Any]], int, int]:
         """Sentences longer than the model's positions are skipped (counted), not cut."""
-        kept, too_long, unmapped = [], 0, 0
-        for index, sentence in enumerate(sentences):
-            encoding = self.tokenizer.encode(sentence.tokens, is_pretokenized=True)
-            if len(encoding.ids) > self.model.config.max_len:
-                too_long += 1
-            elif {w for w in encoding.word_ids if w is not None} != set(range(len(sentence))):
-                unmapped += 1
-            else:
-                kept.append((index, encoding))
-        return kept, too_long, unmapped
+        return encode_sentences(self.tokenizer, sentences, self.model.config.max_len)
 
     def word_rows(self, encodings: list[Any]) -> WordRows:
         batch = piece_batch(encodings, self.pad_id)
