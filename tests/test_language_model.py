@@ -107,11 +107,11 @@ def test_the_lens_over_training_reads_every_checkpoint(mlm_run, tmp_path):
 
     out = tmp_path / "lens"
     result = subprocess.run([sys.executable, "scripts/lens_over_training.py", f"run_dir={mlm_run}",
-                             "data=default",
-                             "data.sizes={train:300,dev:120,test:120}", f"paths.data_dir={tmp_path / 'data'}",
                              f"out={out}", "analysis.bootstrap_resamples=100", "threads=1"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "lens_over_training.json").read_text())  # no data.root: the run's own trees
+    assert summary["corpus"] == str(mlm_run.parent / "data" / "generated" / "lm_default_400-80-80")
     with open(out / "lens_over_training.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == CSV_COLUMNS
@@ -124,7 +124,6 @@ def test_the_lens_over_training_reads_every_checkpoint(mlm_run, tmp_path):
     for r in rows:
         by_relation.setdefault((r["relation"], r["direction"]), set()).add((r["offset"], r["offset_acc"]))
     assert all(len(offsets) == 1 for offsets in by_relation.values())
-    summary = json.loads((out / "lens_over_training.json").read_text())
     ablated = {(a["relation"], a["ablated"]) for a in summary["ablation"]}  # the generated corpus has det
     assert ("det", "best head") in ablated and ("det", "random head of its layer") in ablated
     assert all(r["category_rule"] for r in rows if r["relation"] == "det" and r["direction"] == "to_head")

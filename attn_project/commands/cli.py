@@ -166,8 +166,8 @@ example: attn-train -m experiment=single_head,multi_head seed=1,2,3
 
 def study() -> None:
     from attn_project.study.aggregate import run_study
-    from attn_project.study.table import few_seeds_warnings, study_markdown
-    from attn_project.study.write import write_study
+    from attn_project.study.table import few_seeds_warnings
+    from attn_project.study.write import markdown_of, write_study
 
     parser = parser_for(STUDY)
     parser.add_argument("folders", nargs="*", type=Path, help="run or sweep folders (searched recursively)")
@@ -191,7 +191,7 @@ def study() -> None:
     with exit_on_user_error(full_error_env=PLAIN_APP):
         result = run_study(args.folders, args.group_by)
         paths = write_study(result, args.out or args.folders[0] / "study")
-    print(study_markdown(result))
+    print(markdown_of(result))
     for warning in few_seeds_warnings(result):
         print(f"warning: {warning}", file=sys.stderr)
     for path in paths.values():

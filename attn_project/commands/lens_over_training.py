@@ -30,7 +30,7 @@ from pathlib import Path
 import hydra
 import numpy as np
 from matplotlib.figure import Figure
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from attn_project.analysis.category_rules import CategoryEntry, RuleTargets, category_table
@@ -47,6 +47,7 @@ from attn_project.analysis.trained_source import TrainedSource
 from attn_project.commands.train_lm import load_language_model
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
+from attn_project.data.lm_datamodule import generated_corpus
 from attn_project.errors import ConfigError
 from attn_project.viz import plots
 
@@ -68,6 +69,26 @@ def checkpoints_of(run_dir: Path) -> list[tuple[int, Path]]:
         raise ConfigError(f"run_dir={run_dir}: no checkpoints/step_NNNNNNN.ckpt (a language-model run "
                           f"trained with experiment=lm_mlm or lm_causal)")
     return found
+
+
+def own_treebank(run_dir: Path) -> Path:
+    """Without ``data.root``: the run's own held-out trees — the generated corpus it trained on. A run
+    on text files has no trees of its own (their sentences are not parsed)."""
+    saved = run_dir / ".hydra" / "config.yaml"
+    config = OmegaConf.load(saved) if saved.is_file() else None
+    data = OmegaConf.select(config, "data", throw_on_resolution_failure=False) if config is not None else None
+    if data is None:
+        raise ConfigError(f"data.root: {saved} is missing or has no data settings; give the treebank "
+                          f"to read, e.g. data.root=../shared/data/ud_english_ewt")
+    if OmegaConf.select(data, "files", throw_on_resolution_failure=False):
+        raise ConfigError(f"data.root: {run_dir} trained on text files (no trees of their own); give a "
+                          f"treebank it did not train on, e.g. data.root=../shared/data/ud_english_ewt")
+    data_dir = OmegaConf.select(data, "data_dir", throw_on_resolution_failure=False)
+    if data_dir is None:
+        raise ConfigError(f"data.root: {saved}'s data.data_dir does not resolve here; give the generated "
+                          f"corpus's folder (data/generated/lm_default_…) as data.root")
+    sizes = OmegaConf.to_container(data.generated_sizes)
+    return generated_corpus(Path(str(data_dir)), dict(sizes), int(data.max_len))  # type: ignore[arg-type]
 
 
 def tokens_at(run_dir: Path, steps: list[int]) -> dict[int, float | None]:
@@ -271,6 +292,8 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
     checkpoints = checkpoints_of(run_dir)
     tokens = tokens_at(run_dir, [s for s, _ in checkpoints])
     out = Path(cfg.out) if cfg.out else run_dir / "lens"
+    if cfg.data.root is None and cfg.data.corpus == "ud":
+        cfg.data.root = str(own_treebank(run_dir))
     dm: MaskedTokenDataModule = hydra.utils.instantiate(cfg.data)
     dm.setup()
     minilm = minilm_levels(cfg.get("minilm_report"))
@@ -312,7 +335,7 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
     paths = {"csv": out / "lens_over_training.csv", "json": out / "lens_over_training.json",
              "md": out / "lens_over_training.md", "figure": out / "emergence.png"}
     write_csv(paths["csv"], table)
-    corpus = str(cfg.data.get("root") or "the generated corpus")
+    corpus = str(cfg.data.root)
     atomic_write_text(paths["json"], json.dumps({"run_dir": str(run_dir), "corpus": corpus,
                                                  "checkpoints": summaries, "emergence": emergence,
                                                  "ablation": ablation,

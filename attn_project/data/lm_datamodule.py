@@ -95,9 +95,8 @@ class TextDataModule(L.LightningDataModule):
                      ", ".join(map(str, paths)), count, 100 * self.fraction, self.seed)
             return paths, split
         sizes = self.generated_sizes
-        folder = self.data_dir / "generated" / f"lm_default_{sizes['train']}-{sizes['dev']}-{sizes['test']}"
-        written = write_corpus(folder, sizes, seed=0, max_len=self.max_len)
-        paths = [Path(written[s]) for s in ("train", "dev", "test")]
+        folder = generated_corpus(self.data_dir, sizes, self.max_len)
+        paths = [folder / f"default-ud-{s}.conllu" for s in ("train", "dev", "test")]
         split = np.repeat(np.arange(3, dtype=np.int8), [sizes[s] for s in ("train", "dev", "test")])
         log.info("data: the embedded generated corpus (%s; its trees are known), no data.files given", folder)
         return paths, split
@@ -176,6 +175,14 @@ class TextDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> Any:
         return DataLoader(Batched(self.eval_batches["test"]), batch_size=None, shuffle=False)
+
+
+def generated_corpus(data_dir: Path, sizes: dict[str, int], max_len: int) -> Path:
+    """The embedded generated corpus's folder (written on first use; the same trees every time):
+    a language model's training text when no files are given, and the treebank its lens reads."""
+    folder = data_dir / "generated" / f"lm_default_{sizes['train']}-{sizes['dev']}-{sizes['test']}"
+    write_corpus(folder, sizes, seed=0, max_len=max_len)
+    return folder
 
 
 def batches_done(trainer: Any) -> int:

@@ -15,7 +15,9 @@ import numpy as np
 from scipy import stats
 
 from attn_project.analysis.report_schema import Estimate
+from attn_project.errors import DataError
 from attn_project.model.config import ModelConfig
+from attn_project.study.lm_runs import is_language_model_run, read_lm_run
 from attn_project.study.runs import PLUMBING, Group, Run, config_value, find_run_folders, read_run
 
 
@@ -86,7 +88,18 @@ def summarise(group: Group) -> dict:
         "metrics": {name: mean_ci([run.metrics.get(name) for run in group.runs])
                     | {"by_seed": by_seed(group.runs, name)} for name in names},
         "relations": {rel: relation_summary(group.runs, rel) for rel in relations},
+        **({"curves": curves_summary(group.runs)} if any(run.curves for run in group.runs) else {}),
     }
+
+
+def curves_summary(runs: list[Run]) -> dict[str, dict[str, dict]]:
+    """name → training step → mean and interval over the runs that saved that step."""
+    names = sorted({name for run in runs for name in run.curves})
+    out = {}
+    for name in names:
+        steps = sorted({s for run in runs for s in run.curves.get(name, {})}, key=int)
+        out[name] = {s: mean_ci([run.curves.get(name, {}).get(s) for run in runs]) for s in steps}
+    return out
 
 
 def by_seed(runs: list[Run], name: str) -> dict[str, float]:
@@ -101,25 +114,37 @@ def relation_summary(runs: list[Run], rel: str) -> dict:
     verdicts = [r["beats_position"] for r in present if r["beats_position"] is not None]
     changed = [r.get("changed_by_training") for r in present if r.get("changed_by_training") is not None]
     best = [r.get("best_head_margin") for r in present if r.get("best_head_margin") is not None]
+    category = [r["beats_category"] for r in present if r.get("beats_category") is not None]
     return {"n": float(np.mean([r["n"] for r in present])), "margin": mean_ci([r["margin"] for r in present]),
             "best_head_margin": mean_ci(best) if best else None,
             "beats_position_runs": sum(verdicts), "tested_runs": len(verdicts),
-            "changed_by_training_runs": sum(changed), "training_tested_runs": len(changed)}
+            "changed_by_training_runs": sum(changed), "training_tested_runs": len(changed),
+            **({"beats_category_runs": sum(category), "category_tested_runs": len(category)}
+               if category else {})}
 
 
 def run_study(folders: list[Path], group_by: list[str] | None = None) -> dict:
     """study.json's content for the runs under ``folders``."""
-    runs, skipped = [], []
+    runs, skipped, kinds = [], [], set()
     for folder in find_run_folders(folders):
-        run = read_run(folder)
+        language_model = is_language_model_run(folder)
+        run = read_lm_run(folder) if language_model else read_run(folder)
         if isinstance(run, Run):
             runs.append(run)
+            kinds.add(LANGUAGE_MODEL if language_model else CLASSIFIER)
         else:
             skipped.append({"run": str(folder), "why": run})
+    if len(kinds) > 1:
+        raise DataError(f"{', '.join(map(str, folders))}: language-model and classifier runs mixed; "
+                        f"study each kind on its own (their metrics differ)")
     groups = group_runs(runs, group_by)
     verdicts = [{"setting": key_text(g.key), "seed": run.seed, "verdicts": run.verdicts}
                 for g in groups for run in g.runs]
-    return {"groups": [summarise(g) for g in groups], "skipped": skipped, RUN_VERDICTS: verdicts}
+    return {"kind": kinds.pop() if kinds else CLASSIFIER, "groups": [summarise(g) for g in groups],
+            "skipped": skipped, RUN_VERDICTS: verdicts}
+
+
+CLASSIFIER, LANGUAGE_MODEL = "classifier", "language_model"  # study.json's kind: which table and figures
 
 
 RUN_VERDICTS = "run_verdicts"  # per run: every relation's verdict (written to verdicts.csv, not study.json)

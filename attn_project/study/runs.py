@@ -32,6 +32,7 @@ class Run:
     metrics: dict[str, float]
     relations: dict[str, dict]  # relation → n, margin (after − best offset, to the head), verdict
     verdicts: list[dict] = field(default_factory=list)  # every relation × direction: n, margin, p, verdict
+    curves: dict[str, dict[str, float]] = field(default_factory=dict)  # name → training step → value (LMs)
 
     @property
     def seed(self) -> object:

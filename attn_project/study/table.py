@@ -69,15 +69,15 @@ VERDICT_COLUMNS = ("direction", "relation", "n", "after", "best_head", "best_hea
                    "changed_by_training")
 
 
-def write_verdicts_csv(runs: list[dict], path: Path) -> None:
+def write_verdicts_csv(runs: list[dict], path: Path, columns: tuple[str, ...] = VERDICT_COLUMNS) -> None:
     """Every run's per-relation verdicts, one row per run × relation × direction: the file every
     "beats position in k of n seeds" sentence is checked against."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["setting", "seed", *VERDICT_COLUMNS])
+        writer.writerow(["setting", "seed", *columns])
         for run in runs:
             for row in run["verdicts"]:
-                writer.writerow([run["setting"], run["seed"], *(row[c] for c in VERDICT_COLUMNS)])
+                writer.writerow([run["setting"], run["seed"], *(row[c] for c in columns)])
 
 
 def write_csv(study: dict, path: Path) -> None:
