@@ -38,7 +38,7 @@ from attn_project.analysis.head_ablation import ablation_effect, encoded, scored
 from attn_project.analysis.lens import SplitRows, lens_rows
 from attn_project.analysis.lm_scores import lm_scores
 from attn_project.analysis.report_numbers import attention_block, entropy_by_class
-from attn_project.analysis.report_schema import AttentionBlock
+from attn_project.analysis.report_schema import AttentionBlock, RelationEntry
 from attn_project.analysis.report_text import MIN_ROWS_SHOWN, fmt
 from attn_project.analysis.rows import RowScores, head_names
 from attn_project.analysis.significance import Bootstrap
@@ -377,8 +377,10 @@ def write_tensorboard(out: Path, table: list[dict], summaries: list[dict], sampl
 
 def ablations(model, tokenizer, dm: MaskedTokenDataModule, block: AttentionBlock, names: list[str],
               cfg: DictConfig) -> list[dict]:
-    """At the final checkpoint: each ``cfg.ablate`` relation's best head (dependent → head) mean-ablated,
-    and a random other head of its layer, on the treebank's test words (``analysis.head_ablation``)."""
+    """At the final checkpoint: each ``cfg.ablate`` relation's best head mean-ablated, and a random other
+    head of its layer, on the treebank's test words (``analysis.head_ablation``). The best head is the
+    dependent → head one; where there is none (a causal model, whose rows cannot reach a head that
+    follows), the head → dependent one."""
     heads = model.config.num_heads
     rows = encoded(tokenizer, dm.sentences["test"], model.config.max_len)
     dev_rows = encoded(tokenizer, dm.sentences["dev"], model.config.max_len)
@@ -388,7 +390,7 @@ def ablations(model, tokenizer, dm: MaskedTokenDataModule, block: AttentionBlock
     rng = np.random.default_rng(seed)
     out = []
     for relation in cfg.ablate or []:
-        entry = block.per_relation.get(relation)
+        direction, entry = best_entry(block, relation)
         if entry is None or entry.best_head is None:
             continue
         layer, head = divmod(entry.best_head, heads)
@@ -399,9 +401,19 @@ def ablations(model, tokenizer, dm: MaskedTokenDataModule, block: AttentionBlock
             flat: dict = {"linked_words": effect.pop("linked_words")}
             for key, value in effect.items():  # Estimates → value and interval
                 flat |= value.write(key)
-            out.append({"relation": relation, "ablated": kind, "head": names[layer * heads + h],
+            out.append({"relation": relation, "direction": direction, "ablated": kind,
+                        "head": names[layer * heads + h],
                         "top1_before": float(baseline.correct.mean()), **flat})
     return out
+
+
+def best_entry(block: AttentionBlock, relation: str) -> tuple[str, RelationEntry | None]:
+    """The relation's dependent → head entry where it has a best head, else its head → dependent one."""
+    for key, direction in DIRECTIONS.items():
+        entry = getattr(block, key).get(relation)
+        if entry is not None and entry.best_head is not None:
+            return direction, entry
+    return "to_head", None
 
 
 def ablation_markdown(ablation: list[dict], step: int) -> str:
@@ -414,7 +426,8 @@ def ablation_markdown(ablation: list[dict], step: int) -> str:
              "linked − others |",
              "|---|---|---|---|---|---|---|"]
     for a in ablation:
-        lines.append(f"| {a['relation']} | {a['ablated']} | {a['head']} | {a['linked_words']} | "
+        arrow = "→ head" if a.get("direction", "to_head") == "to_head" else "→ dependent"
+        lines.append(f"| {a['relation']} ({arrow}) | {a['ablated']} | {a['head']} | {a['linked_words']} | "
                      f"{estimate_text(a, 'drop_on_linked')} | {estimate_text(a, 'drop_on_others')} | "
                      f"{estimate_text(a, 'linked_minus_others')} |")
     return "\n".join(lines) + "\n"

@@ -151,3 +151,17 @@ def test_a_wordpiece_language_model_is_read_one_row_per_word():
     assert rows.weights.shape[-1] == max(len(w) for w in WORDS)  # words, not pieces
     real = rows.weights.sum(-1)[3, :, :7]  # the 7-word sentence: each word's row sums to one
     assert torch.allclose(real, torch.ones_like(real), atol=1e-5)
+
+
+def test_a_causal_models_ablation_falls_back_to_the_head_to_dependent_head():
+    from types import SimpleNamespace
+
+    from attn_project.commands.lens_over_training import best_entry
+
+    entry = SimpleNamespace(best_head=5)
+    causal = SimpleNamespace(per_relation={"nsubj": SimpleNamespace(best_head=None)},
+                             per_relation_to_dependent={"nsubj": entry})
+    assert best_entry(causal, "nsubj") == ("to_dependent", entry)  # its rows cannot reach a following head
+    masked = SimpleNamespace(per_relation={"nsubj": entry}, per_relation_to_dependent={"nsubj": None})
+    assert best_entry(masked, "nsubj") == ("to_head", entry)
+    assert best_entry(masked, "obj") == ("to_head", None)
