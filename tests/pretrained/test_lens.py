@@ -2,6 +2,7 @@
 attention, a tiny random BERT folder end to end, the bundled model's hash check and bad folders."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -117,6 +118,18 @@ def test_a_tiny_random_bert_folder_runs_the_whole_command(tmp_path, capsys):
     ("gpt2", "config.json: model_type='gpt2' is not an encoder"),
     ("too_large", "exceeds pretrained.max_memory_gb=1e-06"),
     ("no_config", "config.json: not found"),
+    ("renamed_tensor", "do not match config.json \\(missing keys: embeddings.word_embeddings.weight\\)"),
+    ("nan_weight", "weight embeddings.word_embeddings.weight holds NaN or infinite values"),
+    ("huge_layers", "config.json: num_hidden_layers=1000000 is outside 1..256"),
+    ("more_layers", "config.json: num_hidden_layers=3, but the weights hold 2 layers"),
+    ("zero_heads", "config.json: num_attention_heads=0 is outside"),
+    ("huge_positions", "config.json: max_position_embeddings=1000000000 is outside"),
+    ("vocab", "config.json: vocab_size=61, but the weights' word embedding has 60 rows"),
+    ("pad", "config.json: pad_token_id=60 is not an id of the vocabulary"),
+    ("decoder", "config.json: is_decoder/add_cross_attention is set"),
+    ("deep", "config.json: nested too deep"),
+    ("pipe", "model.safetensors: not a regular file"),
+    ("tokenizer_ids", "tokenizer.json: the tokenizer has 62 ids, more than the model's vocab_size=60"),
 ])
 def test_bad_model_folders_end_in_one_line_naming_the_file(tmp_path, capsys, damage, message):
     folder = tiny_bert(tmp_path / "tiny")
@@ -132,6 +145,8 @@ def test_bad_model_folders_end_in_one_line_naming_the_file(tmp_path, capsys, dam
         (folder / "config.json").write_text(json.dumps(config | {"model_type": "gpt2"}))
     elif damage == "no_config":
         (folder / "config.json").unlink()
+    else:
+        damage_folder(folder, damage)
     memory = "1e-06" if damage == "too_large" else "4"
     args = [f"data.root={MINI_UD}", f"pretrained.path={folder}", f"pretrained.max_memory_gb={memory}",
             f"out={tmp_path / 'out'}"]
@@ -140,6 +155,40 @@ def test_bad_model_folders_end_in_one_line_naming_the_file(tmp_path, capsys, dam
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and __import__("re").search(message, errors[0]), output
     assert "Traceback" not in output and not (tmp_path / "out").exists()
+
+
+CONFIG_DAMAGE = {"huge_layers": {"num_hidden_layers": 10**6}, "more_layers": {"num_hidden_layers": 3},
+                 "zero_heads": {"num_attention_heads": 0},
+                 "huge_positions": {"max_position_embeddings": 10**9},
+                 "vocab": {"vocab_size": 61}, "pad": {"pad_token_id": 60}, "decoder": {"is_decoder": True}}
+
+
+def damage_folder(folder, damage):
+    """A hostile or broken model folder: weights renamed or NaN, a config that would hang or crash."""
+    from safetensors.torch import load_file, save_file
+    from tokenizers import Tokenizer
+
+    weights = folder / "model.safetensors"
+    config_path = folder / "config.json"
+    if damage in ("renamed_tensor", "nan_weight"):
+        tensors = load_file(weights)
+        name = "embeddings.word_embeddings.weight"
+        if damage == "renamed_tensor":
+            tensors["embeddings.word_embeddings.renamed"] = tensors.pop(name)
+        else:
+            tensors[name][0, 0] = float("nan")
+        save_file(tensors, weights, metadata={"format": "pt"})
+    elif damage in CONFIG_DAMAGE:
+        config_path.write_text(json.dumps(json.loads(config_path.read_text()) | CONFIG_DAMAGE[damage]))
+    elif damage == "deep":
+        config_path.write_text('{"a": ' * 100_000 + "1" + "}" * 100_000)
+    elif damage == "pipe":
+        weights.unlink()
+        os.mkfifo(weights)
+    elif damage == "tokenizer_ids":
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.add_tokens(["zzzunseen", "qqqunseen"])
+        tokenizer.save(str(folder / "tokenizer.json"))
 
 
 def test_a_flipped_byte_in_the_bundled_weights_is_refused(tmp_path):
