@@ -60,7 +60,11 @@ def evaluate() -> None:
 
 
 def inspect() -> None:
-    """attn-inspect ckpt_path=RUN/checkpoints/last.ckpt text="The old man the boats ." [file=…] [out=…]"""
+    """attn-inspect ckpt_path=RUN/checkpoints/last.ckpt text="The old man the boats ." [file=…] [out=…]
+    (``--text "It's late, isn't it ?"`` for a sentence with commas or quotes)"""
+    from attn_project.run.text_argument import with_text_override
+
+    sys.argv[1:] = with_text_override(sys.argv[1:])
     exit_on_unknown_key("inspect")
     _inspect()
 

@@ -17,6 +17,7 @@ from attn_project.analysis.lens import SplitRows
 from attn_project.analysis.report_schema import AttentionBlock
 from attn_project.analysis.rows import head_names
 from attn_project.data.datamodule import MaskedTokenDataModule
+from attn_project.errors import DataError
 from attn_project.pretrained.inspect import INTRO
 from attn_project.pretrained.lens import floor_seconds, split_rows
 from attn_project.pretrained.load import (
@@ -88,6 +89,10 @@ def run_lens(cfg: DictConfig) -> dict[str, Path]:
     lens_start = time.perf_counter()
     dev, test = through_lens("dev", []), through_lens("test", samples)
     forward_s = dev.seconds + test.seconds
+    if len(test.rows.sentence) == 0:
+        raise DataError(f"data.root={cfg.data.root}: the test split holds no scored word (every word is "
+                        f"punctuation, or every sentence was skipped: {test.skipped_too_long} too long, "
+                        f"{test.skipped_unmapped} unmapped)")
     run = {"model": files.name, "description": description(files), "path": str(files.folder),
            "layers": layers, "heads": heads, "head_names": names, "corpus": str(cfg.data.root),
            "task": str(cfg.task.name),

@@ -169,6 +169,11 @@ def test_inspect_attention_writes_png_and_html(short_run, tmp_path):
     np.testing.assert_allclose(arrays["sentence0"], expected.mask_map.numpy(), atol=1e-6)
     assert arrays["sentence0_tokens"].tolist() == expected.words
 
+    sentence = "It's late, isn't it ?"  # commas and apostrophes: Hydra's text= would refuse them
+    quoted = run_inspect(f"ckpt_path={ckpt}", "--text", sentence, f"out={tmp_path / 'quoted'}")
+    assert quoted.returncode == 0, quoted.stderr
+    exported = json.loads((tmp_path / "quoted" / "attention.json").read_text())["sentences"][0]
+    assert exported["tokens"] == ["It's", "late", ",", "isn't", "it", "?"]  # the comma split off as a word
     empty = run_inspect(f"ckpt_path={ckpt}", "text=   ")
     assert empty.returncode == 2 and "nothing to inspect" in empty.stderr
     missing = run_inspect(f"ckpt_path={tmp_path}/none.ckpt", "text=hello")

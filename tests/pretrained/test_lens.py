@@ -261,3 +261,16 @@ def test_the_front_figure_draws_a_trained_run_beside_a_pretrained_head(trained_c
     with pytest.raises(ConfigError, match="L9H0"):
         front_figure(str(trained_ckpt), "the cat sat .", "L9H0", tmp_path / "no.png")
     assert not (tmp_path / "no.png").exists()
+
+
+def test_a_test_split_of_punctuation_only_is_one_error_and_writes_nothing(tmp_path, capsys):
+    treebank = tmp_path / "punct"
+    shutil.copytree(MINI_UD, treebank)
+    test = next(treebank.glob("*-ud-test.conllu"))
+    test.write_text("# sent_id = p1\n# text = . , !\n1\t.\t.\tPUNCT\t.\t_\t0\troot\t_\t_\n"
+                    "2\t,\t,\tPUNCT\t,\t_\t1\tpunct\t_\t_\n3\t!\t!\tPUNCT\t.\t_\t1\tpunct\t_\t_\n\n")
+    args = [f"data.root={treebank}", f"pretrained.path={tiny_bert(tmp_path / 'tiny')}",
+            f"out={tmp_path / 'out'}", f"data.cache_dir={tmp_path / 'cache'}"]
+    code, output = run_cli("pretrained", args, capsys)
+    assert code != 0 and "the test split holds no scored word" in output, output
+    assert "Traceback" not in output and not (tmp_path / "out").exists()
