@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from attn_project.study.figures import DIFFERENCE, mean_and_error, points, wrap
+from attn_project.study.figures import DIFFERENCE, mean_and_error, points
 from attn_project.study.lm_table import DIRECTION, RELATIONS, relation_metric
 from attn_project.study.table import key_label
 
@@ -26,13 +26,13 @@ def margins_figure(groups: list[dict]) -> Figure:
     fig = Figure(figsize=(3.2 * len(RELATIONS) + 1, 4.6), layout="constrained")
     axes = fig.subplots(1, len(RELATIONS), sharey=True, squeeze=False)
     x = np.arange(len(groups))
-    labels = [wrap(key_label(g["key"]), 18) for g in groups]
+    labels = [" · ".join(map(str, g["key"].values())) or "all runs" for g in groups]  # values only: short
     for ax, rel in zip(axes[0], RELATIONS):
         for shift, (name, label, color) in zip((-0.12, 0.12), SERIES):
             points(ax, x + shift, [g["metrics"].get(relation_metric(rel, name)) for g in groups], DIFFERENCE,
                    color=color, label=f"best head {label}")
         ax.axhline(0, color="0.5", linewidth=0.8)
-        ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+        ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
         ax.set_title(f"{rel} (dependent → head)", fontsize=9)
     axes[0][0].set_ylabel("test accuracy difference (final checkpoint)")
     axes[0][-1].legend(fontsize=7, loc="lower right")
