@@ -42,6 +42,13 @@ def test_eval_uses_the_runs_own_data_and_reproduces_its_test_accuracy(make_cfg, 
     assert recorded.relative_bias is True and recorded.dropout == 0.1  # the model evaluated, not eval.yaml's
     other = evaluate("experiment=ud_multi_head")  # another model than the checkpoint's: refused
     assert other.returncode == 2 and "model.num_heads=4 (the checkpoint's: 1)" in other.stderr, other.stderr
+    before = sorted(p.relative_to(treebank) for p in treebank.rglob("*"))
+    trap = evaluate(f"data.root={treebank}")  # without data=ud: the eval config's data=default would remain
+    assert trap.returncode == 2 and "the run trained on data=ud" in trap.stderr
+    assert "add data=ud" in trap.stderr
+    forced = evaluate("data=default", f"data.root={treebank}")  # named: but never written into a treebank
+    assert forced.returncode == 2 and "a treebank folder (en_mini-ud-" in forced.stderr, forced.stderr[-2000:]
+    assert sorted(p.relative_to(treebank) for p in treebank.rglob("*")) == before  # nothing written into it
     shutil.rmtree(treebank)
     gone = evaluate()
     assert gone.returncode == 2 and f"data.root={treebank}, is gone" in gone.stderr

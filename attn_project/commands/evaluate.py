@@ -64,6 +64,20 @@ def run_datamodule(ckpt_path: str, stored: DataSettings | None, local: DictConfi
     return dm
 
 
+def check_data_kind(ckpt_path: str, stored: DataSettings | None, data: DictConfig,
+                    overrides: list[str]) -> None:
+    """``data.root=…`` alone keeps the eval config's ``data=default``: a treebank run evaluated that way
+    would read (and write) the generated corpus under the user's treebank folder. The run's data kind
+    carries over unless the command line names one (``data=…`` or ``experiment=…``)."""
+    keys = override_keys(overrides)
+    if stored is None or "data" in keys or "experiment" in keys or stored.corpus == data.get("corpus"):
+        return
+    raise DataError(f"ckpt_path={ckpt_path}: the run trained on data={stored.corpus}, but the command "
+                    f"line names data.* settings without data={stored.corpus}, which leaves "
+                    f"data={data.get('corpus')}; add data={stored.corpus} (or name data=… to evaluate on "
+                    f"another kind)")
+
+
 DATA_SIZED = {"vocab_size", "max_len", "mask_id", "pad_id", "unk_id", "compile",  # set by the data,
               "num_classes", "class_names"}                                       # not the user
 
@@ -114,6 +128,8 @@ def evaluate(cfg: DictConfig) -> dict:
     out = Path(run_dir(cfg))
     record_evaluated_model(out, stored_model)
     chosen = names_data(task_overrides())
+    if chosen:
+        check_data_kind(cfg.ckpt_path, settings, cfg.data, task_overrides())
     dm = hydra.utils.instantiate(cfg.data) if chosen else run_datamodule(cfg.ckpt_path, settings, cfg.data)
     dm.tokenizer, dm.pieces = loaded.tokenizer, loaded.pieces  # ids must mean what they meant in training
     dm.setup()

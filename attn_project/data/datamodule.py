@@ -89,6 +89,11 @@ class MaskedTokenDataModule(L.LightningDataModule):
     # ── Lightning hooks ────────────────────────────────────────────────────────────────
     def prepare_data(self) -> None:
         if self.settings.corpus == "default":
+            treebank = sorted(Path(self.settings.root).glob("*-ud-*.conllu"))
+            if treebank and not treebank[0].name.startswith("default-ud-"):
+                raise DataError(f"data.root={self.settings.root}: a treebank folder ({treebank[0].name}); "
+                                f"data=default would write the generated corpus into it — pass data=ud "
+                                f"to read it")
             write_corpus(self.corpus_folder(), {s: self.settings.sizes[s] for s in SPLITS},
                          seed=self.settings.corpus_seed, max_len=self.settings.max_len)
 
