@@ -5,6 +5,11 @@ the offline HTML view (a layer and a head selector) and an npz/json export, as
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -41,36 +46,83 @@ def sentence_attention(model, tokenizer, words: list[str], max_pieces: int) -> t
 
 def inspect_pretrained(path: str | None, text: str | None, file: str | None, out: str | None,
                        max_memory_gb: float = 4.0) -> list[Path]:
-    """``path``: a local model folder, or None for the bundled MiniLM (hashes checked)."""
+    """``path``: a local model folder, or None for the bundled MiniLM (hashes checked). Every sentence
+    is read through the model before anything is written; the output folder then replaces the
+    previous one whole (a refused sentence leaves an earlier good output as it was)."""
     sentences = read_sentences(text, file)
     files = model_files(path, max_memory_gb)
     model, tokenizer = load_model(files), load_tokenizer(files)
     layers, heads = int(model.config.num_hidden_layers), int(model.config.num_attention_heads)
     names = head_names(layers, heads)
     folder = Path(out) if out else Path("logs") / "pretrained" / files.name / "inspect"
+    check_replaceable(folder)
+    limit = max_pieces(files.config)
+    read = [(split_words(s), *sentence_attention(model, tokenizer, split_words(s), limit))
+            for s in sentences]  # every sentence checked (and refused) before anything is written
+    with replaced_folder(folder) as fresh:
+        written = write_outputs(fresh, read, files.name, layers, heads, names)
+    written = [folder / p.relative_to(fresh) for p in written]
+    for path_written in written:
+        print(f"wrote {path_written}")
+    return written
+
+
+Read = tuple[list[str], list[str], torch.Tensor, torch.Tensor]  # words, pieces, attention, special share
+
+
+def write_outputs(folder: Path, read: list[Read], model: str, layers: int, heads: int,
+                  names: list[str]) -> list[Path]:
     records, arrays, written = [], {}, []
-    for n, sentence in enumerate(sentences):
-        words = split_words(sentence)
-        pieces, attention, specials = sentence_attention(model, tokenizer, words, max_pieces(files.config))
+    for n, (words, pieces, attention, specials) in enumerate(read):
         print(f"{' '.join(words)}\n  pieces: {' '.join(pieces)}")
         per_layer = attention.view(layers, heads, len(words), len(words)).mean(1)  # [L, T, T]
-        fig = plots.head_grid_figure(per_layer, words, f"{files.name}: mean of each layer's heads (layer k = "
-                                                       f"panel k)")
+        means = [f"layer {layer} (its heads' mean)" for layer in range(layers)]
+        fig = plots.head_grid_figure(per_layer, words, f"{model}: the mean of each layer's heads",
+                                     panel_names=means)
         written.append(plots.save(fig, folder / f"sentence{n}_layers.png"))
         for layer in range(layers):
             fig = plots.head_grid_figure(attention[layer * heads:(layer + 1) * heads], words,
-                                         f"{files.name}: layer {layer}, heads 0–{heads - 1}")
+                                         f"{model}: layer {layer}",
+                                         panel_names=names[layer * heads:(layer + 1) * heads])
             written.append(plots.save(fig, folder / f"sentence{n}_layer{layer}.png"))
         records.append({"text": " ".join(words), "tokens": words, "unknown": [False] * len(words),
                         "predictions": [None] * len(words), "weights": attention.tolist(), "layers": layers,
                         "head_names": names, "pieces": pieces, "special_share": specials.tolist()})
         arrays[f"sentence{n}"] = attention.numpy()
         arrays[f"sentence{n}_tokens"] = np.array(words)
-    written.append(write_html(folder / "attention.html", records, f"Attention of {files.name}", INTRO))
-    (folder / "attention.json").write_text(json.dumps({"model": files.name, "sentences": records},
+    written.append(write_html(folder / "attention.html", records, f"Attention of {model}", INTRO))
+    (folder / "attention.json").write_text(json.dumps({"model": model, "sentences": records},
                                                       ensure_ascii=False), encoding="utf-8")
     np.savez_compressed(folder / "attention.npz", allow_pickle=False, **arrays)
-    written += [folder / "attention.json", folder / "attention.npz"]
-    for path_written in written:
-        print(f"wrote {path_written}")
-    return written
+    return written + [folder / "attention.json", folder / "attention.npz"]
+
+
+OUTPUT = re.compile(r"sentence\d+_layers?\d*\.png|attention\.(html|json|npz)")  # what inspect writes
+
+
+def check_replaceable(folder: Path) -> None:
+    """``out`` may be new, empty, or an earlier inspect output (only its files): never another folder."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"out={folder}: exists and is not a folder")
+    foreign = [p.name for p in folder.iterdir() if not OUTPUT.fullmatch(p.name)] if folder.is_dir() else []
+    if foreign:
+        raise ConfigError(f"out={folder}: holds files inspect did not write "
+                          f"({', '.join(sorted(foreign)[:3])}); give a new or an earlier inspect folder")
+
+
+@contextmanager
+def replaced_folder(folder: Path) -> Iterator[Path]:
+    """A fresh folder beside ``folder`` to write into; on success it takes ``folder``'s place whole,
+    on an error it is removed and ``folder`` stays as it was."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
+    try:
+        yield fresh
+    except BaseException:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise
+    old = folder.parent / f".{folder.name}.old-{fresh.name.rsplit('-', 1)[-1]}"
+    if folder.exists():
+        folder.rename(old)
+    fresh.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)

@@ -46,10 +46,13 @@ def single_map_figure(matrix: Tensor | np.ndarray, tokens: Sequence[str], title:
 
 
 def head_grid_figure(weights: Tensor | np.ndarray, tokens: Sequence[str], title: str,
-                     first_panel: Tensor | np.ndarray | None = None, first_title: str = "") -> Figure:
-    """One panel per head ([H, T, T]); optionally a first panel (e.g. the mask map) before them."""
+                     first_panel: Tensor | np.ndarray | None = None, first_title: str = "",
+                     panel_names: Sequence[str] | None = None) -> Figure:
+    """One panel per head ([H, T, T]), named ``panel_names`` (default "head h"); optionally a first
+    panel (e.g. the mask map) before them."""
+    names = list(panel_names) if panel_names is not None else [f"head {h}" for h in range(len(weights))]
     panels = ([(first_panel, first_title)] if first_panel is not None else []) + [
-        (weights[h], f"head {h}") for h in range(len(weights))
+        (weights[h], names[h]) for h in range(len(weights))
     ]
     ncols = min(len(panels), 3)
     nrows = -(-len(panels) // ncols)

@@ -249,6 +249,29 @@ def test_inspect_a_pretrained_folder_on_any_text_every_layer_and_head(tmp_path, 
     assert exported["layers"] == 2 and exported["head_names"] == ["L0H0", "L0H1", "L1H0", "L1H1"]
     assert (out / "sentence0_layers.png").is_file() and (out / "sentence0_layer1.png").is_file()
     assert "layer" in (out / "attention.html").read_text()
+    good = {p.name: p.read_bytes() for p in out.iterdir()}
+    too_long = " ".join(["word"] * 80)  # the tiny model has 64 positions: refused, not cut
+    sentences = write_lines(tmp_path, ["The man read .", too_long])
+    code, output = run_cli("inspect_attention", ["pretrained=minilm", f"pretrained.path={model}",
+                                                 f"file={sentences}", f"out={out}"], capsys)
+    assert code != 0 and "the sentence is refused, not cut" in output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == good  # the earlier output untouched
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".inspect")) == []  # no leftovers
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    code, output = run_cli("inspect_attention", ["pretrained=minilm", f"pretrained.path={model}",
+                                                 "text=The man read .", f"out={tmp_path / 'mine'}"], capsys)
+    assert code != 0 and "holds files inspect did not write (notes.txt)" in output
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    code, output = run_cli("inspect_attention", ["pretrained=minilm", f"pretrained.path={model}",
+                                                 "text=The man read .", f"out={out}"], capsys)
+    assert code == 0 and (out / "sentence0_layer1.png").read_bytes() != good["sentence0_layer1.png"]
+
+
+def write_lines(folder, lines):
+    path = folder / "sentences.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 @pytest.mark.slow  # trains a model (the shared checkpoint) and loads the bundled encoder
