@@ -44,7 +44,8 @@ def head_name(names: list[str], head: int | None) -> str:
 def lens_markdown(report: dict, block: AttentionBlock, names: list[str]) -> str:
     """The report as Markdown: the model, special tokens per layer, entropy by class, per relation."""
     run, classes = report["run"], report["entropy_by_class"]
-    lines = [f"# Attention report — pretrained `{run['model']}`", "",
+    lines = [f"# Attention report — pretrained `{run['model']}` on `{run['corpus']}`", "",
+             summary_sentence(block, names), "",
              f"{run['description']} {run['layers']} layers × {run['heads']} heads; heads are named "
              f"L<layer>H<head>. Rows: every target word of the test split ({block.after.rows} rows, "
              f"{run['test_sentences']} sentences; {run['skipped_too_long']} too long for the model and "
@@ -80,7 +81,37 @@ def lens_markdown(report: dict, block: AttentionBlock, names: list[str]) -> str:
                          f"{r.best_offset_name} | {fmt(r.best_offset)} | {fmt(r.best_head_offset_weight)} | "
                          f"{fmt(r.p_adjusted, 4)} | {verdict} |")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + CAVEATS)
+
+
+CAVEATS = ["## What this report cannot show", "",
+           "- Attention is not explanation (Jain & Wallace 2019; Wiegreffe & Pinter 2019): a head's weight "
+           "says where it looks, not what the model uses; ablation measures that "
+           "(docs/lens_over_training.md).",
+           "- Best heads are chosen per relation on dev: a different head may win each relation, and many "
+           "heads were tried; the scores are the chosen head's on test.",
+           "- *Beats position* is tested against the best fixed offset only; a head that follows a simple "
+           "category rule (\"the nearest verb to the left\") would pass it (the lens over training also "
+           "tests that rule).",
+           "- One model and one treebank: the intervals are over test sentences, not over models or "
+           "treebanks.", ""]
+
+
+def summary_sentence(block: AttentionBlock, names: list[str]) -> str:
+    """From the numbers: how many relations have a head that beats position, and the widest margin."""
+    tested = {rel: r for rel, r in block.per_relation.items() if r.beats_position is not None}
+    beating = {rel: r for rel, r in tested.items() if r.beats_position}
+    if not tested:
+        return "**Summary:** no relation had enough test rows for a verdict (n < 50 each)."
+    if not beating:
+        return (f"**Summary:** no relation's dev-chosen head beats the best fixed offset on test "
+                f"({len(tested)} relations tested, dependent → head).")
+    rel, r = max(beating.items(),
+                 key=lambda kv: (kv[1].best_head_after.value or 0) - (kv[1].best_offset or 0))
+    return (f"**Summary:** for {len(beating)} of {len(tested)} relations tested (dependent → head) the "
+            f"dev-chosen head beats the best fixed offset on test; the widest margin is {rel}'s "
+            f"{head_name(names, r.best_head)} ({r.best_head_after.format()} against the offset "
+            f"{r.best_offset_name}'s {fmt(r.best_offset)}).")
 
 
 def bracket(ci: list | None) -> str:

@@ -106,6 +106,9 @@ def test_a_tiny_random_bert_folder_runs_the_whole_command(tmp_path, capsys):
     seconds = report["run"]["seconds"]
     assert seconds["floor"] > 0
     assert seconds["lens_over_floor"] == pytest.approx(seconds["lens"] / seconds["floor"], rel=1e-2)
+    text = (out / "attention_report.md").read_text()  # the treebank, a summary from the numbers, caveats
+    assert f"on `{MINI_UD}`" in text.splitlines()[0] and text.splitlines()[2].startswith("**Summary:** ")
+    assert "## What this report cannot show" in text and "Attention is not explanation" in text
     for name in ("attention_report.md", "layer_head_margin.png", "per_relation.png", "attention.html"):
         assert (out / name).is_file()
     assert list(out.glob("events.out.tfevents.*"))
@@ -220,14 +223,18 @@ def test_the_bundled_model_on_a_few_ewt_sentences(tmp_path, capsys):
     files = model_files(None, 4.0)
     assert files.bundled and files.name == "all-MiniLM-L6-v2"
     out = tmp_path / "out"
-    args = [f"data.root={few_sentences(tmp_path)}", f"out={out}", f"data.cache_dir={tmp_path / 'cache'}",
+    treebank = few_sentences(tmp_path)
+    args = [f"data.root={treebank}", f"out={out}", f"data.cache_dir={tmp_path / 'cache'}",
             "analysis.bootstrap_resamples=50"]
     code, output = run_cli("pretrained", args, capsys)
     assert code == 0, output
     report = json.loads((out / "attention_report.json").read_text())
     run = report["run"]
     assert (run["layers"], run["heads"], run["head_names"][-1]) == (6, 12, "L5H11")
-    assert "not BERT itself" in (out / "attention_report.md").read_text()
+    text = (out / "attention_report.md").read_text()
+    assert "not BERT itself" in text and "## What this report cannot show" in text
+    assert f"on `{treebank}`" in text.splitlines()[0]  # names the treebank
+    assert text.splitlines()[2].startswith("**Summary:** ")  # 25 sentences a split: too few rows to test
     best = max(report["after"]["per_head"]["dep_alignment"])
     assert best > report["best_offset"]["dep_alignment"]  # a head beats the best offset (measured 0.6 vs 0.4)
 
@@ -297,3 +304,23 @@ def test_a_test_split_of_punctuation_only_is_one_error_and_writes_nothing(tmp_pa
     code, output = run_cli("pretrained", args, capsys)
     assert code != 0 and "the test split holds no scored word" in output, output
     assert "Traceback" not in output and not (tmp_path / "out").exists()
+
+
+def test_the_report_summary_is_written_from_the_verdicts():
+    from types import SimpleNamespace
+
+    from attn_project.analysis.report_schema import Estimate
+    from attn_project.pretrained.report import summary_sentence
+
+    def entry(acc, offset, verdict):
+        return SimpleNamespace(beats_position=verdict, best_offset=offset, best_offset_name="-1", best_head=1,
+                               best_head_after=Estimate(acc, (acc - 0.02, acc + 0.02)))
+
+    block = SimpleNamespace(per_relation={"obj": entry(0.74, 0.35, True), "det": entry(0.79, 0.58, True),
+                                          "nsubj": entry(0.40, 0.38, False), "dep": entry(0.1, 0.1, None)})
+    text = summary_sentence(block, ["L0H0", "L0H1"])
+    assert text.startswith("**Summary:** for 2 of 3 relations tested") and "obj's L0H1 (0.740" in text
+    none = SimpleNamespace(per_relation={"nsubj": entry(0.40, 0.38, False)})
+    assert "no relation's dev-chosen head beats" in summary_sentence(none, ["L0H0", "L0H1"])
+    untested = SimpleNamespace(per_relation={"dep": entry(0.1, 0.1, None)})
+    assert "no relation had enough test rows" in summary_sentence(untested, ["L0H0", "L0H1"])
