@@ -201,6 +201,7 @@ def assemble_report(model: MaskedTokenClassifier, dm: MaskedTokenDataModule, bef
             before["samples"][k].mean(0), after_map.mean(0), dm.tokens_of("test", index),
             f"Mask map of test sample {k}: row i = what the [MASK] at i attends to"
             + (" (mean of heads)" if after_map.size(0) > 1 else ""),
-            before_title=f"before training (init={config.init})")
+            before_title=f"before training (init={config.init})",
+            gold_heads=dm.sentences["test"][index].heads)
     report.run["analysis_s"] = round(before["seconds"] + time.perf_counter() - start, 2)
     return report, figures

@@ -345,15 +345,16 @@ def run_lens_over_training(cfg: DictConfig) -> dict[str, Path]:
     relations = plotted_relations(table, list(cfg.plot or []))
     figure = emergence_figure(table, summaries, relations, f"Heads over training: {run_dir.name}")
     tokens_shown = dm.tokens_of("test", sample[0]) if sample else []
-    write_tensorboard(out, table, summaries, samples, tokens_shown, winning_heads(table, relations), names,
-                      figure)
+    gold = dm.sentences["test"][sample[0]].heads if sample else []
+    write_tensorboard(out, table, summaries, samples, (tokens_shown, gold), winning_heads(table, relations),
+                      names, figure)
     plots.save(figure, paths["figure"])
     print(f"lens over training: {paths['md']}")
     return paths
 
 
 def write_tensorboard(out: Path, table: list[dict], summaries: list[dict], samples: dict[int, np.ndarray],
-                      tokens: list[str], winners: dict[str, list[str]], names: list[str],
+                      shown: tuple[list[str], list[int]], winners: dict[str, list[str]], names: list[str],
                       emergence: Figure) -> None:
     """Scalars with the training step as x, the winning heads on one test sentence per checkpoint, and
     the emergence figure at the last step."""
@@ -368,7 +369,7 @@ def write_tensorboard(out: Path, table: list[dict], summaries: list[dict], sampl
             writer.add_scalar("lens/treebank_loss", s["treebank_loss"], s["step"])
             writer.add_scalar("lens/treebank_top1", s["treebank_top1"], s["step"])
         for step, weights in samples.items():
-            panels = plots_of_heads(weights, tokens, winners, names, f"step {step}")
+            panels = plots_of_heads(weights, shown, winners, names, f"step {step}")
             writer.add_figure("lens/winning_heads", panels, step, close=True)
         writer.add_figure("lens/emergence", emergence, max(r["step"] for r in table), close=False)
     finally:
@@ -448,12 +449,15 @@ def winning_heads(table: list[dict], relations: list[tuple[str, str]]) -> dict[s
     return heads
 
 
-def plots_of_heads(weights: np.ndarray, tokens: list[str], heads: dict[str, list[str]], names: list[str],
-                   title: str) -> Figure:
-    """One panel per winning head on one test sentence's word attention [L·H, W, W]."""
+def plots_of_heads(weights: np.ndarray, shown: tuple[list[str], list[int]], heads: dict[str, list[str]],
+                   names: list[str], title: str) -> Figure:
+    """One panel per winning head on one test sentence's word attention [L·H, W, W] (its words and
+    gold heads, outlined)."""
+    tokens, gold = shown
     panels = list(heads.items())
     fig, axes = plots.new_figure(max(len(panels), 1))
     for ax, (head, rels) in zip(axes, panels):
-        plots.heatmap(ax, weights[names.index(head)], tokens, tokens, f"{head} (best for {', '.join(rels)})")
+        plots.heatmap(ax, weights[names.index(head)], tokens, tokens, f"{head} (best for {', '.join(rels)})",
+                      gold_heads=gold)
     fig.suptitle(title)
     return fig

@@ -129,5 +129,6 @@ def sample_figures(test: SplitRows, dm: MaskedTokenDataModule, heads: dict[int, 
     for k, (index, weights) in enumerate(sorted(test.samples.items())):
         tokens = dm.tokens_of("test", index)
         title = f"Test sentence {index}: the heads that best find each relation's head"
-        out[f"sample{k}"] = sample_figure(np.asarray(weights), tokens, heads, names, title)
+        out[f"sample{k}"] = sample_figure(np.asarray(weights), tokens, heads, names, title,
+                                          gold_heads=dm.sentences["test"][index].heads)
     return out

@@ -159,13 +159,14 @@ def best_head_bars(block: AttentionBlock, names: list[str], top: int = 14) -> Fi
 
 
 def sample_figure(weights: np.ndarray, tokens: list[str], heads: dict[int, list[str]], names: list[str],
-                  title: str) -> Figure:
+                  title: str, gold_heads: list[int] | None = None) -> Figure:
     """One panel per winning head (head index → its relations) on one sentence's word attention [LH, W, W]."""
     panels = list(heads.items())
     ncols = min(len(panels), 3)
     fig, axes = plots.new_figure(ncols, -(-len(panels) // ncols))
     for ax, (head, rels) in zip(axes, panels):
-        plots.heatmap(ax, weights[head], tokens, tokens, f"{names[head]} (best for {', '.join(rels)})")
+        plots.heatmap(ax, weights[head], tokens, tokens, f"{names[head]} (best for {', '.join(rels)})",
+                      gold_heads=gold_heads)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(title)

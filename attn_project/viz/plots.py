@@ -10,6 +10,7 @@ import numpy as np
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from torch import Tensor
 
 
@@ -20,8 +21,9 @@ def as_numpy(matrix: Tensor | np.ndarray) -> np.ndarray:
 def heatmap(ax: Axes, matrix: Tensor | np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str],
             title: str, *,
             vmin: float | None = 0.0, vmax: float | None = 1.0, cmap: str = "viridis",
-            cbar_label: str = "attention weight") -> None:
-    """Token-labelled heat map on ``ax``: rows = queries (attending), columns = keys (attended)."""
+            cbar_label: str = "attention weight", gold_heads: Sequence[int] | None = None) -> None:
+    """Token-labelled heat map on ``ax``: rows = queries (attending), columns = keys (attended);
+    ``gold_heads`` (row i's gold head's column, -1 for the root) outlines each row's gold head."""
     sns.heatmap(as_numpy(matrix), ax=ax, xticklabels=list(col_labels),
                 yticklabels=list(row_labels), vmin=vmin, vmax=vmax, cmap=cmap, square=True,
                 cbar_kws={"label": cbar_label, "shrink": 0.8})
@@ -30,6 +32,19 @@ def heatmap(ax: Axes, matrix: Tensor | np.ndarray, row_labels: Sequence[str], co
     ax.set_ylabel("attending token (query)")
     ax.tick_params(axis="x", labelrotation=90, labelsize=8)
     ax.tick_params(axis="y", labelrotation=0, labelsize=8)
+    if gold_heads is not None:
+        mark_gold_heads(ax, gold_heads, as_numpy(matrix).shape)
+
+
+def mark_gold_heads(ax: Axes, gold_heads: Sequence[int], shape: tuple[int, ...]) -> None:
+    """A red outline on each row's gold head (none for the root or where the rows are not the words)."""
+    rows, cols = shape[0], shape[1]
+    if len(gold_heads) != rows:
+        return
+    for row, head in enumerate(gold_heads):
+        if 0 <= head < cols:
+            ax.add_patch(Rectangle((head, row), 1, 1, fill=False, edgecolor="red", linewidth=1.4))
+    ax.set_xlabel("attended token (key); red outline: the row word's gold head")
 
 
 def new_figure(ncols: int, nrows: int = 1, cell: float = 4.2) -> tuple[Figure, np.ndarray]:
@@ -47,7 +62,8 @@ def single_map_figure(matrix: Tensor | np.ndarray, tokens: Sequence[str], title:
 
 def head_grid_figure(weights: Tensor | np.ndarray, tokens: Sequence[str], title: str,
                      first_panel: Tensor | np.ndarray | None = None, first_title: str = "",
-                     panel_names: Sequence[str] | None = None) -> Figure:
+                     panel_names: Sequence[str] | None = None,
+                     gold_heads: Sequence[int] | None = None) -> Figure:
     """One panel per head ([H, T, T]), named ``panel_names`` (default "head h"); optionally a first
     panel (e.g. the mask map) before them."""
     names = list(panel_names) if panel_names is not None else [f"head {h}" for h in range(len(weights))]
@@ -58,7 +74,7 @@ def head_grid_figure(weights: Tensor | np.ndarray, tokens: Sequence[str], title:
     nrows = -(-len(panels) // ncols)
     fig, axes = new_figure(ncols, nrows)
     for ax, (matrix, panel_title) in zip(axes, panels):
-        heatmap(ax, matrix, tokens, tokens, panel_title)
+        heatmap(ax, matrix, tokens, tokens, panel_title, gold_heads=gold_heads)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(title)
@@ -67,11 +83,11 @@ def head_grid_figure(weights: Tensor | np.ndarray, tokens: Sequence[str], title:
 
 def before_after_figure(before: Tensor | np.ndarray, after: Tensor | np.ndarray, tokens: Sequence[str],
                         title: str,
-                        before_title: str = "before training", after_title: str = "after training"
-                        ) -> Figure:
+                        before_title: str = "before training", after_title: str = "after training",
+                        gold_heads: Sequence[int] | None = None) -> Figure:
     fig, axes = new_figure(2)
-    heatmap(axes[0], before, tokens, tokens, before_title)
-    heatmap(axes[1], after, tokens, tokens, after_title)
+    heatmap(axes[0], before, tokens, tokens, before_title, gold_heads=gold_heads)
+    heatmap(axes[1], after, tokens, tokens, after_title, gold_heads=gold_heads)
     fig.suptitle(title)
     return fig
 

@@ -165,3 +165,20 @@ def test_a_causal_models_ablation_falls_back_to_the_head_to_dependent_head():
     masked = SimpleNamespace(per_relation={"nsubj": entry}, per_relation_to_dependent={"nsubj": None})
     assert best_entry(masked, "nsubj") == ("to_head", entry)
     assert best_entry(masked, "obj") == ("to_head", None)
+
+
+def test_heat_maps_outline_each_words_gold_head():
+    from matplotlib.patches import Rectangle
+
+    from attn_project.viz import plots
+
+    fig, axes = plots.new_figure(1)
+    weights = np.full((4, 4), 0.25)  # [T, T]
+    plots.heatmap(axes[0], weights, list("abcd"), list("abcd"), "t", gold_heads=[1, -1, 1, 2])
+    outlined = sorted((int(p.get_y()), int(p.get_x())) for p in axes[0].patches if isinstance(p, Rectangle)
+                      and not p.get_fill())
+    assert outlined == [(0, 1), (2, 1), (3, 2)]  # row → its head's column; the root (-1) has none
+    assert "gold head" in axes[0].get_xlabel()
+    fig, axes = plots.new_figure(1)
+    plots.heatmap(axes[0], weights, list("abcd"), list("abcd"), "t", gold_heads=[1, 0])  # not the rows: none
+    assert not [p for p in axes[0].patches if isinstance(p, Rectangle) and not p.get_fill()]
