@@ -51,6 +51,15 @@ def test_a_masked_lm_trains_with_log_spaced_checkpoints_and_held_out_metrics(mlm
     assert not torch.equal(first.encoder.tokens.weight, last.encoder.tokens.weight)  # it trained
     vocab = first.config.vocab_size  # trained 60 steps: below a uniform guess's log V, far from zero
     assert math.log(vocab) * 0.5 < metrics["test/loss"] < math.log(vocab) + 1
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    drawn = {}  # every head on fixed dev sentences, at each log-spaced step, in TensorBoard
+    for events in mlm_run.glob("events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(events), size_guidance={"images": 0})
+        accumulator.Reload()
+        for tag in accumulator.Tags()["images"]:
+            drawn.setdefault(tag, set()).update(e.step for e in accumulator.Images(tag))
+    assert drawn == {f"lm_attention/dev_sentence{k}": {0, 10, 20, 50, 60} for k in (0, 1)}
 
 
 @pytest.mark.slow  # trains a model
