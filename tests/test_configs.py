@@ -155,7 +155,7 @@ def test_language_model_experiments_compose_their_data_model_and_checkpoints(nam
     assert isinstance(dm, TextDataModule) and dm.objective == cfg.objective
     assert cfg.model.num_layers == 4 and cfg.model.d_model == 128  # lm_small, the default size
     assert set(cfg.callbacks) == {"log_spaced_checkpoints", "learning_rate", "progress_bar",
-                                  "stop_on_non_finite_loss"}
+                                  "stop_on_non_finite_loss", "attention_heatmaps"}
     assert cfg.trainer.max_steps > 0 and cfg.trainer.enable_checkpointing is False
     assert cfg.trainer.reload_dataloaders_every_n_epochs == 1  # each epoch its own shuffle and masks
     assert LM_EXPERIMENTS == ["lm_causal", "lm_mlm"]
