@@ -16,7 +16,9 @@ from conftest import ROOT, compose_cfg
 from attn_project.commands.train import train
 from attn_project.training.checkpoint import CheckpointError
 
-RESUME = ["data.sizes={train:4000,dev:300,test:300}", "trainer.max_epochs=4",
+# batches of 16: an epoch of ~1.5 s, so a signal sent 0.3 s after last.ckpt appears lands in training even
+# when the test's process is slow to notice the file on a loaded machine (with 64 it came after the fit)
+RESUME = ["data.sizes={train:4000,dev:300,test:300}", "trainer.max_epochs=4", "data.batch_size=16",
           "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null", "model.dropout=0.1"]
 
 

@@ -49,7 +49,9 @@ def description(files: ModelFiles) -> str:
 def output_folder(cfg: DictConfig, name: str) -> Path:
     if cfg.out:
         return Path(cfg.out)
-    return Path(cfg.paths.log_dir) / "pretrained" / name / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
+    treebank = Path(str(cfg.data.root)).name or "treebank"  # two treebanks never share a folder name
+    return (Path(cfg.paths.log_dir) / "pretrained" / name / treebank
+            / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f"))
 
 
 def winning_heads(block: AttentionBlock, top: int = 6) -> dict[int, list[str]]:

@@ -21,7 +21,8 @@ def lm_study_markdown(study: dict) -> str:
              "|---|---|" + "---|" * len(TABLE)]
     for g in study["groups"]:
         lines.append(f"| {key_label(g['key'])} | {g['n_runs']} ({', '.join(map(str, g['seeds']))}) | "
-                     + " | ".join(cell(g["metrics"].get(name)) for name, _ in TABLE) + " |")
+                     + " | ".join(cell(g["metrics"].get(name), 0 if name.endswith("_step") else 3)
+                                  for name, _ in TABLE) + " |")
     lines += ["", "Mean ± half-width of the 95% confidence interval (Student's t over seeds); the lens at "
               "each run's final checkpoint (heads, offsets and rules chosen on dev, scored on test).", ""]
     lines += relations_table(study) + [""] + ablation_table(study) + ["", "## Findings", ""]

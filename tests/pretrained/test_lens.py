@@ -324,3 +324,17 @@ def test_the_report_summary_is_written_from_the_verdicts():
     assert "no relation's dev-chosen head beats" in summary_sentence(none, ["L0H0", "L0H1"])
     untested = SimpleNamespace(per_relation={"dep": entry(0.1, 0.1, None)})
     assert "no relation had enough test rows" in summary_sentence(untested, ["L0H0", "L0H1"])
+
+
+def test_reports_on_two_treebanks_never_share_a_folder(tmp_path):
+    from omegaconf import OmegaConf
+
+    from attn_project.commands.pretrained import output_folder
+
+    def folder(root):
+        return output_folder(OmegaConf.create({"out": None, "paths": {"log_dir": str(tmp_path)},
+                                               "data": {"root": root}}), "all-MiniLM-L6-v2")
+
+    ewt, gum = folder("../shared/data/ud_english_ewt"), folder("/data/ud_english_gum")
+    assert ewt.parent == tmp_path / "pretrained" / "all-MiniLM-L6-v2" / "ud_english_ewt"
+    assert gum.parent.name == "ud_english_gum"
