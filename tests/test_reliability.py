@@ -22,11 +22,18 @@ RESUME = ["data.sizes={train:4000,dev:300,test:300}", "trainer.max_epochs=4", "d
           "callbacks.progress_bar=null", "callbacks.attention_heatmaps=null", "model.dropout=0.1"]
 
 
+def default_signals() -> None:
+    """In the child: SIGINT and SIGTERM as a shell gives them. A child inherits ignored signals, and a
+    pytest worker may ignore SIGINT; the run would then never see the signal this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def start(run_dir, data_dir, *extra):
     return subprocess.Popen(
         [sys.executable, "scripts/train.py", *RESUME, f"paths.data_dir={data_dir}",
          f"hydra.run.dir={run_dir}", *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
 
 
 def report_of(run_dir):
