@@ -53,7 +53,8 @@ def header_lines(report: Report) -> list[str]:
     return [
         f"# Attention report — {run.get('experiment', '')}",
         "",
-        f"Model: {run.get('num_heads')} head(s), d_model={run.get('d_model')}, init=`{run.get('init')}` "
+        f"Model: {run.get('num_layers', 1)} layer(s) × {run.get('num_heads')} head(s), "
+        f"d_model={run.get('d_model')}, init=`{run.get('init')}` "
         f"(\"before\" = this initialisation, untrained). Corpus: {run.get('corpus')}; the whole test "
         f"split ({report.weights.after.rows} masked positions). Brackets: 95% bootstrap intervals over test "
         f"sentences ({analysis.bootstrap_resamples} resamples). Punctuation edges "

@@ -86,6 +86,7 @@ def test_report_has_every_key_and_numbers_in_range(short_run, short_run_metrics,
     assert 0 <= report["per_relation"]["det"]["best_offset"] <= 1
     md = (short_run / "report" / "attention_report.md").read_text()
     assert "| before |" in md and "best fixed offset" in md and "Per head" in md
+    assert "Model: 1 layer(s) × 4 head(s)" in md  # the depth beside the heads
     def ci(entry, key):  # the Markdown shows the JSON's numbers, rounded, with their intervals
         lo, hi = entry[f"{key}_ci95"]
         assert lo <= entry[key] <= hi, key  # an interval contains its estimate
