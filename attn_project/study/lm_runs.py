@@ -15,7 +15,6 @@ margin_over_offset | margin_over_category | beats_position | beats_category | fi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
@@ -23,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from attn_project.analysis.report_schema import is_number
-from attn_project.study.runs import Run, broken_run_files, config_value, why_unfinished
+from attn_project.study.runs import Run, config_value, read_run_files, why_unfinished
 
 LENS = Path("lens") / "lens_over_training.json"
 OBJECTIVES = ("mlm", "causal")
@@ -51,24 +50,21 @@ def read_lm_run(folder: Path) -> Run | str:
         return why_unfinished(folder)
     if not lens_path.is_file():
         return f"no {LENS} (run: python scripts/lens_over_training.py run_dir={folder})"
-    try:
-        finished = json.loads(metrics_path.read_text(encoding="utf-8"))
-        lens = json.loads(lens_path.read_text(encoding="utf-8"))
-        config = OmegaConf.load(folder / ".hydra" / "config.yaml")
-        overrides = OmegaConf.load(folder / ".hydra" / "overrides.yaml")
-    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as err:
-        return f"unreadable: {type(err).__name__}: {str(err)[:200]}"
-    problem = broken_run_files(finished, config, overrides) or broken_lens(lens)
+    files = read_run_files(folder, lens_path)
+    if isinstance(files, str):
+        return files
+    lens = files.result
+    problem = broken_lens(lens)
     if problem:
         return problem
+    assert isinstance(lens, dict)  # broken_lens checked it
     final = max(row["step"] for row in lens["checkpoints"])
     rows = [row for row in lens["relations"] if row["step"] == final]
-    metrics = {**finished, **lens_metrics(lens, rows), **ablation_metrics(lens.get("ablation") or [])}
+    metrics = {**files.finished, **lens_metrics(lens, rows), **ablation_metrics(lens.get("ablation") or [])}
     relations = {relation_key(row): relation_entry(row) for row in rows
                  if row["best_head_acc"] is not None and row["offset_acc"] is not None}
-    parsed = dict(str(o).lstrip("+~").split("=", 1) for o in overrides if "=" in str(o))
     verdicts = [{c: row.get(c) for c in VERDICT_COLUMNS} for row in rows]
-    return Run(folder, parsed, config, metrics, relations, verdicts, curves=curves_of(lens))
+    return Run(folder, files.overrides, files.config, metrics, relations, verdicts, curves=curves_of(lens))
 
 
 def broken_lens(lens: object) -> str | None:

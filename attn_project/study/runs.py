@@ -74,9 +74,36 @@ def read_run(folder: Path) -> Run | str:
         return why_unfinished(folder)
     if not report_path.is_file():
         return "finished without a report (callbacks.attention_report was off)"
+    files = read_run_files(folder, report_path)
+    if isinstance(files, str):
+        return files
     try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-        finished = json.loads(metrics_path.read_text(encoding="utf-8"))
+        typed = Report.from_json(files.result)
+    except ReportError as err:
+        return f"broken report/attention_report.json: {err}"
+    relations = {rel: {"n": r.n, "margin": r.margin, "best_head_margin": best_head_margin(r),
+                       "beats_position": r.beats_position, "changed_by_training": r.changed_by_training}
+                 for rel, r in typed.weights.per_relation.items() if r.margin is not None}
+    return Run(folder, files.overrides, files.config, typed.study_metrics(), relations,
+               relation_verdicts(typed))
+
+
+@dataclass
+class RunFiles:
+    """A finished run's files, parsed and of the right shapes (the result file's content is the caller's)."""
+
+    result: object  # the parsed JSON of the run's result file (report or lens over training)
+    finished: dict[str, float]  # metrics.json
+    config: DictConfig
+    overrides: dict[str, str]  # key → value of .hydra/overrides.yaml
+
+
+def read_run_files(folder: Path, result_path: Path) -> RunFiles | str:
+    """``metrics.json``, the result file and the saved Hydra config and overrides, or why they
+    cannot be read (never a traceback)."""
+    try:
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+        finished = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
         config = OmegaConf.load(folder / ".hydra" / "config.yaml")
         overrides = OmegaConf.load(folder / ".hydra" / "overrides.yaml")
     except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as err:
@@ -84,15 +111,9 @@ def read_run(folder: Path) -> Run | str:
     problem = broken_run_files(finished, config, overrides)
     if problem:
         return problem
-    try:
-        typed = Report.from_json(report)
-    except ReportError as err:
-        return f"broken report/attention_report.json: {err}"
-    relations = {rel: {"n": r.n, "margin": r.margin, "best_head_margin": best_head_margin(r),
-                       "beats_position": r.beats_position, "changed_by_training": r.changed_by_training}
-                 for rel, r in typed.weights.per_relation.items() if r.margin is not None}
+    assert isinstance(config, DictConfig) and isinstance(finished, dict)  # broken_run_files checked them
     parsed = dict(str(o).lstrip("+~").split("=", 1) for o in overrides if "=" in str(o))
-    return Run(folder, parsed, config, typed.study_metrics(), relations, relation_verdicts(typed))
+    return RunFiles(result, finished, config, parsed)
 
 
 def relation_verdicts(report: Report) -> list[dict]:
