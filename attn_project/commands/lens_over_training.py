@@ -44,7 +44,7 @@ from attn_project.analysis.rows import RowScores, head_names
 from attn_project.analysis.significance import Bootstrap
 from attn_project.analysis.spanning_trees import chain_attachment, head_attachment
 from attn_project.analysis.trained_source import TrainedSource
-from attn_project.commands.train_lm import load_language_model
+from attn_project.commands.train_lm import load_language_model, saved_data
 from attn_project.data.datamodule import MaskedTokenDataModule
 from attn_project.data.files import atomic_write_text
 from attn_project.data.lm_datamodule import generated_corpus
@@ -75,8 +75,7 @@ def own_treebank(run_dir: Path) -> Path:
     """Without ``data.root``: the run's own held-out trees — the generated corpus it trained on. A run
     on text files has no trees of its own (their sentences are not parsed)."""
     saved = run_dir / ".hydra" / "config.yaml"
-    config = OmegaConf.load(saved) if saved.is_file() else None
-    data = OmegaConf.select(config, "data", throw_on_resolution_failure=False) if config is not None else None
+    data = saved_data(run_dir)
     if data is None:
         raise ConfigError(f"data.root: {saved} is missing or has no data settings; give the treebank "
                           f"to read, e.g. data.root=../shared/data/ud_english_ewt")

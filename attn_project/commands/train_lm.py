@@ -78,15 +78,23 @@ def is_language_model_checkpoint(path: str | Path) -> bool:
     return "tokenizer_json" in hparams and "optimizer" not in hparams
 
 
+def saved_data(run: Path) -> DictConfig | None:
+    """The data settings a run folder's ``.hydra/config.yaml`` recorded (None where there are none)."""
+    path = run / ".hydra" / "config.yaml"
+    data = OmegaConf.select(OmegaConf.load(path), "data", throw_on_resolution_failure=False) \
+        if path.is_file() else None
+    return data if isinstance(data, DictConfig) else None
+
+
 def test_language_model(ckpt_path: str | Path, out: Path, trainer: L.Trainer) -> dict:
     """The checkpoint's held-out metrics and the n-gram baselines on the same test positions, on
     the data its run trained on (the run folder's .hydra/config.yaml); written to out/metrics.json."""
     run = Path(ckpt_path).resolve().parent.parent  # RUN/checkpoints/step_….ckpt
     config = run / ".hydra" / "config.yaml"
-    if not config.is_file():
-        raise CheckpointError(f"ckpt_path={ckpt_path}: its run folder has no .hydra/config.yaml to read "
-                              f"the data settings from")
-    data = OmegaConf.load(config).data
+    data = saved_data(run)
+    if data is None:
+        raise CheckpointError(f"ckpt_path={ckpt_path}: its run folder has no .hydra/config.yaml with the "
+                              f"data settings to read")
     dm: TextDataModule = hydra.utils.instantiate(data)
     dm.setup()
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
