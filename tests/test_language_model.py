@@ -44,6 +44,7 @@ def test_a_masked_lm_trains_with_log_spaced_checkpoints_and_held_out_metrics(mlm
     metrics = json.loads((mlm_run / "metrics.json").read_text())
     assert metrics["test/perplexity"] == pytest.approx(math.exp(metrics["test/loss"]), rel=1e-4)
     assert 0 <= metrics["test/top1"] <= metrics["test/top5"] <= 1
+    assert 0 <= metrics["test/one_masked/top1"] <= metrics["test/one_masked/top5"] <= 1  # same positions
     for name in ("unigram", "left_bigram", "bigram"):  # the n-gram baselines on the same test positions
         assert 0 < metrics[f"baseline/{name}/acc"] <= metrics[f"baseline/{name}/top5_acc"] <= 1
     first = load_language_model(mlm_run / "checkpoints" / "step_0000000.ckpt")[0]
@@ -157,7 +158,8 @@ def test_eval_tests_a_language_model_checkpoint_on_its_runs_held_out_text(mlm_ru
     evaluated = json.loads(written[-1].read_text())
     trained = json.loads((mlm_run / "metrics.json").read_text())
     assert evaluated["step"] == 60
-    for key in ("test/loss", "test/top1", "baseline/trigram_kn/acc", "baseline/bigram/acc"):
+    for key in ("test/loss", "test/top1", "test/one_masked/top1", "baseline/trigram_kn/acc",
+                "baseline/bigram/acc"):
         assert evaluated[key] == pytest.approx(trained[key], rel=1e-5), key  # same weights, words, masks
 
 

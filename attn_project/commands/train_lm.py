@@ -15,6 +15,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tokenizers import Tokenizer
 
+from attn_project.analysis.one_masked import one_masked_scores
 from attn_project.analysis.text_baselines import text_baselines
 from attn_project.data.files import atomic_write_text
 from attn_project.data.lm_datamodule import PAD_ID, TextDataModule
@@ -58,13 +59,26 @@ def fit_language_model(cfg: DictConfig, out: Path, build_trainer) -> tuple[float
     if cfg.get("test", True):
         trainer.test(module, datamodule=dm, verbose=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-        for name, scores in text_baselines(dm).items():  # the n-gram models on the same test positions
-            metrics |= {f"baseline/{name}/{key}": value for key, value in scores.items()}
-            log.info("baseline %s: top-1 %.4f, top-5 %.4f, perplexity %.1f", name, scores["acc"],
-                     scores["top5_acc"], scores["perplexity"])
+        metrics |= held_out_readings(module, dm)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True))
     print(f"run folder: {out}")
     return metrics.get(cfg.get("optimized_metric") or "val/loss"), metrics
+
+
+def held_out_readings(module: LanguageModelModule, dm: TextDataModule) -> dict[str, float]:
+    """Beside the test metrics, on the same test positions: a masked LM's one-word-masked reading
+    (``test/one_masked/…``) and every n-gram baseline (``baseline/<name>/…``)."""
+    metrics: dict[str, float] = {}
+    if dm.objective == "mlm":
+        one = one_masked_scores(module.model, dm.eval_batches["test"])
+        metrics |= {f"test/one_masked/{key}": float(one[key]) for key in ("top1", "top5", "perplexity")}
+        log.info("one word masked at a time: top-1 %.4f, top-5 %.4f, perplexity %.1f", one["top1"],
+                 one["top5"], one["perplexity"])
+    for name, scores in text_baselines(dm).items():  # the n-gram models on the same test positions
+        metrics |= {f"baseline/{name}/{key}": value for key, value in scores.items()}
+        log.info("baseline %s: top-1 %.4f, top-5 %.4f, perplexity %.1f", name, scores["acc"],
+                 scores["top5_acc"], scores["perplexity"])
+    return metrics
 
 
 def is_language_model_checkpoint(path: str | Path) -> bool:
@@ -104,8 +118,7 @@ def test_language_model(ckpt_path: str | Path, out: Path, trainer: L.Trainer) ->
     module = LanguageModelModule(**checkpoint["hyper_parameters"])
     module.load_state_dict(checkpoint["state_dict"])
     metrics = {k: float(v) for k, v in trainer.test(module, datamodule=dm, verbose=False)[0].items()}
-    for name, scores in text_baselines(dm).items():
-        metrics |= {f"baseline/{name}/{key}": value for key, value in scores.items()}
+    metrics |= held_out_readings(module, dm)
     record = {"ckpt_path": str(ckpt_path), "step": int(checkpoint.get("global_step", -1)), **metrics}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "metrics.json", json.dumps(record, indent=1, sort_keys=True))

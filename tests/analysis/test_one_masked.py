@@ -1,0 +1,64 @@
+"""A masked LM read one word masked at a time: each scored word alone masked, the rest of its sentence
+as the text has it, at the standard test's own positions."""
+
+import pytest
+import torch
+
+from attn_project.analysis.one_masked import one_masked_rows, one_masked_scores
+from attn_project.data.labels import IGNORE
+from attn_project.data.lm_datamodule import MASK_ID, PAD_ID
+from attn_project.model.encoder import EncoderConfig
+from attn_project.model.language_model import LanguageModel
+
+TEXT = torch.tensor([[5, 6, 7, 8, 9], [10, 11, 12, PAD_ID, PAD_ID]])  # [B, T]
+
+
+def masked_batch(positions):
+    """TEXT with the given (row, position) pairs masked and scored, as the test batches are."""
+    ids, labels = TEXT.clone(), torch.full_like(TEXT, IGNORE)
+    for row, at in positions:
+        ids[row, at], labels[row, at] = MASK_ID, TEXT[row, at]
+    return {"ids": ids, "labels": labels}
+
+
+def tiny_model(causal=False):
+    torch.manual_seed(0)
+    config = EncoderConfig(vocab_size=16, max_len=8, d_model=16, num_heads=2, num_layers=2, dropout=0.0,
+                           causal=causal)
+    return LanguageModel(config).eval()
+
+
+def test_each_scored_word_gets_a_row_of_its_sentence_with_only_it_masked():
+    ids, position, truth = one_masked_rows(masked_batch([(0, 1), (0, 3), (1, 0)]))
+    assert position.tolist() == [1, 3, 0] and truth.tolist() == [6, 8, 10]
+    assert ids.tolist() == [[5, MASK_ID, 7, 8, 9], [5, 6, 7, MASK_ID, 9], [MASK_ID, 11, 12, PAD_ID, PAD_ID]]
+
+
+def test_with_one_scored_word_a_sentence_it_equals_the_standard_reading():
+    batch = masked_batch([(0, 2), (1, 1)])
+    model = tiny_model()
+    scored = batch["labels"] != IGNORE
+    with torch.no_grad():
+        logits = model.scored_logits(batch["ids"], scored)  # [2, V]: the standard test's reading
+    nll = torch.nn.functional.cross_entropy(logits, batch["labels"][scored])
+    scores = one_masked_scores(model, [batch], chunk=1)
+    assert scores["scored"] == 2
+    assert scores["perplexity"] == pytest.approx(float(torch.exp(nll)), rel=1e-5)
+    assert scores["top1"] == float((logits.argmax(-1) == batch["labels"][scored]).float().mean())
+
+
+def test_two_masked_neighbours_are_read_apart():
+    batch = masked_batch([(0, 1), (0, 2)])  # the standard reading hides each one's neighbour
+    model = tiny_model()
+    alone = one_masked_scores(model, [masked_batch([(0, 1)])])
+    both = one_masked_scores(model, [batch])
+    with torch.no_grad():
+        together = model.scored_logits(batch["ids"], batch["labels"] != IGNORE)
+    first = torch.nn.functional.cross_entropy(together[:1], torch.tensor([6]))
+    assert both["scored"] == 2
+    assert alone["perplexity"] != pytest.approx(float(torch.exp(first)), rel=1e-4)  # it saw word 7
+
+
+def test_a_causal_model_is_refused():
+    with pytest.raises(ValueError, match="masked LM"):
+        one_masked_scores(tiny_model(causal=True), [masked_batch([(0, 1)])])
