@@ -61,7 +61,8 @@ class TextDataModule(L.LightningDataModule):
                  min_frequency: int = 1, max_len: int = 64, batch_size: int = 64, eval_batch_size: int = 256,
                  held_out: float = 0.05, mask_rate: float = 0.15, seed: int = 0,
                  generated_sizes: dict[str, int] | None = None, data_dir: str = "data",
-                 cache_dir: str = "data/cache", num_workers: int = 0, tokenizer: str = "word"):
+                 cache_dir: str = "data/cache", num_workers: int = 0, tokenizer: str = "word",
+                 dev_files: list[str] | None = None, test_files: list[str] | None = None):
         super().__init__()
         if objective not in OBJECTIVES:
             raise ConfigError(f"objective={objective!r}: choose one of {OBJECTIVES}")
@@ -76,6 +77,7 @@ class TextDataModule(L.LightningDataModule):
         self.generated_sizes = generated_sizes or {"train": 20000, "dev": 2000, "test": 2000}
         self.data_dir, self.cache_dir, self.num_workers = Path(data_dir), Path(cache_dir), num_workers
         self.tokenizer_kind = tokenizer
+        self.held_out_files = {"dev": dev_files, "test": test_files}
         self.tokenizer: Tokenizer | None = None
         self.arrays: TokenArrays | None = None
         self.splits: dict[str, np.ndarray] = {}
@@ -85,6 +87,8 @@ class TextDataModule(L.LightningDataModule):
     # ── the sentences and their splits ─────────────────────────────────────────────────
     def sources(self) -> tuple[list[Path], np.ndarray]:
         """The files read, and each sentence's split (0 train, 1 dev, 2 test), in reading order."""
+        if any(self.held_out_files.values()):
+            return self.sources_with_held_out_files()
         if self.files:
             paths = check_files(self.files)
             count = sum(1 for _ in corpus_sentences(paths))
@@ -100,6 +104,29 @@ class TextDataModule(L.LightningDataModule):
         split = np.repeat(np.arange(3, dtype=np.int8), [sizes[s] for s in ("train", "dev", "test")])
         log.info("data: the embedded generated corpus (%s; its trees are known), no data.files given", folder)
         return paths, split
+
+    def sources_with_held_out_files(self) -> tuple[list[Path], np.ndarray]:
+        """``data.files`` all for training, ``data.dev_files`` / ``data.test_files`` the held-out text
+        (a treebank's own dev and test): no file in two splits."""
+        given = {"files": self.files, **{f"{k}_files": v for k, v in self.held_out_files.items()}}
+        missing = [key for key, value in given.items() if not value]
+        if missing:
+            raise ConfigError(f"data.{missing[0]} is not given: with held-out files, give data.files (the "
+                              f"training text), data.dev_files and data.test_files, or none of the last two")
+        paths = {key: check_files(value, f"data.{key}") for key, value in given.items() if value}
+        seen: dict[Path, str] = {}
+        for key, files in paths.items():
+            for path in files:
+                if path.resolve() in seen:
+                    raise ConfigError(f"data.{key}: {path} is also in data.{seen[path.resolve()]}; a file "
+                                      f"belongs to one split")
+                seen[path.resolve()] = key
+        counts = [[sum(1 for _ in corpus_sentences([p])) for p in files] for files in paths.values()]
+        split = np.repeat(np.arange(3, dtype=np.int8), [sum(c) for c in counts])
+        log.info("data: training %s (%d sentences); dev %s (%d); test %s (%d)",
+                 *(x for files, c in zip(paths.values(), counts, strict=True)
+                   for x in (", ".join(map(str, files)), sum(c))))
+        return [p for files in paths.values() for p in files], split
 
     def setup(self, stage: str | None = None) -> None:
         if self.arrays is not None:

@@ -25,13 +25,13 @@ LM_SPECIALS = ["[PAD]", "[UNK]", "[MASK]"]  # ids 0, 1, 2
 CONLLU_SUFFIXES = (".conllu", ".conll")
 
 
-def check_files(files: Iterable[str | Path]) -> list[Path]:
-    """Each entry of ``data.files`` names a readable, non-empty regular file (errors name the entry)."""
+def check_files(files: Iterable[str | Path], key: str = "data.files") -> list[Path]:
+    """Each entry of ``key`` names a readable, non-empty regular file (errors name the entry)."""
     paths = [Path(f) for f in files]
     if not paths:
-        raise DataError("data.files is empty: give at least one text or CoNLL-U file")
+        raise DataError(f"{key} is empty: give at least one text or CoNLL-U file")
     for k, path in enumerate(paths):
-        where = f"data.files[{k}]={path}"
+        where = f"{key}[{k}]={path}"
         if path.is_dir():
             raise DataError(f"{where} is a folder; name its files (e.g. {path}/*.txt)")
         if not path.is_file():

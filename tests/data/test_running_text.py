@@ -145,3 +145,42 @@ def test_ranks_see_disjoint_batches_of_the_same_epoch_with_the_same_masks(tmp_pa
     whole, second = Batches(dm, epoch, 5), Batches(dm, ranks[1], 5, rank=1, world=3)
     assert torch.equal(second[2]["ids"], whole[1 + 2 * 3]["ids"])  # the epoch's batch 7: the same masks
     assert shard(epoch, 0, 1) == epoch
+
+
+def test_held_out_files_are_the_dev_and_test_text_and_every_training_sentence_trains(tmp_path):
+    from attn_project.data.lm_datamodule import TextDataModule
+
+    texts = {"train": ["the cat sat", "a dog ran home"] * 40, "dev": ["the dog sat"] * 7,
+             "test": ["a cat ran", "the mat"] * 5}
+    paths = {}
+    for name, lines in texts.items():
+        paths[name] = tmp_path / f"{name}.txt"
+        paths[name].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dm = TextDataModule(files=[str(paths["train"])], dev_files=[str(paths["dev"])],
+                        test_files=[str(paths["test"])], vocab_size=20, batch_size=8,
+                        data_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))
+    dm.setup()
+    assert {name: len(rows) for name, rows in dm.splits.items()} == {"train": 80, "dev": 7, "test": 10}
+    tested = {tuple(dm.arrays.sentence(int(k)).tolist()) for k in dm.splits["test"]}
+    ids = dm.tokenizer.get_vocab()
+    assert tested == {(ids["a"], ids["cat"], ids["ran"]), (ids["the"], ids["[UNK]"])}  # the test file's
+    assert "mat" not in ids  # the tokenizer is the training text's alone
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"dev_files": ["dev"]}, "data.test_files is not given"),
+    ({"dev_files": ["train"], "test_files": ["dev"]}, r"data.dev_files: .*train.txt is also in data.files"),
+    ({"dev_files": ["dev"], "test_files": ["missing"]}, r"data.test_files\[0\]=.*missing.txt: no such file"),
+])
+def test_held_out_files_refused_when_incomplete_shared_or_missing(tmp_path, given, message):
+    from attn_project.data.lm_datamodule import TextDataModule
+    from attn_project.errors import ConfigError
+
+    for name in ("train", "dev"):
+        (tmp_path / f"{name}.txt").write_text("the cat sat\n" * 20, encoding="utf-8")
+    named = {key: [str(tmp_path / f"{name}.txt") for name in names] for key, names in given.items()}
+    dm = TextDataModule(files=[str(tmp_path / "train.txt")], vocab_size=20, batch_size=8,
+                        data_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"), **named)
+    with pytest.raises((ConfigError, DataError), match=message):
+        dm.setup()
+    assert not (tmp_path / "cache").exists()  # refused before anything is written
