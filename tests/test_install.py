@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 
 COMMANDS = ["attn-train", "attn-eval", "attn-inspect", "attn-explain", "attn-study", "attn-bench",
-            "attn-fetch-ud", "attn-pretrained", "attn-lens-over-training"]
+            "attn-fetch-ud", "attn-fetch-text", "attn-pretrained", "attn-lens-over-training"]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import hydra
 from omegaconf import DictConfig
 
 from attn_project.commands.resolvers import register_resolvers
-from attn_project.errors import PLAIN_APP, ConfigError, exit_on_user_error
+from attn_project.errors import PLAIN_APP, ConfigError, UserError, exit_on_user_error
 from attn_project.run import run_names
 from attn_project.run.configs import CONFIGS
 from attn_project.run.override_keys import exit_on_unknown_key
@@ -342,3 +342,33 @@ def fetch_ud() -> None:
     for path in written:
         print(path)
     print(f"use it with: attn-train experiment=ud_single_head data.root={args.out}")
+
+
+FETCH_TEXT = """Fetch a standard English corpus (WikiText-2 or WikiText-103, CC BY-SA 3.0) for the language
+models: downloaded (or read from a zip you have), checked against its published MD5, written as
+OUT/train.txt, dev.txt, test.txt (one sentence per line) and SOURCE.json.
+
+example: attn-fetch-text --corpus wikitext-103 --out data/text/wikitext-103
+         attn-fetch-text --corpus wikitext-2 --out data/text/wikitext-2 --from wikitext-2-raw-v1.zip
+"""
+
+
+def fetch_text() -> None:
+    from attn_project.data.text_corpora import CORPORA, fetch_text_corpus
+
+    parser = parser_for(FETCH_TEXT)
+    parser.add_argument("--corpus", default="wikitext-103", help=f"one of {', '.join(sorted(CORPORA))}")
+    parser.add_argument("--out", required=True, type=Path, help="a new folder for the three text files")
+    parser.add_argument("--from", dest="source", type=Path, help="read this downloaded zip instead")
+    parser.add_argument("--url", help="download from this mirror instead of the corpus's own site")
+    parser.add_argument("--md5", help="the archive's MD5 where a mirror's differs from the published one")
+    args = parser.parse_args()
+    try:
+        counts = fetch_text_corpus(args.corpus, args.out, args.source, args.url, args.md5)
+    except (OSError, UserError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+    print(", ".join(f"{split}.txt: {n} sentences" for split, n in counts.items()) + f" in {args.out}")
+    files = {split: args.out / f"{split}.txt" for split in counts}
+    print(f"use it with: attn-train experiment=lm_mlm data.files=[{files['train']}] "
+          f"data.dev_files=[{files['dev']}] data.test_files=[{files['test']}]")
