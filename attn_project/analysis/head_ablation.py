@@ -25,7 +25,8 @@ from attn_project.analysis.significance import Bootstrap
 from attn_project.data.conllu import Sentence
 from attn_project.data.labels import IGNORE
 from attn_project.data.lm_datamodule import lm_batch
-from attn_project.model.encoder import PreLNBlock
+from attn_project.model.attention import MultiHeadAttention
+from attn_project.model.blocks import TransformerBlock
 from attn_project.model.language_model import LanguageModel
 
 Rows = list[tuple[int, np.ndarray, np.ndarray]]  # (sentence index, token ids, each token's word)
@@ -81,8 +82,8 @@ def scored_words(model: LanguageModel, rows: Rows, seed: int) -> ScoredWords:
 
 def output_projection(model: LanguageModel, layer: int) -> torch.nn.Linear:
     """The layer's W_O: its input is the heads' outputs side by side [B, T, d_model]."""
-    block = cast(PreLNBlock, model.encoder.blocks[layer])
-    return block.attention.w_o
+    block = cast(TransformerBlock, model.encoder.blocks[layer])
+    return cast(MultiHeadAttention, block.attention).w_o
 
 
 def head_slice(model: LanguageModel, head: int) -> slice:

@@ -51,7 +51,7 @@ from attn_project.model.controls import rule_rows
 
 if TYPE_CHECKING:
     from attn_project.model import MaskedTokenClassifier
-    from attn_project.model.blocks import EncoderBlock
+    from attn_project.model.blocks import TransformerBlock
 
 MAX_HEADS_ONE_BY_ONE = 16  # one pass over the test split per head: beyond this, per-head rows are left out
 
@@ -84,7 +84,7 @@ def one_head(rule: Rule, head: int) -> Rule:
 
 
 @contextmanager
-def uniform_layer(block: EncoderBlock) -> Iterator[None]:
+def uniform_layer(block: TransformerBlock) -> Iterator[None]:
     """One deep layer's rows uniform over the sentence while inside: its W_Q zeroed (every Q·K
     score 0) and its relative bias off; both restored on the way out."""
     saved = [parameter.detach().clone() for parameter in block.attention.w_q.parameters()]
@@ -160,11 +160,11 @@ def interventions(model: MaskedTokenClassifier, test: SplitTensors, best_offset:
 def layer_interventions(model: MaskedTokenClassifier, test: SplitTensors, class_names: list[str],
                         resamples: int = 1000, seed: int = 0) -> dict[str, Intervention]:
     """A deep model's ``learned`` and ``uniform_layer<l>`` for each layer l (one exact pass each)."""
-    def with_uniform(block: EncoderBlock) -> Predictions:
+    def with_uniform(block: TransformerBlock) -> Predictions:
         with uniform_layer(block):
             return predictions(model, test, None)
 
     runs: dict[str, Callable[[], Predictions]] = {"learned": partial(predictions, model, test, None)}
     runs |= {f"uniform_layer{layer}": partial(with_uniform, block)
-             for layer, block in enumerate(cast("list[EncoderBlock]", list(model.layers)))}
+             for layer, block in enumerate(cast("list[TransformerBlock]", list(model.layers)))}
     return scored(runs, class_names, resamples, seed)

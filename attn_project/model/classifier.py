@@ -28,7 +28,7 @@ from attn_project.model.attention import (
     ReplaceWeights,
     SingleHeadAttention,
 )
-from attn_project.model.blocks import EncoderBlock, attention_layer, init_projections
+from attn_project.model.blocks import after_attention, attention_layer, classifier_block, init_projections
 from attn_project.model.config import ModelConfig
 from attn_project.model.controls import GOLD, fixed_row_scores, rule_scores
 from attn_project.model.embeddings import TokenAndPositionEmbedding
@@ -80,7 +80,7 @@ class MaskedTokenClassifier(nn.Module):
 
     def build_deep(self, config: ModelConfig) -> None:
         """The encoder blocks of a deep model, and what its embedding and read-out need."""
-        self.layers = nn.ModuleList([EncoderBlock(config) for _ in range(config.num_layers)])
+        self.layers = nn.ModuleList([classifier_block(config) for _ in range(config.num_layers)])
         self.relative_bias, self.offset_values, self.residual = None, None, True
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.classifier = nn.Linear(config.d_model, config.num_classes)
@@ -157,11 +157,8 @@ class MaskedTokenClassifier(nn.Module):
 
     def block(self, x: Tensor, attended: Tensor) -> Tensor:
         """What follows attention, position by position: residual, layer norm, feed-forward."""
-        h = self.dropout(attended)
-        h = self.norm(x + h if self.residual else h)
-        if self.ff is not None:
-            h = self.ff_norm(h + self.dropout(self.ff(h)))
-        return h
+        return after_attention(x, attended, self.norm, self.ff, getattr(self, "ff_norm", None), self.dropout,
+                               self.residual)
 
     def bias(self, length: int, heads: Tensor | None = None, rows: Tensor | None = None) -> Tensor | None:
         """The score bias: the relative-position bias [H, T, T], a rule's [B|1, 1, T, T] (an offset,

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from attn_project.errors import ConfigError
 from attn_project.model.attention import MultiHeadAttention
+from attn_project.model.blocks import TransformerBlock
 
 
 @dataclass
@@ -56,24 +57,11 @@ def init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class PreLNBlock(nn.Module):
+def pre_ln_block(config: EncoderConfig) -> TransformerBlock:
     """x [B, T, d] → x + attention(LN(x)) → (that) + MLP(LN(that)), and the weights [B, H, T, T]."""
-
-    def __init__(self, config: EncoderConfig):
-        super().__init__()
-        d_ff = config.d_ff or 4 * config.d_model
-        self.attention_norm = nn.LayerNorm(config.d_model)
-        self.attention = MultiHeadAttention(config.d_model, config.num_heads)
-        self.mlp_norm = nn.LayerNorm(config.d_model)
-        self.mlp = nn.Sequential(nn.Linear(config.d_model, d_ff), nn.GELU(), nn.Linear(d_ff, config.d_model))
-        self.dropout = nn.Dropout(config.dropout)
-        self.causal = config.causal
-
-    def forward(self, x: Tensor, padding: Tensor | None, need_weights: bool) -> tuple[Tensor, Tensor | None]:
-        attended, weights = self.attention(self.attention_norm(x), padding, need_weights=need_weights,
-                                           causal=self.causal)
-        x = x + self.dropout(attended)
-        return x + self.dropout(self.mlp(self.mlp_norm(x))), weights
+    return TransformerBlock(MultiHeadAttention(config.d_model, config.num_heads), config.d_model,
+                            norm_first=True, d_ff=config.d_ff or 4 * config.d_model, dropout=config.dropout,
+                            causal=config.causal)
 
 
 class Encoder(nn.Module):
@@ -86,7 +74,7 @@ class Encoder(nn.Module):
         self.tokens = nn.Embedding(config.vocab_size, config.d_model)
         self.positions = nn.Embedding(config.max_len, config.d_model)
         self.dropout = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList([PreLNBlock(config) for _ in range(config.num_layers)])
+        self.blocks = nn.ModuleList([pre_ln_block(config) for _ in range(config.num_layers)])
         self.final_norm = nn.LayerNorm(config.d_model)
         self.apply(init_weights)
 

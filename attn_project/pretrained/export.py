@@ -15,7 +15,8 @@ from tokenizers import Tokenizer
 from torch import Tensor, nn
 
 from attn_project.errors import ConfigError
-from attn_project.model.encoder import PreLNBlock
+from attn_project.model.attention import MultiHeadAttention
+from attn_project.model.blocks import TransformerBlock
 from attn_project.model.language_model import LanguageModel
 
 
@@ -38,8 +39,9 @@ def gpt2_state(model: LanguageModel) -> dict[str, Tensor]:
     state["transformer.wte.weight"] = encoder.tokens.weight
     state["transformer.wpe.weight"] = encoder.positions.weight
     for i, module in enumerate(encoder.blocks):
-        block = cast(PreLNBlock, module)
-        prefix, attention = f"transformer.h.{i}.", block.attention
+        block = cast(TransformerBlock, module)
+        prefix, attention = f"transformer.h.{i}.", cast(MultiHeadAttention, block.attention)
+        assert block.mlp is not None and block.mlp_norm is not None  # a language model's block has both
         qkv_weight = torch.cat([attention.w_q.weight, attention.w_k.weight, attention.w_v.weight])  # [3d, d]
         qkv_bias = torch.cat([attention.w_q.bias, attention.w_k.bias, attention.w_v.bias])  # [3d]
         parts = {"ln_1": block.attention_norm, "ln_2": block.mlp_norm}

@@ -86,7 +86,7 @@ def test_every_layers_rows_against_a_hand_computation():
             q, k = attention.w_q(x), attention.w_k(x)
             rows = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.size(-1)), dim=-1)  # [1, 4, 4]
             torch.testing.assert_close(weights[:, layer], rows, atol=1e-6, rtol=1e-5)
-            x = block.norm(x + rows @ attention.w_v(x))  # residual + LayerNorm (no MLP): the next input
+            x = block.attention_norm(x + rows @ attention.w_v(x))  # residual + LayerNorm (no MLP): next input
 
 
 def test_random_mask_batches_mask_targets_only_at_least_one_each():
@@ -243,3 +243,28 @@ def test_a_deep_model_trains_evaluates_and_inspects_with_heads_of_every_layer(tm
     assert code == 0, output
     saved = json.loads((run / "inspect" / "attention.json").read_text())
     assert len(saved["sentences"][0]["weights"]) == 8  # [L·H, T, T]: every layer's heads
+
+
+def test_the_classifier_and_the_language_model_share_one_block_and_old_checkpoints_load():
+    from attn_project.model.blocks import TransformerBlock
+    from attn_project.model.encoder import EncoderConfig
+    from attn_project.model.language_model import LanguageModel
+
+    model = deep(2, num_heads=2, feed_forward=True)
+    language_model = LanguageModel(EncoderConfig(vocab_size=VOCAB, d_model=16, num_heads=2, num_layers=2))
+    blocks = [*model.layers, *language_model.encoder.blocks]
+    assert all(type(block) is TransformerBlock for block in blocks)
+    assert [block.norm_first for block in blocks] == [False, False, True, True]  # post-LN, pre-LN
+    old_names = {"attention_norm.": "norm.", "mlp.": "ff.", "mlp_norm.": "ff_norm."}
+    saved = {}  # the state as a deep classifier wrote it before the one block
+    for key, value in model.state_dict().items():
+        for new, old in old_names.items():
+            key = key.replace(f".{new}", f".{old}") if key.startswith("layers.") else key
+        saved[key] = value
+    assert "layers.0.ff_norm.weight" in saved and "layers.0.norm.bias" in saved
+    fresh = deep(2, num_heads=2, feed_forward=True)
+    torch.nn.init.zeros_(fresh.layers[0].mlp[0].weight)
+    fresh.load_state_dict(saved)  # strict: every old name found its new one
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(ids, torch.tensor([1]))[0], model(ids, torch.tensor([1]))[0])
