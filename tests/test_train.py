@@ -73,7 +73,7 @@ def test_short_run_logs_figures_per_epoch_and_scalars(make_cfg, tmp_path, batchi
     figures = sorted(t for t in events.Tags()["images"] if t.startswith("attention/"))
     samples = cfg.data.num_samples
     assert figures == sorted([f"attention/sample{k}" for k in range(samples)]  # mask map + 4 heads
-                             + [f"attention/sample{k}/head{h}" for k in range(samples) for h in range(4)])
+                             + [f"attention/sample{k}/L0H{h}" for k in range(samples) for h in range(4)])
     for tag in figures:  # TensorBoard's card width: shown unscaled
         assert Image.open(io.BytesIO(events.Images(tag)[0].encoded_image_string)).width == 290
     steps = [e.step for e in events.Images(figures[0])]

@@ -13,6 +13,7 @@ from attn_project.analysis.report_schema import (
     Report,
     fmt,
 )
+from attn_project.analysis.rows import head_names
 from attn_project.analysis.significance import MIN_ROWS_FOR_VERDICT
 
 MIN_ROWS_SHOWN = 20  # relations with fewer rows are kept in the JSON but left out of the tables
@@ -40,11 +41,18 @@ def intervention_lines(table: dict[str, Intervention]) -> list[str]:
 def report_markdown(report: Report) -> str:
     """The report as Markdown: accuracy, interventions, attention before → after, effective
     attention, per head, per relation."""
-    heads = report.weights.after.num_heads
+    names = report_head_names(report)
     return "\n".join([*header_lines(report), *accuracy_lines(report),
                       *intervention_lines(report.interventions), *attention_lines(report),
-                      *effective_lines(report), *per_head_lines(report.weights.after.per_head, heads),
-                      *relation_lines(report.weights, heads)])
+                      *effective_lines(report), *per_head_lines(report.weights.after.per_head, names),
+                      *relation_lines(report.weights, names)])
+
+
+def report_head_names(report: Report) -> list[str]:
+    """Every head ``L<l>H<h>``, layer-major (a one-layer model's L0H0, L0H1, …), as TensorBoard's tags."""
+    heads = report.weights.after.num_heads
+    names = report.run.get("head_names")
+    return list(names) if isinstance(names, list) and len(names) == heads else head_names(1, heads)
 
 
 def header_lines(report: Report) -> list[str]:
@@ -139,13 +147,14 @@ def attention_lines(report: Report) -> list[str]:
     ]
 
 
-def per_head_lines(per_head: dict, heads: int) -> list[str]:
-    if heads == 1:
+def per_head_lines(per_head: dict, names: list[str]) -> list[str]:
+    if len(names) == 1:
         return []
     return ["## Per head (after training)", "", "| head | entropy | alignment | mass | self share |",
             "|---|---|---|---|---|",
-            *(f"| {h} | {fmt(per_head['entropy'][h])} | {fmt(per_head['dep_alignment'][h])} | "
-              f"{fmt(per_head['dep_mass'][h])} | {fmt(per_head['self_share'][h])} |" for h in range(heads)),
+            *(f"| {name} | {fmt(per_head['entropy'][h])} | {fmt(per_head['dep_alignment'][h])} | "
+              f"{fmt(per_head['dep_mass'][h])} | {fmt(per_head['self_share'][h])} |"
+              for h, name in enumerate(names)),
             ""]
 
 
@@ -156,9 +165,9 @@ def verdict_word(verdict: bool | None, n: int, applies: bool = True) -> str:
     return {True: "yes", False: "no", None: f"n < {MIN_ROWS_FOR_VERDICT}: untested"}[verdict]
 
 
-def relation_lines(block: AttentionBlock, heads: int) -> list[str]:
+def relation_lines(block: AttentionBlock, names: list[str]) -> list[str]:
     """Both per-relation tables (relations with at least ``MIN_ROWS_SHOWN`` rows)."""
-    lines = []
+    lines, heads = [], len(names)
     for table, title in ((block.per_relation, "the [MASK] attends to its head"),
                          (block.per_relation_to_dependent, "the [MASK] attends to a dependent")):
         lines += [f"## Per relation: {title}", "",
@@ -169,13 +178,18 @@ def relation_lines(block: AttentionBlock, heads: int) -> list[str]:
             if r.n < MIN_ROWS_SHOWN:
                 continue
             applies = r.p_value_training is not None
+            best = (f" {head_label(names, r.best_head)} → {fmt(r.best_head_after.value)} |" if heads > 1
+                    else "")
             lines.append(f"| {rel} | {r.n} | {fmt(r.before)} | {r.after.format()} | "
                          f"{fmt(r.best_offset)} ({r.best_offset_name}) | {fmt(r.p_adjusted, 4)} | "
                          f"{verdict_word(r.beats_position, r.n)} | {fmt(r.p_adjusted_training, 4)} | "
-                         f"{verdict_word(r.changed_by_training, r.n, applies=applies)} |"
-                         + (f" {r.best_head} → {fmt(r.best_head_after.value)} |" if heads > 1 else ""))
+                         f"{verdict_word(r.changed_by_training, r.n, applies=applies)} |" + best)
         lines.append("")
     return lines
+
+
+def head_label(names: list[str], head: int | None) -> str:
+    return "–" if head is None or not 0 <= head < len(names) else names[head]
 
 
 def effective_lines(report: Report) -> list[str]:

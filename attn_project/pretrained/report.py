@@ -17,7 +17,7 @@ from attn_project.analysis.report_numbers import (
     entropy_by_class,
 )
 from attn_project.analysis.report_schema import AttentionBlock, clean, estimates_json
-from attn_project.analysis.report_text import MIN_ROWS_SHOWN, fmt
+from attn_project.analysis.report_text import MIN_ROWS_SHOWN, fmt, head_label
 from attn_project.analysis.significance import Bootstrap
 from attn_project.viz import plots
 
@@ -35,10 +35,6 @@ def lens_report(test: SplitRows, dev: SplitRows, relations: list[str], run: dict
               "entropy_by_class": estimates_json(entropy_by_class(test.rows, boot)),
               "layer_head_margin": grid.tolist()}
     return clean(report), block, grid  # type: ignore[return-value]
-
-
-def head_name(names: list[str], head: int | None) -> str:
-    return "–" if head is None else names[head]
 
 
 def lens_markdown(report: dict, block: AttentionBlock, names: list[str]) -> str:
@@ -76,7 +72,7 @@ def lens_markdown(report: dict, block: AttentionBlock, names: list[str]) -> str:
             if r.n < MIN_ROWS_SHOWN:
                 continue
             verdict = {True: "yes", False: "no", None: "n < 50: untested"}[r.beats_position]
-            lines.append(f"| {rel} | {r.n} | {head_name(names, r.best_head)} | "
+            lines.append(f"| {rel} | {r.n} | {head_label(names, r.best_head)} | "
                          f"{r.best_head_after.format()} | {r.best_head_weight.format()} | "
                          f"{r.best_offset_name} | {fmt(r.best_offset)} | {fmt(r.best_head_offset_weight)} | "
                          f"{fmt(r.p_adjusted, 4)} | {verdict} |")
@@ -110,7 +106,7 @@ def summary_sentence(block: AttentionBlock, names: list[str]) -> str:
                  key=lambda kv: (kv[1].best_head_after.value or 0) - (kv[1].best_offset or 0))
     return (f"**Summary:** for {len(beating)} of {len(tested)} relations tested (dependent → head) the "
             f"dev-chosen head beats the best fixed offset on test; the widest margin is {rel}'s "
-            f"{head_name(names, r.best_head)} ({r.best_head_after.format()} against the offset "
+            f"{head_label(names, r.best_head)} ({r.best_head_after.format()} against the offset "
             f"{r.best_offset_name}'s {fmt(r.best_offset)}).")
 
 
@@ -146,7 +142,7 @@ def best_head_bars(block: AttentionBlock, names: list[str], top: int = 14) -> Fi
     ax.bar(x + 0.2, [r.best_offset or 0 for _, r in rows], width=0.4,
            label="best fixed offset (chosen on dev)")
     for i, (_, r) in enumerate(rows):
-        ax.text(i - 0.2, 0.02, head_name(names, r.best_head), ha="center", rotation=90, fontsize=7,
+        ax.text(i - 0.2, 0.02, head_label(names, r.best_head), ha="center", rotation=90, fontsize=7,
                 color="white")
         if r.beats_position:
             ax.text(i - 0.2, min(0.97, (r.best_head_after.value or 0) + 0.05), "*", ha="center")

@@ -39,13 +39,18 @@ def remember_sweep(args: list[str]) -> None:
     os.environ[SWEPT] = json.dumps(swept_overrides(args))
 
 
-def experiment_folder(choice: str | None, task: str | None = None) -> str:
+def experiment_folder(choice: str | None, task: str | None = None, layers: object = None,
+                      objective: str | None = None) -> str:
     """The experiment's name; for a sweep over experiments their names joined by '+'; a task
-    other than the default is added (``single_head-upos``) unless the sweep varies it."""
+    other than the default is added (``single_head-upos``) unless the sweep varies it, and so is
+    a deeper classifier's depth (``multi_head-2layers``; a language model's size is its ``model=``)."""
     swept = json.loads(os.environ.get(SWEPT) or "{}")
     name = swept["experiment"].replace(",", "+") if "experiment" in swept else (choice or NO_EXPERIMENT)
     if task and task != "content_function" and "task" not in swept:
         name = f"{name}-{task}"
+    deeper = objective is None and str(layers).isdigit() and int(str(layers)) > 1
+    if deeper and "model.num_layers" not in swept:
+        name = f"{name}-{layers}layers"
     return safe(name)
 
 

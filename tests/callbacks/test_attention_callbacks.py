@@ -10,17 +10,18 @@ from PIL import Image
 from attn_project.training.callbacks.attention import AttentionHeatmaps, AttentionReport, png_summary
 
 
-def sample(heads: int, length: int = 5) -> dict:
+def sample(heads: int, length: int = 5, layers: int = 1) -> dict:
     rng = np.random.default_rng(0)
-    maps = rng.dirichlet(np.ones(length), size=(heads, length))  # [H, T, T], rows sum to 1
+    maps = rng.dirichlet(np.ones(length), size=(layers * heads, length))  # [L·H, T, T], rows sum to 1
     tokens = [f"w{i}" for i in range(length)]
-    return {"mask_map": maps, "raw": maps[:, ::-1], "tokens": tokens, "masked": 2}
+    names = [f"L{layer}H{head}" for layer in range(layers) for head in range(heads)]
+    return {"mask_map": maps, "raw": maps[:, ::-1], "tokens": tokens, "masked": 2, "head_names": names}
 
 
 def test_heatmap_frames_one_png_per_sample_and_head_each_epoch():
     callback = AttentionHeatmaps()
     first = callback.frames(0, sample(heads=2), step=0)
-    assert set(first) == {"attention/sample0", "attention/sample0/head0", "attention/sample0/head1"}
+    assert set(first) == {"attention/sample0", "attention/sample0/L0H0", "attention/sample0/L0H1"}
     for png in first.values():
         image = Image.open(io.BytesIO(png))
         assert image.format == "PNG" and image.width > 200 and image.height > 200
@@ -29,6 +30,9 @@ def test_heatmap_frames_one_png_per_sample_and_head_each_epoch():
     later = callback.frames(0, {**sample(heads=2), "mask_map": sample(heads=2)["mask_map"][::-1]}, step=40)
     assert callback.figures == figures  # laid out once, repainted after
     assert later["attention/sample0"] != first["attention/sample0"]  # new weights, new picture
+    deep = AttentionHeatmaps().frames(0, sample(heads=2, layers=2), step=0)  # each layer's heads by name
+    tags = {f"attention/sample0/L{layer}H{head}" for layer in (0, 1) for head in (0, 1)}
+    assert set(deep) == {"attention/sample0", *tags}
     summary = png_summary("attention/sample0", first["attention/sample0"])
     assert summary.value[0].tag == "attention/sample0"
     assert summary.value[0].image.encoded_image_string == first["attention/sample0"]

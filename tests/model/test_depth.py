@@ -231,6 +231,8 @@ def test_a_deep_model_trains_evaluates_and_inspects_with_heads_of_every_layer(tm
     report = json.loads((run / "report" / "attention_report.json").read_text())
     assert report["run"]["head_names"] == [f"L{layer}H{head}" for layer in (0, 1) for head in range(4)]
     assert len(report["after"]["per_head"]["dep_alignment"]) == 8
+    markdown = (run / "report" / "attention_report.md").read_text()
+    assert "| L1H3 |" in markdown and "Model: 2 layer(s) × 4 head(s)" in markdown  # heads named L<l>H<h>
     assert report.get("effective") is None  # left out, not approximated
     layers = report["interventions"]
     assert list(layers) == ["learned", "uniform_layer0", "uniform_layer1"]  # each layer made uniform in turn

@@ -40,6 +40,16 @@ def test_job_folders_put_the_swept_values_first(monkeypatch):
     assert run_names.experiment_folder("multi_head") == "single_head+multi_head"
 
 
+def test_a_deeper_classifiers_folder_names_its_depth(monkeypatch):
+    monkeypatch.delenv(run_names.SWEPT, raising=False)
+    assert run_names.experiment_folder("multi_head", None, 2) == "multi_head-2layers"
+    assert run_names.experiment_folder("multi_head", "upos", 3) == "multi_head-upos-3layers"
+    assert run_names.experiment_folder("multi_head", None, 1) == "multi_head"
+    assert run_names.experiment_folder("lm_mlm", None, 4, "mlm") == "lm_mlm"  # its size is its model=
+    monkeypatch.setenv(run_names.SWEPT, json.dumps({"model.num_layers": "1,2"}))
+    assert run_names.experiment_folder("multi_head", None, 2) == "multi_head"  # the job folders say it
+
+
 def test_odd_characters_never_make_a_path():
     assert run_names.safe("a/b\\c d") == "a-b-c-d"
     assert "/" not in run_names.job_folder(0, ["data.root=/x/y"], {"data.root": "choice(/x/y)"})

@@ -22,7 +22,7 @@ from attn_project.analysis.mask_maps import (
 from attn_project.analysis.position import offset_alignment
 from attn_project.analysis.report import assemble_report, untrained_snapshot, valid_snapshot, write_report
 from attn_project.analysis.report_text import near_majority_warning
-from attn_project.analysis.rows import RowScores, collect, summary
+from attn_project.analysis.rows import RowScores, collect, head_names, summary
 from attn_project.data.labels import IGNORE
 from attn_project.viz.sample_figure import SampleFigure
 
@@ -45,8 +45,9 @@ def sample_inputs(classifier, datamodule, index: int, split: str = "dev") -> dic
     position = int(targets[len(targets) // 2]) if len(targets) else 0
     mask_map, raw = sample_attention(classifier, ids, datamodule.mask_id, position,
                                      rule_inputs(datamodule.tensors[split], index))
+    config = classifier.config  # heads named L<l>H<h>, layer-major, as every report names them
     return {"mask_map": mask_map.numpy(), "raw": raw.numpy(), "tokens": datamodule.tokens_of(split, index),
-            "masked": position}
+            "masked": position, "head_names": head_names(config.num_layers, config.num_heads)}
 
 
 def png_summary(tag: str, png: bytes):
@@ -61,7 +62,7 @@ class AttentionHeatmaps(L.Callback):
     """Token-labelled heat maps of fixed sample sentences: at step 0, then every N epochs.
 
     Per sample, images sized for TensorBoard's cards: ``attention/sample{k}`` (the mask map: row i
-    = the [MASK] at i; the mean of the heads) and ``attention/sample{k}/head{h}`` (each head's
+    = the [MASK] at i; the mean of the heads) and ``attention/sample{k}/L{l}H{h}`` (each head's
     attention with the middle target masked). Each sample's figure is laid out and drawn once per
     fit, for all its panels; later frames only repaint the heat map (see ``viz.sample_figure``).
     """
@@ -78,9 +79,9 @@ class AttentionHeatmaps(L.Callback):
         title = f"sample {k} · step {step}" + (" (untrained)" if step == 0 else "")
         frames = {f"attention/sample{k}": figure.update(inputs["mask_map"].mean(0), title,
                                                         "mask map: row i = [MASK] at i")}
-        for h, matrix in enumerate(inputs["raw"]):  # each head's attention to the masked input
-            what = f"head {h}, '{figure.word}' masked"
-            frames[f"attention/sample{k}/head{h}"] = figure.update(matrix, title, what, show_mask=True)
+        for name, matrix in zip(inputs["head_names"], inputs["raw"], strict=True):  # each head, masked input
+            what = f"{name}, '{figure.word}' masked"
+            frames[f"attention/sample{k}/{name}"] = figure.update(matrix, title, what, show_mask=True)
         return frames
 
     @rank_zero_only
