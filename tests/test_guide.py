@@ -45,7 +45,10 @@ def test_explain_writes_every_step_and_the_numbers_the_readme_quotes(tmp_path):
 
 @pytest.mark.slow  # trains a model or runs a command end to end
 def test_a_two_word_sentence_and_another_width_work(tmp_path):
-    stdout = explain(tmp_path, "--sentence", "dogs bark", "--d-model", "16", "--heads", "2")
+    stdout = explain(tmp_path, "--sentence", "dogs bark", "--d-model", "16", "--heads", "2",
+                     "--format", "pdf")
+    pngs = sorted(p.stem for p in tmp_path.glob("*.png"))
+    assert len(pngs) == 10 and sorted(p.stem for p in tmp_path.glob("*.pdf")) == pngs  # --format pdf
     assert len(list(tmp_path.glob("*.png"))) == 10
     assert "At d=16" in stdout and "2 heads of 8 dimensions" in stdout
     assert "Shown: L2H8, the best head for most relations on EWT dev" in stdout  # no hand parse here

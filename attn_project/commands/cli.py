@@ -27,6 +27,13 @@ from attn_project.run.override_keys import exit_on_unknown_key
 # module to run a job, and resolve the job's folder there.
 register_resolvers()
 
+def figure_formats(cfg: DictConfig) -> None:
+    """``viz.format``: the formats every figure of this command is written in besides PNG."""
+    from attn_project.viz.plots import set_figure_formats
+
+    set_figure_formats(str(cfg.get("viz", {}).get("format", "png")))
+
+
 # ── Hydra apps ──────────────────────────────────────────────────────────────────────────────
 @hydra.main(version_base="1.3", config_path=CONFIGS, config_name="train")
 def _train(cfg: DictConfig) -> float | None:
@@ -34,6 +41,7 @@ def _train(cfg: DictConfig) -> float | None:
     from attn_project.commands.train import train as train_run
 
     with exit_on_user_error(in_sweep=in_sweep(), job=job_description()):
+        figure_formats(cfg)
         value, _ = train_run(cfg)
     return value
 
@@ -50,6 +58,7 @@ def _evaluate(cfg: DictConfig) -> None:
     from attn_project.commands.evaluate import evaluate as evaluate_run
 
     with exit_on_user_error():
+        figure_formats(cfg)
         evaluate_run(cfg)
 
 
@@ -76,6 +85,7 @@ def _inspect(cfg: DictConfig) -> None:
 
     with exit_on_user_error():
         set_threads(cfg.get("threads", "auto"))
+        figure_formats(cfg)
         if cfg.get("pretrained"):
             from attn_project.pretrained.inspect import inspect_pretrained
 
@@ -98,6 +108,7 @@ def _pretrained(cfg: DictConfig) -> None:
 
     with exit_on_user_error():
         set_threads(cfg.get("threads", "auto"))
+        figure_formats(cfg)
         run_lens(cfg)
 
 
@@ -114,6 +125,7 @@ def _lens_over_training(cfg: DictConfig) -> None:
 
     with exit_on_user_error():
         set_threads(cfg.get("threads", "auto"))
+        figure_formats(cfg)
         run_lens_over_training(cfg)
 
 
@@ -137,6 +149,17 @@ example: attn-explain --out explain_out          (or: python scripts/explain.py 
 """
 
 
+FORMAT_HELP = "figures besides PNG: svg, pdf or svg,pdf (fonts embedded); png alone by default"
+
+
+def argparse_figure_formats(value: str) -> None:
+    """``--format``: as viz.format, a bad value one error line."""
+    from attn_project.viz.plots import set_figure_formats
+
+    with exit_on_user_error(full_error_env=PLAIN_APP):
+        set_figure_formats(value)
+
+
 def explain() -> None:
     from attn_project.commands.guide import EXAMPLES, run_guide
 
@@ -149,7 +172,9 @@ def explain() -> None:
                         "first is drawn. Default: three example sentences")
     parser.add_argument("--pieces", action="store_true", help="step 1 also shows each word's subword "
                         "pieces (data.tokenizer=pieces)")
+    parser.add_argument("--format", default="png", help=FORMAT_HELP)
     args = parser.parse_args()
+    argparse_figure_formats(args.format)
     written = run_guide(args.out, args.sentence or EXAMPLES, d_model=args.d_model, num_heads=args.heads,
                         seed=args.seed, pieces=args.pieces)
     print(f"\n{len(written)} figures in {args.out}:")
@@ -186,7 +211,9 @@ def study() -> None:
     parser.add_argument("--check", action="store_true",
                         help="with --findings: write nothing; exit 1 if a page differs from what is "
                              "generated")
+    parser.add_argument("--format", default="png", help=FORMAT_HELP)
     args = parser.parse_args()
+    argparse_figure_formats(args.format)
     if args.findings is not None:
         with exit_on_user_error(full_error_env=PLAIN_APP):
             sys.exit(write_findings(args.findings, args.pages, args.check))

@@ -97,7 +97,7 @@ def write_outputs(folder: Path, read: list[Read], model: str, layers: int, heads
     return written + [folder / "attention.json", folder / "attention.npz"]
 
 
-OUTPUT = re.compile(r"sentence\d+_layers?\d*\.png|attention\.(html|json|npz)")  # what inspect writes
+OUTPUT = re.compile(r"sentence\d+_layers?\d*\.(png|svg|pdf)|attention\.(html|json|npz)")  # inspect's own
 
 
 def check_replaceable(folder: Path) -> None:

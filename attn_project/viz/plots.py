@@ -6,12 +6,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import Tensor
+
+from attn_project.errors import ConfigError
 
 
 def as_numpy(matrix: Tensor | np.ndarray) -> np.ndarray:
@@ -92,7 +95,25 @@ def before_after_figure(before: Tensor | np.ndarray, after: Tensor | np.ndarray,
     return fig
 
 
+VECTOR_FORMATS = ("svg", "pdf")
+extra_formats: list[str] = []  # set once per command from viz.format (set_figure_formats)
+
+
+def set_figure_formats(value: str) -> None:
+    """``viz.format``: png (the default), or any of svg, pdf (comma-separated) written beside each PNG."""
+    asked = [part.strip().lower() for part in str(value).split(",") if part.strip()]
+    unknown = [part for part in asked if part not in ("png", *VECTOR_FORMATS)]
+    if unknown or not asked:
+        raise ConfigError(f"viz.format={value!r}: choose png, svg, pdf or a comma-separated mix (svg,pdf)")
+    extra_formats[:] = [fmt for fmt in VECTOR_FORMATS if fmt in asked]
+
+
 def save(fig: Figure, path: Path) -> Path:
+    """The figure as ``path`` (PNG) and, with viz.format, as SVG / PDF beside it (text as glyph
+    outlines in SVG, TrueType fonts embedded in PDF: they look the same on any machine)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
+    with matplotlib.rc_context({"svg.fonttype": "path", "pdf.fonttype": 42}):
+        for fmt in extra_formats:
+            fig.savefig(path.with_suffix(f".{fmt}"), format=fmt)
     return path

@@ -245,8 +245,10 @@ def test_inspect_a_pretrained_folder_on_any_text_every_layer_and_head(tmp_path, 
     model = tiny_bert(tmp_path / "tiny")
     out = tmp_path / "inspect"
     code, output = run_cli("inspect_attention", ["pretrained=minilm", f"pretrained.path={model}",
-                                                 "text=The man read a letter .", f"out={out}"], capsys)
+                                                 "text=The man read a letter .", f"out={out}",
+                                                 "viz.format=svg"], capsys)
     assert code == 0, output
+    assert {p.stem for p in out.glob("*.svg")} == {p.stem for p in out.glob("*.png")} != set()  # viz.format
     assert "pieces: [CLS]" in output
     arrays = np.load(out / "attention.npz")
     assert arrays["sentence0"].shape == (4, 6, 6)  # 2 layers × 2 heads, 6 words

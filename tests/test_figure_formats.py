@@ -1,0 +1,40 @@
+"""viz.format / --format: every figure also as SVG or PDF beside its PNG, fonts embedded."""
+
+import pytest
+from helpers import run_cli
+from matplotlib.figure import Figure
+
+from attn_project.errors import ConfigError
+from attn_project.viz import plots
+
+
+@pytest.fixture
+def formats():
+    yield plots.set_figure_formats
+    plots.set_figure_formats("png")  # the module's setting back to the default for later tests
+
+
+def test_vector_copies_beside_the_png_with_their_fonts_embedded(tmp_path, formats):
+    fig = Figure()
+    fig.add_subplot().set_title("attention weight")
+    formats("svg,pdf")
+    path = plots.save(fig, tmp_path / "figure.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.pdf", "figure.png", "figure.svg"]
+    assert b"/FontFile2" in (tmp_path / "figure.pdf").read_bytes()  # a TrueType font inside the PDF
+    assert "<text" not in (tmp_path / "figure.svg").read_text()  # glyphs as outlines: no font needed
+    formats("png")
+    plots.save(fig, tmp_path / "other.png")
+    assert not (tmp_path / "other.svg").exists() and path.is_file()
+
+
+@pytest.mark.parametrize("value", ["jpeg", "", "svg,eps"])
+def test_an_unknown_format_names_the_key(value, formats):
+    with pytest.raises(ConfigError, match=r"viz.format=.*choose png, svg, pdf"):
+        formats(value)
+
+
+def test_bad_viz_format_is_one_error_line(tmp_path, capsys):
+    code, output = run_cli("inspect_attention", ["pretrained=minilm", "text=The man read .",
+                                                 f"out={tmp_path / 'out'}", "viz.format=tiff"], capsys)
+    assert code != 0 and "viz.format='tiff'" in output and "Traceback" not in output
+    assert not (tmp_path / "out").exists()
