@@ -38,3 +38,25 @@ def test_bad_viz_format_is_one_error_line(tmp_path, capsys):
                                                  f"out={tmp_path / 'out'}", "viz.format=tiff"], capsys)
     assert code != 0 and "viz.format='tiff'" in output and "Traceback" not in output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_saved_figure_keeps_every_label_inside_the_image(tmp_path):
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    words = "the old man saw the boats on the river .".split()
+    weights = np.random.default_rng(0).dirichlet(np.ones(10), size=10)
+
+    def step8():  # the guide's step 8: two-line panel titles under a title
+        return plots.before_after_figure(weights, weights, words, "Step 8: two kinds of random weights",
+                                         before_title="unscaled N(0,1)\nmean entropy/log T = 0.03",
+                                         after_title="PyTorch default\nmean entropy/log T = 0.97")
+
+    fig = step8()
+    FigureCanvasAgg(fig).draw()
+    assert fig.axes[0].xaxis.label.get_window_extent().y0 < 0  # the layout alone cuts the x label
+    image = np.asarray(Image.open(plots.save(step8(), tmp_path / "step8.png")).convert("L"))
+    edges = np.concatenate([image[:2].ravel(), image[-2:].ravel(), image[:, :2].ravel(),
+                            image[:, -2:].ravel()])
+    assert edges.min() > 250  # nothing drawn touches the image's edge: no label cut

@@ -142,7 +142,7 @@ def positive_int(text: str) -> int:
     return value
 
 
-EXPLAIN = """The bottom-up guide with random weights, nine steps, a narration and a PNG each.
+EXPLAIN = """The bottom-up guide with random weights, ten steps, a narration and a PNG each.
 
 example: attn-explain --out explain_out          (or: python scripts/explain.py --out explain_out)
          attn-explain --d-model 16 --heads 2 --sentence "dogs bark ." --out tiny

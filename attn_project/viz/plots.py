@@ -112,8 +112,8 @@ def save(fig: Figure, path: Path) -> Path:
     """The figure as ``path`` (PNG) and, with viz.format, as SVG / PDF beside it (text as glyph
     outlines in SVG, TrueType fonts embedded in PDF: they look the same on any machine)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.05)  # no label cut at the edges
     with matplotlib.rc_context({"svg.fonttype": "path", "pdf.fonttype": 42}):
         for fmt in extra_formats:
-            fig.savefig(path.with_suffix(f".{fmt}"), format=fmt)
+            fig.savefig(path.with_suffix(f".{fmt}"), format=fmt, bbox_inches="tight", pad_inches=0.05)
     return path
