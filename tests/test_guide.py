@@ -60,6 +60,9 @@ def test_every_entry_script_has_a_help_with_an_example(capsys):
                             ("bench", "example: attn-bench"), ("study", "example: attn-train -m"),
                             ("gpu_check", "example: python scripts/gpu_check.py"),
                             ("inspect_attention", "example: python scripts/inspect_attention.py"),
-                            ("pretrained", "example: python scripts/pretrained.py")):
+                            ("pretrained", "example: python scripts/pretrained.py"),
+                            ("train", "example: python scripts/train.py experiment=single_head"),
+                            ("eval", "example: python scripts/eval.py ckpt_path="),
+                            ("fetch_text", "example: attn-fetch-text")):
         code, output = run_cli(script, ["--help"], capsys)  # each script as the command line runs it
         assert code in (0, None) and example in output, (script, output[-500:])

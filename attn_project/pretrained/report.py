@@ -61,7 +61,11 @@ def lens_markdown(report: dict, block: AttentionBlock, names: list[str]) -> str:
              f"function − content {fmt(classes.get('function_minus_content'))} "
              f"{bracket(classes.get('function_minus_content_ci95'))}", "",
              f"Best fixed offset overall (chosen on dev): {block.best_offset_name}, "
-             f"{block.best_offset.format()} of the test rows.", ""]
+             f"{block.best_offset.format()} of the test rows.", "",
+             "Read as: a head's *alignment* is the share of a relation's test words whose row's "
+             "most-attended other word is the linked word (its gold head; in the second table a gold "
+             "dependent), after Clark et al. 2019; *its weight on the link* is the weight that row puts "
+             "there. A fixed offset (always the word at i + k) is scored the same way.", ""]
     for key, title in (("per_relation", "the word is the dependent, looking at its head"),
                        ("per_relation_to_dependent", "the word is the head, looking at a dependent")):
         lines += [f"## Per relation: {title}", "",

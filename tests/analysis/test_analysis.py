@@ -88,6 +88,7 @@ def test_report_has_every_key_and_numbers_in_range(short_run, short_run_metrics,
     assert "| before |" in md and "best fixed offset" in md and "Per head" in md
     assert "Model: 1 layer(s) × 4 head(s)" in md  # the depth beside the heads
     assert "| L0H3 |" in md  # heads named as TensorBoard and the pretrained lens name them
+    assert "*dependency alignment* — the share of rows" in md and "*dependency mass* —" in md  # defined
     def ci(entry, key):  # the Markdown shows the JSON's numbers, rounded, with their intervals
         lo, hi = entry[f"{key}_ci95"]
         assert lo <= entry[key] <= hi, key  # an interval contains its estimate

@@ -51,3 +51,15 @@ def test_entropy_by_class_separates_diffuse_function_rows_from_focused_content_r
     assert np.allclose(out["function_minus_content"].ci95, [1.0, 1.0])
     only_content = collect([dict(b, labels=torch.ones(1, 4, dtype=torch.long)) for b in batches])
     assert entropy_by_class(only_content, Bootstrap(only_content.sentence, 50)) == {}  # no class to compare
+
+
+def test_many_classes_show_the_most_and_least_frequent_as_rows_not_a_thousand_columns():
+    report = with_balanced(0.3, classes=1000)
+    per_class = {f"w{k}": {"support": 1000 - k, "recall": k / 1000} for k in range(1000)}
+    report = dataclasses.replace(report, test=dataclasses.replace(report.test, per_class=per_class))
+    markdown = report_markdown(report)
+    assert max(len(line) for line in markdown.splitlines() if line.startswith("|")) < 200
+    assert "| most frequent | w0 | 0.000 | 1000 |" in markdown
+    assert "| least frequent | w999 | 0.999 | 1 |" in markdown and "w500" not in markdown
+    few = report_markdown(with_balanced(0.3, classes=4))
+    assert "| class | c0 | c1 | c2 | c3 |" in few  # a few classes: one row of columns, as before
