@@ -30,6 +30,10 @@ def test_eval_uses_the_runs_own_data_and_reproduces_its_test_accuracy(make_cfg, 
                                f"hydra.run.dir={tmp_path}/eval", *extra], cwd=ROOT,
                               capture_output=True, text=True, timeout=300)
 
+    last = subprocess.run([sys.executable, "scripts/eval.py", f"ckpt_path={best.parent / 'last.ckpt'}",
+                           f"hydra.run.dir={tmp_path}/eval_last"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert f"the run tested its best checkpoint by val/acc, {best.name}" in last.stdout, last.stdout[-2000:]
     result = evaluate()  # no data named: the treebank the run trained on, not the default corpus
     assert result.returncode == 0, result.stderr[-2000:]
     console = result.stdout + result.stderr
@@ -78,6 +82,19 @@ def test_eval_composes_with_every_experiment(tmp_path, data_dir, name):
     dm = hydra.utils.instantiate(cfg.data)
     assert dm.settings.corpus == ("ud" if name.startswith("ud_") else "default")
     assert cfg.model.num_heads == (4 if "multi" in name else 1)
+
+
+def test_evaluating_last_ckpt_says_which_checkpoint_the_runs_own_test_used(tmp_path):
+    from attn_project.commands.evaluate import last_checkpoint_note
+
+    folder = tmp_path / "run" / "checkpoints"
+    folder.mkdir(parents=True)
+    for name in ("last.ckpt", "epoch01-acc0.8000.ckpt", "epoch03-acc0.8600.ckpt"):
+        (folder / name).write_bytes(b"")
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps({"test/acc": 0.863}))
+    note = last_checkpoint_note(folder / "last.ckpt", {"test/acc": 0.859})
+    assert "test/acc 0.8590" in note and "epoch03-acc0.8600.ckpt (test/acc 0.8630)" in note
+    assert last_checkpoint_note(folder / "epoch03-acc0.8600.ckpt", {"test/acc": 0.863}) is None
 
 
 def test_eval_writes_beside_the_run_it_evaluates(tmp_path, trained_ckpt):

@@ -14,10 +14,12 @@ PLACEHOLDERS = {"<date_time>": "2026-01-01_00-00-00", "…": "x", "<experiments>
 
 
 def readme_commands() -> list[str]:
-    """The ``python scripts/<name>.py …`` lines of the README's bash blocks (comments dropped)."""
+    """The ``python scripts/<name>.py …`` lines of the README's bash blocks (comments dropped) and
+    of its command tables (a row's first cell)."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
     lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    lines += re.findall(r"^\| `(python scripts/[^`]*)` \|", text, re.MULTILINE)
     return [line.split("&&")[-1].strip() for line in lines if "python scripts/" in line]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import hydra
@@ -143,5 +144,27 @@ def evaluate(cfg: DictConfig) -> dict:
     record = {"ckpt_path": str(cfg.ckpt_path), "test_file": str(dm.split_path("test")), **results}
     atomic_write_text(out / "metrics.json", json.dumps(record, indent=1))
     print({k: round(v, 4) for k, v in results.items()})
+    note = last_checkpoint_note(Path(cfg.ckpt_path), results)
+    if note:
+        print(note)
     print(f"wrote {out / 'metrics.json'}")
     return results
+
+
+def last_checkpoint_note(ckpt: Path, results: dict) -> str | None:
+    """Why ``last.ckpt``'s test accuracy can differ from the run's own (its best checkpoint's)."""
+    kept = {p: re.search(r"acc(\d+\.\d+)", p.name) for p in ckpt.parent.glob("epoch*.ckpt")}
+    scored = {p: float(m.group(1)) for p, m in kept.items() if m}
+    metrics = ckpt.parent.parent / "metrics.json"
+    if ckpt.name != "last.ckpt" or not scored or not metrics.is_file() or "test/acc" not in results:
+        return None
+    try:
+        run_acc = json.loads(metrics.read_text()).get("test/acc")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(run_acc, float):
+        return None
+    best = max(scored, key=lambda p: scored[p])
+    return (f"note: last.ckpt holds the final epoch's weights (test/acc {results['test/acc']:.4f}); the run "
+            f"tested its best checkpoint by val/acc, {best.name} (test/acc {run_acc:.4f}): evaluate that "
+            f"file for the run's own number")
