@@ -1,5 +1,6 @@
 """viz.format / --format: every figure also as SVG or PDF beside its PNG, fonts embedded."""
 
+import numpy as np
 import pytest
 from helpers import run_cli
 from matplotlib.figure import Figure
@@ -60,3 +61,10 @@ def test_a_saved_figure_keeps_every_label_inside_the_image(tmp_path):
     edges = np.concatenate([image[:2].ravel(), image[-2:].ravel(), image[:, :2].ravel(),
                             image[:, -2:].ravel()])
     assert edges.min() > 250  # nothing drawn touches the image's edge: no label cut
+
+
+def test_a_long_sentences_panels_grow_so_each_word_keeps_its_label_row():
+    short = plots.head_grid_figure(np.ones((2, 8, 8)) / 8, [f"w{k}" for k in range(8)], "short")
+    long = plots.head_grid_figure(np.ones((2, 120, 120)) / 120, [f"w{k}" for k in range(120)], "long")
+    assert short.get_figwidth() == pytest.approx(2 * 4.2 + 0.8)
+    assert long.get_figheight() >= 120 * plots.ROW_INCHES  # at least a label row per word

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 import hydra
 from omegaconf import DictConfig
@@ -90,9 +91,29 @@ def _inspect(cfg: DictConfig) -> None:
             from attn_project.pretrained.inspect import inspect_pretrained
 
             inspect_pretrained(cfg.pretrained.path, cfg.text, cfg.file, cfg.out,
-                               float(cfg.pretrained.max_memory_gb))
+                               float(cfg.pretrained.max_memory_gb), layers_drawn=plain_list(cfg.layers),
+                               heads_drawn=plain_list(cfg.heads), figures=str(cfg.figures))
         else:
+            refuse_pretrained_only_keys(cfg)
             inspect_sentences(cfg.ckpt_path, cfg.text, cfg.file, cfg.out)
+
+
+def plain_list(value: object) -> list | None:
+    """A config list as a plain one (None stays None; one value becomes a list of it)."""
+    from omegaconf import ListConfig, OmegaConf
+
+    if value is None:
+        return None
+    return list(cast(list, OmegaConf.to_container(value))) if isinstance(value, ListConfig) else [value]
+
+
+def refuse_pretrained_only_keys(cfg: DictConfig) -> None:
+    """layers= / heads= / figures= choose a pretrained encoder's drawn heads: a trained run draws all."""
+    given = [key for key in ("layers", "heads") if cfg.get(key)] + (
+        ["figures"] if str(cfg.get("figures", "auto")) != "auto" else [])
+    if given:
+        raise ConfigError(f"{given[0]}=…: choosing the drawn heads is for pretrained=… (a pretrained "
+                          f"encoder); a trained run's inspect draws its every head")
 
 
 def pretrained() -> None:

@@ -10,14 +10,17 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from attn_project.analysis.rows import head_names
 from attn_project.data.text_input import read_sentences, split_words
 from attn_project.errors import ConfigError
+from attn_project.pretrained.drawn_heads import DrawnHeads, check_figures, chosen_heads, warn_if_long
 from attn_project.pretrained.lens import piece_attention
 from attn_project.pretrained.load import load_model, load_tokenizer, max_pieces, model_files
 from attn_project.pretrained.words import over_words, piece_batch, special_share, word_attention
@@ -45,22 +48,28 @@ def sentence_attention(model, tokenizer, words: list[str], max_pieces: int) -> t
 
 
 def inspect_pretrained(path: str | None, text: str | None, file: str | None, out: str | None,
-                       max_memory_gb: float = 4.0) -> list[Path]:
+                       max_memory_gb: float = 4.0, layers_drawn: list | None = None,
+                       heads_drawn: list | None = None, figures: str = "auto") -> list[Path]:
     """``path``: a local model folder, or None for the bundled MiniLM (hashes checked). Every sentence
     is read through the model before anything is written; the output folder then replaces the
-    previous one whole (a refused sentence leaves an earlier good output as it was)."""
+    previous one whole (a refused sentence leaves an earlier good output as it was). Figures are
+    drawn for the chosen heads (``layers_drawn``, ``heads_drawn``; default all) where ``figures``
+    allows; every head's weights are exported."""
     sentences = read_sentences(text, file)
+    figures = check_figures(figures)
     files = model_files(path, max_memory_gb)
     model, tokenizer = load_model(files), load_tokenizer(files)
     layers, heads = int(model.config.num_hidden_layers), int(model.config.num_attention_heads)
-    names = head_names(layers, heads)
+    drawn = chosen_heads(layers_drawn, heads_drawn, layers, heads)
     folder = Path(out) if out else Path("logs") / "pretrained" / files.name / "inspect"
     check_replaceable(folder)
     limit = max_pieces(files.config)
-    read = [(split_words(s), *sentence_attention(model, tokenizer, split_words(s), limit))
-            for s in sentences]  # every sentence checked (and refused) before anything is written
+    read = [(split_words(s), *sentence_attention(model, tokenizer, split_words(s), limit))  # all checked
+            for s in tqdm(sentences, desc="reading through the model", disable=len(sentences) < 5)]
+    for n, (words, *_) in enumerate(read):
+        warn_if_long(n, len(words), drawn, figures)
     with replaced_folder(folder) as fresh:
-        written = write_outputs(fresh, read, files.name, layers, heads, names)
+        written = write_outputs(fresh, read, files.name, Drawing(layers, heads, drawn, figures))
     written = [folder / p.relative_to(fresh) for p in written]
     for path_written in written:
         print(f"wrote {path_written}")
@@ -70,23 +79,45 @@ def inspect_pretrained(path: str | None, text: str | None, file: str | None, out
 Read = tuple[list[str], list[str], torch.Tensor, torch.Tensor]  # words, pieces, attention, special share
 
 
-def write_outputs(folder: Path, read: list[Read], model: str, layers: int, heads: int,
-                  names: list[str]) -> list[Path]:
+@dataclass(frozen=True)
+class Drawing:
+    """The model's shape and what of it is drawn."""
+
+    layers: int
+    heads: int
+    drawn: DrawnHeads
+    figures: str
+
+
+def sentence_figures(folder: Path, n: int, words: list[str], attention: torch.Tensor, model: str,
+                     drawing: Drawing) -> list[Path]:
+    """The chosen layers' head means on one figure, then each chosen layer's chosen heads."""
+    names, heads = head_names(drawing.layers, drawing.heads), drawing.heads
+    chosen = drawing.drawn.by_layer
+    per_layer = attention.view(drawing.layers, heads, len(words), len(words)).mean(1)  # [L, T, T]
+    layers = list(chosen)
+    fig = plots.head_grid_figure(per_layer[layers], words, f"{model}: the mean of each layer's heads",
+                                 panel_names=[f"layer {layer} (its heads' mean)" for layer in layers])
+    written = [plots.save(fig, folder / f"sentence{n}_layers.png")]
+    for layer in layers:
+        rows = [layer * heads + h for h in chosen[layer]]  # their index among all L·H heads
+        fig = plots.head_grid_figure(attention[rows], words, f"{model}: layer {layer}",
+                                     panel_names=[names[k] for k in rows])
+        written.append(plots.save(fig, folder / f"sentence{n}_layer{layer}.png"))
+    return written
+
+
+def write_outputs(folder: Path, read: list[Read], model: str, drawing: Drawing) -> list[Path]:
     records, arrays, written = [], {}, []
-    for n, (words, pieces, attention, specials) in enumerate(read):
+    names = head_names(drawing.layers, drawing.heads)
+    progress = tqdm(read, desc="figures", disable=len(read) < 5)
+    for n, (words, pieces, attention, specials) in enumerate(progress):
         print(f"{' '.join(words)}\n  pieces: {' '.join(pieces)}")
-        per_layer = attention.view(layers, heads, len(words), len(words)).mean(1)  # [L, T, T]
-        means = [f"layer {layer} (its heads' mean)" for layer in range(layers)]
-        fig = plots.head_grid_figure(per_layer, words, f"{model}: the mean of each layer's heads",
-                                     panel_names=means)
-        written.append(plots.save(fig, folder / f"sentence{n}_layers.png"))
-        for layer in range(layers):
-            fig = plots.head_grid_figure(attention[layer * heads:(layer + 1) * heads], words,
-                                         f"{model}: layer {layer}",
-                                         panel_names=names[layer * heads:(layer + 1) * heads])
-            written.append(plots.save(fig, folder / f"sentence{n}_layer{layer}.png"))
+        if drawing.drawn.draws(len(words), drawing.figures):
+            written += sentence_figures(folder, n, words, attention, model, drawing)
         records.append({"text": " ".join(words), "tokens": words, "unknown": [False] * len(words),
-                        "predictions": [None] * len(words), "weights": attention.tolist(), "layers": layers,
+                        "predictions": [None] * len(words), "weights": attention.tolist(),
+                        "layers": drawing.layers,
                         "head_names": names, "pieces": pieces, "special_share": specials.tolist()})
         arrays[f"sentence{n}"] = attention.numpy()
         arrays[f"sentence{n}_tokens"] = np.array(words)

@@ -57,6 +57,14 @@ def new_figure(ncols: int, nrows: int = 1, cell: float = 4.2) -> tuple[Figure, n
     return fig, axes
 
 
+ROW_INCHES = 0.12  # a word's row at 8 pt labels: a long sentence's panel grows, its labels do not shrink
+
+
+def readable_cell(words: int) -> float:
+    """A panel's side in inches: the default 4.2 up to ~22 words, then room for each word's label."""
+    return max(4.2, ROW_INCHES * words + 1.5)
+
+
 def single_map_figure(matrix: Tensor | np.ndarray, tokens: Sequence[str], title: str, **kw: Any) -> Figure:
     fig, axes = new_figure(1)
     heatmap(axes[0], matrix, tokens, tokens, title, **kw)
@@ -75,7 +83,7 @@ def head_grid_figure(weights: Tensor | np.ndarray, tokens: Sequence[str], title:
     ]
     ncols = min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
-    fig, axes = new_figure(ncols, nrows)
+    fig, axes = new_figure(ncols, nrows, cell=readable_cell(len(tokens)))
     for ax, (matrix, panel_title) in zip(axes, panels):
         heatmap(ax, matrix, tokens, tokens, panel_title, gold_heads=gold_heads)
     for ax in axes[len(panels):]:

@@ -245,6 +245,9 @@ def test_a_deep_model_trains_evaluates_and_inspects_with_heads_of_every_layer(tm
     assert code == 0, output
     saved = json.loads((run / "inspect" / "attention.json").read_text())
     assert len(saved["sentences"][0]["weights"]) == 8  # [L·H, T, T]: every layer's heads
+    chosen = [f"ckpt_path={checkpoint}", "text=the cat sat", "heads=[L0H0]", f"hydra.run.dir={tmp_path}"]
+    code, output = run_cli("inspect_attention", chosen, capsys)
+    assert code != 0 and "heads=…: choosing the drawn heads is for pretrained=…" in output
 
 
 def test_the_classifier_and_the_language_model_share_one_block_and_old_checkpoints_load():

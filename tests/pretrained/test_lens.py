@@ -277,6 +277,49 @@ def test_inspect_a_pretrained_folder_on_any_text_every_layer_and_head(tmp_path, 
     assert code == 0 and (out / "sentence0_layer1.png").read_bytes() != good["sentence0_layer1.png"]
 
 
+def test_inspect_draws_the_chosen_heads_and_exports_every_one(tmp_path, capsys):
+    import numpy as np
+
+    model = tiny_bert(tmp_path / "tiny")
+
+    def inspect(out, *args):
+        return run_cli("inspect_attention", ["pretrained=minilm", f"pretrained.path={model}",
+                                             "text=The man read a letter .", f"out={tmp_path / out}", *args],
+                       capsys)
+
+    code, output = inspect("one", "heads=[L1H0]")
+    assert code == 0, output
+    assert sorted(p.name for p in (tmp_path / "one").glob("*.png")) == ["sentence0_layer1.png",
+                                                                        "sentence0_layers.png"]
+    assert np.load(tmp_path / "one" / "attention.npz")["sentence0"].shape == (4, 6, 6)  # every head's data
+    code, output = inspect("data", "figures=false")
+    assert code == 0 and not list((tmp_path / "data").glob("*.png")), output
+    assert (tmp_path / "data" / "attention.html").is_file()
+    for args, message in ((["layers=[5]"], "layers=[5]: 5 is not a layer of this model (0 to 1)"),
+                          (["heads=[L9H0]"], "'L9H0' is not a head of this model (L0H0 to L1H1)"),
+                          (["figures=maybe"], "figures='maybe': choose auto")):
+        code, output = inspect("bad", *args)
+        assert code != 0 and message in output and "Traceback" not in output, output
+        assert not (tmp_path / "bad").exists()
+
+
+def test_long_sentences_are_warned_about_and_drawn_only_for_chosen_heads(caplog):
+    from attn_project.pretrained.drawn_heads import MAX_DRAWN_WORDS, chosen_heads, warn_if_long
+
+    every, one = chosen_heads(None, None, 6, 12), chosen_heads(None, ["L2H1"], 6, 12)
+    assert one.by_layer == {2: [1]} and len(every.by_layer) == 6
+    assert every.draws(MAX_DRAWN_WORDS, "auto") and not every.draws(MAX_DRAWN_WORDS + 1, "auto")
+    assert one.draws(172, "auto") and every.draws(172, "true") and not one.draws(5, "false")
+    assert chosen_heads([2], ["L3H0"], 6, 12).by_layer == {2: list(range(12)), 3: [0]}
+    with caplog.at_level("WARNING"):
+        warn_if_long(0, 30, every, "auto")
+        warn_if_long(1, 172, every, "auto")
+        warn_if_long(2, 172, one, "auto")
+    assert [r.getMessage()[:14] for r in caplog.records] == ["sentence 1 has", "sentence 2 has"]
+    assert "written as data only" in caplog.records[0].getMessage()
+    assert "1 panels of 172 × 172 cells" in caplog.records[1].getMessage()
+
+
 def write_lines(folder, lines):
     path = folder / "sentences.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
