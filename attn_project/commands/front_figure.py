@@ -8,7 +8,7 @@ from pathlib import Path
 
 from attn_project.analysis.rows import head_names
 from attn_project.commands.inspect import classify_sentence
-from attn_project.data.text_input import split_words
+from attn_project.data.text_input import InputSentence, split_words
 from attn_project.errors import ConfigError
 from attn_project.pretrained.inspect import sentence_attention
 from attn_project.pretrained.load import load_model, load_tokenizer, max_pieces, model_files
@@ -18,13 +18,13 @@ from attn_project.viz import plots
 
 def front_figure(ckpt_path: str, sentence: str, head: str, out: Path, trained_label: str = "") -> Path:
     """Draw it to ``out`` (PNG); ``head``: the bundled MiniLM's head, ``L<l>H<h>``."""
-    trained = classify_sentence(load_run(ckpt_path), sentence).mask_map.mean(0)  # [T, T]
+    words = split_words(sentence)
+    trained = classify_sentence(load_run(ckpt_path), InputSentence(words)).mask_map.mean(0)  # [T, T]
     files = model_files(None, max_memory_gb=4.0)
     model, tokenizer = load_model(files), load_tokenizer(files)
     names = head_names(int(model.config.num_hidden_layers), int(model.config.num_attention_heads))
     if head not in names:
         raise ConfigError(f"--head {head}: {files.name} has heads {names[0]} … {names[-1]}")
-    words = split_words(sentence)
     _, attention, _ = sentence_attention(model, tokenizer, words, max_pieces(files.config))  # [L·H, T, T]
     pretrained = attention[names.index(head)]  # [T, T], rows over the words
     fig = plots.before_after_figure(

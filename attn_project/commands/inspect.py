@@ -14,7 +14,7 @@ import torch
 from attn_project.analysis.mask_maps import evaluating
 from attn_project.data.labels import CLASS_NAMES
 from attn_project.data.pieces import encode
-from attn_project.data.text_input import read_sentences, split_words
+from attn_project.data.text_input import InputSentence, read_inputs
 from attn_project.errors import ConfigError
 from attn_project.viz import plots
 from attn_project.viz.html_view import write_html
@@ -34,6 +34,7 @@ class SentenceAttention:
     probabilities: list[list[float]]  # [T, C]: the task's classes for each word, were it masked
     mask_map: torch.Tensor  # [H, T, T]
     class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
+    gold_heads: list[int] | None = None  # a CoNLL-U input's tree: each word's head, -1 the root
 
     @property
     def p_content(self) -> list[float]:
@@ -59,10 +60,10 @@ def may_be_target(word: str) -> bool:
     return re.match(r"\w", word) is not None
 
 
-def classify_sentence(loaded: LoadedRun, sentence: str) -> SentenceAttention:
+def classify_sentence(loaded: LoadedRun, sentence: InputSentence) -> SentenceAttention:
     """Classify every word as if it alone were masked, and keep the mask map."""
     classifier, tokenizer = loaded.module.model, loaded.tokenizer
-    words = split_words(sentence)
+    words = sentence.words
     max_len = classifier.embed.position.max_len
     if len(words) > max_len:
         raise ConfigError(f"text has {len(words)} tokens but the model was trained with "
@@ -74,8 +75,7 @@ def classify_sentence(loaded: LoadedRun, sentence: str) -> SentenceAttention:
     probabilities = torch.softmax(logits[0], -1)  # [T, C]
     names = classifier.config.class_names or list(CLASS_NAMES)
     return SentenceAttention(words, (classifier.word_ids(ids)[0] == tokenizer.unk_token_id).tolist(),
-                             probabilities.tolist(),
-                             mask_map[0], names)
+                             probabilities.tolist(), mask_map[0], names, sentence.gold_heads)
 
 
 def labelled(words: list[str], unknown: list[bool]) -> list[str]:
@@ -89,10 +89,10 @@ def write_views(results: list[SentenceAttention], out: Path) -> list[Path]:
         tokens = labelled(r.words, r.unknown)
         heads = r.mask_map.size(0)
         title = f"Mask map: row i = what the [MASK] at i attends to{' (mean of heads)' if heads > 1 else ''}"
-        fig = plots.single_map_figure(r.mask_map.mean(0), tokens, title)
+        fig = plots.single_map_figure(r.mask_map.mean(0), tokens, title, gold_heads=r.gold_heads)
         written.append(plots.save(fig, out / f"sentence{n}_mask_map.png"))
         if heads > 1:  # with one head the per-head figure would repeat the mask map
-            fig = plots.head_grid_figure(r.mask_map, tokens, "Mask map per head")
+            fig = plots.head_grid_figure(r.mask_map, tokens, "Mask map per head", gold_heads=r.gold_heads)
             written.append(plots.save(fig, out / f"sentence{n}_heads.png"))
     records = [record(r) for r in results]
     written.append(write_html(out / "attention.html", records))
@@ -105,7 +105,7 @@ def record(r: SentenceAttention) -> dict:
     binary = {"p_content": r.p_content} if r.class_names == list(CLASS_NAMES) else {}
     return {"text": " ".join(r.words), "tokens": r.words, "unknown": r.unknown,
             "predictions": r.predictions(), "class_names": r.class_names, "probabilities": r.probabilities,
-            **binary, "weights": r.mask_map.tolist()}
+            **binary, "weights": r.mask_map.tolist(), "gold_heads": r.gold_heads}
 
 
 def export(records: list[dict], results: list[SentenceAttention], out: Path) -> list[Path]:
@@ -140,7 +140,7 @@ def inspect_sentences(ckpt_path: str, text: str | None, file: str | None, out: s
     if not ckpt_path:
         raise ConfigError("ckpt_path: required, e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt "
                           "(or pretrained=minilm for the pretrained encoder)")
-    sentences = read_sentences(text, file)
+    sentences = read_inputs(text, file)
     from attn_project.training.checkpoint import load_run  # the model stack: only when inspecting
 
     loaded = load_run(ckpt_path)

@@ -1,9 +1,11 @@
 """Sentences a user types or gives in a file, split into words and punctuation as treebanks
-tokenise them: what the inspect commands (trained and pretrained) read."""
+tokenise them: what the inspect commands (trained and pretrained) read. A CoNLL-U file gives its
+sentences' own words and gold trees (each word's head), which the heat maps and the HTML view mark."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from attn_project.errors import ConfigError, DataError
@@ -32,3 +34,23 @@ def read_sentences(text: str | None, file: str | None) -> list[str]:
         raise ConfigError(f"{where}: nothing to inspect — give a sentence, e.g. "
                          f'text="The old man the boats ."')
     return sentences
+
+
+@dataclass(frozen=True)
+class InputSentence:
+    words: list[str]
+    gold_heads: list[int] | None = None  # 0-based head per word, -1 the root (a CoNLL-U file's)
+
+
+def read_inputs(text: str | None, file: str | None) -> list[InputSentence]:
+    """``read_sentences`` split into words, or a ``.conllu`` file's sentences with their gold heads."""
+    if file and Path(file).suffix == ".conllu":
+        from attn_project.data.conllu import read_conllu
+
+        if not Path(file).is_file():
+            raise DataError(f"file={file}: no such CoNLL-U file")
+        sentences = read_conllu(file)
+        if not sentences:
+            raise ConfigError(f"file={file}: no sentence to inspect in this CoNLL-U file")
+        return [InputSentence(list(s.tokens), list(s.heads)) for s in sentences]
+    return [InputSentence(split_words(sentence)) for sentence in read_sentences(text, file)]

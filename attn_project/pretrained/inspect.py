@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from attn_project.analysis.rows import head_names
-from attn_project.data.text_input import read_sentences, split_words
+from attn_project.data.text_input import read_inputs
 from attn_project.errors import ConfigError
 from attn_project.pretrained.drawn_heads import DrawnHeads, check_figures, chosen_heads, warn_if_long
 from attn_project.pretrained.lens import piece_attention
@@ -55,7 +55,7 @@ def inspect_pretrained(path: str | None, text: str | None, file: str | None, out
     previous one whole (a refused sentence leaves an earlier good output as it was). Figures are
     drawn for the chosen heads (``layers_drawn``, ``heads_drawn``; default all) where ``figures``
     allows; every head's weights are exported."""
-    sentences = read_sentences(text, file)
+    sentences = read_inputs(text, file)
     figures = check_figures(figures)
     files = model_files(path, max_memory_gb)
     model, tokenizer = load_model(files), load_tokenizer(files)
@@ -64,7 +64,7 @@ def inspect_pretrained(path: str | None, text: str | None, file: str | None, out
     folder = Path(out) if out else Path("logs") / "pretrained" / files.name / "inspect"
     check_replaceable(folder)
     limit = max_pieces(files.config)
-    read = [(split_words(s), *sentence_attention(model, tokenizer, split_words(s), limit))  # all checked
+    read = [(s.words, *sentence_attention(model, tokenizer, s.words, limit), s.gold_heads)  # all checked
             for s in tqdm(sentences, desc="reading through the model", disable=len(sentences) < 5)]
     for n, (words, *_) in enumerate(read):
         warn_if_long(n, len(words), drawn, figures)
@@ -76,7 +76,8 @@ def inspect_pretrained(path: str | None, text: str | None, file: str | None, out
     return written
 
 
-Read = tuple[list[str], list[str], torch.Tensor, torch.Tensor]  # words, pieces, attention, special share
+# words, pieces, attention, special share, gold heads (a CoNLL-U input's; else None)
+Read = tuple[list[str], list[str], torch.Tensor, torch.Tensor, list[int] | None]
 
 
 @dataclass(frozen=True)
@@ -90,19 +91,20 @@ class Drawing:
 
 
 def sentence_figures(folder: Path, n: int, words: list[str], attention: torch.Tensor, model: str,
-                     drawing: Drawing) -> list[Path]:
+                     drawing: Drawing, gold_heads: list[int] | None) -> list[Path]:
     """The chosen layers' head means on one figure, then each chosen layer's chosen heads."""
     names, heads = head_names(drawing.layers, drawing.heads), drawing.heads
     chosen = drawing.drawn.by_layer
     per_layer = attention.view(drawing.layers, heads, len(words), len(words)).mean(1)  # [L, T, T]
     layers = list(chosen)
     fig = plots.head_grid_figure(per_layer[layers], words, f"{model}: the mean of each layer's heads",
-                                 panel_names=[f"layer {layer} (its heads' mean)" for layer in layers])
+                                 panel_names=[f"layer {layer} (its heads' mean)" for layer in layers],
+                                 gold_heads=gold_heads)
     written = [plots.save(fig, folder / f"sentence{n}_layers.png")]
     for layer in layers:
         rows = [layer * heads + h for h in chosen[layer]]  # their index among all L·H heads
         fig = plots.head_grid_figure(attention[rows], words, f"{model}: layer {layer}",
-                                     panel_names=[names[k] for k in rows])
+                                     panel_names=[names[k] for k in rows], gold_heads=gold_heads)
         written.append(plots.save(fig, folder / f"sentence{n}_layer{layer}.png"))
     return written
 
@@ -111,14 +113,15 @@ def write_outputs(folder: Path, read: list[Read], model: str, drawing: Drawing) 
     records, arrays, written = [], {}, []
     names = head_names(drawing.layers, drawing.heads)
     progress = tqdm(read, desc="figures", disable=len(read) < 5)
-    for n, (words, pieces, attention, specials) in enumerate(progress):
+    for n, (words, pieces, attention, specials, gold_heads) in enumerate(progress):
         print(f"{' '.join(words)}\n  pieces: {' '.join(pieces)}")
         if drawing.drawn.draws(len(words), drawing.figures):
-            written += sentence_figures(folder, n, words, attention, model, drawing)
+            written += sentence_figures(folder, n, words, attention, model, drawing, gold_heads)
         records.append({"text": " ".join(words), "tokens": words, "unknown": [False] * len(words),
                         "predictions": [None] * len(words), "weights": attention.tolist(),
                         "layers": drawing.layers,
-                        "head_names": names, "pieces": pieces, "special_share": specials.tolist()})
+                        "head_names": names, "pieces": pieces, "special_share": specials.tolist(),
+                        "gold_heads": gold_heads})
         arrays[f"sentence{n}"] = attention.numpy()
         arrays[f"sentence{n}_tokens"] = np.array(words)
     written.append(write_html(folder / "attention.html", records, f"Attention of {model}", INTRO))

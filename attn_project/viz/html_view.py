@@ -52,6 +52,15 @@ function draw(view, sentence) {
     line.setAttribute("class", "attn"); line.dataset.weight = W[i][j];
     svg.appendChild(line);
   }
+  (sentence.gold_heads || []).forEach((h, i) => {  // a CoNLL-U input: each word's gold head, red dashed
+    if (h < 0 || h >= T || view.dataset.gold === "off" || (focus >= 0 && focus !== i)) return;
+    const arc = document.createElementNS(svgNS, "line");
+    arc.setAttribute("x1", 150); arc.setAttribute("y1", ROW * i + 16);
+    arc.setAttribute("x2", WIDTH - 150); arc.setAttribute("y2", ROW * h + 16);
+    arc.setAttribute("stroke", "#c00"); arc.setAttribute("stroke-width", 1.5);
+    arc.setAttribute("stroke-dasharray", "5 3"); arc.setAttribute("class", "gold");
+    svg.appendChild(arc);
+  });
   sentence.tokens.forEach((tok, k) => {
     for (const side of ["left", "right"]) {
       const t = document.createElementNS(svgNS, "text");
@@ -101,12 +110,20 @@ DATA.sentences.forEach((sentence, n) => {
       bar.appendChild(b);
     });
   }
+  if (sentence.gold_heads) {  // the gold tree's arcs on or off
+    const label = document.createElement("label"), box = document.createElement("input");
+    box.type = "checkbox"; box.checked = true; box.className = "gold";
+    box.addEventListener("change", () => { view.dataset.gold = box.checked ? "on" : "off"; draw(view, sentence); });
+    label.append(" ", box, " gold heads (red dashed: each word's head in the treebank)");
+    bar.appendChild(label);
+  }
   view.appendChild(bar);
   view.appendChild(document.createElementNS("http://www.w3.org/2000/svg", "svg"));
   document.getElementById("views").appendChild(view);
   draw(view, sentence);
 });
 document.body.dataset.drawn = String(document.querySelectorAll("line.attn").length);
+document.body.dataset.gold = String(document.querySelectorAll("line.gold").length);
 </script></body></html>
 """
 
@@ -119,7 +136,8 @@ def write_html(path: Path, sentences: list[dict], title: str = "Attention of the
                intro: str = MASK_INTRO) -> Path:
     """``sentences``: dicts with tokens, unknown (bools), predictions (str), weights [H][T][T]; with
     ``layers`` (L), the H heads are L layers' heads in order and the page offers a layer and a
-    head selector instead of one button per head."""
+    head selector instead of one button per head; with ``gold_heads`` (a head index per word, -1
+    the root) each word's gold arc is drawn too, with a checkbox to hide them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_page(sentences, title, intro), encoding="utf-8")
     return path

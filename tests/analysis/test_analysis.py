@@ -157,9 +157,10 @@ def test_inspect_attention_writes_png_and_html(short_run, tmp_path):
     assert "<script>" in page and "src=" not in page and "https://" not in page  # no network
     # the page shows the model's own mask map, word for word
     from attn_project.commands.inspect import classify_sentence
+    from attn_project.data.text_input import InputSentence
     from attn_project.training.checkpoint import load_run
 
-    expected = classify_sentence(load_run(ckpt), "The zyxwv dog saw the boats .")
+    expected = classify_sentence(load_run(ckpt), InputSentence("The zyxwv dog saw the boats .".split()))
     data = json.loads(page[page.index("const DATA = ") + 13: page.index(";\nconst ROW")])
     [shown] = data["sentences"]
     assert shown["tokens"] == expected.words and shown["unknown"] == expected.unknown
@@ -177,6 +178,14 @@ def test_inspect_attention_writes_png_and_html(short_run, tmp_path):
     assert quoted.returncode == 0, quoted.stderr
     exported = json.loads((tmp_path / "quoted" / "attention.json").read_text())["sentences"][0]
     assert exported["tokens"] == ["It's", "late", ",", "isn't", "it", "?"]  # the comma split off as a word
+    from attn_project.data.conllu import read_conllu
+
+    treebank = MINI_UD / "en_mini-ud-dev.conllu"  # a CoNLL-U file: its words and gold trees
+    gold = run_inspect(f"ckpt_path={ckpt}", f"file={treebank}", f"out={tmp_path / 'gold'}")
+    assert gold.returncode == 0, gold.stderr
+    exported = json.loads((tmp_path / "gold" / "attention.json").read_text())["sentences"]
+    assert [s["gold_heads"] for s in exported] == [s.heads for s in read_conllu(treebank)]
+    assert '"gold_heads": [' in (tmp_path / "gold" / "attention.html").read_text()
     empty = run_inspect(f"ckpt_path={ckpt}", "text=   ")
     assert empty.returncode == 2 and "nothing to inspect" in empty.stderr
     missing = run_inspect(f"ckpt_path={tmp_path}/none.ckpt", "text=hello")
@@ -213,6 +222,15 @@ def test_html_view_draws_in_a_real_browser(tmp_path):
     assert 'data-drawn="16"' in dom and "<button" not in dom
     assert dom.count('<select class="layer">') == 1 and dom.count('<select class="head">') == 1
     assert dom.count("<option") == 4  # layers 0, 1 and heads 0, 1
+    assert 'data-gold="0"' in dom and 'type="checkbox"' not in dom  # no tree given: no arcs
+    treebank = write_html(tmp_path / "gold.html", [{  # a CoNLL-U input: its gold arcs over the weights
+        "text": "the dog barks .", "tokens": ["the", "dog", "barks", "."], "unknown": [False] * 4,
+        "predictions": [None] * 4, "weights": weights, "gold_heads": [1, 2, -1, 2]}])
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                          "--disable-background-networking", "--no-first-run",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                          treebank.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert 'data-gold="3"' in dom and 'class="gold"' in dom  # one arc per word but the root
 
 
 def test_html_view_data_cannot_end_its_script_and_title_is_filled_once(tmp_path):

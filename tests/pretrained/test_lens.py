@@ -292,6 +292,14 @@ def test_inspect_draws_the_chosen_heads_and_exports_every_one(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "one").glob("*.png")) == ["sentence0_layer1.png",
                                                                         "sentence0_layers.png"]
     assert np.load(tmp_path / "one" / "attention.npz")["sentence0"].shape == (4, 6, 6)  # every head's data
+    from attn_project.data.conllu import read_conllu
+
+    treebank = MINI_UD / "en_mini-ud-dev.conllu"  # a CoNLL-U file: its sentences with their gold trees
+    code, output = run_cli("inspect_attention", ["pretrained=minilm", f"pretrained.path={model}",
+                                                 f"file={treebank}", f"out={tmp_path / 'gold'}"], capsys)
+    assert code == 0, output
+    exported = json.loads((tmp_path / "gold" / "attention.json").read_text())["sentences"]
+    assert [s["gold_heads"] for s in exported] == [s.heads for s in read_conllu(treebank)]
     code, output = inspect("data", "figures=false")
     assert code == 0 and not list((tmp_path / "data").glob("*.png")), output
     assert (tmp_path / "data" / "attention.html").is_file()
