@@ -45,6 +45,10 @@ def test_a_masked_lm_trains_with_log_spaced_checkpoints_and_held_out_metrics(mlm
     assert metrics["test/perplexity"] == pytest.approx(math.exp(metrics["test/loss"]), rel=1e-4)
     assert 0 <= metrics["test/top1"] <= metrics["test/top5"] <= 1
     assert 0 <= metrics["test/one_masked/top1"] <= metrics["test/one_masked/top5"] <= 1  # same positions
+    difference = "test/one_masked_minus_trigram_kn/top1"  # paired per word, sentence-bootstrap interval
+    assert metrics[f"{difference}_ci95_low"] <= metrics[difference] <= metrics[f"{difference}_ci95_high"]
+    assert metrics[difference] == pytest.approx(
+        metrics["test/one_masked/top1"] - metrics["baseline/trigram_kn/acc"], abs=1e-9)
     for name in ("unigram", "left_bigram", "bigram"):  # the n-gram baselines on the same test positions
         assert 0 < metrics[f"baseline/{name}/acc"] <= metrics[f"baseline/{name}/top5_acc"] <= 1
     first = load_language_model(mlm_run / "checkpoints" / "step_0000000.ckpt")[0]

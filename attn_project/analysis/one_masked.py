@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -28,14 +29,20 @@ def one_masked_rows(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def one_masked_scores(model: LanguageModel, batches: list[dict[str, Tensor]], chunk: int = 512) -> dict:
-    """``{"top1", "top5", "perplexity", "scored"}`` of a masked LM, each scored word masked alone."""
+    """``{"top1", "top5", "perplexity", "scored"}`` of a masked LM, each scored word masked alone, and
+    per scored word in the batches' order ``"hits"`` (top-1 right), ``"truth"`` and ``"sentence"`` (its
+    sentence's index in the batches, for a paired bootstrap over sentences)."""
     if model.causal:
         raise ValueError("one word masked at a time is a masked LM's reading; a causal LM sees no right side")
     nll, first, five, scored = 0.0, 0, 0, 0
+    hits, truths, sentences, offset = [], [], [], 0
     device = next(model.parameters()).device
     model.eval()
     with torch.no_grad():
         for batch in batches:
+            row = torch.nonzero(batch["labels"] != IGNORE, as_tuple=True)[0]  # [N]: as one_masked_rows
+            sentences.append((row + offset).numpy())
+            offset += batch["labels"].size(0)
             ids, position, truth = (t.to(device) for t in one_masked_rows(batch))
             for start in range(0, len(truth), chunk):
                 part = slice(start, start + chunk)
@@ -45,8 +52,14 @@ def one_masked_scores(model: LanguageModel, batches: list[dict[str, Tensor]], ch
                 logits = model.scored_logits(ids[part], at)  # [n, V]
                 nll += float(torch.nn.functional.cross_entropy(logits, truth[part], reduction="sum"))
                 top = logits.topk(min(5, logits.size(-1)), dim=-1).indices  # [n, 5]
-                first += int((top[:, 0] == truth[part]).sum())
+                right = top[:, 0] == truth[part]
+                hits.append(right.cpu().numpy())
+                first += int(right.sum())
                 five += int((top == truth[part, None]).any(-1).sum())
+            truths.append(truth.cpu().numpy())
             scored += len(truth)
     return {"top1": first / max(scored, 1), "top5": five / max(scored, 1),
-            "perplexity": math.exp(nll / max(scored, 1)), "scored": scored}
+            "perplexity": math.exp(nll / max(scored, 1)), "scored": scored,
+            "hits": np.concatenate(hits) if hits else np.zeros(0, bool),
+            "truth": np.concatenate(truths) if truths else np.zeros(0, np.int64),
+            "sentence": np.concatenate(sentences) if sentences else np.zeros(0, np.int64)}

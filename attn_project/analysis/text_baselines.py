@@ -71,6 +71,14 @@ def trigram_scores(model: KneserNeyTrigram, positions: Positions, objective: str
                    chunk: int = 256) -> dict:
     """Top-1, top-5 and perplexity of the Kneser–Ney trigram at the positions: the next word from
     the two before it, or the masked word from the two on each side — over the words only."""
+    first, five, probability = trigram_hits(model, positions, objective, chunk)
+    return {"acc": float(np.mean(first)), "top5_acc": float(np.mean(five)),
+            "perplexity": float(np.exp(-np.log(probability).mean()))}
+
+
+def trigram_hits(model: KneserNeyTrigram, positions: Positions, objective: str,
+                 chunk: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per position: (top-1 right, in the top five, the true word's probability)."""
     first, five, probability = [], [], []
     for start in tqdm(range(0, len(positions.word), chunk), desc="Kneser–Ney trigram", leave=False,
                       disable=len(positions.word) < 20 * chunk):
@@ -86,15 +94,25 @@ def trigram_scores(model: KneserNeyTrigram, positions: Positions, objective: str
             first.append(top1)
             five.append(top5)
             probability.append(p)
-    return {"acc": float(np.mean(first)), "top5_acc": float(np.mean(five)),
-            "perplexity": float(np.exp(-np.log(probability).mean()))}
+    return np.array(first, bool), np.array(five, bool), np.array(probability)
+
+
+def training_sentences(dm: TextDataModule) -> list[np.ndarray]:
+    assert dm.arrays is not None
+    return [dm.arrays.sentence(int(k)) for k in dm.splits["train"]]
+
+
+def trigram_test_hits(dm: TextDataModule) -> tuple[np.ndarray, np.ndarray]:
+    """(the Kneser–Ney trigram's top-1 hits, the true words) at the test positions, in their order."""
+    test = scored_positions(dm)
+    first, _, _ = trigram_hits(KneserNeyTrigram(training_sentences(dm), dm.vocab_size), test, dm.objective)
+    return first, test.word
 
 
 def text_baselines(dm: TextDataModule) -> dict:
     """``{name: {acc, top5_acc, perplexity}}`` on the test positions: the unigram, the left bigram,
     both neighbours (a masked LM's) and the Kneser–Ney trigram."""
-    assert dm.arrays is not None
-    train = [dm.arrays.sentence(int(k)) for k in dm.splits["train"]]
+    train = training_sentences(dm)
     left, right, word = neighbours(train)
     if dm.objective == "mlm":  # fitted on the words a masked position can hold ([UNK] never is one)
         words = word >= len(LM_SPECIALS)

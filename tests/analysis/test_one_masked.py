@@ -59,6 +59,13 @@ def test_two_masked_neighbours_are_read_apart():
     assert alone["perplexity"] != pytest.approx(float(torch.exp(first)), rel=1e-4)  # it saw word 7
 
 
+def test_each_scored_word_keeps_its_sentence_and_word_for_pairing_across_batches():
+    scores = one_masked_scores(tiny_model(), [masked_batch([(0, 1), (0, 3), (1, 0)]), masked_batch([(1, 2)])])
+    assert scores["sentence"].tolist() == [0, 0, 1, 3]  # the second batch's rows come after the first's
+    assert scores["truth"].tolist() == [6, 8, 10, 12] and len(scores["hits"]) == 4
+    assert scores["top1"] == pytest.approx(scores["hits"].mean())
+
+
 def test_a_causal_model_is_refused():
     with pytest.raises(ValueError, match="masked LM"):
         one_masked_scores(tiny_model(causal=True), [masked_batch([(0, 1)])])
