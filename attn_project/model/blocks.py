@@ -52,16 +52,19 @@ class TransformerBlock(nn.Module):
                  relative_bias: RelativePositionBias | None = None, causal: bool = False):
         super().__init__()
         self.norm_first, self.causal = norm_first, causal
-        if norm_first:  # the parameters' order is the one each model had (its seeded runs reproduce)
+        if norm_first:  # each model's old parameter order (seeded runs and optimizer states carry over)
             self.attention_norm = nn.LayerNorm(d_model)
         self.attention: SingleHeadAttention | MultiHeadAttention = attention
         self.relative_bias = relative_bias
         self.dropout = nn.Dropout(dropout)
         if not norm_first:
             self.attention_norm = nn.LayerNorm(d_model)
+        if norm_first:
+            self.mlp_norm = nn.LayerNorm(d_model) if d_ff else None
         self.mlp = (nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
                     if d_ff else None)
-        self.mlp_norm = nn.LayerNorm(d_model) if d_ff else None
+        if not norm_first:
+            self.mlp_norm = nn.LayerNorm(d_model) if d_ff else None
         self.register_load_state_dict_pre_hook(rename_classifier_keys)
 
     def attend(self, x: Tensor, padding: Tensor | None, need_weights: bool) -> tuple[Tensor, Tensor | None]:

@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import MINI_UD
+from conftest import MINI_UD, ROOT
 from helpers import run_cli
 
 from attn_project.data.batches import RandomMaskBatches, SplitTensors
@@ -273,3 +273,44 @@ def test_the_classifier_and_the_language_model_share_one_block_and_old_checkpoin
     ids = torch.tensor([[5, 6, 7, 8]])
     with torch.no_grad():
         torch.testing.assert_close(fresh(ids, torch.tensor([1]))[0], model(ids, torch.tensor([1]))[0])
+
+
+CLASSIFIERS = {"one": {}, "mlp": {"num_heads": 2, "relative_bias": True, "feed_forward": True},
+               "dir": {"directional_values": True}, "normal": {"init": "normal", "num_heads": 2},
+               "one1": {"num_layers": 1},
+               "one1ff": {"num_layers": 1, "residual": True, "layer_norm": True, "feed_forward": True},
+               "one1res": {"num_layers": 1, "residual": True}}
+
+
+def test_seeded_models_give_the_outputs_the_code_before_the_shared_block_gave():
+    """tests/fixtures/block_reference.pt: written by the code before TransformerBlock (commit a70cadd),
+    seed 0, for classifiers of one and three layers and both language models."""
+    from attn_project.model.blocks import classifier_block
+    from attn_project.model.encoder import Encoder, EncoderConfig
+    from attn_project.model.language_model import LanguageModel
+
+    reference = torch.load(ROOT / "tests" / "fixtures" / "block_reference.pt")
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10], [11, 12, 13, 0, 0, 0]])
+    for name, config in CLASSIFIERS.items():
+        torch.manual_seed(0)
+        model = MaskedTokenClassifier(ModelConfig(vocab_size=40, d_model=16, **({"num_layers": 3} | config)))
+        with torch.no_grad():
+            logits, maps = model.eval().forward_all_masks(ids)
+        torch.testing.assert_close(logits, reference[name][0], atol=1e-6, rtol=1e-6, msg=name)
+        torch.testing.assert_close(maps, reference[name][1], atol=1e-6, rtol=1e-6, msg=name)
+    for causal in (False, True):
+        torch.manual_seed(0)
+        config = EncoderConfig(vocab_size=40, max_len=8, d_model=16, num_heads=2, num_layers=2, causal=causal)
+        with torch.no_grad():
+            logits, weights = LanguageModel(config).eval()(ids, need_weights=True)
+        torch.testing.assert_close(logits, reference[f"lm{causal}"][0], atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(weights, reference[f"lm{causal}"][1], atol=1e-6, rtol=1e-6)
+    # the parameters in their old order: an optimizer state saved before resumes onto the same tensors
+    lm = Encoder(EncoderConfig(vocab_size=40, max_len=8, d_model=16, num_heads=2, num_layers=2))
+    assert [n for n, _ in lm.named_parameters()] == reference["order"]["lm"]
+    block = classifier_block(ModelConfig(vocab_size=40, d_model=16, num_layers=2, num_heads=2,
+                                         feed_forward=True, relative_bias=True))
+    renamed = {"norm.": "attention_norm.", "ff.": "mlp.", "ff_norm.": "mlp_norm."}
+    old = [next((renamed[p] + n[len(p):] for p in renamed if n.startswith(p)), n)
+           for n in reference["order"]["classifier"]]
+    assert [n for n, _ in block.named_parameters()] == old
