@@ -1,8 +1,9 @@
 """Getting a standard English corpus for the language models (``attn-fetch-text``): WikiText (Merity
 et al. 2017, CC BY-SA 3.0) downloaded from its author's site — or read from a zip already on disk —
-checked against its published MD5, and written as the language models read text: one sentence per
-line, tokens separated by spaces, its own train / dev / test files. Nothing is extracted from the
-archive but the three named members; the output folder appears whole or not at all."""
+checked against the MD5 its release has long been known by (the original S3 archive's), and written
+as the language models read text: one sentence per line, tokens separated by spaces, its own train /
+dev / test files. Only the three named members are read from the archive (nothing is extracted);
+the output folder appears whole or not at all."""
 
 from __future__ import annotations
 
@@ -106,10 +107,42 @@ def write_splits(archive: Path, corpus: Corpus, into: Path) -> dict[str, int]:
     return counts
 
 
+FETCHED = {"train.txt", "dev.txt", "test.txt", MANIFEST}  # what a fetch writes, and all it writes
+
+
 def check_out_folder(out: Path) -> None:
-    """``out`` may be new, empty, or an earlier fetch (it holds our manifest); never a user's folder."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
-        raise DataError(f"--out {out}: exists and is not an earlier attn-fetch-text folder; name a new one")
+    """``out`` may be new, empty, or an earlier fetch (exactly its four files, its manifest naming a
+    corpus); never a user's folder, nor an earlier fetch someone added files to."""
+    if not out.exists():
+        return
+    names = {p.name for p in out.iterdir()} if out.is_dir() else None
+    if names == set():
+        return
+    if names != FETCHED or earlier_corpus(out / MANIFEST) not in CORPORA:
+        raise DataError(f"--out {out}: exists and is not an earlier attn-fetch-text folder (its four files "
+                        f"alone); name a new one")
+
+
+def earlier_corpus(manifest: Path) -> str | None:
+    try:
+        corpus = json.loads(manifest.read_text(encoding="utf-8")).get("corpus")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return corpus if isinstance(corpus, str) else None
+
+
+def replace_whole(out: Path, built: Path, aside: Path) -> None:
+    """``built`` takes ``out``'s place; an earlier ``out`` is moved aside first and put back if the
+    move of the new one fails (the caller removes ``aside`` afterwards)."""
+    earlier = out.exists()
+    if earlier:
+        out.rename(aside)
+    try:
+        built.rename(out)
+    except OSError:
+        if earlier:
+            aside.rename(out)
+        raise
 
 
 def fetch_text_corpus(name: str, out: Path, source: Path | None = None, url: str | None = None,
@@ -127,19 +160,18 @@ def fetch_text_corpus(name: str, out: Path, source: Path | None = None, url: str
         archive = source or work / "archive.zip"
         if source is None:
             download(url or corpus.url, archive)
-        expected, seen = md5 or corpus.md5, md5_of(archive)
+        expected, seen = (md5 or corpus.md5).lower(), md5_of(archive)
         if seen != expected:
             raise DataError(f"{source or url or corpus.url}: MD5 {seen}, expected {expected} (a partial or "
                             f"different archive; --md5 names another mirror's)")
         built = work / "corpus"
         built.mkdir()
         counts = write_splits(archive, corpus, built)
-        manifest = {"corpus": name, "url": url or corpus.url, "from": str(source) if source else None,
+        manifest = {"corpus": name, "url": None if source else (url or corpus.url),
+                    "from": str(source) if source else None,
                     "md5": seen, "licence": corpus.licence, "sentences": counts}
         (built / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        if out.exists():  # an earlier fetch (checked above): moved aside, then the new one in its place
-            out.rename(work / "earlier")
-        built.rename(out)
+        replace_whole(out, built, work / "earlier")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return counts

@@ -22,7 +22,6 @@ def wikitext_zip(path, folder="wikitext-2-raw"):
         zipped.writestr(f"{folder}/wiki.train.raw", "".join(TRAIN))
         zipped.writestr(f"{folder}/wiki.valid.raw", " The dev line . \n")
         zipped.writestr(f"{folder}/wiki.test.raw", " The test line . Another one . \n")
-        zipped.writestr("../outside.txt", "never extracted")
     return path, hashlib.md5(path.read_bytes()).hexdigest()
 
 
@@ -54,7 +53,6 @@ def test_a_local_copy_is_checked_and_written_as_three_text_files(tmp_path, how):
     assert manifest["md5"] == md5 and manifest["sentences"] == {"train": 4, "dev": 1, "test": 2}
     assert "data.test_files=[" in result.stdout
     assert sorted(p.name for p in out.parent.iterdir()) == ["wt2"]  # no partial folder left
-    assert not (tmp_path / "outside.txt").exists()
 
 
 def test_the_published_md5_refuses_another_archive_and_writes_nothing(tmp_path):
@@ -76,8 +74,17 @@ def test_a_users_folder_is_never_written_and_an_earlier_fetch_is_replaced_whole(
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
     out = tmp_path / "wt2"
     for _ in range(2):  # again: the earlier fetch replaced by the new one
-        assert fetch("--corpus", "wikitext-2", "--out", out, "--from", archive, "--md5", md5).returncode == 0
+        again = fetch("--corpus", "wikitext-2", "--out", out, "--from", archive, "--md5", md5.upper())
+        assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in out.iterdir()) == ["SOURCE.json", "dev.txt", "test.txt", "train.txt"]
+    assert json.loads((out / "SOURCE.json").read_text())["url"] is None  # read from a file, not a URL
+    (out / "my_notes.txt").write_text("added by hand")  # an earlier fetch with a file of the user's
+    result = fetch("--corpus", "wikitext-2", "--out", out, "--from", archive, "--md5", md5)
+    assert result.returncode == 1 and (out / "my_notes.txt").read_text() == "added by hand"
+    (out / "my_notes.txt").unlink()
+    (mine / "SOURCE.json").write_text("{}")  # a manifest that is not ours: still the user's folder
+    assert fetch("--corpus", "wikitext-2", "--out", mine, "--from", archive, "--md5", md5).returncode == 1
+    assert sorted(p.name for p in mine.iterdir()) == ["SOURCE.json", "notes.txt"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -96,3 +103,25 @@ def test_an_archive_without_the_corpus_members_is_named(tmp_path):
     result = fetch("--corpus", "wikitext-2", "--out", tmp_path / "out", "--from", archive, "--md5", md5)
     assert result.returncode == 1 and "not a wikitext-2-raw archive" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_swap_puts_the_earlier_fetch_back(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from attn_project.data.text_corpora import replace_whole
+
+    out, built, aside = tmp_path / "out", tmp_path / "built", tmp_path / "aside"
+    out.mkdir()
+    (out / "train.txt").write_text("earlier")
+    built.mkdir()
+    real_rename = Path.rename
+
+    def failing(self, target):
+        if self == built:
+            raise OSError("disk full")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", failing)
+    with pytest.raises(OSError, match="disk full"):
+        replace_whole(out, built, aside)
+    assert (out / "train.txt").read_text() == "earlier" and not aside.exists()
