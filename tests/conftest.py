@@ -56,3 +56,13 @@ def trained_ckpt(tmp_path_factory, data_dir):
                       "callbacks.attention_report=null", "data.max_len=20"))
     GlobalHydra.instance().clear()
     return out / "run" / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(autouse=True)
+def png_figures_only():
+    """viz.format is a process-wide setting (viz/plots.py): a test's in-process command that sets it
+    must not leave vector files to a later test's figures."""
+    yield
+    from attn_project.viz import plots
+
+    plots.set_figure_formats("png")

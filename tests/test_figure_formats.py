@@ -11,8 +11,7 @@ from attn_project.viz import plots
 
 @pytest.fixture
 def formats():
-    yield plots.set_figure_formats
-    plots.set_figure_formats("png")  # the module's setting back to the default for later tests
+    return plots.set_figure_formats  # conftest's autouse fixture sets png alone back after each test
 
 
 def test_vector_copies_beside_the_png_with_their_fonts_embedded(tmp_path, formats):

@@ -12,9 +12,10 @@ import numpy as np
 import torch
 
 from attn_project.analysis.mask_maps import evaluating
+from attn_project.analysis.rows import head_names
 from attn_project.data.labels import CLASS_NAMES
 from attn_project.data.pieces import encode
-from attn_project.data.text_input import InputSentence, read_inputs
+from attn_project.data.text_input import InputSentence, fitting, read_inputs
 from attn_project.errors import ConfigError
 from attn_project.viz import plots
 from attn_project.viz.html_view import write_html
@@ -35,6 +36,8 @@ class SentenceAttention:
     mask_map: torch.Tensor  # [H, T, T]
     class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
     gold_heads: list[int] | None = None  # a CoNLL-U input's tree: each word's head, -1 the root
+    layers: int = 1
+    head_names: list[str] = field(default_factory=list)  # L<l>H<h> of each row block of mask_map
 
     @property
     def p_content(self) -> list[float]:
@@ -74,8 +77,10 @@ def classify_sentence(loaded: LoadedRun, sentence: InputSentence) -> SentenceAtt
         logits, mask_map = classifier.forward_all_masks(ids)
     probabilities = torch.softmax(logits[0], -1)  # [T, C]
     names = classifier.config.class_names or list(CLASS_NAMES)
+    layers, heads = classifier.config.num_layers, classifier.config.num_heads
     return SentenceAttention(words, (classifier.word_ids(ids)[0] == tokenizer.unk_token_id).tolist(),
-                             probabilities.tolist(), mask_map[0], names, sentence.gold_heads)
+                             probabilities.tolist(), mask_map[0], names, sentence.gold_heads, layers,
+                             head_names(layers, heads))
 
 
 def labelled(words: list[str], unknown: list[bool]) -> list[str]:
@@ -92,7 +97,8 @@ def write_views(results: list[SentenceAttention], out: Path) -> list[Path]:
         fig = plots.single_map_figure(r.mask_map.mean(0), tokens, title, gold_heads=r.gold_heads)
         written.append(plots.save(fig, out / f"sentence{n}_mask_map.png"))
         if heads > 1:  # with one head the per-head figure would repeat the mask map
-            fig = plots.head_grid_figure(r.mask_map, tokens, "Mask map per head", gold_heads=r.gold_heads)
+            fig = plots.head_grid_figure(r.mask_map, tokens, "Mask map per head", gold_heads=r.gold_heads,
+                                         panel_names=r.head_names or None)
             written.append(plots.save(fig, out / f"sentence{n}_heads.png"))
     records = [record(r) for r in results]
     written.append(write_html(out / "attention.html", records))
@@ -105,7 +111,8 @@ def record(r: SentenceAttention) -> dict:
     binary = {"p_content": r.p_content} if r.class_names == list(CLASS_NAMES) else {}
     return {"text": " ".join(r.words), "tokens": r.words, "unknown": r.unknown,
             "predictions": r.predictions(), "class_names": r.class_names, "probabilities": r.probabilities,
-            **binary, "weights": r.mask_map.tolist(), "gold_heads": r.gold_heads}
+            **binary, "weights": r.mask_map.tolist(), "gold_heads": r.gold_heads, "head_names": r.head_names,
+            **({"layers": r.layers} if r.layers > 1 else {})}
 
 
 def export(records: list[dict], results: list[SentenceAttention], out: Path) -> list[Path]:
@@ -144,6 +151,8 @@ def inspect_sentences(ckpt_path: str, text: str | None, file: str | None, out: s
     from attn_project.training.checkpoint import load_run  # the model stack: only when inspecting
 
     loaded = load_run(ckpt_path)
+    max_len = loaded.module.model.embed.position.max_len
+    sentences = fitting(sentences, lambda s: len(s.words) <= max_len, f"the model's data.max_len={max_len}")
     results = [classify_sentence(loaded, sentence) for sentence in sentences]
     for result in results:
         print_predictions(result)

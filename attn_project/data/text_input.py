@@ -5,6 +5,7 @@ sentences' own words and gold trees (each word's head), which the heat maps and 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,14 +44,27 @@ class InputSentence:
 
 
 def read_inputs(text: str | None, file: str | None) -> list[InputSentence]:
-    """``read_sentences`` split into words, or a ``.conllu`` file's sentences with their gold heads."""
-    if file and Path(file).suffix == ".conllu":
+    """``read_sentences`` split into words, or a CoNLL-U file's sentences (``.conllu``, ``.conll``)
+    with their gold heads."""
+    if file and Path(file).suffix.lower() in (".conllu", ".conll"):
         from attn_project.data.conllu import read_conllu
 
         if not Path(file).is_file():
             raise DataError(f"file={file}: no such CoNLL-U file")
-        sentences = read_conllu(file)
-        if not sentences:
-            raise ConfigError(f"file={file}: no sentence to inspect in this CoNLL-U file")
-        return [InputSentence(list(s.tokens), list(s.heads)) for s in sentences]
+        return [InputSentence(list(s.tokens), list(s.heads)) for s in read_conllu(file)]
     return [InputSentence(split_words(sentence)) for sentence in read_sentences(text, file)]
+
+
+def fitting(sentences: list[InputSentence], fits: Callable[[InputSentence], bool],
+            limit: str) -> list[InputSentence]:
+    """A treebank's sentences that ``fits`` (the others skipped and counted: a treebank is read whole);
+    typed sentences are all kept, for the model to refuse one that is too long, never cut it."""
+    if not sentences or sentences[0].gold_heads is None:
+        return sentences
+    kept = [s for s in sentences if fits(s)]
+    if len(kept) < len(sentences):
+        print(f"skipped {len(sentences) - len(kept)} of {len(sentences)} treebank sentences longer than "
+              f"{limit}")
+    if not kept:
+        raise ConfigError(f"file: every sentence is longer than {limit}")
+    return kept

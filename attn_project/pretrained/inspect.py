@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from attn_project.analysis.rows import head_names
-from attn_project.data.text_input import read_inputs
+from attn_project.data.text_input import fitting, read_inputs
 from attn_project.errors import ConfigError
 from attn_project.pretrained.drawn_heads import DrawnHeads, check_figures, chosen_heads, warn_if_long
 from attn_project.pretrained.lens import piece_attention
@@ -30,6 +30,10 @@ from attn_project.viz.html_view import write_html
 INTRO = ("Left column: a word (its row is the mean over its pieces); right column: the words it attends "
          "to (the sum over their pieces), renormalised over the words: what special tokens took is "
          "reported apart (special_share).")
+
+
+def piece_count(tokenizer, words: list[str]) -> int:
+    return len(tokenizer.encode(words, is_pretokenized=True).ids)
 
 
 def sentence_attention(model, tokenizer, words: list[str], max_pieces: int) -> tuple[list[str], torch.Tensor,
@@ -64,6 +68,8 @@ def inspect_pretrained(path: str | None, text: str | None, file: str | None, out
     folder = Path(out) if out else Path("logs") / "pretrained" / files.name / "inspect"
     check_replaceable(folder)
     limit = max_pieces(files.config)
+    sentences = fitting(sentences, lambda s: piece_count(tokenizer, s.words) <= limit,
+                        f"the model's {limit} positions")
     read = [(s.words, *sentence_attention(model, tokenizer, s.words, limit), s.gold_heads)  # all checked
             for s in tqdm(sentences, desc="reading through the model", disable=len(sentences) < 5)]
     for n, (words, *_) in enumerate(read):

@@ -105,7 +105,8 @@ DATA.sentences.forEach((sentence, n) => {
     layer.addEventListener("change", update); head.addEventListener("change", update);
   } else {
     sentence.weights.forEach((_, head) => {
-      const b = document.createElement("button"); b.textContent = "head " + head;
+      const b = document.createElement("button");
+      b.textContent = sentence.head_names ? sentence.head_names[head] : "head " + head;
       b.addEventListener("click", () => { view.dataset.head = head; draw(view, sentence); });
       bar.appendChild(b);
     });

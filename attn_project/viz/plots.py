@@ -104,7 +104,7 @@ def before_after_figure(before: Tensor | np.ndarray, after: Tensor | np.ndarray,
 
 
 VECTOR_FORMATS = ("svg", "pdf")
-extra_formats: list[str] = []  # set once per command from viz.format (set_figure_formats)
+extra_formats: list[str] = []  # set by each command from viz.format; from Python: set_figure_formats
 
 
 def set_figure_formats(value: str) -> None:

@@ -165,6 +165,7 @@ def test_inspect_attention_writes_png_and_html(short_run, tmp_path):
     [shown] = data["sentences"]
     assert shown["tokens"] == expected.words and shown["unknown"] == expected.unknown
     assert shown["predictions"][-1] is None  # "." is punctuation: never a target, no prediction
+    assert shown["head_names"] == ["L0H0", "L0H1", "L0H2", "L0H3"]  # heads named as the reports name them
     assert shown["predictions"][0].startswith(("content (P=", "function (P="))
     torch.testing.assert_close(torch.tensor(shown["weights"]), expected.mask_map, atol=1e-6, rtol=0)
     exported = json.loads((out / "attention.json").read_text())["sentences"][0]  # to take away
@@ -204,13 +205,13 @@ def test_html_view_draws_in_a_real_browser(tmp_path):
     page = write_html(tmp_path / "view.html", [{
         "text": "the dog barks .", "tokens": ["the", "<!--<script>", "barks", "</script>"],
         "unknown": [False, False, True, False], "predictions": ["function (0.1)"] * 4,
-        "weights": weights}])
+        "weights": weights, "head_names": ["L0H0", "L0H1"]}])
     dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                           "--disable-background-networking", "--no-first-run",
                           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
                           page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert 'data-drawn="16"' in dom  # 4 × 4 attention lines drawn by the page's script
-    assert dom.count("<button") == 2 and 'class="unk"' in dom
+    assert dom.count("<button") == 2 and 'class="unk"' in dom and ">L0H1</button>" in dom  # heads by name
     # a deep model (2 layers × 2 heads): a layer and a head selector instead of four buttons
     deep = write_html(tmp_path / "deep.html", [{
         "text": "the dog barks .", "tokens": ["the", "dog", "barks", "."], "unknown": [False] * 4,
