@@ -51,8 +51,11 @@ def report_markdown(report: Report) -> str:
 def report_head_names(report: Report) -> list[str]:
     """Every head ``L<l>H<h>``, layer-major (a one-layer model's L0H0, L0H1, …), as TensorBoard's tags."""
     heads = report.weights.after.num_heads
-    names = report.run.get("head_names")
-    return list(names) if isinstance(names, list) and len(names) == heads else head_names(1, heads)
+    names, layers = report.run.get("head_names"), report.run.get("num_layers")
+    if isinstance(names, list) and len(names) == heads:
+        return list(names)
+    layers = layers if isinstance(layers, int) and layers >= 1 and heads % layers == 0 else 1
+    return head_names(layers, heads // layers)  # a report written before it recorded the names
 
 
 def header_lines(report: Report) -> list[str]:
@@ -127,11 +130,13 @@ def per_class_lines(per_class: dict) -> list[str]:
         return ["", "| class | " + " | ".join(per_class) + " |", "|---|" + "---|" * len(per_class),
                 "| recall | " + " | ".join(fmt(c["recall"]) for c in per_class.values()) + " |",
                 "| test targets | " + " | ".join(str(c["support"]) for c in per_class.values()) + " |"]
-    ranked = sorted(per_class.items(), key=lambda kv: -kv[1]["support"])
+    present = [kv for kv in per_class.items() if kv[1]["support"]]  # a class absent from test has no recall
+    ranked = sorted(present, key=lambda kv: -kv[1]["support"])
     k = CLASS_COLUMNS // 2
     shown = [("most frequent", ranked[:k]), ("least frequent", ranked[-k:])]
-    lines = ["", f"Recall of the {k} most and the {k} least frequent of {len(per_class)} classes in the "
-                 f"test targets (every class in attention_report.json):", "",
+    lines = ["", f"Recall of the {k} most and the {k} least frequent of the {len(present)} classes in the "
+                 f"test targets ({len(per_class) - len(present)} more never occur there; every class in "
+                 f"attention_report.json):", "",
              "| | class | recall | test targets |", "|---|---|---|---|"]
     return lines + [f"| {label} | {name} | {fmt(c['recall'])} | {c['support']} |"
                     for label, part in shown for name, c in part]
@@ -218,7 +223,7 @@ def relation_lines(block: AttentionBlock, names: list[str]) -> list[str]:
 
 
 def head_label(names: list[str], head: int | None) -> str:
-    return "–" if head is None or not 0 <= head < len(names) else names[head]
+    return "–" if head is None else names[head]
 
 
 def effective_lines(report: Report) -> list[str]:

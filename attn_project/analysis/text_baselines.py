@@ -71,7 +71,10 @@ def trigram_scores(model: KneserNeyTrigram, positions: Positions, objective: str
                    chunk: int = 256) -> dict:
     """Top-1, top-5 and perplexity of the Kneser–Ney trigram at the positions: the next word from
     the two before it, or the masked word from the two on each side — over the words only."""
-    first, five, probability = trigram_hits(model, positions, objective, chunk)
+    return trigram_summary(*trigram_hits(model, positions, objective, chunk))
+
+
+def trigram_summary(first: np.ndarray, five: np.ndarray, probability: np.ndarray) -> dict:
     return {"acc": float(np.mean(first)), "top5_acc": float(np.mean(five)),
             "perplexity": float(np.exp(-np.log(probability).mean()))}
 
@@ -102,16 +105,15 @@ def training_sentences(dm: TextDataModule) -> list[np.ndarray]:
     return [dm.arrays.sentence(int(k)) for k in dm.splits["train"]]
 
 
-def trigram_test_hits(dm: TextDataModule) -> tuple[np.ndarray, np.ndarray]:
-    """(the Kneser–Ney trigram's top-1 hits, the true words) at the test positions, in their order."""
-    test = scored_positions(dm)
-    first, _, _ = trigram_hits(KneserNeyTrigram(training_sentences(dm), dm.vocab_size), test, dm.objective)
-    return first, test.word
-
-
 def text_baselines(dm: TextDataModule) -> dict:
     """``{name: {acc, top5_acc, perplexity}}`` on the test positions: the unigram, the left bigram,
     both neighbours (a masked LM's) and the Kneser–Ney trigram."""
+    return baselines_and_trigram_hits(dm)[0]
+
+
+def baselines_and_trigram_hits(dm: TextDataModule) -> tuple[dict, np.ndarray, np.ndarray]:
+    """``text_baselines`` and, per test position in order, the Kneser–Ney trigram's top-1 hits and the
+    true words (for a paired comparison): the trigram fitted once."""
     train = training_sentences(dm)
     left, right, word = neighbours(train)
     if dm.objective == "mlm":  # fitted on the words a masked position can hold ([UNK] never is one)
@@ -124,6 +126,7 @@ def text_baselines(dm: TextDataModule) -> dict:
     scores = language_model_baselines(left, right, word, test.l1, test_right, test.word, dm.vocab_size)
     if dm.objective == "causal":
         scores.pop("bigram")  # with no right word it is the left bigram again
-    scores["trigram_kn"] = trigram_scores(KneserNeyTrigram(train, dm.vocab_size), test, dm.objective)
+    first, five, probability = trigram_hits(KneserNeyTrigram(train, dm.vocab_size), test, dm.objective)
+    scores["trigram_kn"] = trigram_summary(first, five, probability)
     assert PAD_ID not in set(test.word.tolist())
-    return scores
+    return scores, first, test.word

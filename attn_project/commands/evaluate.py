@@ -144,7 +144,7 @@ def evaluate(cfg: DictConfig) -> dict:
     record = {"ckpt_path": str(cfg.ckpt_path), "test_file": str(dm.split_path("test")), **results}
     atomic_write_text(out / "metrics.json", json.dumps(record, indent=1))
     print({k: round(v, 4) for k, v in results.items()})
-    note = last_checkpoint_note(Path(cfg.ckpt_path), results)
+    note = None if chosen else last_checkpoint_note(Path(cfg.ckpt_path), results)  # on the run's own data
     if note:
         print(note)
     print(f"wrote {out / 'metrics.json'}")

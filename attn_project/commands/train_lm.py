@@ -18,7 +18,7 @@ from tokenizers import Tokenizer
 
 from attn_project.analysis.one_masked import one_masked_scores
 from attn_project.analysis.significance import Bootstrap
-from attn_project.analysis.text_baselines import text_baselines, trigram_test_hits
+from attn_project.analysis.text_baselines import baselines_and_trigram_hits
 from attn_project.data.files import atomic_write_text
 from attn_project.data.lm_datamodule import PAD_ID, TextDataModule
 from attn_project.errors import CheckpointError
@@ -71,15 +71,16 @@ def held_out_readings(module: LanguageModelModule, dm: TextDataModule) -> dict[s
     """Beside the test metrics, on the same test positions: a masked LM's one-word-masked reading
     (``test/one_masked/…``) and every n-gram baseline (``baseline/<name>/…``)."""
     metrics: dict[str, float] = {}
+    baselines, kn_hits, words = baselines_and_trigram_hits(dm)  # the trigram fitted once
     if dm.objective == "mlm":
         one = one_masked_scores(module.model, dm.eval_batches["test"])
         metrics |= {f"test/one_masked/{key}": float(one[key]) for key in ("top1", "top5", "perplexity")}
-        metrics |= one_masked_minus_trigram(one, dm)
+        metrics |= one_masked_minus_trigram(one, kn_hits, words)
         difference = [metrics[DIFFERENCE + end] for end in ("", "_ci95_low", "_ci95_high")]
         log.info("one word masked at a time: top-1 %.4f, top-5 %.4f, perplexity %.1f; minus the "
                  "Kneser–Ney trigram's top-1 %+.4f [%+.4f, %+.4f] (sentence bootstrap)", one["top1"],
                  one["top5"], one["perplexity"], *difference)
-    for name, scores in text_baselines(dm).items():  # the n-gram models on the same test positions
+    for name, scores in baselines.items():  # the n-gram models on the same test positions
         metrics |= {f"baseline/{name}/{key}": value for key, value in scores.items()}
         log.info("baseline %s: top-1 %.4f, top-5 %.4f, perplexity %.1f", name, scores["acc"],
                  scores["top5_acc"], scores["perplexity"])
@@ -89,12 +90,12 @@ def held_out_readings(module: LanguageModelModule, dm: TextDataModule) -> dict[s
 DIFFERENCE = "test/one_masked_minus_trigram_kn/top1"
 
 
-def one_masked_minus_trigram(one: dict, dm: TextDataModule, resamples: int = 1000) -> dict[str, float]:
+def one_masked_minus_trigram(one: dict, kn_hits: np.ndarray, words: np.ndarray,
+                             resamples: int = 1000) -> dict[str, float]:
     """The masked LM's one-masked top-1 minus the Kneser–Ney trigram's on the same test words, paired
     per word, with a 95% bootstrap interval over the test sentences (one run: its own uncertainty)."""
-    kn_hits, words = trigram_test_hits(dm)
     if not np.array_equal(words, one["truth"]):
-        raise AssertionError("the model's and the trigram's test positions differ")  # never: one order
+        raise ValueError("the model's and the trigram's test words differ: the pairs would not be pairs")
     value, ci = Bootstrap(one["sentence"], resamples).mean(one["hits"].astype(float) - kn_hits)
     low, high = ci if ci is not None else (float("nan"), float("nan"))
     return {DIFFERENCE: float(value if value is not None else float("nan")),

@@ -1,6 +1,7 @@
 """A masked LM read one word masked at a time: each scored word alone masked, the rest of its sentence
 as the text has it, at the standard test's own positions."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -48,15 +49,29 @@ def test_with_one_scored_word_a_sentence_it_equals_the_standard_reading():
 
 
 def test_two_masked_neighbours_are_read_apart():
-    batch = masked_batch([(0, 1), (0, 2)])  # the standard reading hides each one's neighbour
+    both = masked_batch([(0, 1), (0, 2)])  # the standard reading hides each one's neighbour
+    ids, _, _ = one_masked_rows(both)
+    alone, _, _ = one_masked_rows(masked_batch([(0, 1)]))
+    assert torch.equal(ids[0], alone[0])  # word 6's row: only it masked, word 7 visible
     model = tiny_model()
-    alone = one_masked_scores(model, [masked_batch([(0, 1)])])
-    both = one_masked_scores(model, [batch])
     with torch.no_grad():
-        together = model.scored_logits(batch["ids"], batch["labels"] != IGNORE)
-    first = torch.nn.functional.cross_entropy(together[:1], torch.tensor([6]))
-    assert both["scored"] == 2
-    assert alone["perplexity"] != pytest.approx(float(torch.exp(first)), rel=1e-4)  # it saw word 7
+        together = model.scored_logits(both["ids"], both["labels"] != IGNORE)[0]  # word 7 hidden too
+        apart = model.scored_logits(ids[:1], ids[:1] == MASK_ID)[0]
+    assert not torch.allclose(together, apart)  # the two readings differ where a neighbour was hidden
+
+
+def test_the_paired_difference_and_its_interval_pair_each_word_with_itself():
+    from attn_project.commands.train_lm import DIFFERENCE, one_masked_minus_trigram
+
+    one = {"hits": np.array([True, True, False, False]), "truth": np.array([5, 6, 7, 8]),
+           "sentence": np.array([0, 0, 1, 1])}
+    same = one_masked_minus_trigram(one, one["hits"].copy(), one["truth"])
+    assert same[DIFFERENCE] == 0 and same[f"{DIFFERENCE}_ci95_low"] == same[f"{DIFFERENCE}_ci95_high"] == 0
+    better = one_masked_minus_trigram(one, np.array([False, True, False, False]), one["truth"])
+    assert better[DIFFERENCE] == pytest.approx(0.25)
+    assert 0 <= better[f"{DIFFERENCE}_ci95_low"] <= 0.25 <= better[f"{DIFFERENCE}_ci95_high"]
+    with pytest.raises(ValueError, match="test words differ"):
+        one_masked_minus_trigram(one, one["hits"], np.array([5, 6, 8, 7]))
 
 
 def test_each_scored_word_keeps_its_sentence_and_word_for_pairing_across_batches():

@@ -56,10 +56,12 @@ def test_entropy_by_class_separates_diffuse_function_rows_from_focused_content_r
 def test_many_classes_show_the_most_and_least_frequent_as_rows_not_a_thousand_columns():
     report = with_balanced(0.3, classes=1000)
     per_class = {f"w{k}": {"support": 1000 - k, "recall": k / 1000} for k in range(1000)}
+    per_class |= {f"never{k}": {"support": 0, "recall": None} for k in range(20)}  # not in test
     report = dataclasses.replace(report, test=dataclasses.replace(report.test, per_class=per_class))
     markdown = report_markdown(report)
     assert max(len(line) for line in markdown.splitlines() if line.startswith("|")) < 200
     assert "| most frequent | w0 | 0.000 | 1000 |" in markdown
     assert "| least frequent | w999 | 0.999 | 1 |" in markdown and "w500" not in markdown
+    assert "never" not in markdown.split("attention_report.json):")[1] and "20 more never occur" in markdown
     few = report_markdown(with_balanced(0.3, classes=4))
     assert "| class | c0 | c1 | c2 | c3 |" in few  # a few classes: one row of columns, as before
