@@ -67,13 +67,6 @@ def scored_positions(dm: TextDataModule) -> Positions:
     return Positions(*(np.concatenate(column) for column in columns))
 
 
-def trigram_scores(model: KneserNeyTrigram, positions: Positions, objective: str,
-                   chunk: int = 256) -> dict:
-    """Top-1, top-5 and perplexity of the Kneser–Ney trigram at the positions: the next word from
-    the two before it, or the masked word from the two on each side — over the words only."""
-    return trigram_summary(*trigram_hits(model, positions, objective, chunk))
-
-
 def trigram_summary(first: np.ndarray, five: np.ndarray, probability: np.ndarray) -> dict:
     return {"acc": float(np.mean(first)), "top5_acc": float(np.mean(five)),
             "perplexity": float(np.exp(-np.log(probability).mean()))}
@@ -81,7 +74,9 @@ def trigram_summary(first: np.ndarray, five: np.ndarray, probability: np.ndarray
 
 def trigram_hits(model: KneserNeyTrigram, positions: Positions, objective: str,
                  chunk: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per position: (top-1 right, in the top five, the true word's probability)."""
+    """Per position (top-1 right, in the top five, the true word's probability) of the Kneser–Ney
+    trigram: the next word from the two before it, or the masked word from the two on each side —
+    over the words only."""
     first, five, probability = [], [], []
     for start in tqdm(range(0, len(positions.word), chunk), desc="Kneser–Ney trigram", leave=False,
                       disable=len(positions.word) < 20 * chunk):
@@ -100,11 +95,6 @@ def trigram_hits(model: KneserNeyTrigram, positions: Positions, objective: str,
     return np.array(first, bool), np.array(five, bool), np.array(probability)
 
 
-def training_sentences(dm: TextDataModule) -> list[np.ndarray]:
-    assert dm.arrays is not None
-    return [dm.arrays.sentence(int(k)) for k in dm.splits["train"]]
-
-
 def text_baselines(dm: TextDataModule) -> dict:
     """``{name: {acc, top5_acc, perplexity}}`` on the test positions: the unigram, the left bigram,
     both neighbours (a masked LM's) and the Kneser–Ney trigram."""
@@ -114,7 +104,8 @@ def text_baselines(dm: TextDataModule) -> dict:
 def baselines_and_trigram_hits(dm: TextDataModule) -> tuple[dict, np.ndarray, np.ndarray]:
     """``text_baselines`` and, per test position in order, the Kneser–Ney trigram's top-1 hits and the
     true words (for a paired comparison): the trigram fitted once."""
-    train = training_sentences(dm)
+    assert dm.arrays is not None
+    train = [dm.arrays.sentence(int(k)) for k in dm.splits["train"]]
     left, right, word = neighbours(train)
     if dm.objective == "mlm":  # fitted on the words a masked position can hold ([UNK] never is one)
         words = word >= len(LM_SPECIALS)
