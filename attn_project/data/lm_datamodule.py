@@ -121,11 +121,11 @@ class TextDataModule(L.LightningDataModule):
                     raise ConfigError(f"data.{key}: {path} is also in data.{seen[path.resolve()]}; a file "
                                       f"belongs to one split")
                 seen[path.resolve()] = key
-        counts = [[sum(1 for _ in corpus_sentences([p])) for p in files] for files in paths.values()]
-        split = np.repeat(np.arange(3, dtype=np.int8), [sum(c) for c in counts])
+        counts = [sum(1 for _ in corpus_sentences(files)) for files in paths.values()]  # per split
+        split = np.repeat(np.arange(3, dtype=np.int8), counts)
         log.info("data: training %s (%d sentences); dev %s (%d); test %s (%d)",
-                 *(x for files, c in zip(paths.values(), counts, strict=True)
-                   for x in (", ".join(map(str, files)), sum(c))))
+                 *(x for files, count in zip(paths.values(), counts, strict=True)
+                   for x in (", ".join(map(str, files)), count)))
         return [p for files in paths.values() for p in files], split
 
     def setup(self, stage: str | None = None) -> None:
