@@ -17,15 +17,16 @@ from attn_project.data.lm_datamodule import MASK_ID
 from attn_project.model.language_model import LanguageModel
 
 
-def one_masked_rows(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-    """A test batch → (ids [N, T]: a row per scored word, only it masked; its position [N]; its word [N])."""
+def one_masked_rows(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """A test batch → (ids [N, T]: a row per scored word, only it masked; its sentence's row in the batch
+    [N]; its position [N]; its word [N])."""
     labels = batch["labels"]
     scored = labels != IGNORE  # [B, T]
     text = torch.where(scored, labels, batch["ids"])  # [B, T]: the sentences unmasked
     row, position = torch.nonzero(scored, as_tuple=True)  # [N] each
     ids = text[row].clone()  # [N, T]: the scored word's sentence, once per scored word
     ids[torch.arange(len(row)), position] = MASK_ID
-    return ids, position, labels[row, position]
+    return ids, row, position, labels[row, position]
 
 
 def one_masked_scores(model: LanguageModel, batches: list[dict[str, Tensor]], chunk: int = 512) -> dict:
@@ -40,10 +41,10 @@ def one_masked_scores(model: LanguageModel, batches: list[dict[str, Tensor]], ch
     model.eval()
     with torch.no_grad():
         for batch in batches:
-            row = torch.nonzero(batch["labels"] != IGNORE, as_tuple=True)[0]  # [N]: as one_masked_rows
+            ids, row, position, truth = one_masked_rows(batch)
             sentences.append((row + offset).numpy())
             offset += batch["labels"].size(0)
-            ids, position, truth = (t.to(device) for t in one_masked_rows(batch))
+            ids, position, truth = ids.to(device), position.to(device), truth.to(device)
             for start in range(0, len(truth), chunk):
                 part = slice(start, start + chunk)
                 rows = torch.arange(len(truth[part]), device=device)

@@ -95,7 +95,7 @@ def _inspect(cfg: DictConfig) -> None:
                                heads_drawn=plain_list(cfg.heads), figures=str(cfg.figures))
         else:
             refuse_pretrained_only_keys(cfg)
-            inspect_sentences(cfg.ckpt_path, cfg.text, cfg.file, cfg.out)
+            inspect_sentences(cfg.ckpt_path, cfg.text, cfg.file, cfg.out, str(cfg.figures))
 
 
 def plain_list(value: object) -> list | None:
@@ -108,9 +108,8 @@ def plain_list(value: object) -> list | None:
 
 
 def refuse_pretrained_only_keys(cfg: DictConfig) -> None:
-    """layers= / heads= / figures= choose a pretrained encoder's drawn heads: a trained run draws all."""
-    given = [key for key in ("layers", "heads") if cfg.get(key)] + (
-        ["figures"] if str(cfg.get("figures", "auto")) != "auto" else [])
+    """layers= / heads= choose a pretrained encoder's drawn heads: a trained run draws all."""
+    given = [key for key in ("layers", "heads") if cfg.get(key)]
     if given:
         raise ConfigError(f"{given[0]}=…: choosing the drawn heads is for pretrained=… (a pretrained "
                           f"encoder); a trained run's inspect draws its every head")

@@ -17,6 +17,7 @@ from attn_project.data.labels import CLASS_NAMES
 from attn_project.data.pieces import encode
 from attn_project.data.text_input import InputSentence, fitting, read_inputs
 from attn_project.errors import ConfigError
+from attn_project.pretrained.drawn_heads import check_figures, warn_if_undrawn, within_sentence_budget
 from attn_project.viz import plots
 from attn_project.viz.html_view import write_html
 
@@ -87,10 +88,14 @@ def labelled(words: list[str], unknown: list[bool]) -> list[str]:
     return [f"{w} [UNK]" if unk else w for w, unk in zip(words, unknown)]
 
 
-def write_views(results: list[SentenceAttention], out: Path) -> list[Path]:
-    """Per sentence a mask-map PNG and a per-head PNG; one HTML page for all sentences."""
+def write_views(results: list[SentenceAttention], out: Path, figures: str = "auto") -> list[Path]:
+    """Per sentence a mask-map PNG and a per-head PNG (as ``figures`` allows: auto, the first
+    ``MAX_DRAWN_SENTENCES``); one HTML page, attention.json and .npz for every sentence."""
     written = []
+    warn_if_undrawn(len(results), figures)
     for n, r in enumerate(results):
+        if not within_sentence_budget(n, figures):
+            continue
         tokens = labelled(r.words, r.unknown)
         heads = r.mask_map.size(0)
         title = f"Mask map: row i = what the [MASK] at i attends to{' (mean of heads)' if heads > 1 else ''}"
@@ -142,8 +147,10 @@ def default_output(ckpt_path: str | Path) -> Path:
     return (ckpt.parent.parent if in_run else ckpt.parent) / "inspect"
 
 
-def inspect_sentences(ckpt_path: str, text: str | None, file: str | None, out: str | None) -> list[Path]:
+def inspect_sentences(ckpt_path: str, text: str | None, file: str | None, out: str | None,
+                      figures: str = "auto") -> list[Path]:
     """What ``scripts/inspect_attention.py`` does: predictions printed, views written."""
+    figures = check_figures(figures)
     if not ckpt_path:
         raise ConfigError("ckpt_path: required, e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt "
                           "(or pretrained=minilm for the pretrained encoder)")
@@ -156,7 +163,7 @@ def inspect_sentences(ckpt_path: str, text: str | None, file: str | None, out: s
     results = [classify_sentence(loaded, sentence) for sentence in sentences]
     for result in results:
         print_predictions(result)
-    written = write_views(results, Path(out) if out else default_output(ckpt_path))
+    written = write_views(results, Path(out) if out else default_output(ckpt_path), figures)
     for path in written:
         print(f"wrote {path}")
     return written

@@ -1,7 +1,9 @@
 """Which of a pretrained encoder's heads inspect draws (``layers=[2]``, ``heads=[L2H1]``) and whether
 a sentence is drawn at all (``figures``): every head's data is always exported; a long sentence's
 figures are what grows (a T × T panel per head), so a sentence past ``LONG_WORDS`` is warned about
-and one past ``MAX_DRAWN_WORDS`` is drawn only for heads chosen by name, else written as data only."""
+and one past ``MAX_DRAWN_WORDS`` is drawn only for heads chosen by name, else written as data only.
+A file's first ``MAX_DRAWN_SENTENCES`` sentences get figures (trained and pretrained inspect), the
+rest data only, so that a whole treebank is not thousands of PNGs."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from attn_project.errors import ConfigError
 log = logging.getLogger(__name__)
 LONG_WORDS = 40  # warned about: each panel T × T
 MAX_DRAWN_WORDS = 80  # past it, every head's figures are not drawn unless layers/heads choose some
+MAX_DRAWN_SENTENCES = 50  # figures=auto: a longer file's later sentences are written as data only
 HEAD_NAME = re.compile(r"L(\d+)H(\d+)")
 FIGURES = ("auto", "true", "false")
 
@@ -57,6 +60,19 @@ def check_figures(value: object) -> str:
     if text not in FIGURES:
         raise ConfigError(f"figures={value!r}: choose auto (long sentences as data only), true or false")
     return text
+
+
+def within_sentence_budget(n: int, figures: str) -> bool:
+    """Whether sentence ``n`` of a file may get figures: ``figures=auto`` draws the first
+    ``MAX_DRAWN_SENTENCES``, ``true`` every one, ``false`` none."""
+    return figures == "true" or (figures == "auto" and n < MAX_DRAWN_SENTENCES)
+
+
+def warn_if_undrawn(sentences: int, figures: str) -> None:
+    """One warning line when ``figures=auto`` leaves a long file's later sentences as data only."""
+    if figures == "auto" and sentences > MAX_DRAWN_SENTENCES:
+        log.warning("%d sentences: figures for the first %d, every sentence in attention.html/.json/.npz "
+                    "(figures=true draws every one)", sentences, MAX_DRAWN_SENTENCES)
 
 
 def warn_if_long(n: int, words: int, drawn: DrawnHeads, figures: str) -> None:

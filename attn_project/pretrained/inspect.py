@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from attn_project.analysis.rows import head_names
 from attn_project.data.text_input import fitting, read_inputs
 from attn_project.errors import ConfigError
+from attn_project.pretrained import drawn_heads
 from attn_project.pretrained.drawn_heads import DrawnHeads, check_figures, chosen_heads, warn_if_long
 from attn_project.pretrained.lens import piece_attention
 from attn_project.pretrained.load import load_model, load_tokenizer, max_pieces, model_files
@@ -73,7 +74,9 @@ def inspect_pretrained(path: str | None, text: str | None, file: str | None, out
     read = [(s.words, *sentence_attention(model, tokenizer, s.words, limit), s.gold_heads)  # all checked
             for s in tqdm(sentences, desc="reading through the model", disable=len(sentences) < 5)]
     for n, (words, *_) in enumerate(read):
-        warn_if_long(n, len(words), drawn, figures)
+        if drawn_heads.within_sentence_budget(n, figures):
+            warn_if_long(n, len(words), drawn, figures)
+    drawn_heads.warn_if_undrawn(len(read), figures)
     with replaced_folder(folder) as fresh:
         written = write_outputs(fresh, read, files.name, Drawing(layers, heads, drawn, figures))
     written = [folder / p.relative_to(fresh) for p in written]
@@ -94,6 +97,10 @@ class Drawing:
     heads: int
     drawn: DrawnHeads
     figures: str
+
+    def draws(self, n: int, words: int) -> bool:
+        """Whether sentence ``n``, of ``words`` words, gets figures."""
+        return drawn_heads.within_sentence_budget(n, self.figures) and self.drawn.draws(words, self.figures)
 
 
 def sentence_figures(folder: Path, n: int, words: list[str], attention: torch.Tensor, model: str,
@@ -121,7 +128,7 @@ def write_outputs(folder: Path, read: list[Read], model: str, drawing: Drawing) 
     progress = tqdm(read, desc="figures", disable=len(read) < 5)
     for n, (words, pieces, attention, specials, gold_heads) in enumerate(progress):
         print(f"{' '.join(words)}\n  pieces: {' '.join(pieces)}")
-        if drawing.drawn.draws(len(words), drawing.figures):
+        if drawing.draws(n, len(words)):
             written += sentence_figures(folder, n, words, attention, model, drawing, gold_heads)
         records.append({"text": " ".join(words), "tokens": words, "unknown": [False] * len(words),
                         "predictions": [None] * len(words), "weights": attention.tolist(),

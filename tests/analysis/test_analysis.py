@@ -138,6 +138,26 @@ def test_one_head_gets_no_per_head_figure(tmp_path):
     assert one_head.predictions() == ["function (P=0.80)", "content (P=0.90)", None]
 
 
+def test_a_long_file_gets_figures_for_its_first_sentences_and_data_for_every_one(tmp_path, monkeypatch,
+                                                                                caplog):
+    from attn_project.commands.inspect import SentenceAttention, write_views
+    from attn_project.pretrained import drawn_heads
+
+    monkeypatch.setattr(drawn_heads, "MAX_DRAWN_SENTENCES", 2)
+    two_heads = torch.full((2, 3, 3), 1 / 3)  # [H=2, T, T]
+    sentences = [SentenceAttention(["the", "dog", "."], [False] * 3, [[0.8, 0.2]] * 3, two_heads)] * 3
+    with caplog.at_level("WARNING"):
+        drawn = {p.name for p in write_views(sentences, tmp_path / "auto") if p.suffix == ".png"}
+    assert drawn == {f"sentence{n}_{kind}.png" for n in (0, 1) for kind in ("mask_map", "heads")}
+    assert "3 sentences: figures for the first 2" in caplog.text
+    assert len(np.load(tmp_path / "auto" / "attention.npz").files) == 6  # every sentence's map and words
+    assert len(json.loads((tmp_path / "auto" / "attention.json").read_text())["sentences"]) == 3
+    every = {p.name for p in write_views(sentences, tmp_path / "all", "true")}
+    assert "sentence2_heads.png" in every
+    write_views(sentences, tmp_path / "none", "false")
+    assert not list((tmp_path / "none").glob("*.png")) and (tmp_path / "none" / "attention.html").is_file()
+
+
 def run_inspect(*args):
     return subprocess.run([sys.executable, "scripts/inspect_attention.py", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)

@@ -30,8 +30,8 @@ def tiny_model(causal=False):
 
 
 def test_each_scored_word_gets_a_row_of_its_sentence_with_only_it_masked():
-    ids, position, truth = one_masked_rows(masked_batch([(0, 1), (0, 3), (1, 0)]))
-    assert position.tolist() == [1, 3, 0] and truth.tolist() == [6, 8, 10]
+    ids, row, position, truth = one_masked_rows(masked_batch([(0, 1), (0, 3), (1, 0)]))
+    assert row.tolist() == [0, 0, 1] and position.tolist() == [1, 3, 0] and truth.tolist() == [6, 8, 10]
     assert ids.tolist() == [[5, MASK_ID, 7, 8, 9], [5, 6, 7, MASK_ID, 9], [MASK_ID, 11, 12, PAD_ID, PAD_ID]]
 
 
@@ -50,8 +50,8 @@ def test_with_one_scored_word_a_sentence_it_equals_the_standard_reading():
 
 def test_two_masked_neighbours_are_read_apart():
     both = masked_batch([(0, 1), (0, 2)])  # the standard reading hides each one's neighbour
-    ids, _, _ = one_masked_rows(both)
-    alone, _, _ = one_masked_rows(masked_batch([(0, 1)]))
+    ids, _, _, _ = one_masked_rows(both)
+    alone, _, _, _ = one_masked_rows(masked_batch([(0, 1)]))
     assert torch.equal(ids[0], alone[0])  # word 6's row: only it masked, word 7 visible
     model = tiny_model()
     with torch.no_grad():

@@ -277,8 +277,10 @@ def test_inspect_a_pretrained_folder_on_any_text_every_layer_and_head(tmp_path, 
     assert code == 0 and (out / "sentence0_layer1.png").read_bytes() != good["sentence0_layer1.png"]
 
 
-def test_inspect_draws_the_chosen_heads_and_exports_every_one(tmp_path, capsys):
+def test_inspect_draws_the_chosen_heads_and_exports_every_one(tmp_path, capsys, monkeypatch):
     import numpy as np
+
+    from attn_project.pretrained import drawn_heads
 
     model = tiny_bert(tmp_path / "tiny")
 
@@ -300,6 +302,11 @@ def test_inspect_draws_the_chosen_heads_and_exports_every_one(tmp_path, capsys):
     assert code == 0, output
     exported = json.loads((tmp_path / "gold" / "attention.json").read_text())["sentences"]
     assert [s["gold_heads"] for s in exported] == [s.heads for s in read_conllu(treebank)]
+    monkeypatch.setattr(drawn_heads, "MAX_DRAWN_SENTENCES", 1)  # a long file: the first sentence drawn
+    code, output = run_cli("inspect_attention", ["pretrained=minilm", f"pretrained.path={model}",
+                                                 f"file={treebank}", f"out={tmp_path / 'first'}"], capsys)
+    assert code == 0 and {p.name[:10] for p in (tmp_path / "first").glob("*.png")} == {"sentence0_"}, output
+    assert len(json.loads((tmp_path / "first" / "attention.json").read_text())["sentences"]) == len(exported)
     code, output = inspect("data", "figures=false")
     assert code == 0 and not list((tmp_path / "data").glob("*.png")), output
     assert (tmp_path / "data" / "attention.html").is_file()
