@@ -178,15 +178,15 @@ def test_a_language_model_trains_under_two_process_ddp_on_cpu(tmp_path):
     assert 0 <= json.loads((tmp_path / "run" / "metrics.json").read_text())["test/top5"] <= 1
 
 
-def train_losses(run) -> dict:
+def train_losses(run, tag: str = "train/loss") -> dict:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = {}
     for events in sorted(run.glob("events.out.tfevents.*")):
         accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
         accumulator.Reload()
-        if "train/loss" in accumulator.Tags()["scalars"]:
-            out |= {e.step: e.value for e in accumulator.Scalars("train/loss")}
+        if tag in accumulator.Tags()["scalars"]:
+            out |= {e.step: e.value for e in accumulator.Scalars(tag)}
     return out
 
 
@@ -201,3 +201,5 @@ def test_resuming_mid_epoch_logs_the_losses_of_the_uninterrupted_run(mlm_run, tm
     resumed, uninterrupted = train_losses(tmp_path / "run"), train_losses(mlm_run)
     assert sorted(resumed) == [s for s in sorted(uninterrupted) if s > 10] and len(resumed) >= 4
     assert all(resumed[s] == pytest.approx(uninterrupted[s], abs=1e-6) for s in resumed)
+    tokens, all_along = (train_losses(run, "train/tokens") for run in (tmp_path / "run", mlm_run))
+    assert all(tokens[s] == all_along[s] for s in tokens) and len(tokens) >= 4  # counted on from step 10

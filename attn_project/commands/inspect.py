@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 
 
+FIGURE_NAME = re.compile(r"sentence\d+_(mask_map|heads)\.(png|svg|pdf)")  # inspect's own figures, no other
 TOP_WORDS = 5  # with more classes than this (the word task), a prediction lists the five most probable
 
 
@@ -92,6 +93,9 @@ def write_views(results: list[SentenceAttention], out: Path, figures: str = "aut
     """Per sentence a mask-map PNG and a per-head PNG (as ``figures`` allows: auto, the first
     ``MAX_DRAWN_SENTENCES``); one HTML page, attention.json and .npz for every sentence."""
     written = []
+    for earlier in out.glob("sentence*"):  # an earlier inspect's figures would outlive this one's sentences
+        if FIGURE_NAME.fullmatch(earlier.name) and earlier.is_file():
+            earlier.unlink()
     warn_if_undrawn(len(results), figures)
     for n, r in enumerate(results):
         if not within_sentence_budget(n, figures):

@@ -29,7 +29,8 @@ class DrawnHeads:
     chosen: bool  # layers= or heads= was given
 
     def draws(self, words: int, figures: str) -> bool:
-        """Whether a sentence of ``words`` words gets figures (``figures``: auto, true, false)."""
+        """Whether a sentence of ``words`` words gets figures by its length alone (``figures``: auto,
+        true, false; the file's sentence budget is ``within_sentence_budget``)."""
         if figures == "false":
             return False
         return figures == "true" or self.chosen or words <= MAX_DRAWN_WORDS
@@ -58,7 +59,9 @@ def chosen_heads(layers: list | None, heads: list | None, num_layers: int, num_h
 def check_figures(value: object) -> str:
     text = str(value).lower()
     if text not in FIGURES:
-        raise ConfigError(f"figures={value!r}: choose auto (long sentences as data only), true or false")
+        raise ConfigError(f"figures={value!r}: choose auto (figures for a file's first "
+                          f"{MAX_DRAWN_SENTENCES} sentences; pretrained: none past {MAX_DRAWN_WORDS} words "
+                          f"unless heads are chosen), true or false")
     return text
 
 

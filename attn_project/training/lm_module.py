@@ -57,6 +57,12 @@ class LanguageModelModule(L.LightningModule):
         self.log("train/tokens", float(self.tokens_seen), on_step=True)
         return loss
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["tokens_seen"] = self.tokens_seen  # so that a resumed run's train/tokens goes on counting
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.tokens_seen = int(checkpoint.get("tokens_seen", 0))  # runs saved before it kept none
+
     def evaluate(self, batch: dict[str, Tensor], split: str) -> None:
         labels = batch["labels"]
         scored = labels != IGNORE

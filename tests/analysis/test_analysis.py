@@ -154,8 +154,10 @@ def test_a_long_file_gets_figures_for_its_first_sentences_and_data_for_every_one
     assert len(json.loads((tmp_path / "auto" / "attention.json").read_text())["sentences"]) == 3
     every = {p.name for p in write_views(sentences, tmp_path / "all", "true")}
     assert "sentence2_heads.png" in every
-    write_views(sentences, tmp_path / "none", "false")
-    assert not list((tmp_path / "none").glob("*.png")) and (tmp_path / "none" / "attention.html").is_file()
+    (tmp_path / "all" / "sentence_notes.txt").write_text("mine")  # not inspect's: left alone
+    write_views(sentences, tmp_path / "all", "false")  # the earlier run's figures go, its own file stays
+    assert not list((tmp_path / "all").glob("*.png")) and (tmp_path / "all" / "attention.html").is_file()
+    assert (tmp_path / "all" / "sentence_notes.txt").read_text() == "mine"
 
 
 def run_inspect(*args):

@@ -245,6 +245,10 @@ def test_a_deep_model_trains_evaluates_and_inspects_with_heads_of_every_layer(tm
     assert code == 0, output
     saved = json.loads((run / "inspect" / "attention.json").read_text())
     assert len(saved["sentences"][0]["weights"]) == 8  # [L·H, T, T]: every layer's heads
+    data_only = [f"ckpt_path={checkpoint}", "text=the cat", "figures=false", f"out={tmp_path / 'data_only'}"]
+    code, output = run_cli("inspect_attention", data_only, capsys)
+    assert code == 0 and (tmp_path / "data_only" / "attention.json").is_file(), output
+    assert not list((tmp_path / "data_only").glob("*.png"))
     chosen = [f"ckpt_path={checkpoint}", "text=the cat sat", "heads=[L0H0]", f"hydra.run.dir={tmp_path}"]
     code, output = run_cli("inspect_attention", chosen, capsys)
     assert code != 0 and "heads=…: choosing the drawn heads is for pretrained=…" in output

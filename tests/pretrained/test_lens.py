@@ -306,6 +306,7 @@ def test_inspect_draws_the_chosen_heads_and_exports_every_one(tmp_path, capsys, 
     code, output = run_cli("inspect_attention", ["pretrained=minilm", f"pretrained.path={model}",
                                                  f"file={treebank}", f"out={tmp_path / 'first'}"], capsys)
     assert code == 0 and {p.name[:10] for p in (tmp_path / "first").glob("*.png")} == {"sentence0_"}, output
+    assert "2 sentences: figures for the first 1" in output
     assert len(json.loads((tmp_path / "first" / "attention.json").read_text())["sentences"]) == len(exported)
     code, output = inspect("data", "figures=false")
     assert code == 0 and not list((tmp_path / "data").glob("*.png")), output
