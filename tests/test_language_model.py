@@ -203,3 +203,22 @@ def test_resuming_mid_epoch_logs_the_losses_of_the_uninterrupted_run(mlm_run, tm
     assert all(resumed[s] == pytest.approx(uninterrupted[s], abs=1e-6) for s in resumed)
     tokens, all_along = (train_losses(run, "train/tokens") for run in (tmp_path / "run", mlm_run))
     assert all(tokens[s] == all_along[s] for s in tokens) and len(tokens) >= 4  # counted on from step 10
+
+
+def test_a_resumed_schedule_follows_the_new_total_steps():
+    """ckpt_path=… with a larger trainer.max_steps: the schedule's saved state must not carry the old
+    total, so the learning rate is the longer cosine's at the resumed step (a warm restart)."""
+    from attn_project.training.lm_module import LanguageModelModule, warmup_cosine
+
+    model = {"vocab_size": 16, "max_len": 8, "d_model": 16, "num_heads": 2, "num_layers": 1}
+    module = LanguageModelModule(model, lr=1e-3, warmup_steps=2, min_lr_ratio=0.1)
+    optimizer, schedule = module.optimizer_and_schedule(total_steps=30)
+    for _ in range(30):
+        optimizer.step()
+        schedule.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)  # at the floor
+    resumed, longer = module.optimizer_and_schedule(total_steps=60)
+    resumed.load_state_dict(optimizer.state_dict())
+    longer.load_state_dict(schedule.state_dict())
+    longer.step()
+    assert resumed.param_groups[0]["lr"] == pytest.approx(1e-3 * warmup_cosine(31, 2, 60, 0.1))  # ≈ 5e-4
