@@ -95,15 +95,10 @@ def trigram_hits(model: KneserNeyTrigram, positions: Positions, objective: str,
     return np.array(first, bool), np.array(five, bool), np.array(probability)
 
 
-def text_baselines(dm: TextDataModule) -> dict:
-    """``{name: {acc, top5_acc, perplexity}}`` on the test positions: the unigram, the left bigram,
-    both neighbours (a masked LM's) and the Kneser–Ney trigram."""
-    return baselines_and_trigram_hits(dm)[0]
-
-
 def baselines_and_trigram_hits(dm: TextDataModule) -> tuple[dict, np.ndarray, np.ndarray]:
-    """``text_baselines`` and, per test position in order, the Kneser–Ney trigram's top-1 hits and the
-    true words (for a paired comparison): the trigram fitted once."""
+    """``{name: {acc, top5_acc, perplexity}}`` on the test positions — the unigram, the left bigram,
+    both neighbours (a masked LM's) and the Kneser–Ney trigram — and, per test position in order, the
+    trigram's top-1 hits and the true words (for a paired comparison): the trigram fitted once."""
     assert dm.arrays is not None
     train = [dm.arrays.sentence(int(k)) for k in dm.splits["train"]]
     left, right, word = neighbours(train)

@@ -103,7 +103,7 @@ def test_held_out_splits_are_disjoint_and_fixed_by_seed():
 
 @pytest.mark.parametrize("objective", ["mlm", "causal"])
 def test_n_gram_baselines_on_the_language_models_test_positions(tmp_path, objective):
-    from attn_project.analysis.text_baselines import scored_positions, text_baselines
+    from attn_project.analysis.text_baselines import baselines_and_trigram_hits, scored_positions
     from attn_project.data.lm_datamodule import TextDataModule
 
     lines = [" ".join(["the", "cat", "sat"] if k % 2 else ["a", "dog", "ran", "home"]) for k in range(400)]
@@ -112,7 +112,7 @@ def test_n_gram_baselines_on_the_language_models_test_positions(tmp_path, object
     dm = TextDataModule(files=[str(path)], objective=objective, vocab_size=20, batch_size=8, seed=3,
                         data_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))
     dm.setup()
-    scores = text_baselines(dm)
+    scores, _, _ = baselines_and_trigram_hits(dm)
     names = {"unigram", "left_bigram", "bigram"} if objective == "mlm" else {"unigram", "left_bigram"}
     assert set(scores) == names | {"trigram_kn"}
     words = scored_positions(dm).word
